@@ -1,0 +1,46 @@
+// Every error a user can cause, with a stable code. Messages name the file, tensor or key
+// at fault and say what to do; the code lets scripts and tests match on the kind of failure.
+
+export const ErrorCodes = {
+  // checkpoint I/O
+  IO_E_NOT_FOUND: 'a file or folder does not exist',
+  IO_E_TRUNCATED: 'a file ends before its header says it should',
+  IO_E_HEADER: 'a safetensors header is malformed',
+  IO_E_DTYPE: 'a tensor has a dtype this tool does not know',
+  IO_E_OFFSETS: 'tensor data offsets are out of range, overlapping or inconsistent with the shape',
+  IO_E_INDEX: 'a sharded checkpoint index is malformed or names missing files',
+  IO_E_NO_TENSOR: 'a requested tensor is not in the checkpoint',
+  IO_E_CONFIG: 'config.json cannot be parsed',
+  IO_E_WRITE: 'writing the output failed',
+  IO_E_OUTPUT_EXISTS: 'the output folder exists and is not empty',
+  // recipes
+  RECIPE_E_PARSE: 'the recipe is not valid YAML',
+  RECIPE_E_FIELD: 'the recipe has an unknown, missing or ill-typed field',
+  RECIPE_E_METHOD: 'unknown merge method',
+  RECIPE_E_PARAM: 'unknown, missing or out-of-range merge parameter',
+  RECIPE_E_MODEL: 'a model named in the recipe cannot be used',
+  // merge planning and execution
+  MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
+  MERGE_E_SHAPE: 'a tensor has different shapes in different models',
+  MERGE_E_LAYERS: 'the models have different layer counts',
+  MERGE_E_MODEL_COUNT: 'the method needs a different number of models',
+  MERGE_E_NONFINITE: 'a merge produced NaN or Inf',
+  // CLI
+  CLI_E_ARG: 'a command-line argument is invalid',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class MergeSearchError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'MergeSearchError';
+    this.code = code;
+  }
+}
+
+export function fail(code: ErrorCode, message: string): never {
+  throw new MergeSearchError(code, message);
+}

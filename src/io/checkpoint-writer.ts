@@ -1,0 +1,147 @@
+// Writes a checkpoint folder: one model.safetensors or shards bounded by a byte size with an
+// HF-style index. Everything goes to a temporary folder beside the output, renamed into place
+// only when complete, so a failed or killed run never leaves a half-written checkpoint.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../errors.ts';
+import { INDEX_FILE } from './checkpoint.ts';
+import { SafetensorsWriter, tensorByteLength, type PlannedTensor, type PlacedTensor } from './safetensors-writer.ts';
+
+export interface CheckpointWriterOptions {
+  shardSize?: number;
+  metadata?: Record<string, string>;
+  overwrite?: boolean;
+}
+
+export class CheckpointWriter {
+  readonly outDir: string;
+  readonly tmpDir: string;
+  private readonly writers: SafetensorsWriter[] = [];
+  private readonly byTensor = new Map<string, SafetensorsWriter>();
+  private readonly overwrite: boolean;
+  private finished = false;
+
+  constructor(outDir: string, tensors: PlannedTensor[], opts: CheckpointWriterOptions = {}) {
+    this.outDir = path.resolve(outDir);
+    this.overwrite = opts.overwrite ?? false;
+    checkOutput(this.outDir, this.overwrite);
+    fs.mkdirSync(path.dirname(this.outDir), { recursive: true });
+    this.tmpDir = fs.mkdtempSync(path.join(path.dirname(this.outDir), `.${path.basename(this.outDir)}.partial-`));
+    try {
+      const shards = planShards(tensors, opts.shardSize ?? Infinity);
+      const names = shards.length === 1
+        ? ['model.safetensors']
+        : shards.map((_, i) => `model-${pad5(i + 1)}-of-${pad5(shards.length)}.safetensors`);
+      const metadata = { format: 'pt', ...opts.metadata };
+      const weightMap: Record<string, string> = {};
+      shards.forEach((shard, i) => {
+        const w = new SafetensorsWriter(path.join(this.tmpDir, names[i]!), shard, metadata);
+        this.writers.push(w);
+        for (const t of shard) {
+          this.byTensor.set(t.name, w);
+          weightMap[t.name] = names[i]!;
+        }
+      });
+      if (shards.length > 1) {
+        const totalSize = tensors.reduce((a, t) => a + tensorByteLength(t), 0);
+        this.addFile(INDEX_FILE, JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+      }
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
+  placement(name: string): { fd: number; placed: PlacedTensor; file: string } {
+    const w = this.byTensor.get(name);
+    if (!w) fail('IO_E_WRITE', `tensor ${name} was not planned for ${this.outDir}`);
+    return { fd: w.fd, placed: w.placed.get(name)!, file: w.path };
+  }
+
+  write(name: string, bytes: Uint8Array, byteOffset = 0): void {
+    const w = this.byTensor.get(name);
+    if (!w) fail('IO_E_WRITE', `tensor ${name} was not planned for ${this.outDir}`);
+    w.write(name, bytes, byteOffset);
+  }
+
+  addFile(name: string, content: string | Uint8Array): void {
+    try {
+      fs.writeFileSync(path.join(this.tmpDir, name), content);
+    } catch (e) {
+      fail('IO_E_WRITE', `cannot write ${name} into ${this.tmpDir}: ${(e as Error).message}`);
+    }
+  }
+
+  copyFile(from: string, name = path.basename(from)): void {
+    fs.copyFileSync(from, path.join(this.tmpDir, name));
+  }
+
+  /** Close every file and move the finished folder into place. */
+  commit(): void {
+    for (const w of this.writers) w.close();
+    this.writers.length = 0;
+    if (fs.existsSync(this.outDir)) {
+      checkOutput(this.outDir, this.overwrite);
+      fs.rmSync(this.outDir, { recursive: true, force: true });
+    }
+    fs.renameSync(this.tmpDir, this.outDir);
+    this.finished = true;
+  }
+
+  /** Drop the temporary folder; the output path is left as it was. */
+  abort(): void {
+    if (this.finished) return;
+    for (const w of this.writers) {
+      try {
+        fs.closeSync(w.fd);
+      } catch {
+        // already closed
+      }
+    }
+    this.writers.length = 0;
+    fs.rmSync(this.tmpDir, { recursive: true, force: true });
+    this.finished = true;
+  }
+}
+
+function checkOutput(outDir: string, overwrite: boolean): void {
+  if (!fs.existsSync(outDir)) return;
+  if (!fs.statSync(outDir).isDirectory()) fail('IO_E_OUTPUT_EXISTS', `output ${outDir} exists and is a file; choose another --out`);
+  if (!overwrite && fs.readdirSync(outDir).length > 0) {
+    fail('IO_E_OUTPUT_EXISTS', `output folder ${outDir} is not empty; choose another --out or pass --overwrite`);
+  }
+}
+
+/** Greedy, in order: a shard closes when the next tensor would push it past `shardSize`. */
+export function planShards(tensors: PlannedTensor[], shardSize: number): PlannedTensor[][] {
+  const shards: PlannedTensor[][] = [[]];
+  let current = 0;
+  for (const t of tensors) {
+    const len = tensorByteLength(t);
+    const last = shards[shards.length - 1]!;
+    if (last.length > 0 && current + len > shardSize) {
+      shards.push([t]);
+      current = len;
+    } else {
+      last.push(t);
+      current += len;
+    }
+  }
+  return shards;
+}
+
+function pad5(n: number): string {
+  return String(n).padStart(5, '0');
+}
+
+/** Parse sizes like 5GB, 500MB, 2GiB, 1000000 into bytes (decimal units as HF uses them). */
+export function parseByteSize(s: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$/i.exec(s);
+  if (!m) fail('CLI_E_ARG', `cannot read size ${JSON.stringify(s)}; write it like 5GB, 500MB or 2GiB`);
+  const unit = (m[2] ?? '').toUpperCase();
+  const binary = unit.includes('I');
+  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[unit.replace(/I?B$/, '')] ?? 0;
+  const bytes = Math.floor(Number(m[1]) * (binary ? 1024 : 1000) ** power);
+  if (bytes <= 0) fail('CLI_E_ARG', `size ${s} must be positive`);
+  return bytes;
+}

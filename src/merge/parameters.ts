@@ -1,0 +1,48 @@
+// Parameter values as mergekit reads them: scalars, gradients over layer depth, and filter lists.
+// A parameter is looked up on the model first, then in the recipe's global `parameters`.
+import { layerIndexOf } from '../io/checkpoint.ts';
+
+export type Scalar = number | boolean | string;
+export interface FilterEntry {
+  filter?: string;
+  value: Setting;
+}
+export type Setting = Scalar | Scalar[] | FilterEntry[] | null | undefined;
+
+/**
+ * Position of a tensor along the depth of the model, in [0, 1]: layer i of L sits at i / (L - 1)
+ * (a model with one layer sits at 0). Tensors outside the layers (embeddings, final norm, head)
+ * sit at 0, which is how mergekit evaluates them for a whole-model merge.
+ */
+export function layerPosition(tensorName: string, numLayers: number): number {
+  const i = layerIndexOf(tensorName);
+  if (i === undefined || numLayers <= 1) return 0;
+  return i / (numLayers - 1);
+}
+
+/** Value of one setting for a tensor at depth `t` (mergekit's evaluate_setting). */
+export function evaluateSetting(tensorName: string, setting: Setting, t: number): Scalar | undefined {
+  if (setting === null || setting === undefined) return undefined;
+  if (!Array.isArray(setting)) return setting;
+  if (setting.length === 0) return undefined;
+  if (setting.every((e) => typeof e === 'number')) {
+    const list = setting as number[];
+    const scaled = t * (list.length - 1);
+    const i0 = Math.floor(scaled);
+    const i1 = Math.ceil(scaled);
+    const frac = scaled - i0;
+    return (1 - frac) * list[i0]! + frac * list[i1]!;
+  }
+  if (setting.every((e) => typeof e !== 'object' || e === null)) {
+    return (setting as Scalar[])[Math.floor(t * (setting.length - 1))];
+  }
+  // Filter list: the first entry whose filter is a substring of the name (or is absent or '*') wins.
+  for (const entry of setting as FilterEntry[]) {
+    if (entry.filter === undefined || entry.filter === '*' || tensorName.includes(entry.filter)) return evaluateSetting(tensorName, entry.value, t);
+  }
+  return undefined;
+}
+
+export function isFilterList(setting: Setting): setting is FilterEntry[] {
+  return Array.isArray(setting) && setting.some((e) => typeof e === 'object' && e !== null);
+}
