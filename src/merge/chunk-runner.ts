@@ -1,0 +1,107 @@
+// One unit of merge work: a row chunk of one tensor, for a statistics pass or the final merge.
+// The same code runs on the main thread and inside worker threads; tasks are plain data.
+import { fail } from '../errors.ts';
+import { encodeFromF32, DTYPE_SIZES, type FloatDtype } from '../io/dtype.ts';
+import { SafetensorsFile } from '../io/safetensors-reader.ts';
+import { writeFully } from '../io/safetensors-writer.ts';
+import type { Chunk, TensorContext } from './method.ts';
+import { getMethod } from './registry.ts';
+
+export interface ChunkTask {
+  kind: 'stats' | 'merge';
+  method: string;
+  ctx: TensorContext;
+  /** Files holding the tensor, for the base (or null) and each model. */
+  baseFile: string | null;
+  modelFiles: string[];
+  index: number;
+  rowStart: number;
+  rowEnd: number;
+  pass: number;
+  stats: unknown;
+  /** Keep the chunk's data for later passes over the same tensor. */
+  keep: boolean;
+  /** For merge tasks: where the tensor's data goes. */
+  out?: { fd: number; offset: number; dtype: FloatDtype; file: string };
+}
+
+export interface ChunkResult {
+  partial?: unknown;
+  nonFinite?: number;
+  firstBad?: number;
+}
+
+/** Per-thread state: open input files and chunks kept between passes. */
+export class ChunkRunner {
+  private readonly files = new Map<string, SafetensorsFile>();
+  private readonly kept = new Map<string, Chunk>();
+
+  run(task: ChunkTask): ChunkResult {
+    const method = getMethod(task.method);
+    if (!method) throw new Error(`unknown method ${task.method}`);
+    const chunk = this.chunk(task);
+    if (task.kind === 'stats') {
+      return { partial: method.chunkStats!(task.ctx, task.pass, chunk, task.stats) };
+    }
+    const merged = method.merge(task.ctx, chunk, task.stats);
+    this.kept.delete(key(task));
+    let nonFinite = 0;
+    let firstBad = -1;
+    for (let i = 0; i < merged.length; i++) {
+      if (!Number.isFinite(merged[i]!)) {
+        if (nonFinite === 0) firstBad = task.rowStart * task.ctx.cols + i;
+        nonFinite++;
+      }
+    }
+    if (nonFinite > 0) return { nonFinite, firstBad };
+    const out = task.out!;
+    const size = DTYPE_SIZES[out.dtype];
+    const bytes = new Uint8Array(merged.length * size);
+    encodeFromF32(out.dtype, merged, bytes);
+    writeFully(out.fd, bytes, out.offset + task.rowStart * task.ctx.cols * size, out.file);
+    return {};
+  }
+
+  /** Forget everything kept for earlier tensors and close input files. */
+  reset(closeFiles = false): void {
+    this.kept.clear();
+    if (closeFiles) {
+      for (const f of this.files.values()) f.close();
+      this.files.clear();
+    }
+  }
+
+  private chunk(task: ChunkTask): Chunk {
+    const k = key(task);
+    const have = this.kept.get(k);
+    if (have) return have;
+    const read = (file: string) => this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd);
+    const chunk: Chunk = {
+      index: task.index,
+      rowStart: task.rowStart,
+      rowEnd: task.rowEnd,
+      base: task.baseFile ? read(task.baseFile) : null,
+      models: task.modelFiles.map(read),
+      cache: new Map(),
+    };
+    if (task.keep && task.kind === 'stats') this.kept.set(k, chunk);
+    return chunk;
+  }
+
+  private file(path: string): SafetensorsFile {
+    let f = this.files.get(path);
+    if (!f) {
+      f = SafetensorsFile.open(path);
+      this.files.set(path, f);
+    }
+    return f;
+  }
+}
+
+function key(task: ChunkTask): string {
+  return `${task.ctx.name}#${task.index}`;
+}
+
+export function nonFiniteError(tensor: string, count: number, firstBad: number): never {
+  fail('MERGE_E_NONFINITE', `tensor ${tensor} merged to ${count} NaN/Inf values (first at element ${firstBad}); check the inputs for NaN/Inf and the parameters (weights summing to 0, extreme lambda)`);
+}

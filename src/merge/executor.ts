@@ -1,0 +1,117 @@
+// Streaming merge executor: tensors one at a time, each in row chunks sized to a memory budget,
+// statistics passes first where the method needs them, chunks spread over worker threads.
+// Peak memory follows the budget, not the model size.
+import os from 'node:os';
+import type { CheckpointWriter } from '../io/checkpoint-writer.ts';
+import type { FloatDtype } from '../io/dtype.ts';
+import { ChunkRunner, nonFiniteError, type ChunkResult, type ChunkTask } from './chunk-runner.ts';
+import type { MergePlan, TensorJob } from './plan.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface ExecuteOptions {
+  /** Worker threads for large tensors (1: everything on the main thread). */
+  threads?: number;
+  /** Bytes of working set allowed for one tensor's chunks in flight (default 768 MB). */
+  memoryBudget?: number;
+  onProgress?: (doneBytes: number, totalBytes: number, tensor: string) => void;
+}
+
+/** Tensors smaller than this are merged on the main thread: a worker round trip costs more. */
+const PARALLEL_MIN_ELEMENTS = 1 << 18;
+
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), 8));
+}
+
+interface ChunkLayout {
+  ranges: Array<[number, number]>;
+  keep: boolean;
+}
+
+export function layoutChunks(job: TensorJob, inputs: number, threads: number, budget: number): ChunkLayout {
+  const { rows, cols } = job.ctx;
+  const numel = rows * cols;
+  // Rough working set per element: inputs, a task vector and mask per model, the output.
+  const bytesPerRow = cols * (4 * (2 * inputs + 2) + inputs);
+  const total = rows * bytesPerRow;
+  let chunks: number;
+  let keep: boolean;
+  if (job.shape.length < 2 || rows <= 1) {
+    chunks = 1;
+    keep = true;
+  } else if (total <= budget) {
+    chunks = threads > 1 && numel >= PARALLEL_MIN_ELEMENTS ? Math.min(threads, rows) : 1;
+    keep = true;
+  } else {
+    chunks = Math.min(rows, Math.ceil(total / (budget / Math.max(1, threads))));
+    keep = false;
+  }
+  const ranges: Array<[number, number]> = [];
+  for (let i = 0; i < chunks; i++) {
+    const a = Math.floor((i * rows) / chunks);
+    const b = Math.floor(((i + 1) * rows) / chunks);
+    if (b > a) ranges.push([a, b]);
+  }
+  return { ranges, keep };
+}
+
+export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, opts: ExecuteOptions = {}): Promise<void> {
+  const threads = Math.max(1, opts.threads ?? defaultThreads());
+  const budget = opts.memoryBudget ?? 768 * 1024 * 1024;
+  const pool = threads > 1 ? new WorkerPool(threads) : undefined;
+  const local = new ChunkRunner();
+  let done = 0;
+  try {
+    for (const job of plan.jobs) {
+      if (!job.merge) {
+        writer.write(job.name, plan.reference.readRaw(job.name));
+      } else {
+        await mergeTensor(plan, job, writer, local, pool, threads, budget);
+      }
+      done += job.inputBytes;
+      opts.onProgress?.(done, plan.totalInputBytes, job.name);
+    }
+  } finally {
+    local.reset(true);
+    await pool?.close();
+  }
+}
+
+async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, local: ChunkRunner, pool: WorkerPool | undefined, threads: number, budget: number): Promise<void> {
+  const method = plan.method;
+  const baseFile = plan.base ? plan.base.info(job.name).file : null;
+  const modelFiles = plan.models.map((m) => m.info(job.name).file);
+  const layout = layoutChunks(job, modelFiles.length + (baseFile ? 1 : 0), threads, budget);
+  const useWorkers = pool !== undefined && layout.ranges.length > 1;
+  const run = (tasks: ChunkTask[]): Promise<ChunkResult[]> => (useWorkers ? pool.run(tasks) : Promise.resolve(tasks.map((t) => local.run(t))));
+  const placement = writer.placement(job.name);
+  const tasks = (kind: 'stats' | 'merge', pass: number, stats: unknown): ChunkTask[] =>
+    layout.ranges.map(([rowStart, rowEnd], index) => ({
+      kind,
+      method: method.name,
+      ctx: job.ctx,
+      baseFile,
+      modelFiles,
+      index,
+      rowStart,
+      rowEnd,
+      pass,
+      stats,
+      keep: layout.keep,
+      out: kind === 'merge' ? { fd: placement.fd, offset: placement.placed.offset, dtype: job.outDtype as FloatDtype, file: placement.file } : undefined,
+    }));
+  let stats: unknown;
+  const passes = method.statsPasses?.(job.ctx) ?? 0;
+  try {
+    for (let pass = 0; pass < passes; pass++) {
+      const results = await run(tasks('stats', pass, stats));
+      stats = method.combineStats!(job.ctx, pass, results.map((r) => r.partial), stats);
+    }
+    const results = await run(tasks('merge', passes, stats));
+    const bad = results.find((r) => r.nonFinite);
+    if (bad) nonFiniteError(job.name, results.reduce((a, r) => a + (r.nonFinite ?? 0), 0), bad.firstBad ?? 0);
+  } finally {
+    local.reset();
+    if (useWorkers) await pool.reset();
+  }
+}

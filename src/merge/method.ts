@@ -1,0 +1,92 @@
+// The contract every merge method meets. A tensor is merged in row chunks: methods that need
+// whole-tensor numbers (top-k thresholds, norms, cosines) first sweep the chunks in one or more
+// statistics passes, then merge each chunk given those statistics. When a tensor fits in memory
+// there is one chunk and nothing is read twice.
+import type { Scalar } from './parameters.ts';
+
+export type ParamKind = 'number' | 'boolean' | 'string';
+
+export interface ParamDef {
+  name: string;
+  kind: ParamKind;
+  /** Omitted with required=false: the parameter is simply absent unless set. */
+  default?: Scalar;
+  required?: boolean;
+  /** For strings: the accepted values. */
+  choices?: readonly string[];
+  doc: string;
+}
+
+/** What a method knows about the tensor being merged. */
+export interface TensorContext {
+  name: string;
+  shape: number[];
+  /** Rows along dim 0 (1 for a scalar); chunks are row ranges. */
+  rows: number;
+  /** Elements per row. */
+  cols: number;
+  /** Depth in [0, 1] used for gradients. */
+  t: number;
+  global: Record<string, Scalar | undefined>;
+  /** Per input model (the base excluded), in recipe order. */
+  perModel: Array<Record<string, Scalar | undefined>>;
+  /** Seed for this tensor's random choices (derived from the run seed and the tensor name). */
+  seed: number;
+}
+
+export interface Chunk {
+  /** Position of this chunk among the tensor's chunks. */
+  index: number;
+  rowStart: number;
+  rowEnd: number;
+  /** The base model's rows, when the method uses a base. */
+  base: Float32Array | null;
+  /** Each input model's rows, in recipe order. */
+  models: Float32Array[];
+  /** Arrays derived from the inputs once per chunk (task vectors, masks), kept across passes. */
+  cache: Map<string, unknown>;
+}
+
+export type BaseUse = 'required' | 'optional' | 'unused';
+
+export interface MergeMethod<S = unknown> {
+  name: string;
+  description: string;
+  /** Whether `base_model` is an input of its own (apart from the models being merged). */
+  base: BaseUse;
+  globalParams: ParamDef[];
+  modelParams: ParamDef[];
+  /** Why this number of models cannot be merged, or undefined when it can. */
+  checkModels?(models: number, hasBase: boolean): string | undefined;
+  /** Why these resolved parameter values are invalid for this tensor, or undefined. */
+  checkParams?(ctx: TensorContext): string | undefined;
+  /** Number of statistics passes over the chunks before merging (0 or absent: none). */
+  statsPasses?(ctx: TensorContext): number;
+  /** Partial statistics of one chunk for pass `pass`; plain data (it crosses threads). */
+  chunkStats?(ctx: TensorContext, pass: number, chunk: Chunk, stats: S | undefined): unknown;
+  /** Combine the chunks' partials (in chunk order) into the statistics for the next pass. */
+  combineStats?(ctx: TensorContext, pass: number, partials: unknown[], stats: S | undefined): S;
+  /** Merged rows of one chunk. */
+  merge(ctx: TensorContext, chunk: Chunk, stats: S | undefined): Float32Array;
+}
+
+export function numberParam(v: Scalar | undefined, name: string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  throw new Error(`parameter ${name} is ${JSON.stringify(v)}, not a number`);
+}
+
+export function boolParam(v: Scalar | undefined): boolean {
+  if (typeof v === 'string') return v !== '' && v.toLowerCase() !== 'false';
+  return Boolean(v);
+}
+
+/** Cached per-chunk derived array. */
+export function cached<T>(chunk: Chunk, key: string, make: () => T): T {
+  let v = chunk.cache.get(key) as T | undefined;
+  if (v === undefined) {
+    v = make();
+    chunk.cache.set(key, v);
+  }
+  return v;
+}

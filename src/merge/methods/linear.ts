@@ -1,0 +1,31 @@
+import { boolParam, numberParam, type MergeMethod } from '../method.ts';
+
+// Weighted average of the models themselves (no base): Σ wᵢ xᵢ, divided by Σ wᵢ when normalize.
+const linear: MergeMethod = {
+  name: 'linear',
+  description: 'weighted average of the models: Σ weightᵢ · modelᵢ (/ Σ weightᵢ when normalize)',
+  base: 'unused',
+  globalParams: [{ name: 'normalize', kind: 'boolean', default: true, doc: 'divide by the sum of the weights' }],
+  modelParams: [{ name: 'weight', kind: 'number', required: true, doc: 'weight of this model' }],
+  checkModels: (models) => (models < 1 ? 'linear needs at least one model' : undefined),
+  checkParams(ctx) {
+    const sum = ctx.perModel.reduce((a, p) => a + numberParam(p.weight, 'weight'), 0);
+    if (boolParam(ctx.global.normalize) && Math.abs(sum) < 1e-8) return `the weights sum to ${sum} for tensor ${ctx.name}, so normalize would divide by zero; change the weights or set normalize: false`;
+    return undefined;
+  },
+  merge(ctx, chunk) {
+    const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
+    const n = chunk.models[0]!.length;
+    const acc = new Float64Array(n);
+    chunk.models.forEach((x, i) => {
+      const w = weights[i]!;
+      for (let e = 0; e < n; e++) acc[e]! += w * x[e]!;
+    });
+    const div = boolParam(ctx.global.normalize) ? weights.reduce((a, b) => a + b, 0) : 1;
+    const out = new Float32Array(n);
+    for (let e = 0; e < n; e++) out[e] = acc[e]! / div;
+    return out;
+  },
+};
+
+export default linear;

@@ -1,0 +1,142 @@
+// The merge plan: every output tensor with its inputs, resolved parameters and output dtype,
+// built and checked (names, shapes, layer counts, parameter values) before any data is read.
+import { fail } from '../errors.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
+import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
+import { tensorSeed } from '../tensor/random.ts';
+import type { MergeMethod, ParamDef, TensorContext } from './method.ts';
+import { evaluateSetting, layerPosition, type Scalar, type Setting } from './parameters.ts';
+import { inputBase, inputModels, type Recipe, type RecipeModel } from './recipe.ts';
+
+export interface TensorJob {
+  name: string;
+  shape: number[];
+  outDtype: Dtype;
+  /** Float tensors are merged; others are copied from the reference model. */
+  merge: boolean;
+  ctx: TensorContext;
+  /** Input byte count (all models), for progress. */
+  inputBytes: number;
+}
+
+export interface MergePlan {
+  recipe: Recipe;
+  method: MergeMethod;
+  base: Checkpoint | undefined;
+  models: Checkpoint[];
+  /** The model whose tensor list, config and non-float tensors the output follows. */
+  reference: Checkpoint;
+  numLayers: number;
+  jobs: TensorJob[];
+  totalInputBytes: number;
+  close(): void;
+}
+
+export function planMerge(recipe: Recipe, seed = 0): MergePlan {
+  const method = recipe.method;
+  const baseRef = inputBase(recipe);
+  const modelRefs = inputModels(recipe);
+  const problem = method.checkModels?.(modelRefs.length, baseRef !== undefined);
+  if (problem) fail('MERGE_E_MODEL_COUNT', problem);
+  const opened: Checkpoint[] = [];
+  const open = (m: RecipeModel): Checkpoint => {
+    const c = Checkpoint.open(m.path);
+    opened.push(c);
+    return c;
+  };
+  try {
+    const base = baseRef ? open(baseRef) : undefined;
+    const models = modelRefs.map(open);
+    const reference = base ?? models[0]!;
+    const all = base ? [base, ...models] : models;
+    const refs = baseRef ? [baseRef, ...modelRefs] : modelRefs;
+    checkSameTensors(all, refs);
+    const numLayers = reference.numLayers();
+    all.forEach((c, i) => {
+      const n = c.numLayers();
+      if (n !== numLayers) fail('MERGE_E_LAYERS', `${refs[i]!.ref} has ${n} layers but ${refs[0]!.ref} has ${numLayers}; only models of the same architecture can be merged`);
+    });
+    const jobs: TensorJob[] = [];
+    let totalInputBytes = 0;
+    for (const info of reference.tensors.values()) {
+      const shape = info.shape;
+      const rows = shape.length === 0 ? 1 : shape[0]!;
+      const cols = rows === 0 ? 0 : info.numel / rows;
+      const merge = isFloatDtype(info.dtype);
+      const outDtype: Dtype = merge ? (recipe.outDtype ?? recipe.dtype ?? (info.dtype as FloatDtype)) : info.dtype;
+      const t = layerPosition(info.name, numLayers);
+      const ctx: TensorContext = {
+        name: info.name,
+        shape,
+        rows,
+        cols,
+        t,
+        global: merge ? resolveGlobal(method, recipe, info.name, t) : {},
+        perModel: merge ? modelRefs.map((m) => resolveModel(method, recipe, m, info.name, t)) : [],
+        seed: tensorSeed(seed, info.name),
+      };
+      if (merge) {
+        const bad = method.checkParams?.(ctx);
+        if (bad) fail('RECIPE_E_PARAM', `tensor ${info.name}: ${bad}`);
+      }
+      const inputBytes = all.reduce((a, c) => a + c.info(info.name).byteLength, 0);
+      totalInputBytes += inputBytes;
+      jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes });
+    }
+    return { recipe, method, base, models, reference, numLayers, jobs, totalInputBytes, close: () => opened.forEach((c) => c.close()) };
+  } catch (e) {
+    opened.forEach((c) => c.close());
+    throw e;
+  }
+}
+
+function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
+  const first = all[0]!;
+  for (let i = 1; i < all.length; i++) {
+    const other = all[i]!;
+    for (const [name, info] of first.tensors) {
+      const o = other.tensors.get(name);
+      if (!o) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[0]!.ref} but not in ${refs[i]!.ref}; the models do not share an architecture`);
+      if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
+        fail('MERGE_E_SHAPE', `tensor ${name} is ${JSON.stringify(o.shape)} in ${refs[i]!.ref} but ${JSON.stringify(info.shape)} in ${refs[0]!.ref}`);
+      }
+    }
+    for (const name of other.tensors.keys()) {
+      if (!first.tensors.has(name)) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[i]!.ref} but not in ${refs[0]!.ref}; the models do not share an architecture`);
+    }
+  }
+}
+
+function checkValue(def: ParamDef, v: Scalar, where: string): Scalar {
+  if (def.kind === 'number' && typeof v !== 'number') fail('RECIPE_E_PARAM', `${where}: ${def.name} must be a number, got ${JSON.stringify(v)}`);
+  if (def.kind === 'boolean' && typeof v !== 'boolean') fail('RECIPE_E_PARAM', `${where}: ${def.name} must be true or false, got ${JSON.stringify(v)}`);
+  if (def.kind === 'string' && def.choices && !def.choices.includes(String(v))) {
+    fail('RECIPE_E_PARAM', `${where}: ${def.name} must be one of ${def.choices.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  if (typeof v === 'number' && !Number.isFinite(v)) fail('RECIPE_E_PARAM', `${where}: ${def.name} is ${v}; it must be finite`);
+  return v;
+}
+
+function resolveGlobal(method: MergeMethod, recipe: Recipe, tensor: string, t: number): Record<string, Scalar | undefined> {
+  const out: Record<string, Scalar | undefined> = {};
+  for (const def of method.globalParams) {
+    const v = evaluateSetting(tensor, recipe.parameters[def.name], t) ?? def.default;
+    if (v === undefined && def.required) fail('RECIPE_E_PARAM', `parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters`);
+    out[def.name] = v === undefined ? undefined : checkValue(def, v, `tensor ${tensor}`);
+  }
+  return out;
+}
+
+/** A model's parameter: its own setting, else the global one, else the default. */
+function resolveModel(method: MergeMethod, recipe: Recipe, model: RecipeModel, tensor: string, t: number): Record<string, Scalar | undefined> {
+  const out: Record<string, Scalar | undefined> = {};
+  for (const def of method.modelParams) {
+    const own: Setting = model.parameters[def.name];
+    const v = evaluateSetting(tensor, own, t) ?? evaluateSetting(tensor, recipe.parameters[def.name], t) ?? def.default;
+    if (v === undefined && def.required) {
+      fail('RECIPE_E_PARAM', `model ${model.ref}: parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under that model's parameters`);
+    }
+    out[def.name] = v === undefined ? undefined : checkValue(def, v, `model ${model.ref}, tensor ${tensor}`);
+  }
+  return out;
+}

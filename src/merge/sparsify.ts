@@ -1,0 +1,171 @@
+// Sparsification of task vectors (mergekit's sparsify): which entries of τ = model − base are
+// kept, and the rescale applied to what is kept. Masks are computed per chunk; whole-tensor
+// numbers (top-k thresholds, norms before and after masking) come from statistics passes.
+import { uniformAt, streamKey } from '../tensor/random.ts';
+import { markSelected, type Selection } from '../tensor/select.ts';
+
+export type SparsifyKind = 'magnitude' | 'random' | 'magnitude_outliers' | 'della_magprune';
+export type RescaleKind = 'none' | 'l1' | 'l2' | 'linf' | 'inverse_density';
+
+export const RESCALE_CHOICES = ['l1', 'l2', 'linf', 'inverse_density'] as const;
+
+/** mergekit's `rescale` is a boolean meaning L1-norm matching; strings pick another rule. */
+export function parseRescale(v: unknown): RescaleKind {
+  if (v === true) return 'l1';
+  if (v === false || v === undefined || v === null || v === 0) return 'none';
+  if (v === 1) return 'l1';
+  if (typeof v === 'string') {
+    const s = v.toLowerCase();
+    if (s === 'true') return 'l1';
+    if (s === 'false' || s === 'none') return 'none';
+    if ((RESCALE_CHOICES as readonly string[]).includes(s)) return s as RescaleKind;
+  }
+  throw new Error(`rescale must be true, false, or one of ${RESCALE_CHOICES.join(', ')}; got ${JSON.stringify(v)}`);
+}
+
+/** How one model's task vector is sparsified within one tensor. */
+export interface ModelSparsity {
+  kind: SparsifyKind;
+  density: number;
+  gamma: number;
+  epsilon: number;
+  rescale: RescaleKind;
+  /** Keep the `keepTop` largest |τ| ... */
+  keepTop?: number;
+  /** ... except the `dropTop` largest (breadcrumbs' outliers). */
+  dropTop?: number;
+  /** Row length used for della's per-row ranks (the whole tensor for 1-D). */
+  rowLength: number;
+}
+
+export function planSparsity(kind: SparsifyKind, density: number, gamma: number, epsilon: number, rescale: RescaleKind, numel: number, rowLength: number): ModelSparsity {
+  const s: ModelSparsity = { kind, density, gamma, epsilon, rescale, rowLength };
+  if (density >= 1) return s;
+  if (kind === 'magnitude') s.keepTop = Math.floor(density * numel);
+  if (kind === 'magnitude_outliers') {
+    const target = Math.floor(density * numel);
+    let nTop = Math.floor(gamma * numel);
+    let nBot = numel - target - nTop;
+    if (nBot < 0) {
+      nTop += nBot;
+      nBot = 0;
+    }
+    // mergekit slices indices[n_bot:-n_top], which is empty when n_top is 0; we keep the
+    // intended set (everything above the n_bot smallest) instead.
+    s.keepTop = numel - nBot;
+    s.dropTop = nTop;
+  }
+  return s;
+}
+
+export function isSparse(s: ModelSparsity): boolean {
+  return s.density < 1;
+}
+
+export function usesSelection(s: ModelSparsity): boolean {
+  return isSparse(s) && (s.kind === 'magnitude' || s.kind === 'magnitude_outliers');
+}
+
+export function needsNormPass(s: ModelSparsity): boolean {
+  return isSparse(s) && (s.rescale === 'l1' || s.rescale === 'l2' || s.rescale === 'linf');
+}
+
+/**
+ * Keep-mask of one model's task vector over one chunk (1 = kept), or null when all is kept.
+ * `selections` holds [keepTop, dropTop] selections for the magnitude kinds.
+ */
+export function keepMask(
+  s: ModelSparsity,
+  tau: Float32Array,
+  chunkIndex: number,
+  firstElement: number,
+  key: number,
+  selections: Array<Selection | undefined> | undefined,
+): Uint8Array | null {
+  if (!isSparse(s)) return null;
+  const n = tau.length;
+  const mask = new Uint8Array(n);
+  if (s.kind === 'magnitude' || s.kind === 'magnitude_outliers') {
+    const keep = selections?.[0];
+    if (!keep) throw new Error('magnitude sparsification needs its selection statistics');
+    markSelected(tau, keep, chunkIndex, mask);
+    const drop = selections?.[1];
+    if (drop && !drop.none) {
+      const dropMask = new Uint8Array(n);
+      markSelected(tau, drop, chunkIndex, dropMask);
+      for (let i = 0; i < n; i++) if (dropMask[i]) mask[i] = 0;
+    }
+    return mask;
+  }
+  if (s.kind === 'random') {
+    for (let i = 0; i < n; i++) mask[i] = uniformAt(key, firstElement + i) < s.density ? 1 : 0;
+    return mask;
+  }
+  // della_magprune: keep probability grows linearly with the entry's rank of |τ| within its row,
+  // from density − ε (smallest) to density + ε (largest).
+  if (s.density <= 0) return mask;
+  const len = s.rowLength;
+  const order = new Uint32Array(len);
+  const abs = new Float32Array(len);
+  for (let r0 = 0; r0 < n; r0 += len) {
+    for (let j = 0; j < len; j++) {
+      order[j] = j;
+      abs[j] = Math.abs(tau[r0 + j]!);
+    }
+    order.sort((a, b) => abs[a]! - abs[b]! || a - b);
+    for (let rank = 0; rank < len; rank++) {
+      const j = order[rank]!;
+      const norm = len > 1 ? rank / (len - 1) : 0.5;
+      const p = s.density - s.epsilon + norm * 2 * s.epsilon;
+      mask[r0 + j] = uniformAt(key, firstElement + r0 + j) < p ? 1 : 0;
+    }
+  }
+  return mask;
+}
+
+/** Partial norms of τ before and after masking, for the rescale factor. */
+export function normPartial(kind: RescaleKind, tau: Float32Array, mask: Uint8Array | null): [number, number] {
+  let before = 0;
+  let after = 0;
+  for (let i = 0; i < tau.length; i++) {
+    const v = tau[i]!;
+    const a = kind === 'l2' ? v * v : Math.abs(v);
+    if (kind === 'linf') {
+      if (a > before) before = a;
+      if ((mask === null || mask[i]) && a > after) after = a;
+    } else {
+      before += a;
+      if (mask === null || mask[i]) after += a;
+    }
+  }
+  return [before, after];
+}
+
+export function combineNorms(kind: RescaleKind, partials: Array<[number, number]>): [number, number] {
+  let before = 0;
+  let after = 0;
+  for (const [b, a] of partials) {
+    if (kind === 'linf') {
+      before = Math.max(before, b);
+      after = Math.max(after, a);
+    } else {
+      before += b;
+      after += a;
+    }
+  }
+  return kind === 'l2' ? [Math.sqrt(before), Math.sqrt(after)] : [before, after];
+}
+
+/** The factor applied to kept entries (mergekit: no rescale when either norm is below 1e-7). */
+export function rescaleFactor(s: ModelSparsity, norms: [number, number] | undefined): number {
+  if (!isSparse(s)) return 1;
+  if (s.rescale === 'inverse_density') return s.density > 0 ? 1 / s.density : 1;
+  if (s.rescale === 'none' || !norms) return 1;
+  const [before, after] = norms;
+  if (before < 1e-7 || after < 1e-7) return 1;
+  return before / after;
+}
+
+export function maskKey(seed: number, model: number): number {
+  return streamKey(seed, model);
+}

@@ -1,0 +1,226 @@
+// The task-vector family (mergekit's generalized task arithmetic): τᵢ = modelᵢ − base, optionally
+// sparsified, weighted, optionally sign-elected (TIES consensus), summed, optionally normalised by
+// the summed weights, scaled by lambda (and LiNeS' depth-linear factor), added to the base.
+import { cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
+import {
+  combineNorms,
+  keepMask,
+  maskKey,
+  needsNormPass,
+  normPartial,
+  parseRescale,
+  planSparsity,
+  rescaleFactor,
+  usesSelection,
+  RESCALE_CHOICES,
+  type ModelSparsity,
+  type SparsifyKind,
+} from './sparsify.ts';
+import { finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
+
+export interface FamilyOptions {
+  name: string;
+  description: string;
+  consensus: boolean;
+  sparsify: SparsifyKind | null;
+  normalize: boolean;
+  rescale: boolean;
+}
+
+interface FamilyStats {
+  buckets?: Array<Array<Bucket | undefined>>;
+  selections?: Array<Array<Selection | undefined>>;
+  norms?: Array<[number, number] | undefined>;
+}
+
+type PassKind = 'high' | 'low' | 'norm';
+
+const LINES_PARAMS: ParamDef[] = [
+  { name: 'lines_alpha', kind: 'number', default: 1, doc: 'LiNeS: scale of the merged task vector at depth 0 (the first layer and tensors outside layers)' },
+  { name: 'lines_beta', kind: 'number', default: 0, doc: 'LiNeS: extra scale added linearly with depth, reaching alpha+beta at the last layer' },
+];
+
+export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats> {
+  const globalParams: ParamDef[] = [
+    { name: 'normalize', kind: 'boolean', default: o.normalize, doc: 'divide the summed weighted task vectors by the summed weights' },
+    { name: 'lambda', kind: 'number', default: 1, doc: 'scale of the merged task vector' },
+    { name: 'int8_mask', kind: 'boolean', default: false, doc: 'accepted for mergekit compatibility; has no numeric effect' },
+    ...LINES_PARAMS,
+  ];
+  const modelParams: ParamDef[] = [{ name: 'weight', kind: 'number', required: true, doc: 'weight of this model\'s task vector' }];
+  if (o.sparsify) {
+    globalParams.splice(1, 0, {
+      name: 'rescale',
+      kind: 'string',
+      default: o.rescale,
+      choices: ['true', 'false', ...RESCALE_CHOICES],
+      doc: 'rescale kept entries: true/l1 (match the L1 norm, mergekit), l2, linf, inverse_density (1/density, the DARE paper), false',
+    });
+    modelParams.push({ name: 'density', kind: 'number', default: 1, doc: 'fraction of task-vector entries kept' });
+    if (o.sparsify === 'magnitude_outliers') modelParams.push({ name: 'gamma', kind: 'number', default: 0.01, doc: 'fraction of the largest entries removed as outliers' });
+    if (o.sparsify === 'della_magprune') modelParams.push({ name: 'epsilon', kind: 'number', default: 0.15, doc: 'spread of keep probabilities around density by magnitude rank' });
+  }
+
+  function sparsity(ctx: TensorContext): ModelSparsity[] | null {
+    if (!o.sparsify) return null;
+    const kind = o.sparsify;
+    const rescale = parseRescale(ctx.global.rescale);
+    const rowLength = ctx.shape.length < 2 ? ctx.rows * ctx.cols : ctx.cols;
+    return ctx.perModel.map((p) =>
+      planSparsity(kind, numberParam(p.density, 'density'), numberParam(p.gamma ?? 0.01, 'gamma'), numberParam(p.epsilon ?? 0.15, 'epsilon'), rescale, ctx.rows * ctx.cols, rowLength),
+    );
+  }
+
+  function passes(ctx: TensorContext): PassKind[] {
+    const sp = sparsity(ctx);
+    if (!sp) return [];
+    const kinds: PassKind[] = [];
+    if (sp.some(usesSelection)) kinds.push('high', 'low');
+    if (sp.some(needsNormPass)) kinds.push('norm');
+    return kinds;
+  }
+
+  function tau(chunk: Chunk, i: number): Float32Array {
+    return cached(chunk, `tau${i}`, () => {
+      const x = chunk.models[i]!;
+      const b = chunk.base!;
+      const d = new Float32Array(x.length);
+      for (let k = 0; k < x.length; k++) d[k] = x[k]! - b[k]!;
+      return d;
+    });
+  }
+
+  function targets(s: ModelSparsity): Array<number | undefined> {
+    return [s.keepTop, s.dropTop];
+  }
+
+  function mask(ctx: TensorContext, chunk: Chunk, s: ModelSparsity, i: number, stats: FamilyStats | undefined): Uint8Array | null {
+    return cached(chunk, `mask${i}`, () =>
+      keepMask(s, tau(chunk, i), chunk.index, chunk.rowStart * ctx.cols, maskKey(ctx.seed, i), stats?.selections?.[i]),
+    );
+  }
+
+  return {
+    name: o.name,
+    description: o.description,
+    base: 'required',
+    globalParams,
+    modelParams,
+    checkModels: (models, hasBase) => (hasBase ? undefined : `${o.name} needs base_model`) ?? (models < 1 ? `${o.name} needs at least one model besides the base` : undefined),
+    checkParams(ctx) {
+      for (const [i, p] of ctx.perModel.entries()) {
+        const d = p.density;
+        if (typeof d === 'number' && (d < 0 || d > 1)) return `density of model ${i + 1} is ${d}; it must be in [0, 1]`;
+        if (o.sparsify === 'della_magprune' && typeof d === 'number' && d < 1) {
+          const eps = numberParam(p.epsilon ?? 0.15, 'epsilon');
+          if (d + eps >= 1 || d - eps <= 0) return `della needs density ± epsilon inside (0, 1); model ${i + 1} has density ${d}, epsilon ${eps}`;
+        }
+      }
+      try {
+        parseRescale(ctx.global.rescale);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return undefined;
+    },
+    statsPasses: (ctx) => passes(ctx).length,
+    chunkStats(ctx, pass, chunk, stats) {
+      const kind = passes(ctx)[pass];
+      const sp = sparsity(ctx)!;
+      return sp.map((s, i) => {
+        if (kind === 'norm') return needsNormPass(s) ? normPartial(s.rescale, tau(chunk, i), mask(ctx, chunk, s, i, stats)) : null;
+        if (!usesSelection(s)) return null;
+        return targets(s).map((m, j) => {
+          if (m === undefined || trivialSelection(m, ctx.rows * ctx.cols)) return null;
+          return kind === 'high' ? highHistogram(tau(chunk, i)) : lowHistogram(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
+        });
+      });
+    },
+    combineStats(ctx, pass, partials, stats) {
+      const kind = passes(ctx)[pass];
+      const sp = sparsity(ctx)!;
+      const next: FamilyStats = { ...stats };
+      const per = partials as unknown[][];
+      if (kind === 'high') {
+        next.buckets = sp.map((s, i) =>
+          targets(s).map((m, j) => {
+            const hists = per.map((p) => (p[i] as Array<Uint32Array | null> | null)?.[j]).filter((h): h is Uint32Array => !!h);
+            return m === undefined || hists.length === 0 ? undefined : pickBucket(hists, m);
+          }),
+        );
+      } else if (kind === 'low') {
+        const total = ctx.rows * ctx.cols;
+        next.selections = sp.map((s, i) =>
+          targets(s).map((m, j) => {
+            if (m === undefined) return undefined;
+            const trivial = trivialSelection(m, total);
+            if (trivial) return trivial;
+            const hists = per.map((p) => (p[i] as Array<Uint32Array | null>)[j]!);
+            return finishSelection(m, stats!.buckets![i]![j]!, hists);
+          }),
+        );
+      } else {
+        next.norms = sp.map((s, i) => (needsNormPass(s) ? combineNorms(s.rescale, per.map((p) => p[i] as [number, number])) : undefined));
+      }
+      return next;
+    },
+    merge(ctx, chunk, stats) {
+      const base = chunk.base!;
+      const n = base.length;
+      const k = chunk.models.length;
+      const sp = sparsity(ctx);
+      const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
+      const taus: Float32Array[] = [];
+      const masks: Array<Uint8Array | null> = [];
+      const eff: number[] = []; // weight × rescale factor
+      for (let i = 0; i < k; i++) {
+        taus.push(tau(chunk, i));
+        const s = sp?.[i];
+        masks.push(s ? mask(ctx, chunk, s, i, stats) : null);
+        eff.push(weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1));
+      }
+      const normalize = boolParam(ctx.global.normalize);
+      const lambda = numberParam(ctx.global.lambda ?? 1, 'lambda');
+      const lines = numberParam(ctx.global.lines_alpha ?? 1, 'lines_alpha') + numberParam(ctx.global.lines_beta ?? 0, 'lines_beta') * ctx.t;
+      const scale = lambda * lines;
+      let plainDivisor = 0;
+      for (const w of weights) plainDivisor += w;
+      if (Math.abs(plainDivisor) < 1e-8) plainDivisor = 1;
+      const out = new Float32Array(n);
+      const wd = new Float64Array(k);
+      for (let e = 0; e < n; e++) {
+        let mixed = 0;
+        let divisor = plainDivisor;
+        if (o.consensus) {
+          let sum = 0;
+          for (let i = 0; i < k; i++) {
+            const m = masks[i];
+            const v = m && !m[e] ? 0 : eff[i]! * taus[i]![e]!;
+            wd[i] = v;
+            sum += v;
+          }
+          // TIES sign election: the sign of the summed weighted deltas, zero counting as +.
+          // Entries that are zero (pruned) match neither sign and do not enter the divisor.
+          const positive = sum >= 0;
+          divisor = 0;
+          for (let i = 0; i < k; i++) {
+            const v = wd[i]!;
+            if (positive ? v > 0 : v < 0) {
+              mixed += v;
+              divisor += weights[i]!;
+            }
+          }
+          if (divisor === 0) divisor = 1;
+        } else {
+          for (let i = 0; i < k; i++) {
+            const m = masks[i];
+            if (!m || m[e]) mixed += eff[i]! * taus[i]![e]!;
+          }
+        }
+        if (normalize) mixed /= divisor;
+        out[e] = base[e]! + mixed * scale;
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// Counter-based random numbers: the value for element i depends only on (seed, stream, i), so a
+// random mask comes out identical whether a tensor is merged whole, in chunks, or on several
+// threads, and the same seed always gives the same merge.
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A 32-bit key for one random stream (a model's mask within one tensor). */
+export function streamKey(seed: number, stream: number): number {
+  return fmix32(fmix32(seed ^ 0x9e3779b9) ^ Math.imul(stream + 1, 0x632be5ab));
+}
+
+/** Uniform in [0, 1) with 24-bit resolution for element `index` of the stream `key`. */
+export function uniformAt(key: number, index: number): number {
+  const lo = index >>> 0;
+  const hi = Math.floor(index / 4294967296);
+  const h = fmix32(fmix32(lo ^ key) + Math.imul(hi ^ 0x27d4eb2f, 0x165667b1));
+  return (h >>> 8) / 16777216;
+}
+
+/** 32-bit FNV-1a of a string, for deriving per-tensor seeds from names. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export function tensorSeed(runSeed: number, tensorName: string): number {
+  return fmix32((runSeed >>> 0) ^ hashString(tensorName));
+}

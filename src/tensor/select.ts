@@ -1,0 +1,105 @@
+// Exact selection of the m largest |x| over data seen in row chunks, without sorting: two
+// histogram passes over the float's bit pattern (|x| orders like its bits) find the threshold
+// value, and ties at the threshold are admitted in index order so exactly m elements are kept.
+
+const HIGH_BUCKETS = 1 << 15; // bits of |x| >>> 16 (the sign bit is cleared)
+const LOW_BUCKETS = 1 << 16;
+
+export interface Selection {
+  /** How many elements are kept. */
+  m: number;
+  /** Bit pattern of the smallest kept |x|. */
+  bits: number;
+  /** How many elements equal to the threshold are admitted, counted in index order. */
+  admitEqual: number;
+  /** For each chunk, how many threshold-equal elements lie in earlier chunks. */
+  equalBefore: number[];
+  all: boolean;
+  none: boolean;
+}
+
+export interface Bucket {
+  bucket: number;
+  /** Elements in buckets above `bucket`. */
+  above: number;
+}
+
+function absBits(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
+export function highHistogram(values: Float32Array): Uint32Array {
+  const hist = new Uint32Array(HIGH_BUCKETS);
+  const bits = absBits(values);
+  for (let i = 0; i < bits.length; i++) hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
+  return hist;
+}
+
+/** The high bucket holding the m-th largest element, from the chunks' summed histograms. */
+export function pickBucket(hists: Uint32Array[], m: number): Bucket {
+  let above = 0;
+  for (let b = HIGH_BUCKETS - 1; b >= 0; b--) {
+    let count = 0;
+    for (const h of hists) count += h[b]!;
+    if (above + count >= m) return { bucket: b, above };
+    above += count;
+  }
+  return { bucket: 0, above };
+}
+
+export function lowHistogram(values: Float32Array, bucket: number): Uint32Array {
+  const hist = new Uint32Array(LOW_BUCKETS);
+  const bits = absBits(values);
+  for (let i = 0; i < bits.length; i++) {
+    const a = bits[i]! & 0x7fffffff;
+    if (a >>> 16 === bucket) hist[a & 0xffff]!++;
+  }
+  return hist;
+}
+
+export function trivialSelection(m: number, total: number): Selection | undefined {
+  if (m <= 0) return { m: 0, bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true };
+  if (m >= total) return { m: total, bits: 0, admitEqual: 0, equalBefore: [], all: true, none: false };
+  return undefined;
+}
+
+/** Finish the selection from the chunks' low histograms (in chunk order). */
+export function finishSelection(m: number, b: Bucket, lowHists: Uint32Array[]): Selection {
+  let greater = b.above;
+  for (let low = LOW_BUCKETS - 1; low >= 0; low--) {
+    let count = 0;
+    for (const h of lowHists) count += h[low]!;
+    if (greater + count >= m) {
+      const equalBefore: number[] = [];
+      let before = 0;
+      for (const h of lowHists) {
+        equalBefore.push(before);
+        before += h[low]!;
+      }
+      return { m, bits: (b.bucket << 16) | low, admitEqual: m - greater, equalBefore, all: false, none: false };
+    }
+    greater += count;
+  }
+  throw new Error(`selection of ${m} elements found only ${greater}`);
+}
+
+/** Set out[i] = 1 for the selected elements of chunk `chunkIndex` (0 elsewhere). */
+export function markSelected(values: Float32Array, sel: Selection, chunkIndex: number, out: Uint8Array): void {
+  if (sel.all) {
+    out.fill(1);
+    return;
+  }
+  out.fill(0);
+  if (sel.none) return;
+  const bits = absBits(values);
+  const t = sel.bits;
+  let equalSeen = sel.equalBefore[chunkIndex] ?? 0;
+  for (let i = 0; i < bits.length; i++) {
+    const a = bits[i]! & 0x7fffffff;
+    if (a > t) out[i] = 1;
+    else if (a === t) {
+      if (equalSeen < sel.admitEqual) out[i] = 1;
+      equalSeen++;
+    }
+  }
+}
