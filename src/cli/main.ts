@@ -1,0 +1,28 @@
+// The mergesearch command line: one file per verb, this one only wires them together.
+import { Command } from 'commander';
+import { MergeSearchError } from '../errors.ts';
+import { registerInspect } from './inspect.ts';
+import { registerMerge } from './merge.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('mergesearch')
+    .description('Find the best way to merge fine-tuned checkpoints that share a base model')
+    .version('0.1.0')
+    .showHelpAfterError();
+  registerMerge(program);
+  registerInspect(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof MergeSearchError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+}

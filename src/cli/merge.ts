@@ -1,0 +1,49 @@
+// `mergesearch merge RECIPE.yaml --out DIR`: a one-shot merge, mergekit style.
+import type { Command } from 'commander';
+import { fail } from '../errors.ts';
+import { parseByteSize } from '../io/checkpoint-writer.ts';
+import { defaultThreads } from '../merge/executor.ts';
+import { mergeToFolder } from '../merge/merge-to-folder.ts';
+import { readRecipeFile } from '../merge/recipe.ts';
+import { byteProgress, formatBytes } from './progress.ts';
+
+export function registerMerge(program: Command): void {
+  program
+    .command('merge')
+    .description('merge checkpoints as a mergekit-style recipe says, into a checkpoint folder')
+    .argument('<recipe>', 'recipe YAML (mergekit subset: models, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source)')
+    .requiredOption('--out <dir>', 'output checkpoint folder (written beside, renamed into place when complete)')
+    .option('--shard-size <size>', 'largest shard, e.g. 5GB, 500MB, 2GiB', '5GB')
+    .option('--seed <n>', 'seed for random methods (dare_*, della*)', '0')
+    .option('--threads <n>', 'worker threads for large tensors', String(defaultThreads()))
+    .option('--overwrite', 'replace a non-empty output folder')
+    .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean }) => {
+      const seed = intArg(o.seed, '--seed', 0);
+      const threads = intArg(o.threads, '--threads', 1);
+      const recipe = readRecipeFile(recipeFile);
+      for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
+      const progress = byteProgress();
+      const started = Date.now();
+      const summary = await mergeToFolder(recipe, {
+        out: o.out,
+        seed,
+        threads,
+        shardSize: parseByteSize(o.shardSize),
+        overwrite: o.overwrite,
+        onProgress: (done, total, tensor) => progress.update(done, total, tensor),
+      });
+      const secs = (Date.now() - started) / 1000;
+      progress.finish();
+      process.stdout.write(
+        `merged ${summary.tensors} tensors with ${recipe.method.name} in ${secs.toFixed(1)} s ` +
+          `(read ${formatBytes(summary.inputBytes)}, wrote ${formatBytes(summary.outputBytes)})\n` +
+          `wrote ${summary.out}: ${summary.files.join(', ')}\n`,
+      );
+    });
+}
+
+export function intArg(v: string, flag: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) fail('CLI_E_ARG', `${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
