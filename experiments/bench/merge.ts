@@ -1,0 +1,109 @@
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR]
+// Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
+// layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
+// a baseline that only reads every input tensor and writes one output of the same size, and the
+// linear, ties and dare_ties merges. Prints input GB/s, the ratio to the baseline, peak RSS.
+// --llama 1b: three 1.1 B-parameter bf16 checkpoints merged with ties (time and peak memory).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Checkpoint } from '../../src/io/checkpoint.ts';
+import { CheckpointWriter } from '../../src/io/checkpoint-writer.ts';
+import { mergeToFolder } from '../../src/merge/merge-to-folder.ts';
+import { parseRecipe } from '../../src/merge/recipe.ts';
+import { LLAMA_1B, LLAMA_1GB, writeSyntheticFamily, type LlamaShape } from '../../src/zoo/synthetic-llama.ts';
+
+const self = fileURLToPath(import.meta.url);
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+
+function recipeFor(method: string, dirs: string[]): string {
+  const [base, ...experts] = dirs;
+  const params = method === 'linear' ? 'weight: 0.25' : method === 'ties' ? 'weight: 1.0, density: 0.2' : 'weight: 0.5, density: 0.3';
+  const models = (method === 'linear' ? dirs : experts).map((d) => `  - model: ${d}\n    parameters: { ${params} }`).join('\n');
+  return `merge_method: ${method}\n${method === 'linear' ? '' : `base_model: ${base}\n`}models:\n${models}\n`;
+}
+
+/** One measured step, run in this process (called as a child). Prints a JSON line. */
+async function child(step: string, root: string, threads: number): Promise<void> {
+  const dirs = fs.readdirSync(root).filter((d) => d === 'base' || d.startsWith('expert-')).sort().map((d) => path.join(root, d));
+  const out = path.join(root, `out-${step}`);
+  fs.rmSync(out, { recursive: true, force: true });
+  const t0 = process.hrtime.bigint();
+  let inputBytes = 0;
+  if (step === 'baseline') {
+    const cs = dirs.map((d) => Checkpoint.open(d));
+    const ref = cs[0]!;
+    const planned = [...ref.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
+    const w = new CheckpointWriter(out, planned, { shardSize: 5e9 });
+    for (const t of planned) {
+      let last: Uint8Array | undefined;
+      for (const c of cs) {
+        last = c.readRaw(t.name);
+        inputBytes += last.length;
+      }
+      w.write(t.name, last!);
+    }
+    w.commit();
+    cs.forEach((c) => c.close());
+  } else {
+    const s = await mergeToFolder(parseRecipe(recipeFor(step, dirs)), { out, threads, shardSize: 5e9 });
+    inputBytes = s.inputBytes;
+  }
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.rmSync(out, { recursive: true, force: true });
+  const rss = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ step, secs, inputBytes, rss }) + '\n');
+}
+
+function runStep(step: string, root: string, threads: number): { secs: number; inputBytes: number; rss: number } {
+  const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(outText.trim().split('\n').pop()!);
+}
+
+async function parent(): Promise<void> {
+  const threads = Number(flag('--threads') ?? Math.min(os.availableParallelism(), 8));
+  const llama = flag('--llama');
+  const scale = Number(flag('--scale') ?? 1);
+  const shape: LlamaShape = llama === '1b' ? LLAMA_1B : { ...LLAMA_1GB, layers: LLAMA_1GB.layers * scale };
+  const experts = llama === '1b' ? 2 : 3;
+  const dtype = llama === '1b' ? 'BF16' : 'F16';
+  const root = flag('--keep') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-bench-'));
+  const steps = llama === '1b' ? ['ties'] : ['baseline', 'linear', 'ties', 'dare_ties'];
+  try {
+    if (!fs.existsSync(path.join(root, `expert-${experts}`, 'config.json'))) {
+      const t0 = Date.now();
+      process.stderr.write(`generating a base and ${experts} experts (${dtype}, ${shape.layers} layers) in ${root} ...\n`);
+      writeSyntheticFamily(root, shape, experts, { seed: 7, dtype, shardSize: 2e9 });
+      process.stderr.write(`generated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+    // Warm the page cache so the first measured step does not pay for cold reads alone.
+    runStep('baseline', root, threads);
+    const rows: Array<{ step: string; secs: number; gbps: number; rss: number }> = [];
+    for (const step of steps) {
+      const r = runStep(step, root, threads);
+      rows.push({ step, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
+    }
+    const base = rows.find((r) => r.step === 'baseline');
+    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads`);
+    console.log('step        seconds   input GB/s   ratio to baseline   peak RSS');
+    for (const r of rows) {
+      const ratio = base ? (r.gbps / base.gbps).toFixed(2) : 'n/a';
+      console.log(`${r.step.padEnd(11)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
+    }
+  } finally {
+    if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (args[0] === '--child') await child(args[1]!, flag('--root')!, Number(flag('--threads')));
+else await parent();
