@@ -270,11 +270,11 @@ describe('parseByteSize', () => {
   });
 });
 
-describe('known bugs (it.fails: turn into it once fixed in src)', () => {
+describe('fixed bugs (regression tests)', () => {
   // src/io/checkpoint-writer.ts parseByteSize: the unit regex [KMGT]?i?B? accepts "Gi" (and "iB",
   // "i"), but the power lookup only strips "IB"/"B", so "GI" is not found and `?? 0` silently
   // makes it bytes: parseByteSize('2Gi') === 2 instead of 2 GiB (or an error).
-  it.fails('2Gi is either 2 GiB or rejected, never 2 bytes', () => {
+  it('2Gi is either 2 GiB or rejected, never 2 bytes', () => {
     let v: number | string;
     try {
       v = parseByteSize('2Gi');

@@ -295,10 +295,10 @@ describe('layer names', () => {
   });
 });
 
-describe('known bugs (it.fails: turn into it once fixed in src)', () => {
+describe('fixed bugs (regression tests)', () => {
   // src/io/checkpoint.ts readConfig: JSON.parse('null') gives null and `raw.architectures` throws a
   // TypeError instead of a MergeSearchError IO_E_CONFIG.
-  it.fails('config.json holding JSON null is IO_E_CONFIG', () => {
+  it('config.json holding JSON null is IO_E_CONFIG', () => {
     const dir = mkdir('null-config');
     shard(path.join(dir, 'model.safetensors'), ['a']);
     fs.writeFileSync(path.join(dir, 'config.json'), 'null');

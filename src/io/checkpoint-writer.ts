@@ -78,6 +78,7 @@ export class CheckpointWriter {
 
   /** Close every file and move the finished folder into place. */
   commit(): void {
+    if (this.finished) fail('IO_E_WRITE', `the checkpoint for ${this.outDir} was already committed or aborted`);
     for (const w of this.writers) w.close();
     this.writers.length = 0;
     if (fs.existsSync(this.outDir)) {
@@ -136,11 +137,11 @@ function pad5(n: number): string {
 
 /** Parse sizes like 5GB, 500MB, 2GiB, 1000000 into bytes (decimal units as HF uses them). */
 export function parseByteSize(s: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$/i.exec(s);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*((?:[KMGT]i?)?B?)\s*$/i.exec(s);
   if (!m) fail('CLI_E_ARG', `cannot read size ${JSON.stringify(s)}; write it like 5GB, 500MB or 2GiB`);
   const unit = (m[2] ?? '').toUpperCase();
   const binary = unit.includes('I');
-  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[unit.replace(/I?B$/, '')] ?? 0;
+  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[unit.replace(/I?B?$/, '')] ?? 0;
   const bytes = Math.floor(Number(m[1]) * (binary ? 1024 : 1000) ** power);
   if (bytes <= 0) fail('CLI_E_ARG', `size ${s} must be positive`);
   return bytes;

@@ -36,7 +36,12 @@ export class Checkpoint {
     const stat = fs.statSync(p);
     if (stat.isFile()) {
       const file = SafetensorsFile.open(p);
-      return new Checkpoint(p, path.dirname(p), [file], new Map(file.tensors), readConfig(path.dirname(p)));
+      try {
+        return new Checkpoint(p, path.dirname(p), [file], new Map(file.tensors), readConfig(path.dirname(p)));
+      } catch (e) {
+        file.close();
+        throw e;
+      }
     }
     const files = listShards(p);
     const opened: SafetensorsFile[] = [];
@@ -135,6 +140,7 @@ function readConfig(dir: string): ModelConfig | undefined {
   } catch (e) {
     fail('IO_E_CONFIG', `${p} is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('IO_E_CONFIG', `${p} must hold a JSON object`);
   const archs = raw.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
   const n = raw.num_hidden_layers ?? raw.n_layer ?? raw.num_layers;

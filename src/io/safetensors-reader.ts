@@ -78,6 +78,9 @@ export class SafetensorsFile {
     if (!isFloatDtype(t.dtype)) fail('IO_E_DTYPE', `tensor ${name} in ${this.path} is ${t.dtype}, not a float tensor`);
     const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
     const end = rowEnd ?? rows;
+    if (rowStart < 0 || end > rows || rowStart > end) {
+      fail('IO_E_OFFSETS', `rows [${rowStart}, ${end}) are outside tensor ${name} with ${rows} rows in ${this.path}`);
+    }
     const perRow = rows === 0 ? 0 : t.numel / rows;
     const count = (end - rowStart) * perRow;
     const out = into ? into.subarray(0, count) : new Float32Array(count);

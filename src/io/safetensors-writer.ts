@@ -25,7 +25,8 @@ export function layoutSafetensors(
   tensors: PlannedTensor[],
   metadata: Record<string, string> = {},
 ): { header: Buffer; placed: PlacedTensor[]; fileSize: number } {
-  const json: Record<string, unknown> = {};
+  // A prototype-free object, so a tensor named __proto__ is an ordinary key.
+  const json: Record<string, unknown> = Object.create(null);
   if (Object.keys(metadata).length > 0) json.__metadata__ = metadata;
   let cursor = 0;
   const rel: Array<[number, number]> = [];
