@@ -112,9 +112,35 @@ export function encodeFromF32(dtype: FloatDtype, values: Float32Array, out: Uint
   }
   const bits = new Uint32Array(values.buffer, values.byteOffset, n);
   const o16 = alignedU16(out, n);
-  if (dtype === 'F16') for (let i = 0; i < n; i++) o16[i] = f32BitsToF16Bits(bits[i]!);
+  if (dtype === 'F16') encodeF16(bits, o16);
   else for (let i = 0; i < n; i++) o16[i] = f32BitsToBf16Bits(bits[i]!);
   if (o16.buffer !== out.buffer) out.set(new Uint8Array(o16.buffer, 0, n * 2));
+}
+
+const scratchF = new Float32Array(1);
+const scratchU = new Uint32Array(scratchF.buffer);
+
+/**
+ * Bulk float32 → f16, round to nearest even, without per-element calls: normal results round by
+ * adding a bias to the bit pattern; subnormal results let a float addition do the rounding.
+ */
+function encodeF16(bits: Uint32Array, o16: Uint16Array): void {
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i]!;
+    const sign = (x >>> 16) & 0x8000;
+    const a = x & 0x7fffffff;
+    let h: number;
+    if (a >= 0x47800000) {
+      h = a > 0x7f800000 ? 0x7e00 | ((a >>> 13) & 0x3ff) : 0x7c00; // NaN stays NaN, else Inf
+    } else if (a < 0x38800000) {
+      scratchU[0] = a;
+      scratchF[0] = scratchF[0]! + 0.5; // 0.5 = 2^-1 puts the f16 subnormal unit at the last bit
+      h = scratchU[0]! - 0x3f000000;
+    } else {
+      h = (a - 0x37fff001 + ((a >>> 13) & 1)) >>> 13; // rebias exponent, add 0xfff (+1 if odd)
+    }
+    o16[i] = sign | h;
+  }
 }
 
 // Buffers read from files are usually 2-byte aligned; copy only when they are not.

@@ -18,6 +18,8 @@ export interface ExecuteOptions {
 
 /** Tensors smaller than this are merged on the main thread: a worker round trip costs more. */
 const PARALLEL_MIN_ELEMENTS = 1 << 18;
+/** Elements per chunk: 4 MB per float32 input, so a chunk's arrays stay in cache. */
+const CHUNK_ELEMENTS = 1 << 20;
 
 export function defaultThreads(): number {
   return Math.max(1, Math.min(os.availableParallelism(), 8));
@@ -28,31 +30,18 @@ interface ChunkLayout {
   keep: boolean;
 }
 
-export function layoutChunks(job: TensorJob, inputs: number, threads: number, budget: number): ChunkLayout {
+export function layoutChunks(job: TensorJob, inputs: number, budget: number): ChunkLayout {
   const { rows, cols } = job.ctx;
-  const numel = rows * cols;
   // Rough working set per element: inputs, a task vector and mask per model, the output.
-  const bytesPerRow = cols * (4 * (2 * inputs + 2) + inputs);
-  const total = rows * bytesPerRow;
-  let chunks: number;
-  let keep: boolean;
-  if (job.shape.length < 2 || rows <= 1) {
-    chunks = 1;
-    keep = true;
-  } else if (total <= budget) {
-    chunks = threads > 1 && numel >= PARALLEL_MIN_ELEMENTS ? Math.min(threads, rows) : 1;
-    keep = true;
-  } else {
-    chunks = Math.min(rows, Math.ceil(total / (budget / Math.max(1, threads))));
-    keep = false;
-  }
+  const total = rows * cols * (4 * (2 * inputs + 2) + inputs);
+  if (job.shape.length < 2 || rows <= 1) return { ranges: [[0, rows]], keep: true };
+  // Chunks small enough to stay in cache between a method's passes over them; many of them, so
+  // they spread over the workers. Data is kept between statistics passes when the whole tensor's
+  // working set fits the budget, and read again otherwise.
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(1, cols)));
   const ranges: Array<[number, number]> = [];
-  for (let i = 0; i < chunks; i++) {
-    const a = Math.floor((i * rows) / chunks);
-    const b = Math.floor(((i + 1) * rows) / chunks);
-    if (b > a) ranges.push([a, b]);
-  }
-  return { ranges, keep };
+  for (let a = 0; a < rows; a += rowsPerChunk) ranges.push([a, Math.min(rows, a + rowsPerChunk)]);
+  return { ranges, keep: total <= budget };
 }
 
 export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, opts: ExecuteOptions = {}): Promise<void> {
@@ -66,7 +55,7 @@ export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, op
       if (!job.merge) {
         writer.write(job.name, plan.reference.readRaw(job.name));
       } else {
-        await mergeTensor(plan, job, writer, local, pool, threads, budget);
+        await mergeTensor(plan, job, writer, local, pool, budget);
       }
       done += job.inputBytes;
       opts.onProgress?.(done, plan.totalInputBytes, job.name);
@@ -77,12 +66,12 @@ export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, op
   }
 }
 
-async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, local: ChunkRunner, pool: WorkerPool | undefined, threads: number, budget: number): Promise<void> {
+async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, local: ChunkRunner, pool: WorkerPool | undefined, budget: number): Promise<void> {
   const method = plan.method;
   const baseFile = plan.base ? plan.base.info(job.name).file : null;
   const modelFiles = plan.models.map((m) => m.info(job.name).file);
-  const layout = layoutChunks(job, modelFiles.length + (baseFile ? 1 : 0), threads, budget);
-  const useWorkers = pool !== undefined && layout.ranges.length > 1;
+  const layout = layoutChunks(job, modelFiles.length + (baseFile ? 1 : 0), budget);
+  const useWorkers = pool !== undefined && layout.ranges.length > 1 && job.ctx.rows * job.ctx.cols >= PARALLEL_MIN_ELEMENTS;
   const run = (tasks: ChunkTask[]): Promise<ChunkResult[]> => (useWorkers ? pool.run(tasks) : Promise.resolve(tasks.map((t) => local.run(t))));
   const placement = writer.placement(job.name);
   const tasks = (kind: 'stats' | 'merge', pass: number, stats: unknown): ChunkTask[] =>

@@ -1,7 +1,7 @@
 // Sparsification of task vectors (mergekit's sparsify): which entries of τ = model − base are
 // kept, and the rescale applied to what is kept. Masks are computed per chunk; whole-tensor
 // numbers (top-k thresholds, norms before and after masking) come from statistics passes.
-import { uniformAt, streamKey } from '../tensor/random.ts';
+import { bernoulliMask, uniformAt, streamKey } from '../tensor/random.ts';
 import { markSelected, type Selection } from '../tensor/select.ts';
 
 export type SparsifyKind = 'magnitude' | 'random' | 'magnitude_outliers' | 'della_magprune';
@@ -98,7 +98,7 @@ export function keepMask(
     return mask;
   }
   if (s.kind === 'random') {
-    for (let i = 0; i < n; i++) mask[i] = uniformAt(key, firstElement + i) < s.density ? 1 : 0;
+    bernoulliMask(key, firstElement, s.density, mask);
     return mask;
   }
   // della_magprune: keep probability grows linearly with the entry's rank of |τ| within its row,
@@ -127,15 +127,27 @@ export function keepMask(
 export function normPartial(kind: RescaleKind, tau: Float32Array, mask: Uint8Array | null): [number, number] {
   let before = 0;
   let after = 0;
-  for (let i = 0; i < tau.length; i++) {
-    const v = tau[i]!;
-    const a = kind === 'l2' ? v * v : Math.abs(v);
-    if (kind === 'linf') {
+  const n = tau.length;
+  if (kind === 'linf') {
+    for (let i = 0; i < n; i++) {
+      const a = Math.abs(tau[i]!);
       if (a > before) before = a;
       if ((mask === null || mask[i]) && a > after) after = a;
-    } else {
+    }
+  } else if (kind === 'l2') {
+    for (let i = 0; i < n; i++) {
+      const a = tau[i]! * tau[i]!;
       before += a;
       if (mask === null || mask[i]) after += a;
+    }
+  } else if (mask === null) {
+    for (let i = 0; i < n; i++) before += Math.abs(tau[i]!);
+    after = before;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const a = Math.abs(tau[i]!);
+      before += a;
+      after += a * mask[i]!;
     }
   }
   return [before, after];

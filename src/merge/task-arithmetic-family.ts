@@ -40,6 +40,14 @@ const LINES_PARAMS: ParamDef[] = [
   { name: 'lines_beta', kind: 'number', default: 0, doc: 'LiNeS: extra scale added linearly with depth, reaching alpha+beta at the last layer' },
 ];
 
+/** a ← factor · mask · a, in place. */
+function scaleMasked(a: Float32Array, mask: Uint8Array | null, factor: number): Float32Array {
+  const n = a.length;
+  if (mask) for (let e = 0; e < n; e++) a[e] = mask[e] ? a[e]! * factor : 0;
+  else if (factor !== 1) for (let e = 0; e < n; e++) a[e]! *= factor;
+  return a;
+}
+
 export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats> {
   const globalParams: ParamDef[] = [
     { name: 'normalize', kind: 'boolean', default: o.normalize, doc: 'divide the summed weighted task vectors by the summed weights' },
@@ -170,56 +178,44 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       const k = chunk.models.length;
       const sp = sparsity(ctx);
       const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
-      const taus: Float32Array[] = [];
-      const masks: Array<Uint8Array | null> = [];
-      const eff: number[] = []; // weight × rescale factor
-      for (let i = 0; i < k; i++) {
-        taus.push(tau(chunk, i));
-        const s = sp?.[i];
-        masks.push(s ? mask(ctx, chunk, s, i, stats) : null);
-        eff.push(weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1));
-      }
       const normalize = boolParam(ctx.global.normalize);
       const lambda = numberParam(ctx.global.lambda ?? 1, 'lambda');
       const lines = numberParam(ctx.global.lines_alpha ?? 1, 'lines_alpha') + numberParam(ctx.global.lines_beta ?? 0, 'lines_beta') * ctx.t;
       const scale = lambda * lines;
-      let plainDivisor = 0;
-      for (const w of weights) plainDivisor += w;
-      if (Math.abs(plainDivisor) < 1e-8) plainDivisor = 1;
+      // vᵢ = weightᵢ · rescaleᵢ · maskᵢ · τᵢ, built in place of τᵢ (this is its last use).
+      const v: Float32Array[] = [];
+      for (let i = 0; i < k; i++) {
+        const s = sp?.[i];
+        const m = s ? mask(ctx, chunk, s, i, stats) : null;
+        v.push(scaleMasked(tau(chunk, i), m, weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1)));
+      }
       const out = new Float32Array(n);
-      const wd = new Float64Array(k);
-      for (let e = 0; e < n; e++) {
-        let mixed = 0;
-        let divisor = plainDivisor;
-        if (o.consensus) {
-          let sum = 0;
-          for (let i = 0; i < k; i++) {
-            const m = masks[i];
-            const v = m && !m[e] ? 0 : eff[i]! * taus[i]![e]!;
-            wd[i] = v;
-            sum += v;
-          }
-          // TIES sign election: the sign of the summed weighted deltas, zero counting as +.
-          // Entries that are zero (pruned) match neither sign and do not enter the divisor.
-          const positive = sum >= 0;
-          divisor = 0;
-          for (let i = 0; i < k; i++) {
-            const v = wd[i]!;
-            if (positive ? v > 0 : v < 0) {
-              mixed += v;
-              divisor += weights[i]!;
-            }
-          }
-          if (divisor === 0) divisor = 1;
-        } else {
-          for (let i = 0; i < k; i++) {
-            const m = masks[i];
-            if (!m || m[e]) mixed += eff[i]! * taus[i]![e]!;
+      if (!o.consensus) {
+        let divisor = weights.reduce((a, b) => a + b, 0);
+        if (!normalize || Math.abs(divisor) < 1e-8) divisor = 1;
+        const f = scale / divisor;
+        for (const vi of v) for (let e = 0; e < n; e++) out[e]! += vi[e]!;
+        for (let e = 0; e < n; e++) out[e] = base[e]! + out[e]! * f;
+        return out;
+      }
+      // TIES sign election: the sign of Σ vᵢ, zero counting as +. Entries of the other sign, and
+      // zero (pruned) entries, are left out of the sum and of the divisor.
+      const total = new Float32Array(n);
+      for (const vi of v) for (let e = 0; e < n; e++) total[e]! += vi[e]!;
+      const divisor = normalize ? new Float32Array(n) : null;
+      for (let i = 0; i < k; i++) {
+        const vi = v[i]!;
+        const w = weights[i]!;
+        for (let e = 0; e < n; e++) {
+          const x = vi[e]!;
+          if (total[e]! >= 0 ? x > 0 : x < 0) {
+            out[e]! += x;
+            if (divisor) divisor[e]! += w;
           }
         }
-        if (normalize) mixed /= divisor;
-        out[e] = base[e]! + mixed * scale;
       }
+      if (divisor) for (let e = 0; e < n; e++) out[e] = base[e]! + (out[e]! / (divisor[e] === 0 ? 1 : divisor[e]!)) * scale;
+      else for (let e = 0; e < n; e++) out[e] = base[e]! + out[e]! * scale;
       return out;
     },
   };

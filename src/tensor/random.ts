@@ -24,6 +24,29 @@ export function uniformAt(key: number, index: number): number {
   return (h >>> 8) / 16777216;
 }
 
+/** mask[i] = 1 where uniformAt(key, first + i) < p: the same draws, in one tight loop. */
+export function bernoulliMask(key: number, first: number, p: number, mask: Uint8Array): void {
+  const threshold = Math.ceil(p * 16777216); // u < p  ⇔  (h >>> 8) < p·2^24
+  for (let i = 0; i < mask.length; i++) {
+    const index = first + i;
+    const lo = index >>> 0;
+    const hi = Math.floor(index / 4294967296);
+    let h = lo ^ key;
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    h = (h >>> 0) + Math.imul(hi ^ 0x27d4eb2f, 0x165667b1);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    mask[i] = (h >>> 8) < threshold ? 1 : 0;
+  }
+}
+
 /** 32-bit FNV-1a of a string, for deriving per-tensor seeds from names. */
 export function hashString(s: string): number {
   let h = 0x811c9dc5;

@@ -15,15 +15,15 @@ const linear: MergeMethod = {
   },
   merge(ctx, chunk) {
     const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
-    const n = chunk.models[0]!.length;
-    const acc = new Float64Array(n);
-    chunk.models.forEach((x, i) => {
-      const w = weights[i]!;
-      for (let e = 0; e < n; e++) acc[e]! += w * x[e]!;
-    });
     const div = boolParam(ctx.global.normalize) ? weights.reduce((a, b) => a + b, 0) : 1;
+    const n = chunk.models[0]!.length;
     const out = new Float32Array(n);
-    for (let e = 0; e < n; e++) out[e] = acc[e]! / div;
+    // One plain loop per model keeps every loop monomorphic and fast.
+    for (let i = 0; i < chunk.models.length; i++) {
+      const x = chunk.models[i]!;
+      const w = weights[i]! / div;
+      for (let e = 0; e < n; e++) out[e]! += w * x[e]!;
+    }
     return out;
   },
 };

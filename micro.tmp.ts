@@ -1,0 +1,22 @@
+import { highHistogram, lowHistogram, pickBucket, finishSelection, markSelected } from './src/tensor/select.ts';
+import { mergeTensorInMemory } from './src/merge/in-memory.ts';
+const n = 1 << 20;
+let seed = 1; const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff - 0.5; };
+const base = new Float32Array(n).map(() => rnd());
+const models = [0, 1, 2].map(() => base.map((v) => v + rnd() * 0.1));
+const time = (label: string, reps: number, fn: () => void) => { fn(); fn(); const t0 = performance.now(); for (let i = 0; i < reps; i++) fn(); console.log(label.padEnd(14), ((performance.now() - t0) / reps).toFixed(2), 'ms per 1M'); };
+const tau = models[0]!.map((v, i) => v - base[i]!);
+time('highHist', 20, () => highHistogram(tau));
+const b = pickBucket([highHistogram(tau)], n / 5);
+time('lowHist', 20, () => lowHistogram(tau, b.bucket));
+const sel = finishSelection(n / 5, b, [lowHistogram(tau, b.bucket)]);
+const mask = new Uint8Array(n);
+time('mark', 20, () => markSelected(tau, sel, 0, mask));
+time('ties 3', 10, () => mergeTensorInMemory({ method: 'ties', name: 'x', shape: [1024, 1024], base, models, perModel: [0, 1, 2].map(() => ({ weight: 1, density: 0.2 })) }));
+time('ta 3', 10, () => mergeTensorInMemory({ method: 'task_arithmetic', name: 'x', shape: [1024, 1024], base, models, perModel: [0, 1, 2].map(() => ({ weight: 1 })) }));
+time('linear 4', 10, () => mergeTensorInMemory({ method: 'linear', name: 'x', shape: [1024, 1024], models: [base, ...models], perModel: [0, 1, 2, 3].map(() => ({ weight: 1 })) }));
+function lin(xs: Float32Array[], ws: number[]) { const n = xs[0]!.length; const out = new Float32Array(n); for (let i = 0; i < xs.length; i++) { const x = xs[i]!; const w = ws[i]!; for (let e = 0; e < n; e++) out[e]! += w * x[e]!; } return out; }
+time('plain lin 4', 10, () => lin([base, ...models], [1, 1, 1, 1]));
+import linear from './src/merge/methods/linear.ts';
+const ctx: any = { name: 'x', shape: [1024, 1024], rows: 1024, cols: 1024, t: 0, global: { normalize: true }, perModel: [0, 1, 2, 3].map(() => ({ weight: 1 })), seed: 0 };
+time('method lin 4', 10, () => linear.merge(ctx, { index: 0, rowStart: 0, rowEnd: 1024, base: null, models: [base, ...models], cache: new Map() }, undefined));
