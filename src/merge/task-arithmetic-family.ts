@@ -16,6 +16,7 @@ import {
   type ModelSparsity,
   type SparsifyKind,
 } from './sparsify.ts';
+import { taskVectorCombine } from '../tensor/fused-kernels.ts';
 import { finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
@@ -39,14 +40,6 @@ const LINES_PARAMS: ParamDef[] = [
   { name: 'lines_alpha', kind: 'number', default: 1, doc: 'LiNeS: scale of the merged task vector at depth 0 (the first layer and tensors outside layers)' },
   { name: 'lines_beta', kind: 'number', default: 0, doc: 'LiNeS: extra scale added linearly with depth, reaching alpha+beta at the last layer' },
 ];
-
-/** a ← factor · mask · a, in place. */
-function scaleMasked(a: Float32Array, mask: Uint8Array | null, factor: number): Float32Array {
-  const n = a.length;
-  if (mask) for (let e = 0; e < n; e++) a[e] = mask[e] ? a[e]! * factor : 0;
-  else if (factor !== 1) for (let e = 0; e < n; e++) a[e]! *= factor;
-  return a;
-}
 
 export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats> {
   const globalParams: ParamDef[] = [
@@ -102,9 +95,10 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     return [s.keepTop, s.dropTop];
   }
 
+  // Random masks only need the length, so they do not force the task vector to be built.
   function mask(ctx: TensorContext, chunk: Chunk, s: ModelSparsity, i: number, stats: FamilyStats | undefined): Uint8Array | null {
     return cached(chunk, `mask${i}`, () =>
-      keepMask(s, tau(chunk, i), chunk.index, chunk.rowStart * ctx.cols, maskKey(ctx.seed, i), stats?.selections?.[i]),
+      keepMask(s, s.kind === 'random' ? chunk.models[i]! : tau(chunk, i), chunk.index, chunk.rowStart * ctx.cols, maskKey(ctx.seed, i), stats?.selections?.[i]),
     );
   }
 
@@ -182,40 +176,17 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       const lambda = numberParam(ctx.global.lambda ?? 1, 'lambda');
       const lines = numberParam(ctx.global.lines_alpha ?? 1, 'lines_alpha') + numberParam(ctx.global.lines_beta ?? 0, 'lines_beta') * ctx.t;
       const scale = lambda * lines;
-      // vᵢ = weightᵢ · rescaleᵢ · maskᵢ · τᵢ, built in place of τᵢ (this is its last use).
-      const v: Float32Array[] = [];
+      const masks: Array<Uint8Array | null> = [];
+      const eff: number[] = []; // weight × rescale factor
       for (let i = 0; i < k; i++) {
         const s = sp?.[i];
-        const m = s ? mask(ctx, chunk, s, i, stats) : null;
-        v.push(scaleMasked(tau(chunk, i), m, weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1)));
+        masks.push(s ? mask(ctx, chunk, s, i, stats) : null);
+        eff.push(weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1));
       }
+      // Task vectors already built by a statistics pass are reused; others are formed on the fly.
+      const kept = chunk.models.map((_, i) => chunk.cache.get(`tau${i}`) as Float32Array | undefined);
       const out = new Float32Array(n);
-      if (!o.consensus) {
-        let divisor = weights.reduce((a, b) => a + b, 0);
-        if (!normalize || Math.abs(divisor) < 1e-8) divisor = 1;
-        const f = scale / divisor;
-        for (const vi of v) for (let e = 0; e < n; e++) out[e]! += vi[e]!;
-        for (let e = 0; e < n; e++) out[e] = base[e]! + out[e]! * f;
-        return out;
-      }
-      // TIES sign election: the sign of Σ vᵢ, zero counting as +. Entries of the other sign, and
-      // zero (pruned) entries, are left out of the sum and of the divisor.
-      const total = new Float32Array(n);
-      for (const vi of v) for (let e = 0; e < n; e++) total[e]! += vi[e]!;
-      const divisor = normalize ? new Float32Array(n) : null;
-      for (let i = 0; i < k; i++) {
-        const vi = v[i]!;
-        const w = weights[i]!;
-        for (let e = 0; e < n; e++) {
-          const x = vi[e]!;
-          if (total[e]! >= 0 ? x > 0 : x < 0) {
-            out[e]! += x;
-            if (divisor) divisor[e]! += w;
-          }
-        }
-      }
-      if (divisor) for (let e = 0; e < n; e++) out[e] = base[e]! + (out[e]! / (divisor[e] === 0 ? 1 : divisor[e]!)) * scale;
-      else for (let e = 0; e < n; e++) out[e] = base[e]! + out[e]! * scale;
+      taskVectorCombine(out, base, kept.map((t, i) => t ?? chunk.models[i]!), kept.map((t) => t !== undefined), masks, eff, weights, scale, o.consensus, normalize);
       return out;
     },
   };

@@ -1,3 +1,4 @@
+import { weightedSum } from '../../tensor/fused-kernels.ts';
 import { boolParam, numberParam, type MergeMethod } from '../method.ts';
 
 // Weighted average of the models themselves (no base): Σ wᵢ xᵢ, divided by Σ wᵢ when normalize.
@@ -16,14 +17,8 @@ const linear: MergeMethod = {
   merge(ctx, chunk) {
     const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
     const div = boolParam(ctx.global.normalize) ? weights.reduce((a, b) => a + b, 0) : 1;
-    const n = chunk.models[0]!.length;
-    const out = new Float32Array(n);
-    // One plain loop per model keeps every loop monomorphic and fast.
-    for (let i = 0; i < chunk.models.length; i++) {
-      const x = chunk.models[i]!;
-      const w = weights[i]! / div;
-      for (let e = 0; e < n; e++) out[e]! += w * x[e]!;
-    }
+    const out = new Float32Array(chunk.models[0]!.length);
+    weightedSum(out, chunk.models, weights.map((w) => w / div));
     return out;
   },
 };

@@ -1,0 +1,95 @@
+// Per-element kernels over K inputs, generated once per K (and per option set) with the loop over
+// models unrolled. One pass over the data with every input in a local variable runs about three
+// times faster in V8 than a pass per model, or than an inner loop over an array of arrays.
+
+type WeightedSumKernel = (out: Float32Array, inputs: Float32Array[], weights: number[]) => void;
+type TaskVectorKernel = (
+  out: Float32Array,
+  base: Float32Array,
+  inputs: Float32Array[],
+  masks: Array<Uint8Array | null>,
+  eff: number[],
+  weights: number[],
+  scale: number,
+) => void;
+
+const sumCache = new Map<number, WeightedSumKernel>();
+const tvCache = new Map<string, TaskVectorKernel>();
+
+function range(k: number): number[] {
+  return Array.from({ length: k }, (_, i) => i);
+}
+
+/** out[e] = Σᵢ weights[i] · inputs[i][e]. */
+export function weightedSum(out: Float32Array, inputs: Float32Array[], weights: number[]): void {
+  const k = inputs.length;
+  let fn = sumCache.get(k);
+  if (!fn) {
+    const body = [
+      ...range(k).map((i) => `const x${i} = inputs[${i}], w${i} = weights[${i}];`),
+      'const n = out.length;',
+      `for (let e = 0; e < n; e++) out[e] = ${range(k).map((i) => `w${i} * x${i}[e]`).join(' + ') || '0'};`,
+    ].join('\n');
+    fn = new Function('out', 'inputs', 'weights', body) as WeightedSumKernel;
+    sumCache.set(k, fn);
+  }
+  fn(out, inputs, weights);
+}
+
+/**
+ * The task-vector family's combination: vᵢ = maskᵢ · effᵢ · τᵢ, where τᵢ is inputs[i] itself
+ * when isDelta[i], else inputs[i] − base (computed on the fly, saving a pass and an array); with `consensus`, only the vᵢ whose
+ * sign agrees with the sign of Σ vᵢ (zero counting as +) are summed, and the divisor is the sum of
+ * their weights (0 → 1); without it, the divisor is Σ weights (|Σ| < 1e-8 → 1). With `normalize`
+ * the sum is divided by the divisor. out = base + scale · result.
+ */
+export function taskVectorCombine(
+  out: Float32Array,
+  base: Float32Array,
+  inputs: Float32Array[],
+  isDelta: boolean[],
+  masks: Array<Uint8Array | null>,
+  eff: number[],
+  weights: number[],
+  scale: number,
+  consensus: boolean,
+  normalize: boolean,
+): void {
+  const k = inputs.length;
+  const key = `${k}|${masks.map((m) => (m ? 'm' : '-')).join('')}|${isDelta.map((d) => (d ? 'd' : 'x')).join('')}|${consensus}|${normalize}`;
+  let fn = tvCache.get(key);
+  if (!fn) {
+    const lines = [
+      ...range(k).map((i) => `const t${i} = inputs[${i}], m${i} = masks[${i}], f${i} = eff[${i}], w${i} = weights[${i}];`),
+      'const n = out.length;',
+    ];
+    const tau = (i: number) => (isDelta[i] ? `t${i}[e]` : `(t${i}[e] - b)`);
+    const v = (i: number) => (masks[i] ? `const a${i} = m${i}[e] ? ${tau(i)} * f${i} : 0;` : `const a${i} = ${tau(i)} * f${i};`);
+    if (consensus) {
+      lines.push(
+        'for (let e = 0; e < n; e++) {',
+        '  const b = base[e];',
+        ...range(k).map(v),
+        `  const pos = ${range(k).map((i) => `a${i}`).join(' + ')} >= 0;`,
+        '  let s = 0, d = 0;',
+        ...range(k).map((i) => `  if (pos ? a${i} > 0 : a${i} < 0) { s += a${i}; d += w${i}; }`),
+        normalize ? '  out[e] = b + (s / (d === 0 ? 1 : d)) * scale;' : '  out[e] = b + s * scale;',
+        '}',
+      );
+    } else {
+      lines.push(
+        `let div = ${range(k).map((i) => `w${i}`).join(' + ')};`,
+        normalize ? 'if (Math.abs(div) < 1e-8) div = 1;' : 'div = 1;',
+        'const g = scale / div;',
+        'for (let e = 0; e < n; e++) {',
+        '  const b = base[e];',
+        ...range(k).map(v),
+        `  out[e] = b + (${range(k).map((i) => `a${i}`).join(' + ')}) * g;`,
+        '}',
+      );
+    }
+    fn = new Function('out', 'base', 'inputs', 'masks', 'eff', 'weights', 'scale', lines.join('\n')) as TaskVectorKernel;
+    tvCache.set(key, fn);
+  }
+  fn(out, base, inputs, masks, eff, weights, scale);
+}
