@@ -117,7 +117,7 @@ export function keepMask(
       const j = order[rank]!;
       const norm = len > 1 ? rank / (len - 1) : 0.5;
       const p = s.density - s.epsilon + norm * 2 * s.epsilon;
-      mask[r0 + j] = uniformAt(key, firstElement + r0 + j) < p ? 1 : 0;
+      mask[r0 + j] = +(uniformAt(key, firstElement + r0 + j) < p);
     }
   }
   return mask;
@@ -138,7 +138,7 @@ export function normPartial(kind: RescaleKind, tau: Float32Array, mask: Uint8Arr
     for (let i = 0; i < n; i++) {
       const a = tau[i]! * tau[i]!;
       before += a;
-      if (mask === null || mask[i]) after += a;
+      after += mask === null ? a : a * mask[i]!;
     }
   } else if (mask === null) {
     for (let i = 0; i < n; i++) before += Math.abs(tau[i]!);

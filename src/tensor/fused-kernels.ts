@@ -64,7 +64,7 @@ export function taskVectorCombine(
       'const n = out.length;',
     ];
     const tau = (i: number) => (isDelta[i] ? `t${i}[e]` : `(t${i}[e] - b)`);
-    const v = (i: number) => (masks[i] ? `const a${i} = m${i}[e] ? ${tau(i)} * f${i} : 0;` : `const a${i} = ${tau(i)} * f${i};`);
+    const v = (i: number) => (masks[i] ? `const a${i} = ${tau(i)} * f${i} * m${i}[e];` : `const a${i} = ${tau(i)} * f${i};`);
     if (consensus) {
       lines.push(
         'for (let e = 0; e < n; e++) {',

@@ -16,34 +16,37 @@ export function streamKey(seed: number, stream: number): number {
   return fmix32(fmix32(seed ^ 0x9e3779b9) ^ Math.imul(stream + 1, 0x632be5ab));
 }
 
-/** Uniform in [0, 1) with 24-bit resolution for element `index` of the stream `key`. */
+/**
+ * Uniform in [0, 1) with 24-bit resolution for element `index` of the stream `key`: one round of
+ * murmur3's finaliser (a bijection with full avalanche) over the index mixed with the key.
+ */
 export function uniformAt(key: number, index: number): number {
-  const lo = index >>> 0;
   const hi = Math.floor(index / 4294967296);
-  const h = fmix32(fmix32(lo ^ key) + Math.imul(hi ^ 0x27d4eb2f, 0x165667b1));
-  return (h >>> 8) / 16777216;
+  return (fmix32((index >>> 0) ^ key ^ Math.imul(hi, 0x9e3779b1)) >>> 8) / 16777216;
 }
 
 /** mask[i] = 1 where uniformAt(key, first + i) < p: the same draws, in one tight loop. */
 export function bernoulliMask(key: number, first: number, p: number, mask: Uint8Array): void {
   const threshold = Math.ceil(p * 16777216); // u < p  ⇔  (h >>> 8) < p·2^24
-  for (let i = 0; i < mask.length; i++) {
+  const n = mask.length;
+  let i = 0;
+  while (i < n) {
+    // Within one 2^32 block of indices the high part is constant.
     const index = first + i;
-    const lo = index >>> 0;
     const hi = Math.floor(index / 4294967296);
-    let h = lo ^ key;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    h = (h >>> 0) + Math.imul(hi ^ 0x27d4eb2f, 0x165667b1);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    mask[i] = (h >>> 8) < threshold ? 1 : 0;
+    const k = key ^ Math.imul(hi, 0x9e3779b1);
+    const end = Math.min(n, i + (4294967296 - (index % 4294967296)));
+    // Kept as an int32 (same bits as the unsigned index) so V8 stays on integer arithmetic.
+    let lo = index | 0;
+    for (; i < end; i++, lo = (lo + 1) | 0) {
+      let h = lo ^ k;
+      h ^= h >>> 16;
+      h = Math.imul(h, 0x85ebca6b);
+      h ^= h >>> 13;
+      h = Math.imul(h, 0xc2b2ae35);
+      h ^= h >>> 16;
+      mask[i] = +(h >>> 8 < threshold); // a conditional here mispredicts and costs 2.5x
+    }
   }
 }
 

@@ -89,15 +89,17 @@ export function markSelected(values: Float32Array, sel: Selection, chunkIndex: n
     out.fill(1);
     return;
   }
-  out.fill(0);
-  if (sel.none) return;
+  if (sel.none) {
+    out.fill(0);
+    return;
+  }
   const bits = absBits(values);
   const t = sel.bits;
   let equalSeen = sel.equalBefore[chunkIndex] ?? 0;
   for (let i = 0; i < bits.length; i++) {
     const a = bits[i]! & 0x7fffffff;
-    if (a > t) out[i] = 1;
-    else if (a === t) {
+    out[i] = +(a > t); // branch-free: which side of the threshold is unpredictable
+    if (a === t) {
       if (equalSeen < sel.admitEqual) out[i] = 1;
       equalSeen++;
     }
