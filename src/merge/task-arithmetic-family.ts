@@ -16,7 +16,7 @@ import {
   type ModelSparsity,
   type SparsifyKind,
 } from './sparsify.ts';
-import { taskVectorCombine } from '../tensor/fused-kernels.ts';
+import { taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
 import { finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
@@ -102,6 +102,17 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     );
   }
 
+  // Plain top-k selections are applied inside the kernel; other sparsifications build a mask.
+  function keepOf(ctx: TensorContext, chunk: Chunk, s: ModelSparsity, i: number, stats: FamilyStats | undefined): Keep {
+    const sel = stats?.selections?.[i];
+    const keep = sel?.[0];
+    if (s.kind === 'magnitude' && keep && !keep.none && !chunk.cache.has(`mask${i}`)) {
+      if (keep.all) return null;
+      return { bits: keep.bits, admit: keep.admitEqual, seen: keep.equalBefore[chunk.index] ?? 0 };
+    }
+    return mask(ctx, chunk, s, i, stats);
+  }
+
   return {
     name: o.name,
     description: o.description,
@@ -176,11 +187,11 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       const lambda = numberParam(ctx.global.lambda ?? 1, 'lambda');
       const lines = numberParam(ctx.global.lines_alpha ?? 1, 'lines_alpha') + numberParam(ctx.global.lines_beta ?? 0, 'lines_beta') * ctx.t;
       const scale = lambda * lines;
-      const masks: Array<Uint8Array | null> = [];
+      const masks: Keep[] = [];
       const eff: number[] = []; // weight × rescale factor
       for (let i = 0; i < k; i++) {
         const s = sp?.[i];
-        masks.push(s ? mask(ctx, chunk, s, i, stats) : null);
+        masks.push(s ? keepOf(ctx, chunk, s, i, stats) : null);
         eff.push(weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1));
       }
       // Task vectors already built by a statistics pass are reused; others are formed on the fly.
