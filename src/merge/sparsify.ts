@@ -105,16 +105,24 @@ export function keepMask(
   // from density − ε (smallest) to density + ε (largest).
   if (s.density <= 0) return mask;
   const len = s.rowLength;
-  const order = new Uint32Array(len);
-  const abs = new Float32Array(len);
+  // Sort keys |τ|-bits · 2^21 + column: exact in a double, so a native numeric sort (no comparator,
+  // several times faster) orders by magnitude with ties in index order.
+  const keys = new Float64Array(len);
+  const bits = new Uint32Array(tau.buffer, tau.byteOffset, n);
+  const packed = len <= 1 << 21;
   for (let r0 = 0; r0 < n; r0 += len) {
-    for (let j = 0; j < len; j++) {
-      order[j] = j;
-      abs[j] = Math.abs(tau[r0 + j]!);
+    let order: ArrayLike<number>;
+    if (packed) {
+      for (let j = 0; j < len; j++) keys[j] = (bits[r0 + j]! & 0x7fffffff) * 2097152 + j;
+      keys.sort();
+      order = keys;
+    } else {
+      const idx = Array.from({ length: len }, (_, j) => j);
+      idx.sort((a, b) => Math.abs(tau[r0 + a]!) - Math.abs(tau[r0 + b]!) || a - b);
+      order = idx;
     }
-    order.sort((a, b) => abs[a]! - abs[b]! || a - b);
     for (let rank = 0; rank < len; rank++) {
-      const j = order[rank]!;
+      const j = packed ? order[rank]! & 0x1fffff : order[rank]!; // low 21 bits of an exact integer
       const norm = len > 1 ? rank / (len - 1) : 0.5;
       const p = s.density - s.epsilon + norm * 2 * s.epsilon;
       mask[r0 + j] = +(uniformAt(key, firstElement + r0 + j) < p);

@@ -108,6 +108,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     const keep = sel?.[0];
     if (s.kind === 'magnitude' && keep && !keep.none && !chunk.cache.has(`mask${i}`)) {
       if (keep.all) return null;
+      tau(chunk, i); // the kernel reads |τ| bits, so τ must exist even when the chunk was re-read
       return { bits: keep.bits, admit: keep.admitEqual, seen: keep.equalBefore[chunk.index] ?? 0 };
     }
     return mask(ctx, chunk, s, i, stats);
