@@ -72,8 +72,11 @@ export class SafetensorsFile {
     return buf;
   }
 
-  /** Rows [rowStart, rowEnd) of a float tensor as float32. */
-  readF32(name: string, rowStart = 0, rowEnd?: number, into?: Float32Array): Float32Array {
+  /**
+   * Rows [rowStart, rowEnd) of a float tensor as float32. `scratch`, when large enough, receives the
+   * raw half-precision bytes (reusing it saves an allocation per read on hot paths).
+   */
+  readF32(name: string, rowStart = 0, rowEnd?: number, into?: Float32Array, scratch?: Uint8Array): Float32Array {
     const t = this.info(name);
     if (!isFloatDtype(t.dtype)) fail('IO_E_DTYPE', `tensor ${name} in ${this.path} is ${t.dtype}, not a float tensor`);
     const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
@@ -87,7 +90,8 @@ export class SafetensorsFile {
     if (t.dtype === 'F32') {
       this.readRaw(name, rowStart, end, new Uint8Array(out.buffer, out.byteOffset, count * 4));
     } else {
-      decodeToF32(t.dtype, this.readRaw(name, rowStart, end), out);
+      const raw = scratch && scratch.length >= count * 2 ? scratch : undefined;
+      decodeToF32(t.dtype, this.readRaw(name, rowStart, end, raw), out);
     }
     return out;
   }

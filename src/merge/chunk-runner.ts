@@ -35,6 +35,13 @@ export interface ChunkResult {
 export class ChunkRunner {
   private readonly files = new Map<string, SafetensorsFile>();
   private readonly kept = new Map<string, Chunk>();
+  /** Reused for raw input bytes and encoded output, which never outlive one call. */
+  private scratch = new Uint8Array(0);
+
+  private scratchOf(bytes: number): Uint8Array {
+    if (this.scratch.length < bytes) this.scratch = new Uint8Array(Math.max(bytes, this.scratch.length * 2));
+    return this.scratch.subarray(0, bytes);
+  }
 
   run(task: ChunkTask): ChunkResult {
     const method = getMethod(task.method);
@@ -56,7 +63,7 @@ export class ChunkRunner {
     if (nonFinite > 0) return { nonFinite, firstBad };
     const out = task.out!;
     const size = DTYPE_SIZES[out.dtype];
-    const bytes = new Uint8Array(merged.length * size);
+    const bytes = this.scratchOf(merged.length * size);
     encodeFromF32(out.dtype, merged, bytes);
     writeFully(out.fd, bytes, out.offset + task.rowStart * task.ctx.cols * size, out.file);
     return {};
@@ -75,7 +82,8 @@ export class ChunkRunner {
     const k = key(task);
     const have = this.kept.get(k);
     if (have) return have;
-    const read = (file: string) => this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd);
+    const rawBytes = (task.rowEnd - task.rowStart) * task.ctx.cols * 2;
+    const read = (file: string) => this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd, undefined, this.scratchOf(rawBytes));
     const chunk: Chunk = {
       index: task.index,
       rowStart: task.rowStart,

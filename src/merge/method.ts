@@ -30,6 +30,8 @@ export interface TensorContext {
   global: Record<string, Scalar | undefined>;
   /** Per input model (the base excluded), in recipe order. */
   perModel: Array<Record<string, Scalar | undefined>>;
+  /** The input models as written in the recipe (for messages), when known. */
+  modelRefs?: string[];
   /** Seed for this tensor's random choices (derived from the run seed and the tensor name). */
   seed: number;
 }

@@ -74,6 +74,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
         global: merge ? resolveGlobal(method, recipe, info.name, t) : {},
         perModel: merge ? modelRefs.map((m) => resolveModel(method, recipe, m, info.name, t)) : [],
         seed: tensorSeed(seed, info.name),
+        modelRefs: modelRefs.map((m) => m.ref),
       };
       if (merge) {
         const bad = method.checkParams?.(ctx);

@@ -42,6 +42,7 @@ const UNSUPPORTED: Record<string, string> = {
 
 export function readRecipeFile(file: string): Recipe {
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `recipe ${file} does not exist`);
+  if (!fs.statSync(file).isFile()) fail('IO_E_NOT_FOUND', `recipe ${file} is a folder; give the path of a YAML recipe file`);
   return parseRecipe(fs.readFileSync(file, 'utf8'), file);
 }
 
@@ -115,6 +116,7 @@ function readModel(m: unknown, where: string, recipeDir: string): RecipeModel {
 }
 
 function resolveModelPath(ref: string, recipeDir: string, where: string): string {
+  if (ref.trim() === '') fail('RECIPE_E_FIELD', `${where}: the model path is empty`);
   if (ref.includes('+')) fail('RECIPE_E_MODEL', `${where}: ${ref} uses model+lora, which is not supported; merge the LoRA into the model first`);
   const candidates = path.isAbsolute(ref) ? [ref] : [path.resolve(ref), path.resolve(recipeDir, ref)];
   const found = candidates.find((c) => fs.existsSync(c));

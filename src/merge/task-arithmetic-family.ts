@@ -124,10 +124,11 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     checkParams(ctx) {
       for (const [i, p] of ctx.perModel.entries()) {
         const d = p.density;
-        if (typeof d === 'number' && (d < 0 || d > 1)) return `density of model ${i + 1} is ${d}; it must be in [0, 1]`;
+        const model = ctx.modelRefs?.[i] ?? `model ${i + 1}`;
+        if (typeof d === 'number' && (d < 0 || d > 1)) return `density of ${model} is ${d}; it must be in [0, 1]`;
         if (o.sparsify === 'della_magprune' && typeof d === 'number' && d < 1) {
           const eps = numberParam(p.epsilon ?? 0.15, 'epsilon');
-          if (d + eps >= 1 || d - eps <= 0) return `della needs density ± epsilon inside (0, 1); model ${i + 1} has density ${d}, epsilon ${eps}`;
+          if (d + eps >= 1 || d - eps <= 0) return `della needs density ± epsilon inside (0, 1); ${model} has density ${d}, epsilon ${eps}`;
         }
       }
       try {
