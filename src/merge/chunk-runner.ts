@@ -6,6 +6,7 @@ import { SafetensorsFile } from '../io/safetensors-reader.ts';
 import { writeFully } from '../io/safetensors-writer.ts';
 import type { Chunk, TensorContext } from './method.ts';
 import { getMethod } from './registry.ts';
+import { F32Pool } from '../tensor/array-pool.ts';
 
 export interface ChunkTask {
   kind: 'stats' | 'merge';
@@ -35,6 +36,8 @@ export interface ChunkResult {
 export class ChunkRunner {
   private readonly files = new Map<string, SafetensorsFile>();
   private readonly kept = new Map<string, Chunk>();
+  private readonly pool = new F32Pool();
+  private readonly owned = new Map<Chunk, Float32Array[]>();
   /** Reused for raw input bytes and encoded output, which never outlive one call. */
   private scratch = new Uint8Array(0);
 
@@ -48,10 +51,20 @@ export class ChunkRunner {
     if (!method) throw new Error(`unknown method ${task.method}`);
     const chunk = this.chunk(task);
     if (task.kind === 'stats') {
-      return { partial: method.chunkStats!(task.ctx, task.pass, chunk, task.stats) };
+      const partial = method.chunkStats!(task.ctx, task.pass, chunk, task.stats);
+      if (!this.kept.has(key(task))) this.release(chunk);
+      return { partial };
     }
     const merged = method.merge(task.ctx, chunk, task.stats);
     this.kept.delete(key(task));
+    try {
+      return this.write(task, merged);
+    } finally {
+      this.release(chunk);
+    }
+  }
+
+  private write(task: ChunkTask, merged: Float32Array): ChunkResult {
     let nonFinite = 0;
     let firstBad = -1;
     for (let i = 0; i < merged.length; i++) {
@@ -71,20 +84,35 @@ export class ChunkRunner {
 
   /** Forget everything kept for earlier tensors and close input files. */
   reset(closeFiles = false): void {
+    for (const c of this.kept.values()) this.release(c);
     this.kept.clear();
     if (closeFiles) {
       for (const f of this.files.values()) f.close();
       this.files.clear();
+      this.pool.clear();
     }
+  }
+
+  /** Hand a chunk's arrays back to the pool; the chunk must not be used afterwards. */
+  private release(chunk: Chunk): void {
+    for (const a of this.owned.get(chunk) ?? []) this.pool.give(a);
+    this.owned.delete(chunk);
   }
 
   private chunk(task: ChunkTask): Chunk {
     const k = key(task);
     const have = this.kept.get(k);
     if (have) return have;
-    const rawBytes = (task.rowEnd - task.rowStart) * task.ctx.cols * 2;
-    const read = (file: string) => this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd, undefined, this.scratchOf(rawBytes));
+    const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
+    const owned: Float32Array[] = [];
+    const alloc = (n: number) => {
+      const a = this.pool.take(n);
+      owned.push(a);
+      return a;
+    };
+    const read = (file: string) => this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd, alloc(count), this.scratchOf(count * 2));
     const chunk: Chunk = {
+      alloc,
       index: task.index,
       rowStart: task.rowStart,
       rowEnd: task.rowEnd,
@@ -92,6 +120,7 @@ export class ChunkRunner {
       models: task.modelFiles.map(read),
       cache: new Map(),
     };
+    this.owned.set(chunk, owned);
     if (task.keep && task.kind === 'stats') this.kept.set(k, chunk);
     return chunk;
   }

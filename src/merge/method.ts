@@ -47,6 +47,15 @@ export interface Chunk {
   models: Float32Array[];
   /** Arrays derived from the inputs once per chunk (task vectors, masks), kept across passes. */
   cache: Map<string, unknown>;
+  /**
+   * A float32 array of length n whose previous contents are undefined (recycled between chunks by
+   * the streaming executor): only for arrays the method fills completely.
+   */
+  alloc?: (n: number) => Float32Array;
+}
+
+export function allocF32(chunk: Chunk, n: number): Float32Array {
+  return chunk.alloc ? chunk.alloc(n) : new Float32Array(n);
 }
 
 export type BaseUse = 'required' | 'optional' | 'unused';

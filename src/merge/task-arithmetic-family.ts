@@ -1,7 +1,7 @@
 // The task-vector family (mergekit's generalized task arithmetic): τᵢ = modelᵢ − base, optionally
 // sparsified, weighted, optionally sign-elected (TIES consensus), summed, optionally normalised by
 // the summed weights, scaled by lambda (and LiNeS' depth-linear factor), added to the base.
-import { cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
+import { allocF32, cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
 import {
   combineNorms,
   keepMask,
@@ -17,7 +17,7 @@ import {
   type SparsifyKind,
 } from './sparsify.ts';
 import { taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
-import { finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
+import { differenceWithHighHistogram, finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
   name: string;
@@ -85,7 +85,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     return cached(chunk, `tau${i}`, () => {
       const x = chunk.models[i]!;
       const b = chunk.base!;
-      const d = new Float32Array(x.length);
+      const d = allocF32(chunk, x.length);
       for (let k = 0; k < x.length; k++) d[k] = x[k]! - b[k]!;
       return d;
     });
@@ -147,7 +147,13 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         if (!usesSelection(s)) return null;
         return targets(s).map((m, j) => {
           if (m === undefined || trivialSelection(m, ctx.rows * ctx.cols)) return null;
-          return kind === 'high' ? highHistogram(tau(chunk, i)) : lowHistogram(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
+          if (kind === 'low') return lowHistogram(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
+          if (j > 0 || chunk.cache.has(`tau${i}`)) return highHistogram(tau(chunk, i));
+          // First sight of this task vector: build it and its histogram in one pass.
+          const d = allocF32(chunk, chunk.base!.length);
+          const hist = differenceWithHighHistogram(chunk.models[i]!, chunk.base!, d);
+          chunk.cache.set(`tau${i}`, d);
+          return hist;
         });
       });
     },
@@ -198,7 +204,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       }
       // Task vectors already built by a statistics pass are reused; others are formed on the fly.
       const kept = chunk.models.map((_, i) => chunk.cache.get(`tau${i}`) as Float32Array | undefined);
-      const out = new Float32Array(n);
+      const out = allocF32(chunk, n);
       taskVectorCombine(out, base, kept.map((t, i) => t ?? chunk.models[i]!), kept.map((t) => t !== undefined), masks, eff, weights, scale, o.consensus, normalize);
       return out;
     },

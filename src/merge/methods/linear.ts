@@ -1,5 +1,5 @@
 import { weightedSum } from '../../tensor/fused-kernels.ts';
-import { boolParam, numberParam, type MergeMethod } from '../method.ts';
+import { allocF32, boolParam, numberParam, type MergeMethod } from '../method.ts';
 
 // Weighted average of the models themselves (no base): Σ wᵢ xᵢ, divided by Σ wᵢ when normalize.
 const linear: MergeMethod = {
@@ -17,7 +17,7 @@ const linear: MergeMethod = {
   merge(ctx, chunk) {
     const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
     const div = boolParam(ctx.global.normalize) ? weights.reduce((a, b) => a + b, 0) : 1;
-    const out = new Float32Array(chunk.models[0]!.length);
+    const out = allocF32(chunk, chunk.models[0]!.length);
     weightedSum(out, chunk.models, weights.map((w) => w / div));
     return out;
   },
