@@ -17,7 +17,7 @@ import {
   type SparsifyKind,
 } from './sparsify.ts';
 import { taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
-import { differenceWithHighHistogram, finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
+import { finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
   name: string;
@@ -148,12 +148,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         return targets(s).map((m, j) => {
           if (m === undefined || trivialSelection(m, ctx.rows * ctx.cols)) return null;
           if (kind === 'low') return lowHistogram(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
-          if (j > 0 || chunk.cache.has(`tau${i}`)) return highHistogram(tau(chunk, i));
-          // First sight of this task vector: build it and its histogram in one pass.
-          const d = allocF32(chunk, chunk.base!.length);
-          const hist = differenceWithHighHistogram(chunk.models[i]!, chunk.base!, d);
-          chunk.cache.set(`tau${i}`, d);
-          return hist;
+          return highHistogram(tau(chunk, i));
         });
       });
     },

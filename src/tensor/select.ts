@@ -35,17 +35,6 @@ export function highHistogram(values: Float32Array): Uint32Array {
   return hist;
 }
 
-/** out = x − base (as float32) and the high histogram of |out|, in one pass. */
-export function differenceWithHighHistogram(x: Float32Array, base: Float32Array, out: Float32Array): Uint32Array {
-  const hist = new Uint32Array(HIGH_BUCKETS);
-  const bits = absBits(out);
-  for (let i = 0; i < x.length; i++) {
-    out[i] = x[i]! - base[i]!;
-    hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
-  }
-  return hist;
-}
-
 /** The high bucket holding the m-th largest element, from the chunks' summed histograms. */
 export function pickBucket(hists: Uint32Array[], m: number): Bucket {
   let above = 0;
