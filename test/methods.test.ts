@@ -10,6 +10,7 @@ import { mergeTensorInMemory } from '../src/merge/in-memory.ts';
 import { evaluateSetting, type Scalar } from '../src/merge/parameters.ts';
 import { tensorSeed } from '../src/tensor/random.ts';
 import { FAMILY, randomMask, refMerge, type RefParams } from './reference/merge-reference.ts';
+import { rng } from './helpers/io-tmp.ts';
 
 const REF_TOL = 1e-5;
 const CHUNK_TOL = 1e-6;
@@ -17,17 +18,7 @@ const CHUNK_TOL = 1e-6;
 // ---------------------------------------------------------------------------------------------
 // seeded data
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = rng;
 
 /** Standard normal draws (Box-Muller). */
 function gaussians(rng: () => number, n: number): Float64Array {

@@ -1,7 +1,7 @@
 // `mergesearch merge RECIPE.yaml --out DIR`: a one-shot merge, mergekit style.
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { parseByteSize } from '../io/checkpoint-writer.ts';
+import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
 import { defaultThreads } from '../merge/executor.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
 import { readRecipeFile } from '../merge/recipe.ts';
@@ -24,6 +24,15 @@ export function registerMerge(program: Command): void {
       for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
       const progress = byteProgress();
       const started = Date.now();
+      // Ctrl-C or a kill: drop the half-written output before exiting (kill -9 leaves it, and the
+      // next run into the same --out removes it).
+      const onSignal = (signal: NodeJS.Signals) => {
+        removeUnfinishedOutputs();
+        process.stderr.write(`\ninterrupted by ${signal}; nothing was written to ${o.out}\n`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const summary = await mergeToFolder(recipe, {
         out: o.out,
         seed,

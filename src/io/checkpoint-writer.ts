@@ -26,7 +26,9 @@ export class CheckpointWriter {
     this.overwrite = opts.overwrite ?? false;
     checkOutput(this.outDir, this.overwrite);
     fs.mkdirSync(path.dirname(this.outDir), { recursive: true });
-    this.tmpDir = fs.mkdtempSync(path.join(path.dirname(this.outDir), `.${path.basename(this.outDir)}.partial-`));
+    removeStalePartials(this.outDir);
+    this.tmpDir = fs.mkdtempSync(path.join(path.dirname(this.outDir), `.${path.basename(this.outDir)}.partial-${process.pid}-`));
+    unfinished.add(this.tmpDir);
     try {
       const shards = planShards(tensors, opts.shardSize ?? Infinity);
       const names = shards.length === 1
@@ -86,6 +88,7 @@ export class CheckpointWriter {
       fs.rmSync(this.outDir, { recursive: true, force: true });
     }
     fs.renameSync(this.tmpDir, this.outDir);
+    unfinished.delete(this.tmpDir);
     this.finished = true;
   }
 
@@ -101,7 +104,38 @@ export class CheckpointWriter {
     }
     this.writers.length = 0;
     fs.rmSync(this.tmpDir, { recursive: true, force: true });
+    unfinished.delete(this.tmpDir);
     this.finished = true;
+  }
+}
+
+/** Temporary folders of writers still open in this process. */
+const unfinished = new Set<string>();
+
+/** Remove every unfinished temporary folder (for a signal handler: synchronous, never throws). */
+export function removeUnfinishedOutputs(): void {
+  for (const dir of unfinished) fs.rmSync(dir, { recursive: true, force: true });
+  unfinished.clear();
+}
+
+/** Temporary folders left beside `outDir` by runs that were killed (their process is gone). */
+function removeStalePartials(outDir: string): void {
+  const parent = path.dirname(outDir);
+  if (!fs.existsSync(parent)) return;
+  const prefix = `.${path.basename(outDir)}.partial-`;
+  for (const name of fs.readdirSync(parent)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

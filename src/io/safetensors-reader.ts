@@ -55,11 +55,7 @@ export class SafetensorsFile {
   /** Raw bytes of rows [rowStart, rowEnd) (all of it when omitted). Rows are slices along dim 0. */
   readRaw(name: string, rowStart = 0, rowEnd?: number, into?: Uint8Array): Uint8Array {
     const t = this.info(name);
-    const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-    const end = rowEnd ?? rows;
-    if (rowStart < 0 || end > rows || rowStart > end) {
-      fail('IO_E_OFFSETS', `rows [${rowStart}, ${end}) are outside tensor ${name} with ${rows} rows in ${this.path}`);
-    }
+    const { rows, end } = this.rowRange(t, rowStart, rowEnd);
     const rowBytes = rows === 0 ? 0 : t.byteLength / rows;
     const length = (end - rowStart) * rowBytes;
     const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
@@ -79,11 +75,7 @@ export class SafetensorsFile {
   readF32(name: string, rowStart = 0, rowEnd?: number, into?: Float32Array, scratch?: Uint8Array): Float32Array {
     const t = this.info(name);
     if (!isFloatDtype(t.dtype)) fail('IO_E_DTYPE', `tensor ${name} in ${this.path} is ${t.dtype}, not a float tensor`);
-    const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-    const end = rowEnd ?? rows;
-    if (rowStart < 0 || end > rows || rowStart > end) {
-      fail('IO_E_OFFSETS', `rows [${rowStart}, ${end}) are outside tensor ${name} with ${rows} rows in ${this.path}`);
-    }
+    const { rows, end } = this.rowRange(t, rowStart, rowEnd);
     const perRow = rows === 0 ? 0 : t.numel / rows;
     const count = (end - rowStart) * perRow;
     const out = into ? into.subarray(0, count) : new Float32Array(count);
@@ -94,6 +86,16 @@ export class SafetensorsFile {
       decodeToF32(t.dtype, this.readRaw(name, rowStart, end, raw), out);
     }
     return out;
+  }
+
+  /** Rows along dim 0 (a scalar is one row) and the checked end of [rowStart, rowEnd). */
+  private rowRange(t: TensorInfo, rowStart: number, rowEnd: number | undefined): { rows: number; end: number } {
+    const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
+    const end = rowEnd ?? rows;
+    if (rowStart < 0 || end > rows || rowStart > end) {
+      fail('IO_E_OFFSETS', `rows [${rowStart}, ${end}) are outside tensor ${t.name} with ${rows} rows in ${this.path}`);
+    }
+    return { rows, end };
   }
 
   close(): void {

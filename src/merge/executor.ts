@@ -59,6 +59,8 @@ export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, op
       }
       done += job.inputBytes;
       opts.onProgress?.(done, plan.totalInputBytes, job.name);
+      // Let the event loop run between tensors, so signals (Ctrl-C) are handled mid-merge.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     local.reset(true);
