@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layerIndexOf } from '../src/io/checkpoint.ts';
 import { planMerge, type MergePlan, type TensorJob } from '../src/merge/plan.ts';
+import { evaluateSetting, layerPosition } from '../src/merge/parameters.ts';
 import { parseRecipe } from '../src/merge/recipe.ts';
 import { tensorSeed } from '../src/tensor/random.ts';
 import { TINY_LLAMA, writeSyntheticFamily, writeSyntheticLlama } from '../src/zoo/synthetic-llama.ts';
@@ -103,14 +104,20 @@ describe('gradients over layer depth', () => {
     });
   });
 
-  it('a one-layer model puts every tensor at t = 0', () => {
+  it('a one-layer model puts its layer at t = 1 (as mergekit) and other tensors at t = 0', () => {
     withPlan('merge_method: ties\nbase_model: one-layer-base\nmodels:\n  - model: one-layer-expert\n    parameters: {weight: [0.25, 1]}\n', (plan) => {
       expect(plan.numLayers).toBe(1);
       for (const j of plan.jobs) {
-        expect(j.ctx.t).toBe(0);
-        expect(j.ctx.perModel[0]!.weight).toBe(0.25);
+        const inLayer = layerIndexOf(j.name) !== undefined;
+        expect(j.ctx.t).toBe(inLayer ? 1 : 0);
+        expect(j.ctx.perModel[0]!.weight).toBe(inLayer ? 1 : 0.25);
       }
     });
+  });
+
+  it('a layer index past the layer count is clamped to t = 1 (no NaN from a gradient)', () => {
+    expect(layerPosition('vision.blocks.40.attn.weight', 24)).toBe(1);
+    expect(evaluateSetting('x', [0, 1], layerPosition('model.layers.30.mlp.up_proj.weight', 4))).toBe(1);
   });
 
   it('without config.json the layer count comes from the tensor names', () => {

@@ -32,6 +32,13 @@ export interface ChunkResult {
   firstBad?: number;
 }
 
+/** Smallest magnitude that encodes to Inf in each output dtype (round to nearest even). */
+const OVERFLOW: Record<FloatDtype, number> = {
+  F32: Infinity,
+  F16: 65520,
+  BF16: new Float32Array(new Uint32Array([0x7f7f8000]).buffer)[0]!,
+};
+
 /** Per-thread state: open input files and chunks kept between passes. */
 export class ChunkRunner {
   private readonly files = new Map<string, SafetensorsFile>();
@@ -50,31 +57,36 @@ export class ChunkRunner {
     const method = getMethod(task.method);
     if (!method) throw new Error(`unknown method ${task.method}`);
     const chunk = this.chunk(task);
-    if (task.kind === 'stats') {
-      const partial = method.chunkStats!(task.ctx, task.pass, chunk, task.stats);
-      if (!this.kept.has(key(task))) this.release(chunk);
-      return { partial };
-    }
-    const merged = method.merge(task.ctx, chunk, task.stats);
-    this.kept.delete(key(task));
+    let keepChunk = task.kind === 'stats' && this.kept.has(key(task));
     try {
+      if (task.kind === 'stats') return { partial: method.chunkStats!(task.ctx, task.pass, chunk, task.stats) };
+      const merged = method.merge(task.ctx, chunk, task.stats);
       return this.write(task, merged);
+    } catch (e) {
+      keepChunk = false;
+      this.kept.delete(key(task));
+      throw e;
     } finally {
-      this.release(chunk);
+      if (!keepChunk) {
+        this.kept.delete(key(task));
+        this.release(chunk);
+      }
     }
   }
 
   private write(task: ChunkTask, merged: Float32Array): ChunkResult {
+    const out = task.out!;
+    // Values the output dtype cannot hold become Inf when encoded: count them with NaN and Inf.
+    const limit = OVERFLOW[out.dtype];
     let nonFinite = 0;
     let firstBad = -1;
     for (let i = 0; i < merged.length; i++) {
-      if (!Number.isFinite(merged[i]!)) {
+      if (!(Math.abs(merged[i]!) < limit)) {
         if (nonFinite === 0) firstBad = task.rowStart * task.ctx.cols + i;
         nonFinite++;
       }
     }
     if (nonFinite > 0) return { nonFinite, firstBad };
-    const out = task.out!;
     const size = DTYPE_SIZES[out.dtype];
     const bytes = this.scratchOf(merged.length * size);
     encodeFromF32(out.dtype, merged, bytes);
@@ -139,6 +151,7 @@ function key(task: ChunkTask): string {
   return `${task.ctx.name}#${task.index}`;
 }
 
-export function nonFiniteError(tensor: string, count: number, firstBad: number): never {
-  fail('MERGE_E_NONFINITE', `tensor ${tensor} merged to ${count} NaN/Inf values (first at element ${firstBad}); check the inputs for NaN/Inf and the parameters (weights summing to 0, extreme lambda)`);
+export function nonFiniteError(tensor: string, count: number, firstBad: number, dtype: FloatDtype): never {
+  const range = dtype === 'F32' ? '' : ` or values beyond the range of ${dtype} (choose out_dtype: float32 or smaller weights)`;
+  fail('MERGE_E_NONFINITE', `tensor ${tensor} merged to ${count} NaN/Inf values${range} (first at element ${firstBad}); check the inputs for NaN/Inf and the parameters (weights summing to 0, extreme lambda)`);
 }

@@ -47,10 +47,11 @@ export function layoutChunks(job: TensorJob, inputs: number, budget: number): Ch
 export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, opts: ExecuteOptions = {}): Promise<void> {
   const threads = Math.max(1, opts.threads ?? defaultThreads());
   const budget = opts.memoryBudget ?? 768 * 1024 * 1024;
-  const pool = threads > 1 ? new WorkerPool(threads) : undefined;
   const local = new ChunkRunner();
+  let pool: WorkerPool | undefined;
   let done = 0;
   try {
+    pool = threads > 1 ? new WorkerPool(threads) : undefined;
     for (const job of plan.jobs) {
       if (!job.merge) {
         writer.write(job.name, plan.reference.readRaw(job.name));
@@ -100,7 +101,7 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
     }
     const results = await run(tasks('merge', passes, stats));
     const bad = results.find((r) => r.nonFinite);
-    if (bad) nonFiniteError(job.name, results.reduce((a, r) => a + (r.nonFinite ?? 0), 0), bad.firstBad ?? 0);
+    if (bad) nonFiniteError(job.name, results.reduce((a, r) => a + (r.nonFinite ?? 0), 0), bad.firstBad ?? 0, job.outDtype as FloatDtype);
   } finally {
     local.reset();
     if (useWorkers) await pool.reset();

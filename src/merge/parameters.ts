@@ -10,14 +10,16 @@ export interface FilterEntry {
 export type Setting = Scalar | Scalar[] | FilterEntry[] | null | undefined;
 
 /**
- * Position of a tensor along the depth of the model, in [0, 1]: layer i of L sits at i / (L - 1)
- * (a model with one layer sits at 0). Tensors outside the layers (embeddings, final norm, head)
- * sit at 0, which is how mergekit evaluates them for a whole-model merge.
+ * Position of a tensor along the depth of the model, in [0, 1]: layer i of L sits at i / (L - 1),
+ * and the layer of a one-layer model at 1, as mergekit places them. Tensors outside the layers
+ * (embeddings, final norm, head) sit at 0. A layer index past the model's layer count (a vision
+ * tower with more blocks than the text model, say) is clamped to 1.
  */
 export function layerPosition(tensorName: string, numLayers: number): number {
   const i = layerIndexOf(tensorName);
-  if (i === undefined || numLayers <= 1) return 0;
-  return i / (numLayers - 1);
+  if (i === undefined) return 0;
+  if (numLayers <= 1) return 1;
+  return Math.min(1, i / (numLayers - 1));
 }
 
 /** Value of one setting for a tensor at depth `t` (mergekit's evaluate_setting). */
