@@ -88,7 +88,7 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
       rowStart,
       rowEnd,
       pass,
-      stats,
+      stats: kind === 'merge' && method.statsForChunk && stats !== undefined ? method.statsForChunk(job.ctx, stats, rowStart, rowEnd) : stats,
       keep: layout.keep,
       out: kind === 'merge' ? { fd: placement.fd, offset: placement.placed.offset, dtype: job.outDtype as FloatDtype, file: placement.file } : undefined,
     }));

@@ -77,6 +77,8 @@ export interface MergeMethod<S = unknown> {
   chunkStats?(ctx: TensorContext, pass: number, chunk: Chunk, stats: S | undefined): unknown;
   /** Combine the chunks' partials (in chunk order) into the statistics for the next pass. */
   combineStats?(ctx: TensorContext, pass: number, partials: unknown[], stats: S | undefined): S;
+  /** The part of the statistics one chunk needs, when much smaller than the whole (sent per task). */
+  statsForChunk?(ctx: TensorContext, stats: S, rowStart: number, rowEnd: number): S;
   /** Merged rows of one chunk. */
   merge(ctx: TensorContext, chunk: Chunk, stats: S | undefined): Float32Array;
 }

@@ -17,7 +17,7 @@ import {
   type SparsifyKind,
 } from './sparsify.ts';
 import { taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
-import { finishSelection, highHistogram, lowHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
+import { bucketMembers, finishSelection, highHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
   name: string;
@@ -147,7 +147,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         if (!usesSelection(s)) return null;
         return targets(s).map((m, j) => {
           if (m === undefined || trivialSelection(m, ctx.rows * ctx.cols)) return null;
-          if (kind === 'low') return lowHistogram(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
+          if (kind === 'low') return bucketMembers(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
           return highHistogram(tau(chunk, i));
         });
       });
@@ -171,8 +171,8 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
             if (m === undefined) return undefined;
             const trivial = trivialSelection(m, total);
             if (trivial) return trivial;
-            const hists = per.map((p) => (p[i] as Array<Uint32Array | null>)[j]!);
-            return finishSelection(m, stats!.buckets![i]![j]!, hists);
+            const members = per.map((p) => (p[i] as Array<Uint16Array | null>)[j]!);
+            return finishSelection(m, stats!.buckets![i]![j]!, members);
           }),
         );
       } else {

@@ -1,6 +1,7 @@
-// Exact selection of the m largest |x| over data seen in row chunks, without sorting: two
-// histogram passes over the float's bit pattern (|x| orders like its bits) find the threshold
-// value, and ties at the threshold are admitted in index order so exactly m elements are kept.
+// Exact selection of the m largest |x| over data seen in row chunks, without sorting. |x| orders
+// like its bit pattern, so two passes find the threshold value: a histogram of the high 16 bits
+// picks the bucket, then the low bits of that bucket's elements pin the value. Ties at the
+// threshold are admitted in index order, so exactly m elements are kept.
 
 const HIGH_BUCKETS = 1 << 15; // bits of |x| >>> 16 (the sign bit is cleared)
 const LOW_BUCKETS = 1 << 16;
@@ -47,14 +48,21 @@ export function pickBucket(hists: Uint32Array[], m: number): Bucket {
   return { bucket: 0, above };
 }
 
-export function lowHistogram(values: Float32Array, bucket: number): Uint32Array {
-  const hist = new Uint32Array(LOW_BUCKETS);
+/**
+ * The low 16 bits of every |x| in the high bucket `bucket`: usually a small fraction of the chunk,
+ * so keeping one list per chunk costs far less than a dense histogram per chunk.
+ */
+export function bucketMembers(values: Float32Array, bucket: number): Uint16Array {
   const bits = absBits(values);
+  let count = 0;
+  for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7fffffff) >>> 16 === bucket) count++;
+  const out = new Uint16Array(count);
+  let at = 0;
   for (let i = 0; i < bits.length; i++) {
     const a = bits[i]! & 0x7fffffff;
-    if (a >>> 16 === bucket) hist[a & 0xffff]!++;
+    if (a >>> 16 === bucket) out[at++] = a & 0xffff;
   }
-  return hist;
+  return out;
 }
 
 export function trivialSelection(m: number, total: number): Selection | undefined {
@@ -63,18 +71,19 @@ export function trivialSelection(m: number, total: number): Selection | undefine
   return undefined;
 }
 
-/** Finish the selection from the chunks' low histograms (in chunk order). */
-export function finishSelection(m: number, b: Bucket, lowHists: Uint32Array[]): Selection {
+/** Finish the selection from the chunks' bucket members (in chunk order). */
+export function finishSelection(m: number, b: Bucket, members: Uint16Array[]): Selection {
+  const hist = new Uint32Array(LOW_BUCKETS);
+  for (const list of members) for (let i = 0; i < list.length; i++) hist[list[i]!]!++;
   let greater = b.above;
   for (let low = LOW_BUCKETS - 1; low >= 0; low--) {
-    let count = 0;
-    for (const h of lowHists) count += h[low]!;
+    const count = hist[low]!;
     if (greater + count >= m) {
       const equalBefore: number[] = [];
       let before = 0;
-      for (const h of lowHists) {
+      for (const list of members) {
         equalBefore.push(before);
-        before += h[low]!;
+        for (let i = 0; i < list.length; i++) if (list[i] === low) before++;
       }
       return { m, bits: (b.bucket << 16) | low, admitEqual: m - greater, equalBefore, all: false, none: false };
     }

@@ -11,6 +11,8 @@ import { numberParam, type Chunk, type MergeMethod, type TensorContext } from '.
 interface WidenStats {
   /** Per model, per column: the merge weight (2-D), or per model the mean |Δ| (other tensors). */
   weights?: Float64Array[];
+  /** For row-wise weights sliced to one chunk: the row that weights[m][0] belongs to. */
+  rowOffset?: number;
   meanAbs?: number[];
 }
 
@@ -150,6 +152,11 @@ const widen: MergeMethod<WidenStats> = {
     const dirScores = importanceScores(dirRanks, t, s);
     return { weights: magScores.map((ms, m) => ms.map((v, j) => 0.5 * (v + dirScores[m]![j]!))) };
   },
+  statsForChunk(ctx, stats, rowStart, rowEnd) {
+    // Token-embedding weights are per row: a chunk needs only its own rows.
+    if (!is2d(ctx) || !byRow(ctx) || !stats.weights) return stats;
+    return { weights: stats.weights.map((w) => w.slice(rowStart, rowEnd)), rowOffset: rowStart };
+  },
   merge(ctx, chunk: Chunk, stats) {
     const base = chunk.base!;
     const n = base.length;
@@ -178,11 +185,12 @@ const widen: MergeMethod<WidenStats> = {
     }
     const cols = ctx.cols;
     const rowWise = byRow(ctx);
+    const firstRow = chunk.rowStart - (stats!.rowOffset ?? 0);
     chunk.models.forEach((x, m) => {
       const w = stats!.weights![m]!;
       for (let e = 0; e < n; e++) {
         const r = Math.floor(e / cols);
-        const j = rowWise ? chunk.rowStart + r : e - r * cols;
+        const j = rowWise ? firstRow + r : e - r * cols;
         out[e]! += w[j]! * (x[e]! - base[e]!);
       }
     });
