@@ -4,6 +4,7 @@
 export const ErrorCodes = {
   // checkpoint I/O
   IO_E_NOT_FOUND: 'a file or folder does not exist',
+  IO_E_READ: 'a file exists but cannot be read',
   IO_E_TRUNCATED: 'a file ends before its header says it should',
   IO_E_HEADER: 'a safetensors header is malformed',
   IO_E_DTYPE: 'a tensor has a dtype this tool does not know',
@@ -22,6 +23,8 @@ export const ErrorCodes = {
   // merge planning and execution
   MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
   MERGE_E_SHAPE: 'a tensor has different shapes in different models',
+  MERGE_E_DTYPE: 'a tensor is a float in one model and not in another',
+  MERGE_E_OUTPUT: 'the output folder would overwrite an input',
   MERGE_E_LAYERS: 'the models have different layer counts',
   MERGE_E_MODEL_COUNT: 'the method needs a different number of models',
   MERGE_E_NONFINITE: 'a merge produced NaN or Inf',

@@ -98,22 +98,23 @@ describe('write / read round trip', () => {
     expectCode(() => f.readF32('mask'), 'IO_E_DTYPE', 'mask', 'BOOL');
   });
 
-  it('the data section is the tensors\' bytes back to back, in order, right after the header', () => {
+  it('the data section is the tensors\' bytes back to back, largest element size first (stable), right after the header', () => {
     const p = path.join(tmp.dir, 'm.safetensors');
     writeMixed(p);
     const { len, json, size } = readHeader(p);
     const buf = fs.readFileSync(p);
     const data = buf.subarray(8 + len);
-    expect(json['w.f32']).toEqual({ dtype: 'F32', shape: [5, 3], data_offsets: [0, 60] });
-    expect(json['w.f16']).toEqual({ dtype: 'F16', shape: [4, 3], data_offsets: [60, 84] });
-    expect(json['w.bf16']).toEqual({ dtype: 'BF16', shape: [2, 2, 3], data_offsets: [84, 108] });
-    expect(json['pos_ids']).toEqual({ dtype: 'I64', shape: [2, 3], data_offsets: [108, 156] });
+    // Element sizes 8, 4, 2, 2, 1: every tensor starts on a multiple of its element size.
+    expect(json['pos_ids']).toEqual({ dtype: 'I64', shape: [2, 3], data_offsets: [0, 48] });
+    expect(json['w.f32']).toEqual({ dtype: 'F32', shape: [5, 3], data_offsets: [48, 108] });
+    expect(json['w.f16']).toEqual({ dtype: 'F16', shape: [4, 3], data_offsets: [108, 132] });
+    expect(json['w.bf16']).toEqual({ dtype: 'BF16', shape: [2, 2, 3], data_offsets: [132, 156] });
     expect(json['mask']).toEqual({ dtype: 'BOOL', shape: [5], data_offsets: [156, 161] });
     expect(size).toBe(8 + len + 161);
-    expect(Array.from(data.subarray(0, 60))).toEqual(Array.from(f32Bytes(f32Vals)));
-    expect(Array.from(data.subarray(108, 156))).toEqual(Array.from(new Uint8Array(i64.buffer)));
+    expect(Array.from(data.subarray(48, 108))).toEqual(Array.from(f32Bytes(f32Vals)));
+    expect(Array.from(data.subarray(0, 48))).toEqual(Array.from(new Uint8Array(i64.buffer)));
     const f = openFile(p);
-    expect(f.info('pos_ids').offset).toBe(8 + len + 108);
+    expect(f.info('pos_ids').offset).toBe(8 + len);
   });
 
   it('reads a file whose header is not padded and whose tensors are listed out of data order', () => {
@@ -277,7 +278,8 @@ describe('scalars and empty tensors', () => {
       { name: 'step', dtype: 'I64', shape: [], data: new Uint8Array(BigInt64Array.of(7n).buffer) },
     ]);
     const { json } = readHeader(p);
-    expect(json.s32).toEqual({ dtype: 'F32', shape: [], data_offsets: [0, 4] });
+    expect(json.step).toEqual({ dtype: 'I64', shape: [], data_offsets: [0, 8] });
+    expect(json.s32).toEqual({ dtype: 'F32', shape: [], data_offsets: [8, 12] });
     const f = openFile(p);
     expect(f.info('s32')).toMatchObject({ shape: [], numel: 1, byteLength: 4 });
     expect(Array.from(f.readF32('s32'))).toEqual([3.5]);
@@ -300,9 +302,11 @@ describe('scalars and empty tensors', () => {
     ]);
     const { json, len, size } = readHeader(p);
     expect(json.e0.data_offsets).toEqual([0, 0]);
+    expect(json.a.data_offsets).toEqual([0, 8]);
+    expect(json.e3.data_offsets).toEqual([8, 8]);
     expect(json.e1.data_offsets).toEqual([8, 8]);
     expect(json.e2.data_offsets).toEqual([8, 8]);
-    expect(json.e3.data_offsets).toEqual([12, 12]);
+    expect(json.b.data_offsets).toEqual([8, 12]);
     expect(size).toBe(8 + len + 12);
     const f = openFile(p);
     for (const n of ['e0', 'e1', 'e2', 'e3']) {

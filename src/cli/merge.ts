@@ -39,6 +39,7 @@ export function registerMerge(program: Command): void {
         threads,
         shardSize: parseByteSize(o.shardSize),
         overwrite: o.overwrite,
+        onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
         onProgress: (done, total, tensor) => progress.update(done, total, tensor),
       });
       const secs = (Date.now() - started) / 1000;

@@ -25,9 +25,13 @@ export class CheckpointWriter {
     this.outDir = path.resolve(outDir);
     this.overwrite = opts.overwrite ?? false;
     checkOutput(this.outDir, this.overwrite);
-    fs.mkdirSync(path.dirname(this.outDir), { recursive: true });
+    try {
+      fs.mkdirSync(path.dirname(this.outDir), { recursive: true });
+    } catch (e) {
+      fail('IO_E_WRITE', `cannot create the folder for ${this.outDir}: ${(e as Error).message}`);
+    }
     removeStalePartials(this.outDir);
-    this.tmpDir = fs.mkdtempSync(path.join(path.dirname(this.outDir), `.${path.basename(this.outDir)}.partial-${process.pid}-`));
+    this.tmpDir = mkdtemp(path.join(path.dirname(this.outDir), `.${path.basename(this.outDir)}.partial-${process.pid}-`));
     unfinished.add(this.tmpDir);
     try {
       const shards = planShards(tensors, opts.shardSize ?? Infinity);
@@ -35,7 +39,7 @@ export class CheckpointWriter {
         ? ['model.safetensors']
         : shards.map((_, i) => `model-${pad5(i + 1)}-of-${pad5(shards.length)}.safetensors`);
       const metadata = { format: 'pt', ...opts.metadata };
-      const weightMap: Record<string, string> = {};
+      const weightMap: Record<string, string> = Object.create(null);
       shards.forEach((shard, i) => {
         const w = new SafetensorsWriter(path.join(this.tmpDir, names[i]!), shard, metadata);
         this.writers.push(w);
@@ -75,7 +79,11 @@ export class CheckpointWriter {
   }
 
   copyFile(from: string, name = path.basename(from)): void {
-    fs.copyFileSync(from, path.join(this.tmpDir, name));
+    try {
+      fs.copyFileSync(from, path.join(this.tmpDir, name));
+    } catch (e) {
+      fail('IO_E_WRITE', `cannot copy ${from} into the output: ${(e as Error).message}`);
+    }
   }
 
   /** Close every file and move the finished folder into place. */
@@ -83,11 +91,16 @@ export class CheckpointWriter {
     if (this.finished) fail('IO_E_WRITE', `the checkpoint for ${this.outDir} was already committed or aborted`);
     for (const w of this.writers) w.close();
     this.writers.length = 0;
+    // Replacing: move the old folder aside, move the new one in, then delete the old one, so a
+    // kill at any point leaves one complete checkpoint at --out or beside it.
+    let old: string | undefined;
     if (fs.existsSync(this.outDir)) {
       checkOutput(this.outDir, this.overwrite);
-      fs.rmSync(this.outDir, { recursive: true, force: true });
+      old = `${this.tmpDir}.old`;
+      fs.renameSync(this.outDir, old);
     }
     fs.renameSync(this.tmpDir, this.outDir);
+    if (old) fs.rmSync(old, { recursive: true, force: true });
     unfinished.delete(this.tmpDir);
     this.finished = true;
   }
@@ -136,6 +149,14 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function mkdtemp(prefix: string): string {
+  try {
+    return fs.mkdtempSync(prefix);
+  } catch (e) {
+    fail('IO_E_WRITE', `cannot create a temporary folder ${prefix}*: ${(e as Error).message}`);
   }
 }
 

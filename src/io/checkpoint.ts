@@ -114,6 +114,7 @@ function listShards(dir: string): { shards: string[]; weightMap?: Record<string,
     } catch (e) {
       fail('IO_E_INDEX', `${indexPath} is not valid JSON (${(e as Error).message})`);
     }
+    if (typeof index !== 'object' || index === null) fail('IO_E_INDEX', `${indexPath} must hold a JSON object with a weight_map`);
     const wm = index.weight_map;
     if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) fail('IO_E_INDEX', `${indexPath} has no weight_map object`);
     const weightMap = wm as Record<string, string>;

@@ -1,7 +1,7 @@
 // Lazy safetensors reader: parses and validates the header, then reads any tensor (or a range
 // of its rows) by offset. Never reads the whole file into memory.
 import fs from 'node:fs';
-import { fail, MergeSearchError } from '../errors.ts';
+import { fail } from '../errors.ts';
 import { DTYPE_SIZES, isDtype, isFloatDtype, decodeToF32, type Dtype } from './dtype.ts';
 
 export interface TensorInfo {
@@ -35,7 +35,8 @@ export class SafetensorsFile {
     try {
       fd = fs.openSync(path, 'r');
     } catch (e) {
-      fail('IO_E_NOT_FOUND', `cannot open ${path}: ${(e as Error).message}`);
+      const err = e as NodeJS.ErrnoException;
+      fail(err.code === 'ENOENT' ? 'IO_E_NOT_FOUND' : 'IO_E_READ', `cannot open ${path}: ${err.message}`);
     }
     try {
       const { tensors, metadata } = parseHeader(path, fd);
@@ -61,7 +62,12 @@ export class SafetensorsFile {
     const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.handle(), buf, done, length - done, t.offset + rowStart * rowBytes + done);
+      let n: number;
+      try {
+        n = fs.readSync(this.handle(), buf, done, length - done, t.offset + rowStart * rowBytes + done);
+      } catch (e) {
+        fail('IO_E_READ', `cannot read tensor ${name} from ${this.path}: ${(e as Error).message}`);
+      }
       if (n === 0) fail('IO_E_TRUNCATED', `${this.path} ended while reading tensor ${name}; the file is truncated — re-download or re-save it`);
       done += n;
     }
@@ -104,7 +110,7 @@ export class SafetensorsFile {
   }
 
   private handle(): number {
-    if (this.fd === null) this.fd = fs.openSync(this.path, 'r');
+    if (this.fd === null) throw new Error(`${this.path} was closed`);
     return this.fd;
   }
 }
@@ -174,7 +180,7 @@ function parseHeader(path: string, fd: number): { tensors: Map<string, TensorInf
     if (contiguous) {
       fail('IO_E_TRUNCATED', `${path} is truncated: its header describes ${prevEnd} bytes of tensor data but only ${dataLen} are present (tensor ${prevName} is cut). Re-download or re-save the file`);
     }
-    throw new MergeSearchError('IO_E_OFFSETS', `${path}: tensor ${prevName} ends at byte ${prevEnd} of the data section, beyond its ${dataLen} bytes`);
+    fail('IO_E_OFFSETS', `${path}: tensor ${prevName} ends at byte ${prevEnd} of the data section, beyond its ${dataLen} bytes`);
   }
   return { tensors, metadata };
 }

@@ -28,13 +28,19 @@ export function layoutSafetensors(
   // A prototype-free object, so a tensor named __proto__ is an ordinary key.
   const json: Record<string, unknown> = Object.create(null);
   if (Object.keys(metadata).length > 0) json.__metadata__ = metadata;
+  // Data is laid out by element size, largest first (stable), so every tensor starts at a multiple
+  // of its element size (the data section itself starts 8-byte aligned), as memory-mapped loaders
+  // need. Offsets stay contiguous, as the format requires.
+  const order = tensors.map((_, i) => i).sort((a, b) => DTYPE_SIZES[tensors[b]!.dtype] - DTYPE_SIZES[tensors[a]!.dtype] || a - b);
+  const rel: Array<[number, number]> = new Array(tensors.length);
   let cursor = 0;
-  const rel: Array<[number, number]> = [];
-  for (const t of tensors) {
-    const len = tensorByteLength(t);
-    json[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [cursor, cursor + len] };
-    rel.push([cursor, len]);
+  for (const i of order) {
+    const len = tensorByteLength(tensors[i]!);
+    rel[i] = [cursor, len];
     cursor += len;
+  }
+  for (const [i, t] of tensors.entries()) {
+    json[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [rel[i]![0], rel[i]![0] + rel[i]![1]] };
   }
   let text = JSON.stringify(json);
   const pad = (8 - ((Buffer.byteLength(text) + 8) % 8)) % 8;
@@ -57,8 +63,17 @@ export class SafetensorsWriter {
     this.path = path;
     const { header, placed } = layoutSafetensors(tensors, metadata);
     this.placed = new Map(placed.map((p) => [p.name, p]));
-    this.fd = fs.openSync(path, 'w');
-    writeFully(this.fd, header, 0, path);
+    try {
+      this.fd = fs.openSync(path, 'w');
+    } catch (e) {
+      fail('IO_E_WRITE', `cannot create ${path}: ${(e as Error).message}`);
+    }
+    try {
+      writeFully(this.fd, header, 0, path);
+    } catch (e) {
+      fs.closeSync(this.fd);
+      throw e;
+    }
   }
 
   /** Write bytes of tensor `name` starting `byteOffset` bytes into its data. */
@@ -72,8 +87,13 @@ export class SafetensorsWriter {
   }
 
   close(): void {
-    fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
+    try {
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      fail('IO_E_WRITE', `cannot finish ${this.path}: ${err.message}${err.code === 'ENOSPC' ? ' — the disk is full' : ''}`);
+    }
   }
 }
 
@@ -83,7 +103,9 @@ export function writeFully(fd: number, bytes: Uint8Array, position: number, path
     while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const hint = err.code === 'ENOSPC' ? ' — the disk is full; free space or choose another --out' : '';
+    const hint = err.code === 'ENOSPC'
+      ? ' — the disk is full; free space or choose another --out'
+      : err.code === 'EFBIG' ? ' — the file system limits file size; use a smaller --shard-size' : '';
     fail('IO_E_WRITE', `cannot write ${path}: ${err.message}${hint}`);
   }
 }

@@ -2,6 +2,7 @@
 // tensors, then config.json, tokenizer files, the recipe and a model card; renamed into place last.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fail } from '../errors.ts';
 import { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import { tensorByteLength } from '../io/safetensors-writer.ts';
 import { executeMerge, type ExecuteOptions } from './executor.ts';
@@ -11,6 +12,8 @@ import type { Recipe } from './recipe.ts';
 
 export interface MergeToFolderOptions extends ExecuteOptions {
   out: string;
+  /** Told about things that do not stop the merge (tensors copied unmerged, ...). */
+  onWarning?: (message: string) => void;
   seed?: number;
   shardSize?: number;
   overwrite?: boolean;
@@ -24,9 +27,12 @@ export interface MergeSummary {
   files: string[];
 }
 
-/** Files copied from the base (or first) model's folder beside the merged weights. */
+/** Tokenizer and generation files copied from the base (or first) model's folder. */
 export const TOKENIZER_FILES = [
   'tokenizer.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'generation_config.json',
   'tokenizer_config.json',
   'special_tokens_map.json',
   'tokenizer.model',
@@ -38,6 +44,8 @@ export const TOKENIZER_FILES = [
 export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions): Promise<MergeSummary> {
   const plan = planMerge(recipe, opts.seed ?? 0);
   try {
+    checkOutputIsNotAnInput(plan, opts.out);
+    for (const w of plan.warnings) opts.onWarning?.(w);
     const planned = plan.jobs.map((j) => ({ name: j.name, dtype: j.outDtype, shape: j.shape }));
     const writer = new CheckpointWriter(opts.out, planned, {
       shardSize: opts.shardSize,
@@ -60,20 +68,45 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
   }
 }
 
+/** Refuse an output folder that is, or holds, one of the inputs: writing it would destroy them. */
+function checkOutputIsNotAnInput(plan: MergePlan, out: string): void {
+  const target = path.resolve(out);
+  const inputs = [plan.base, ...plan.models].filter((c) => c !== undefined).map((c) => path.resolve(c.dir));
+  for (const dir of inputs) {
+    const rel = path.relative(target, dir);
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+      fail('MERGE_E_OUTPUT', `--out ${out} is or contains the input checkpoint ${dir}; writing there would destroy it — choose another --out`);
+    }
+  }
+}
+
+function readJsonIfPresent(p: string): Record<string, unknown> | undefined {
+  if (!fs.existsSync(p)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(p, 'utf8'));
+  } catch (e) {
+    fail('IO_E_CONFIG', `${p} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
 function dirOf(p: string): string {
   return fs.statSync(p).isFile() ? path.dirname(p) : p;
 }
 
 function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string): void {
   const recipe = plan.recipe;
-  if (plan.reference.config) {
-    const config = { ...plan.reference.config.raw };
+  // config.json and the tokenizer both come from the base when there is one (mergekit's choice).
+  const source = plan.base ?? plan.reference;
+  const baseDir = recipe.baseModel ? dirOf(recipe.baseModel.path) : undefined;
+  const sourceConfig = baseDir && !plan.base ? readJsonIfPresent(path.join(baseDir, 'config.json')) : source.config?.raw;
+  if (sourceConfig) {
+    const config = { ...sourceConfig };
     const dtype = recipe.outDtype ?? recipe.dtype;
     if (dtype) config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
     writer.addFile('config.json', JSON.stringify(config, null, 2) + '\n');
   }
   // mergekit copies the tokenizer from the base model unless told otherwise.
-  const dir = recipe.baseModel ? dirOf(recipe.baseModel.path) : plan.reference.dir;
+  const dir = baseDir ?? plan.reference.dir;
   for (const f of TOKENIZER_FILES) {
     const p = path.join(dir, f);
     if (fs.existsSync(p)) writer.copyFile(p);

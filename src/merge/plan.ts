@@ -29,6 +29,8 @@ export interface MergePlan {
   numLayers: number;
   jobs: TensorJob[];
   totalInputBytes: number;
+  /** Things the user should know that do not stop the merge. */
+  warnings: string[];
   close(): void;
 }
 
@@ -57,6 +59,11 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       if (n !== numLayers) fail('MERGE_E_LAYERS', `${refs[i]!.ref} has ${n} layers but ${refs[0]!.ref} has ${numLayers}; only models of the same architecture can be merged`);
     });
     const jobs: TensorJob[] = [];
+    const warnings: string[] = [];
+    const copiedFloats = [...reference.tensors.values()].filter((t) => /^F(64|8_)/.test(t.dtype));
+    if (copiedFloats.length > 0) {
+      warnings.push(`${copiedFloats.length} tensors of dtype ${[...new Set(copiedFloats.map((t) => t.dtype))].join('/')} (e.g. ${copiedFloats[0]!.name}) are copied from ${refs[0]!.ref} unmerged: only F32, F16 and BF16 are merged`);
+    }
     let totalInputBytes = 0;
     for (const info of reference.tensors.values()) {
       const shape = info.shape;
@@ -84,7 +91,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       totalInputBytes += inputBytes;
       jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes });
     }
-    return { recipe, method, base, models, reference, numLayers, jobs, totalInputBytes, close: () => opened.forEach((c) => c.close()) };
+    return { recipe, method, base, models, reference, numLayers, jobs, totalInputBytes, warnings, close: () => opened.forEach((c) => c.close()) };
   } catch (e) {
     opened.forEach((c) => c.close());
     throw e;
@@ -100,6 +107,9 @@ function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
       if (!o) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[0]!.ref} but not in ${refs[i]!.ref}; the models do not share an architecture`);
       if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
         fail('MERGE_E_SHAPE', `tensor ${name} is ${JSON.stringify(o.shape)} in ${refs[i]!.ref} but ${JSON.stringify(info.shape)} in ${refs[0]!.ref}`);
+      }
+      if (isFloatDtype(o.dtype) !== isFloatDtype(info.dtype)) {
+        fail('MERGE_E_DTYPE', `tensor ${name} is ${o.dtype} in ${refs[i]!.ref} but ${info.dtype} in ${refs[0]!.ref}; only F32, F16 and BF16 tensors are merged, so both must be one of those or neither`);
       }
     }
     for (const name of other.tensors.keys()) {
