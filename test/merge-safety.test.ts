@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSafetensorsFile } from '../src/io/safetensors-writer.ts';
+import type { ChunkTask } from '../src/merge/chunk-runner.ts';
 import { mergeToFolder } from '../src/merge/merge-to-folder.ts';
 import { parseRecipe } from '../src/merge/recipe.ts';
 import { WorkerPool } from '../src/merge/worker-pool.ts';
@@ -87,7 +88,7 @@ describe('worker threads', () => {
   it('a task that fails in a worker rejects with its error; a dead worker fails later calls instead of hanging', async () => {
     const pool = new WorkerPool(2);
     try {
-      const task = { kind: 'stats', method: 'no_such_method', ctx: { name: 'x', shape: [1], rows: 1, cols: 1, t: 0, global: {}, perModel: [], seed: 0 }, baseFile: null, modelFiles: [], index: 0, rowStart: 0, rowEnd: 1, pass: 0, stats: undefined, keep: false } as const;
+      const task: ChunkTask = { kind: 'stats', method: 'no_such_method', ctx: { name: 'x', shape: [1], rows: 1, cols: 1, t: 0, global: {}, perModel: [], seed: 0 }, baseFile: null, modelFiles: [], index: 0, rowStart: 0, rowEnd: 1, pass: 0, stats: undefined, keep: false };
       await expect(pool.run([task])).rejects.toThrow('unknown method no_such_method');
       await (pool as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers[1]!.terminate();
       await expect(pool.run([task, task])).rejects.toThrow(/exited|unknown method/);

@@ -1,4 +1,5 @@
 // `mergesearch merge RECIPE.yaml --out DIR`: a one-shot merge, mergekit style.
+import os from 'node:os';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
 import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
@@ -27,23 +28,26 @@ export function registerMerge(program: Command): void {
       // Ctrl-C or a kill: drop the half-written output before exiting (kill -9 leaves it, and the
       // next run into the same --out removes it).
       const onSignal = (signal: NodeJS.Signals) => {
-        removeUnfinishedOutputs();
+        try {
+          removeUnfinishedOutputs();
+        } catch {
+          // best effort: a leftover temporary folder is removed by the next run into --out
+        }
         process.stderr.write(`\ninterrupted by ${signal}; nothing was written to ${o.out}\n`);
-        process.exit(signal === 'SIGINT' ? 130 : 143);
+        process.exit(128 + (os.constants.signals[signal] ?? 1));
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+      const shardSize = parseByteSize(o.shardSize);
       const summary = await mergeToFolder(recipe, {
         out: o.out,
         seed,
         threads,
-        shardSize: parseByteSize(o.shardSize),
+        shardSize,
         overwrite: o.overwrite,
         onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
         onProgress: (done, total, tensor) => progress.update(done, total, tensor),
-      });
+      }).finally(() => progress.finish()); // end the progress line before any error message
       const secs = (Date.now() - started) / 1000;
-      progress.finish();
       process.stdout.write(
         `merged ${summary.tensors} tensors with ${recipe.method.name} in ${secs.toFixed(1)} s ` +
           `(read ${formatBytes(summary.inputBytes)}, wrote ${formatBytes(summary.outputBytes)})\n` +

@@ -44,7 +44,3 @@ export function evaluateSetting(tensorName: string, setting: Setting, t: number)
   }
   return undefined;
 }
-
-export function isFilterList(setting: Setting): setting is FilterEntry[] {
-  return Array.isArray(setting) && setting.some((e) => typeof e === 'object' && e !== null);
-}

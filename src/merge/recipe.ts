@@ -6,7 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
 import { parseOutDtype, type FloatDtype } from '../io/dtype.ts';
-import type { MergeMethod, ParamDef } from './method.ts';
+import type { MergeMethod } from './method.ts';
 import type { Setting } from './parameters.ts';
 import { closestName, getMethod, methodNames, METHODS } from './registry.ts';
 
@@ -181,8 +181,4 @@ function checkParameterNames(method: MergeMethod, global: Record<string, Setting
       unknown(name, `${source}: model ${m.ref}`);
     }
   }
-}
-
-export function paramDef(method: MergeMethod, name: string): ParamDef | undefined {
-  return [...method.globalParams, ...method.modelParams].find((p) => p.name === name);
 }

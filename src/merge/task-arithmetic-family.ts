@@ -126,7 +126,11 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         const d = p.density;
         const model = ctx.modelRefs?.[i] ?? `model ${i + 1}`;
         if (typeof d === 'number' && (d < 0 || d > 1)) return `density of ${model} is ${d}; it must be in [0, 1]`;
-        if (o.sparsify === 'della_magprune' && typeof d === 'number' && d < 1) {
+        const gamma = p.gamma;
+        if (typeof gamma === 'number' && (gamma < 0 || gamma > 1)) return `gamma of ${model} is ${gamma}; it must be in [0, 1]`;
+        if (typeof p.epsilon === 'number' && p.epsilon < 0) return `epsilon of ${model} is ${p.epsilon}; it must be ≥ 0`;
+        // density 0 keeps nothing (as mergekit); otherwise the keep probabilities must be valid.
+        if (o.sparsify === 'della_magprune' && typeof d === 'number' && d > 0 && d < 1) {
           const eps = numberParam(p.epsilon ?? 0.15, 'epsilon');
           if (d + eps >= 1 || d - eps <= 0) return `della needs density ± epsilon inside (0, 1); ${model} has density ${d}, epsilon ${eps}`;
         }

@@ -56,11 +56,11 @@ const modelStock: MergeMethod<{ t: number }> = {
   checkModels: (models, hasBase) => (!hasBase ? 'model_stock needs base_model' : models < 2 ? `model_stock needs at least two models besides the base, got ${models}` : undefined),
   statsPasses: (ctx) => (filterWise(ctx) ? 0 : 1),
   chunkStats: (_ctx, _pass, chunk) => gram(chunk, 0, chunk.base!.length),
-  combineStats(_ctx, _pass, partials, _stats) {
+  combineStats(ctx, _pass, partials) {
     const gs = partials as Float64Array[];
     const total = new Float64Array(gs[0]!.length);
     for (const g of gs) for (let i = 0; i < g.length; i++) total[i]! += g[i]!;
-    return { t: stockT(total, Math.round(Math.sqrt(total.length))) };
+    return { t: stockT(total, ctx.perModel.length) };
   },
   merge(ctx, chunk, stats) {
     const n = chunk.base!.length;
