@@ -125,7 +125,7 @@ const scratchU = new Uint32Array(scratchF.buffer);
  * adding a bias to the bit pattern; subnormal results let a float addition do the rounding.
  */
 function encodeF16(bits: Uint32Array, o16: Uint16Array): void {
-  for (let i = 0; i < bits.length; i++) {
+  for (let i = 0, n = bits.length; i < n; i++) {
     const x = bits[i]!;
     const sign = (x >>> 16) & 0x8000;
     const a = x & 0x7fffffff;

@@ -86,7 +86,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       const x = chunk.models[i]!;
       const b = chunk.base!;
       const d = allocF32(chunk, x.length);
-      for (let k = 0; k < x.length; k++) d[k] = x[k]! - b[k]!;
+      for (let k = 0, n = x.length; k < n; k++) d[k] = x[k]! - b[k]!;
       return d;
     });
   }

@@ -32,7 +32,7 @@ function absBits(values: Float32Array): Uint32Array {
 export function highHistogram(values: Float32Array): Uint32Array {
   const hist = new Uint32Array(HIGH_BUCKETS);
   const bits = absBits(values);
-  for (let i = 0; i < bits.length; i++) hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
+  for (let i = 0, n = bits.length; i < n; i++) hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
   return hist;
 }
 
@@ -54,16 +54,17 @@ export function pickBucket(hists: Uint32Array[], m: number): Bucket {
  */
 export function bucketMembers(values: Float32Array, bucket: number): Uint16Array {
   const bits = absBits(values);
+  if (scratch.length < bits.length) scratch = new Uint16Array(bits.length);
   let count = 0;
-  for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7fffffff) >>> 16 === bucket) count++;
-  const out = new Uint16Array(count);
-  let at = 0;
-  for (let i = 0; i < bits.length; i++) {
+  for (let i = 0, n = bits.length; i < n; i++) {
     const a = bits[i]! & 0x7fffffff;
-    if (a >>> 16 === bucket) out[at++] = a & 0xffff;
+    scratch[count] = a & 0xffff; // written always, kept only when in the bucket: no branch
+    count += +(a >>> 16 === bucket);
   }
-  return out;
+  return scratch.slice(0, count);
 }
+
+let scratch = new Uint16Array(0);
 
 export function trivialSelection(m: number, total: number): Selection | undefined {
   if (m <= 0) return { m: 0, bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true };
@@ -105,7 +106,7 @@ export function markSelected(values: Float32Array, sel: Selection, chunkIndex: n
   const bits = absBits(values);
   const t = sel.bits;
   let equalSeen = sel.equalBefore[chunkIndex] ?? 0;
-  for (let i = 0; i < bits.length; i++) {
+  for (let i = 0, n = bits.length; i < n; i++) {
     const a = bits[i]! & 0x7fffffff;
     out[i] = +(a > t); // branch-free: which side of the threshold is unpredictable
     if (a === t) {
