@@ -28,6 +28,9 @@ export const ErrorCodes = {
   MERGE_E_LAYERS: 'the models have different layer counts',
   MERGE_E_MODEL_COUNT: 'the method needs a different number of models',
   MERGE_E_NONFINITE: 'a merge produced NaN or Inf',
+  // tensor engine
+  ENGINE_E_BACKEND: 'the requested tfjs backend is unknown or cannot start',
+  ENGINE_E_MEMORY: 'tensors would exceed the wasm backend\'s safe heap size',
   // CLI
   CLI_E_ARG: 'a command-line argument is invalid',
 } as const;
