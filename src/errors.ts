@@ -31,6 +31,11 @@ export const ErrorCodes = {
   // tensor engine
   ENGINE_E_BACKEND: 'the requested tfjs backend is unknown or cannot start',
   ENGINE_E_MEMORY: 'tensors would exceed the wasm backend\'s safe heap size',
+  // evaluators
+  EVAL_E_COMMAND: 'an evaluator command failed to start, exited non-zero or was killed',
+  EVAL_E_TIMEOUT: 'an evaluator command ran past its timeout and was killed',
+  EVAL_E_OUTPUT: 'an evaluator command printed no JSON object with numeric scores',
+  EVAL_E_UNKNOWN: 'unknown evaluator name',
   // CLI
   CLI_E_ARG: 'a command-line argument is invalid',
 } as const;
