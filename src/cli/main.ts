@@ -1,8 +1,10 @@
 // The mergesearch command line: one file per verb, this one only wires them together.
 import { Command } from 'commander';
 import { MergeSearchError } from '../errors.ts';
+import { registerEval } from './eval.ts';
 import { registerInspect } from './inspect.ts';
 import { registerMerge } from './merge.ts';
+import { registerZoo } from './zoo.ts';
 
 export function buildProgram(): Command {
   const program = new Command('mergesearch')
@@ -11,6 +13,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerMerge(program);
   registerInspect(program);
+  registerZoo(program);
+  registerEval(program);
   return program;
 }
 

@@ -37,9 +37,12 @@ export function readTaskData(file: string, numClasses = 10): Digits {
   }
 }
 
-/** Grey levels to network inputs in [0, 1]. */
+/**
+ * Grey levels to network inputs in [-1, 1]: centred, so colour inversion is a sign flip rather
+ * than a large offset on every pixel (which plain SGD learns far more slowly).
+ */
 export function toInputs(images: Uint8Array): Float32Array {
   const out = new Float32Array(images.length);
-  for (let i = 0; i < images.length; i++) out[i] = images[i]! / 255;
+  for (let i = 0; i < images.length; i++) out[i] = images[i]! / 127.5 - 1;
   return out;
 }

@@ -1,0 +1,36 @@
+// `mergesearch eval --model DIR --zoo mnist8 [--split test]`: per-task accuracy of a checkpoint.
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs';
+import { fail } from '../errors.ts';
+import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engine.ts';
+import { SPLITS, type SplitName } from '../zoo/mnist-data.ts';
+import { loadClassifier, scoreOnZoo } from '../zoo/zoo-eval.ts';
+import { defaultZooDir, ZOOS } from './zoo.ts';
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('score a checkpoint on a zoo\'s tasks (accuracy and cross-entropy per task)')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .option('--zoo <name|dir>', `a built zoo: ${ZOOS.join(', ')} (looked up in zoo/NAME) or its folder`, 'mnist8')
+    .option('--split <split>', `data split: ${SPLITS.join(', ')}`, 'test')
+    .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, 'auto')
+    .option('--json', 'print JSON')
+    .action(async (o: { model: string; zoo: string; split: string; backend: string; json?: boolean }) => {
+      if (!(SPLITS as readonly string[]).includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${SPLITS.join(', ')}, got ${o.split}`);
+      const zooDir = fs.existsSync(o.zoo) ? o.zoo : defaultZooDir(o.zoo, false);
+      const engine = await initEngine(o.backend as BackendChoice);
+      const { config, params } = loadClassifier(o.model);
+      const scores = scoreOnZoo(config, params, zooDir, o.split as SplitName);
+      tf.dispose(Object.values(params));
+      const mean = scores.reduce((a, s) => a + s.accuracy, 0) / scores.length;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ model: o.model, zoo: zooDir, split: o.split, backend: engine.backend, scores, meanAccuracy: mean }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`${o.model} on ${zooDir} (${o.split}, ${engine.backend} backend)\n`);
+      for (const s of scores) process.stdout.write(`  ${s.task.padEnd(10)} accuracy ${s.accuracy.toFixed(4)}  cross-entropy ${s.crossEntropy.toFixed(4)}  (${s.samples} samples)\n`);
+      process.stdout.write(`  ${'average'.padEnd(10)} accuracy ${mean.toFixed(4)}\n`);
+    });
+}

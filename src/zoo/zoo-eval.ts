@@ -1,0 +1,60 @@
+// Scoring a checkpoint on a zoo's tasks: load its tensors, run each task's data through the model
+// with that task's head, and report accuracy (and cross-entropy) per task and on average.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { accuracy } from '../../evaluators/accuracy.ts';
+import { crossEntropy } from '../../evaluators/cross-entropy.ts';
+import { fail } from '../errors.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
+import { checkMlpParams, mlpConfigFromJson, mlpLogits, type MlpConfig } from '../models/mlp-classifier.ts';
+import type { SplitName } from './mnist-data.ts';
+import type { Mnist8Manifest } from './mnist8.ts';
+import { readTaskData, toInputs } from './task-data.ts';
+
+export interface TaskScore {
+  task: string;
+  accuracy: number;
+  crossEntropy: number;
+  samples: number;
+}
+
+export function readZooManifest(dir: string): Mnist8Manifest {
+  const file = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); build it with: mergesearch zoo build mnist8${dir.includes('tiny') ? ' --tiny' : ''} --out ${dir}`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Mnist8Manifest;
+  } catch (e) {
+    fail('IO_E_CONFIG', `${file} is not valid JSON (${(e as Error).message}); rebuild the zoo`);
+  }
+}
+
+/** A checkpoint's parameters as tf tensors, with its MLP config (validated against the tensors). */
+export function loadClassifier(dir: string): { config: MlpConfig; params: Record<string, tf.Tensor> } {
+  const c = Checkpoint.open(dir);
+  try {
+    if (!c.config) fail('IO_E_CONFIG', `${dir} has no config.json; a classifier checkpoint needs one`);
+    const config = mlpConfigFromJson(c.config.raw, path.join(c.dir, 'config.json'));
+    checkMlpParams(config, new Map([...c.tensors.values()].map((t) => [t.name, t.shape])), dir);
+    const params: Record<string, tf.Tensor> = {};
+    for (const t of c.tensors.values()) params[t.name] = tf.tensor(c.readF32(t.name), t.shape);
+    return { config, params };
+  } finally {
+    c.close();
+  }
+}
+
+export function scoreOnZoo(config: MlpConfig, params: Record<string, tf.Tensor>, zooDir: string, split: SplitName, tasks?: string[]): TaskScore[] {
+  const manifest = readZooManifest(zooDir);
+  const out: TaskScore[] = [];
+  for (const task of tasks ?? manifest.tasks) {
+    const rel = manifest.data[task]?.[split];
+    if (!rel) fail('CLI_E_ARG', `zoo ${zooDir} has no ${split} data for task ${task}; tasks: ${manifest.tasks.join(', ')}`);
+    const d = readTaskData(path.join(zooDir, rel), config.numClasses);
+    const logits = tf.tidy(() => mlpLogits(params, config, tf.tensor2d(toInputs(d.images), [d.count, config.inputSize]), task));
+    const values = logits.dataSync() as Float32Array;
+    logits.dispose();
+    out.push({ task, accuracy: accuracy(values, d.labels, config.numClasses), crossEntropy: crossEntropy(values, d.labels, config.numClasses), samples: d.count });
+  }
+  return out;
+}
