@@ -1,0 +1,78 @@
+// npm run results:mnist8 [-- --zoo DIR] — regenerates experiments/mnist8/RESULTS.md: test-split
+// accuracy per task and on average for the base, the individual experts, and merges of the eight
+// experts' backbones (each task scored through its own expert's head), with λ chosen on the
+// validation split where the table says so. Builds the zoo (seed 0) if it is missing.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initEngine } from '../../src/tensor/engine.ts';
+import { buildMnist8 } from '../../src/zoo/mnist8.ts';
+import { backboneOf, loadZoo, mergeBackbone, scoreBackbone, type LoadedZoo, type MergeSpec } from '../../src/zoo/zoo-models.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const zooDir = args.includes('--zoo') ? args[args.indexOf('--zoo') + 1]! : 'zoo/mnist8';
+const LAMBDAS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+const engine = await initEngine('auto');
+if (!fs.existsSync(path.join(zooDir, 'manifest.json'))) {
+  console.error(`building the mnist8 zoo in ${zooDir} (seed 0) ...`);
+  buildMnist8({ out: zooDir, seed: 0, onLog: (l) => console.error(l) });
+}
+const zoo = loadZoo(zooDir);
+const started = Date.now();
+
+const mean = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0) / m.size;
+const ones = (extra: Record<string, number> = {}) => zoo.experts.map(() => ({ weight: 1, ...extra }));
+
+function bestLambda(make: (lambda: number) => MergeSpec): { lambda: number; spec: MergeSpec } {
+  let best = { lambda: LAMBDAS[0]!, score: -1 };
+  for (const lambda of LAMBDAS) {
+    const s = mean(scoreBackbone(zoo, mergeBackbone(zoo, make(lambda)), 'validation'));
+    if (s > best.score) best = { lambda, score: s };
+  }
+  return { lambda: best.lambda, spec: make(best.lambda) };
+}
+
+const individual = new Map<string, number>();
+zoo.tasks.forEach((task, i) => individual.set(task, scoreBackbone(zoo, backboneOf(zoo.experts[i]!), 'test').get(task)!));
+
+const rows: Array<{ name: string; scores: Map<string, number> }> = [];
+const add = (name: string, scores: Map<string, number>) => {
+  rows.push({ name, scores });
+  console.error(`${name}: ${mean(scores).toFixed(4)}`);
+};
+add('base (pre-trained)', scoreBackbone(zoo, backboneOf(zoo.base), 'test'));
+add('individual experts', individual);
+add('weight averaging', scoreBackbone(zoo, mergeBackbone(zoo, { method: 'linear', perModel: ones() }), 'test'));
+add('task arithmetic, λ = 0.3', scoreBackbone(zoo, mergeBackbone(zoo, { method: 'task_arithmetic', global: { lambda: 0.3 }, perModel: ones() }), 'test'));
+const ta = bestLambda((lambda) => ({ method: 'task_arithmetic', global: { lambda }, perModel: ones() }));
+add(`task arithmetic, λ = ${ta.lambda} (validation)`, scoreBackbone(zoo, mergeBackbone(zoo, ta.spec), 'test'));
+const ties = bestLambda((lambda) => ({ method: 'ties', global: { lambda }, perModel: ones({ density: 0.2 }) }));
+add(`TIES, density 0.2, λ = ${ties.lambda} (validation)`, scoreBackbone(zoo, mergeBackbone(zoo, ties.spec), 'test'));
+const dare = bestLambda((lambda) => ({ method: 'dare_ties', global: { lambda }, perModel: ones({ density: 0.3 }), seed: 0 }));
+add(`DARE-TIES, density 0.3, λ = ${dare.lambda} (validation)`, scoreBackbone(zoo, mergeBackbone(zoo, dare.spec), 'test'));
+add('WIDEN, t = 1, s = 1', scoreBackbone(zoo, mergeBackbone(zoo, { method: 'widen' }), 'test'));
+
+const fmt = (x: number) => (100 * x).toFixed(1);
+const header = `| method | ${zoo.tasks.join(' | ')} | average | normalized |`;
+const sep = `|---|${zoo.tasks.map(() => '---:').join('|')}|---:|---:|`;
+const lines = rows.map(({ name, scores }) => {
+  const norm = zoo.tasks.reduce((a, t) => a + scores.get(t)! / individual.get(t)!, 0) / zoo.tasks.length;
+  return `| ${name} | ${zoo.tasks.map((t) => fmt(scores.get(t)!)).join(' | ')} | ${fmt(mean(scores))} | ${fmt(norm)} |`;
+});
+const text = `# mnist8 results
+
+Regenerate with \`npm run results:mnist8\` (builds \`zoo/mnist8\` with seed 0 if missing; ${engine.backend} backend,
+${((Date.now() - started) / 1000).toFixed(0)} s for the table). Test-split accuracy (%) per task; *normalized* is the mean over
+tasks of merged / individual accuracy. Merges combine the eight experts' backbones; each task is
+scored through its own expert's head (heads are not merged). λ marked *validation* is the best of
+${LAMBDAS.join(', ')} on the validation split. Zoo: ${zoo.manifest.splits.test} test samples per task,
+backbone ${zoo.config.inputSize}-${zoo.config.hiddenSizes.join('-')} with LayerNorm and a cosine head (scale ${zoo.config.logitScale}).
+
+${header}
+${sep}
+${lines.join('\n')}
+`;
+fs.writeFileSync(path.join(here, 'RESULTS.md'), text);
+console.log(text);
