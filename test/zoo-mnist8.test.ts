@@ -64,6 +64,37 @@ describe('tiny mnist8', () => {
   });
 });
 
+describe('scoring options', () => {
+  it('a seeded subsample scores exactly that many samples, the same ones for the same seed', () => {
+    const { config, params } = loadClassifier(path.join(zoo, 'base'));
+    try {
+      const a = scoreOnZoo(config, params, zoo, 'calibration', { samples: 50, sampleSeed: 3, tasks: ['plain'] });
+      const b = scoreOnZoo(config, params, zoo, 'calibration', { samples: 50, sampleSeed: 3, tasks: ['plain'] });
+      expect(a[0]!.samples).toBe(50);
+      expect(a[0]!.crossEntropy).toBe(b[0]!.crossEntropy);
+      const c = scoreOnZoo(config, params, zoo, 'calibration', { samples: 50, sampleSeed: 4, tasks: ['plain'] });
+      expect(c[0]!.crossEntropy).not.toBe(a[0]!.crossEntropy);
+    } finally {
+      tf.dispose(Object.values(params));
+    }
+  });
+
+  it('expert heads replace the model\'s own: the base backbone with the rot90 expert\'s head scores like neither alone', () => {
+    const base = loadClassifier(path.join(zoo, 'base'));
+    const expert = loadClassifier(path.join(zoo, manifest.experts.rot90!));
+    try {
+      const own = scoreOnZoo(base.config, base.params, zoo, 'test', { tasks: ['rot90'] })[0]!;
+      const head = { rot90: { 'heads.rot90.weight': expert.params['heads.rot90.weight']! } };
+      const swapped = scoreOnZoo(base.config, base.params, zoo, 'test', { tasks: ['rot90'], heads: head })[0]!;
+      expect(swapped.crossEntropy).not.toBe(own.crossEntropy);
+      const expertOwn = scoreOnZoo(expert.config, expert.params, zoo, 'test', { tasks: ['rot90'] })[0]!;
+      expect(swapped.accuracy).toBeLessThan(expertOwn.accuracy);
+    } finally {
+      tf.dispose([...Object.values(base.params), ...Object.values(expert.params)]);
+    }
+  });
+});
+
 describe('bad inputs', () => {
   it('a missing zoo says how to build it', () => {
     expectCode(() => scoreOnZoo(loadClassifier(path.join(zoo, 'base')).config, {}, path.join(tmp.dir, 'nowhere'), 'test'), 'IO_E_NOT_FOUND', 'manifest.json', 'mergesearch zoo build mnist8');

@@ -1,11 +1,13 @@
 // `mergesearch eval --model DIR --zoo mnist8 [--split test]`: per-task accuracy of a checkpoint.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engine.ts';
 import { SPLITS, type SplitName } from '../zoo/mnist-data.ts';
-import { loadClassifier, scoreOnZoo } from '../zoo/zoo-eval.ts';
+import { loadClassifier, readZooManifest, scoreOnZoo } from '../zoo/zoo-eval.ts';
+import { intArg } from './merge.ts';
 import { defaultZooDir, ZOOS } from './zoo.ts';
 
 export function registerEval(program: Command): void {
@@ -16,14 +18,23 @@ export function registerEval(program: Command): void {
     .option('--zoo <name|dir>', `a built zoo: ${ZOOS.join(', ')} (looked up in zoo/NAME) or its folder`, 'mnist8')
     .option('--split <split>', `data split: ${SPLITS.join(', ')}`, 'test')
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, 'auto')
+    .option('--samples <n>', 'score a seeded random subsample of n samples per task (cheap, low-fidelity)')
+    .option('--sample-seed <n>', 'seed for --samples', '0')
+    .option('--expert-heads', 'score each task through its zoo expert\'s head (for merged backbones)')
     .option('--json', 'print JSON')
-    .action(async (o: { model: string; zoo: string; split: string; backend: string; json?: boolean }) => {
+    .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean }) => {
       if (!(SPLITS as readonly string[]).includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${SPLITS.join(', ')}, got ${o.split}`);
       const zooDir = fs.existsSync(o.zoo) ? o.zoo : defaultZooDir(o.zoo, false);
       const engine = await initEngine(o.backend as BackendChoice);
       const { config, params } = loadClassifier(o.model);
-      const scores = scoreOnZoo(config, params, zooDir, o.split as SplitName);
+      const heads = o.expertHeads ? expertHeads(zooDir) : undefined;
+      const scores = scoreOnZoo(config, params, zooDir, o.split as SplitName, {
+        samples: o.samples === undefined ? undefined : intArg(o.samples, '--samples', 1),
+        sampleSeed: intArg(o.sampleSeed, '--sample-seed', 0),
+        heads,
+      });
       tf.dispose(Object.values(params));
+      for (const h of Object.values(heads ?? {})) tf.dispose(Object.values(h));
       const mean = scores.reduce((a, s) => a + s.accuracy, 0) / scores.length;
       if (o.json) {
         process.stdout.write(JSON.stringify({ model: o.model, zoo: zooDir, split: o.split, backend: engine.backend, scores, meanAccuracy: mean }, null, 2) + '\n');
@@ -33,4 +44,19 @@ export function registerEval(program: Command): void {
       for (const s of scores) process.stdout.write(`  ${s.task.padEnd(10)} accuracy ${s.accuracy.toFixed(4)}  cross-entropy ${s.crossEntropy.toFixed(4)}  (${s.samples} samples)\n`);
       process.stdout.write(`  ${'average'.padEnd(10)} accuracy ${mean.toFixed(4)}\n`);
     });
+}
+
+/** Each task's head tensors from the zoo's expert for that task. */
+function expertHeads(zooDir: string): Record<string, Record<string, tf.Tensor>> {
+  const manifest = readZooManifest(zooDir);
+  const out: Record<string, Record<string, tf.Tensor>> = {};
+  for (const task of manifest.tasks) {
+    const { params } = loadClassifier(path.join(zooDir, manifest.experts[task]!));
+    out[task] = {};
+    for (const [name, t] of Object.entries(params)) {
+      if (name.startsWith(`heads.${task}.`)) out[task]![name] = t;
+      else t.dispose();
+    }
+  }
+  return out;
 }

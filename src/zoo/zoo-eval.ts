@@ -8,7 +8,8 @@ import { crossEntropy } from '../../evaluators/cross-entropy.ts';
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { checkMlpParams, mlpConfigFromJson, mlpLogits, type MlpConfig } from '../models/mlp-classifier.ts';
-import type { SplitName } from './mnist-data.ts';
+import { subsampleIndices } from '../../evaluators/subsample.ts';
+import { subset, type SplitName } from './mnist-data.ts';
 import type { Mnist8Manifest } from './mnist8.ts';
 import { readTaskData, toInputs } from './task-data.ts';
 
@@ -44,14 +45,25 @@ export function loadClassifier(dir: string): { config: MlpConfig; params: Record
   }
 }
 
-export function scoreOnZoo(config: MlpConfig, params: Record<string, tf.Tensor>, zooDir: string, split: SplitName, tasks?: string[]): TaskScore[] {
+export interface ScoreOptions {
+  tasks?: string[];
+  /** Score a seeded random subsample of this many samples per task (cheap, low-fidelity). */
+  samples?: number;
+  sampleSeed?: number;
+  /** Score each task through this head instead of the model's own (e.g. the expert's). */
+  heads?: Record<string, Record<string, tf.Tensor>>;
+}
+
+export function scoreOnZoo(config: MlpConfig, params: Record<string, tf.Tensor>, zooDir: string, split: SplitName, o: ScoreOptions = {}): TaskScore[] {
   const manifest = readZooManifest(zooDir);
   const out: TaskScore[] = [];
-  for (const task of tasks ?? manifest.tasks) {
+  for (const task of o.tasks ?? manifest.tasks) {
     const rel = manifest.data[task]?.[split];
     if (!rel) fail('CLI_E_ARG', `zoo ${zooDir} has no ${split} data for task ${task}; tasks: ${manifest.tasks.join(', ')}`);
-    const d = readTaskData(path.join(zooDir, rel), config.numClasses);
-    const logits = tf.tidy(() => mlpLogits(params, config, tf.tensor2d(toInputs(d.images), [d.count, config.inputSize]), task));
+    let d = readTaskData(path.join(zooDir, rel), config.numClasses);
+    if (o.samples !== undefined && o.samples < d.count) d = subset(d, subsampleIndices(d.count, o.samples, o.sampleSeed ?? 0));
+    const taskParams = o.heads?.[task] ? { ...params, ...o.heads[task] } : params;
+    const logits = tf.tidy(() => mlpLogits(taskParams, config, tf.tensor2d(toInputs(d.images), [d.count, config.inputSize]), task));
     const values = logits.dataSync() as Float32Array;
     logits.dispose();
     out.push({ task, accuracy: accuracy(values, d.labels, config.numClasses), crossEntropy: crossEntropy(values, d.labels, config.numClasses), samples: d.count });
