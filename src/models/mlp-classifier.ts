@@ -6,6 +6,7 @@
 // The cosine head classifies L2-normalised features against L2-normalised class rows with a fixed
 // scale (CLIP's geometry). With a plain linear head, entropy minimisation is gamed by scaling task
 // vectors up (logits grow, predictions get confident and wrong); see DESIGN.md, "The mnist8 benchmark".
+import { seededRandom } from '../tensor/random.ts';
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 
@@ -231,18 +232,6 @@ export function mlpLogits(params: Record<string, tf.Tensor>, config: MlpConfig, 
 // ---------------------------------------------------------------------------------------------
 // Initialisation
 
-/** mulberry32: a small, fast 32-bit PRNG; uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The stream seed of one tensor: FNV-1a of its name, mixed with both halves of the seed. */
 function tensorSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);
@@ -272,7 +261,7 @@ export function initMlpParams(config: MlpConfig, seed: number): Record<string, F
     else if (name.endsWith('.weight')) {
       const fanIn = shape[1]!;
       const bound = Math.sqrt((name.startsWith('heads.') ? 3 : 6) / fanIn);
-      const rand = mulberry32(tensorSeed(seed, name));
+      const rand = seededRandom(tensorSeed(seed, name));
       for (let i = 0; i < size; i++) data[i] = (2 * rand() - 1) * bound;
     }
     out[name] = data;

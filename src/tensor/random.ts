@@ -63,3 +63,15 @@ export function hashString(s: string): number {
 export function tensorSeed(runSeed: number, tensorName: string): number {
   return fmix32((runSeed >>> 0) ^ hashString(tensorName));
 }
+
+/** A small seeded sequential PRNG (mulberry32), uniform in [0, 1): for shuffles and initialisation. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

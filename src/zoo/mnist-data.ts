@@ -4,6 +4,9 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import { seededRandom } from '../tensor/random.ts';
+
+export { seededRandom };
 
 export const SIDE = 28;
 export const PIXELS = SIDE * SIDE;
@@ -46,18 +49,6 @@ export function loadMnistDigits(): Digits {
     at += n;
   }
   return { images, labels, count };
-}
-
-/** A small seeded PRNG (mulberry32), uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A permutation of 0..n-1 from the seed (Fisher-Yates). */

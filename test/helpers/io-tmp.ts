@@ -1,5 +1,6 @@
 // Helpers for the I/O tests: temporary folders, float32 bit access, hand-built safetensors files
 // and an assertion for MergeSearchError codes.
+import { seededRandom } from '../../src/tensor/random.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,16 +52,7 @@ export function expectCode(fn: () => unknown, code: ErrorCode, ...mentions: stri
 }
 
 /** A tiny deterministic PRNG (mulberry32), so random tests are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 /** Float32 values as little-endian bytes. */
 export function f32Bytes(values: ArrayLike<number>): Uint8Array {
