@@ -79,7 +79,7 @@ ${lines.join('\n')}
 - The gap is real: individual experts sit near 94 %, the best merge here near 69 %, the base at
   ${fmt(mean(rows[0]!.scores))} %. The ordering of base < weight averaging < task arithmetic matches the
   literature (CLIP ViT-B/32, 8 tasks: individual 90.5, task arithmetic 69.1, TIES 72.4).
-- Unlike CLIP, TIES does not beat task arithmetic here. The hardest task for every merge is
+- Unlike CLIP, TIES does not beat task arithmetic here. The hardest task for every merge but WIDEN is
   \`invert\`. The six transformed tasks' experts change the first layer by 14–16 % of its norm
   (‖τ‖/‖θ₀‖), \`plain\` and \`noise\` by 7 % and 9 % (measured on this zoo, seed 0).
 - WIDEN collapses (especially on \`plain\` and \`noise\`): with eight experts, roughly half of every
