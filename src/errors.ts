@@ -31,6 +31,8 @@ export const ErrorCodes = {
   // tensor engine
   ENGINE_E_BACKEND: 'the requested tfjs backend is unknown or cannot start',
   ENGINE_E_MEMORY: 'tensors would exceed the wasm backend\'s safe heap size',
+  // models
+  MODEL_E_PARAMS: 'an input or task does not fit the model config (unknown task, wrong input width)',
   // evaluators
   EVAL_E_COMMAND: 'an evaluator command failed to start, exited non-zero or was killed',
   EVAL_E_TIMEOUT: 'an evaluator command ran past its timeout and was killed',

@@ -378,8 +378,8 @@ describe('parameters', () => {
     const bad = { ...params, 'backbone.layers.0.weight': tf.zeros([12, 9]) };
     expectCode(() => mlpFeatures(bad, c, x), 'MERGE_E_SHAPE', 'backbone.layers.0.weight', '[12,9]', '[9,12]');
     const x5 = tf.zeros([2, 5]) as tf.Tensor2D;
-    expectCode(() => mlpFeatures(params, c, x5), 'MERGE_E_SHAPE', '[2,5]', '12');
-    expectCode(() => mlpLogits(params, c, x, 'mirror'), 'IO_E_CONFIG', '"mirror"', 'plain, rot90');
+    expectCode(() => mlpFeatures(params, c, x5), 'MODEL_E_PARAMS', '[2,5]', '12');
+    expectCode(() => mlpLogits(params, c, x, 'mirror'), 'MODEL_E_PARAMS', '"mirror"', 'plain, rot90');
     tf.dispose([x, x5, bad['backbone.layers.0.weight'], ...Object.values(params)]);
   });
 });

@@ -179,7 +179,7 @@ function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
  */
 export function mlpFeatures(params: Record<string, tf.Tensor>, config: MlpConfig, x: tf.Tensor2D): tf.Tensor2D {
   if (x.rank !== 2 || x.shape[1] !== config.inputSize) {
-    fail('MERGE_E_SHAPE', `model input is ${fmtShape(x.shape)} but the model's config needs [batch, ${config.inputSize}]`);
+    fail('MODEL_E_PARAMS', `model input is ${fmtShape(x.shape)} but the model's config needs [batch, ${config.inputSize}]`);
   }
   return tf.tidy(() => {
     let h: tf.Tensor2D = x;
@@ -205,7 +205,7 @@ export function mlpFeatures(params: Record<string, tf.Tensor>, config: MlpConfig
 /** The task's head applied to backbone features f [B, hidden_sizes.at(-1)]: logits [B, num_classes]. */
 export function mlpHeadLogits(params: Record<string, tf.Tensor>, config: MlpConfig, features: tf.Tensor2D, task: string): tf.Tensor2D {
   if (!config.tasks.includes(task)) {
-    fail('IO_E_CONFIG', `task "${task}" has no head in this model; its config.json lists tasks ${config.tasks.join(', ')}`);
+    fail('MODEL_E_PARAMS', `task "${task}" has no head in this model; its config.json lists tasks ${config.tasks.join(', ')}`);
   }
   const width = config.hiddenSizes[config.hiddenSizes.length - 1]!;
   if (features.rank !== 2 || features.shape[1] !== width) {
@@ -224,7 +224,7 @@ export function mlpHeadLogits(params: Record<string, tf.Tensor>, config: MlpConf
 /** Logits [B, num_classes] of `task`'s head for inputs x [B, input_size]. */
 export function mlpLogits(params: Record<string, tf.Tensor>, config: MlpConfig, x: tf.Tensor2D, task: string): tf.Tensor2D {
   if (!config.tasks.includes(task)) {
-    fail('IO_E_CONFIG', `task "${task}" has no head in this model; its config.json lists tasks ${config.tasks.join(', ')}`);
+    fail('MODEL_E_PARAMS', `task "${task}" has no head in this model; its config.json lists tasks ${config.tasks.join(', ')}`);
   }
   return tf.tidy(() => mlpHeadLogits(params, config, mlpFeatures(params, config, x), task));
 }
