@@ -38,6 +38,19 @@ export const ErrorCodes = {
   EVAL_E_TIMEOUT: 'an evaluator command ran past its timeout and was killed',
   EVAL_E_OUTPUT: 'an evaluator command printed no JSON object with numeric scores',
   EVAL_E_UNKNOWN: 'unknown evaluator name',
+  // study store (SQLite)
+  STUDY_E_OPEN: 'the study database cannot be opened (not SQLite, corrupt, or unreadable)',
+  STUDY_E_VERSION: 'the study database was written by a newer mergesearch',
+  STUDY_E_NOT_FOUND: 'no study with that name or trial with that number',
+  STUDY_E_EXISTS: 'a study with that name exists already (use --resume, or another name)',
+  STUDY_E_BUSY: 'the study is being run by another live process',
+  STUDY_E_WRITE: 'writing to the study database failed (disk full, read-only)',
+  // study configs and the search loop
+  CONFIG_E_PARSE: 'the study config is not valid YAML',
+  CONFIG_E_FIELD: 'the study config has an unknown, missing or ill-typed field',
+  SEARCH_E_OPTIMIZER: 'unknown optimizer, or settings it does not accept',
+  SEARCH_E_SPACE: 'the search space cannot be built (no coefficients, bad bounds, unmatched filters)',
+  SEARCH_E_NONFINITE: 'a candidate produced NaN or Inf',
   // CLI
   CLI_E_ARG: 'a command-line argument is invalid',
 } as const;

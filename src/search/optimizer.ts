@@ -1,0 +1,131 @@
+// The contract every optimizer meets. Optimizers are pure functions over a JSON-serialisable
+// state: `ask` proposes the next point, `tell` takes its objective values. The trial loop stores
+// the state in the study after every ask and tell, so a killed search resumes from the database
+// and proposes exactly what an uninterrupted run would (state includes the random stream).
+//
+// Black-box optimizers (random, grid, cmaes, nsga2, map) only see values. Gradient optimizers
+// (adamerging, frank-wolfe) also get `ctx.gradient`: their `ask` runs some gradient steps and
+// proposes the coefficients reached, with the per-step losses as intermediate values.
+import type { Direction } from '../../evaluators/index.ts';
+
+/** A JSON value (what optimizer state and tags must be made of). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface ObjectiveInfo {
+  name: string;
+  direction: Direction;
+}
+
+/** What an optimizer is told about the problem; fixed for a study. */
+export interface OptimizerContext {
+  /** Length of the coefficient vector. */
+  dim: number;
+  /** Inclusive bounds per coordinate (low[i] < high[i]). */
+  low: number[];
+  high: number[];
+  /** The search space's starting point (e.g. weight 1/N, or the method's default), within bounds. */
+  init: number[];
+  /** Names of the coordinates (e.g. `weight[ties-expert-2][layer 3]`), for messages and reports. */
+  names: string[];
+  objectives: ObjectiveInfo[];
+  seed: number;
+  /** Trials the study may run in total (the optimizer may finish earlier by answering `done`). */
+  budget: number;
+  /** The optimizer's own settings from the study config, already validated against `settings`. */
+  settings: Record<string, Json>;
+  /** Present for gradient optimizers only. */
+  gradient?: GradientProblem;
+}
+
+export interface Proposal {
+  x: number[];
+  /** The optimizer's bookkeeping for this point (generation, index in population, ...). */
+  tag?: Json;
+  /** Per gradient step (or per fidelity): stored as the trial's intermediate values. */
+  intermediate?: Array<{ step: number; value: number }>;
+  /** Objective values the optimizer predicts for this point (MAP's surrogates), in objective order. */
+  predicted?: number[];
+}
+
+export type AskResult<S> =
+  | { kind: 'propose'; state: S; proposal: Proposal }
+  /** Nothing to propose until pending trials are told (several workers on one generation). */
+  | { kind: 'wait' }
+  /** The optimizer has nothing more to propose (grid exhausted, gradient steps spent). */
+  | { kind: 'done' };
+
+export type SettingKind = 'number' | 'integer' | 'boolean' | 'string' | 'number[]';
+
+export interface SettingDef {
+  name: string;
+  kind: SettingKind;
+  default: Json;
+  /** Inclusive range for numbers and integers. */
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+  doc: string;
+}
+
+export interface Optimizer<S extends Json = Json> {
+  readonly name: string;
+  readonly family: 'black-box' | 'gradient';
+  /** Uses every objective as such (nsga2, map); the others minimise `scalarize(values)`. */
+  readonly multiObjective: boolean;
+  readonly description: string;
+  readonly settings: readonly SettingDef[];
+  /** Extra checks on the context (e.g. grid size vs budget); a message on failure. */
+  check?(ctx: OptimizerContext): string | undefined;
+  init(ctx: OptimizerContext): S;
+  ask(state: S, ctx: OptimizerContext): AskResult<S>;
+  /** `values` is null when the trial failed (NaN/Inf, evaluator error): rank it worst. */
+  tell(state: S, ctx: OptimizerContext, proposal: Proposal, values: number[] | null): S;
+  /** Study-level results to store (MAP's predicted front), read after each tell. */
+  attributes?(state: S, ctx: OptimizerContext): Record<string, Json>;
+}
+
+/**
+ * One number to minimise from several objectives: the mean of the values, each negated when it is
+ * maximised. Failed trials (null or any non-finite value) score +Infinity.
+ */
+export function scalarize(values: number[] | null, objectives: readonly ObjectiveInfo[]): number {
+  if (values === null || values.length !== objectives.length || values.some((v) => !Number.isFinite(v))) return Infinity;
+  let s = 0;
+  objectives.forEach((o, i) => (s += o.direction === 'maximize' ? -values[i]! : values[i]!));
+  return s / objectives.length;
+}
+
+/** Values turned into "smaller is better" per objective (for Pareto sorting); failed → +Infinity each. */
+export function toMinimization(values: number[] | null, objectives: readonly ObjectiveInfo[]): number[] {
+  if (values === null || values.length !== objectives.length || values.some((v) => !Number.isFinite(v))) return objectives.map(() => Infinity);
+  return values.map((v, i) => (objectives[i]!.direction === 'maximize' ? -v : v));
+}
+
+export function clampToBounds(x: readonly number[], ctx: Pick<OptimizerContext, 'low' | 'high'>): number[] {
+  return x.map((v, i) => Math.min(ctx.high[i]!, Math.max(ctx.low[i]!, v)));
+}
+
+/**
+ * What gradient optimizers need from the problem: a differentiable candidate built from the
+ * coefficient vector x (the same layout as the search space), with losses on calibration data.
+ * Implemented for in-memory zoos by `src/search/differentiable-zoo.ts`.
+ */
+export interface GradientProblem {
+  /** Number of input models (experts) and the tasks (one per objective group). */
+  readonly models: number;
+  readonly tasks: string[];
+  /**
+   * Mean over tasks of the prediction entropy on unlabelled calibration inputs (`batch` samples per
+   * task drawn with `sampleSeed`), and its gradient with respect to x.
+   */
+  entropyAndGrad(x: number[], batch: number, sampleSeed: number): { loss: number; grad: number[] };
+  /**
+   * Frank-Wolfe's linear minimisation oracle: the labelled loss's gradient at the candidate built
+   * from x, compared to each model's weights; returns, per unit of x's layout (one per coefficient
+   * group), the cosine similarity of the gradient with each model's task vector (or weights).
+   */
+  alignment(x: number[], samples: number, sampleSeed: number, against: 'task_vector' | 'weights'): { loss: number; cosine: number[][] };
+  /** Index in x of model m's coefficient for unit u. */
+  coordinate(model: number, unit: number): number;
+  readonly units: number;
+}
