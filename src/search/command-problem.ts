@@ -1,0 +1,75 @@
+// Search over checkpoints on disk, scored by the user's own command: each trial's point becomes a
+// recipe, is merged with the streaming engine into a scratch folder, scored once per distinct
+// command (one JSON line can carry several scores), and the folder is removed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCommandEvaluator } from '../../evaluators/index.ts';
+import { fail } from '../errors.ts';
+import { Checkpoint, layerCountFromNames } from '../io/checkpoint.ts';
+import { mergeToFolder } from '../merge/merge-to-folder.ts';
+import { parseRecipe } from '../merge/recipe.ts';
+import type { Evaluation, Problem } from './problem.ts';
+import { SearchSpace } from './space.ts';
+import type { CommandObjective, StudyConfig } from './study-config.ts';
+import { recipeFor, recipeYaml } from './to-recipe.ts';
+
+export class CommandProblem implements Problem {
+  readonly space: SearchSpace;
+  readonly description: string;
+  private readonly numLayers: number;
+
+  constructor(
+    readonly checkpoints: { base: string; experts: string[] },
+    readonly objectives: CommandObjective[],
+    spaceSpec: StudyConfig['space'],
+    private readonly seed: number,
+  ) {
+    const base = Checkpoint.open(checkpoints.base);
+    let tensors: string[];
+    try {
+      tensors = [...base.tensors.keys()];
+    } finally {
+      base.close();
+    }
+    for (const e of checkpoints.experts) if (!fs.existsSync(e)) fail('IO_E_NOT_FOUND', `expert checkpoint ${e} does not exist`);
+    this.numLayers = layerCountFromNames(tensors);
+    this.space = new SearchSpace(spaceSpec, tensors, checkpoints.experts.map((e) => path.basename(e)));
+    this.description = `${checkpoints.experts.length} experts of ${checkpoints.base}, ${tensors.length} tensors, ${this.space.dim} coefficients, scored by command`;
+  }
+
+  static fromConfig(config: StudyConfig, source = 'study config'): CommandProblem {
+    const objectives = config.objectives.filter((o): o is CommandObjective => o.kind === 'command');
+    if (objectives.length !== config.objectives.length) fail('CONFIG_E_FIELD', `${source}: with checkpoints:, every objective needs command:`);
+    return new CommandProblem(config.checkpoints!, objectives, config.space, config.seed);
+  }
+
+  recipe(x: readonly number[]): string {
+    return recipeYaml(recipeFor(this.space, x, this.checkpoints, { numLayers: this.numLayers }));
+  }
+
+  async evaluate(x: number[], signal?: AbortSignal): Promise<Evaluation> {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-trial-'));
+    const out = path.join(scratch, 'merged');
+    try {
+      await mergeToFolder(parseRecipe(this.recipe(x), 'trial recipe'), { out, seed: this.seed });
+      const scores = new Map<string, Record<string, number>>();
+      const values: number[] = [];
+      for (const o of this.objectives) {
+        let s = scores.get(o.command);
+        if (!s) {
+          s = await runCommandEvaluator({ command: o.command, checkpointDir: out, timeoutMs: o.timeoutSeconds * 1000, signal });
+          scores.set(o.command, s);
+        }
+        const v = s[o.key];
+        if (v === undefined) fail('EVAL_E_OUTPUT', `objective ${o.name}: the command's JSON has no "${o.key}" (it has ${Object.keys(s).join(', ') || 'nothing'})`);
+        values.push(v);
+      }
+      return { values, evaluations: scores.size };
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+
+  close(): void {}
+}

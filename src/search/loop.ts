@@ -1,0 +1,231 @@
+// The trial loop: claim a retried trial or ask the optimizer for a new point, score it, tell the
+// optimizer, and log everything to the study. Each step that reads and writes the optimizer state
+// runs in one IMMEDIATE transaction, so several worker processes share one study safely and a
+// process killed at any moment leaves a consistent database: the optimizer state as of its last
+// ask or tell, and at most one RUNNING trial, which the next run marks FAIL and retries with the
+// same point (so the optimizer sees exactly the values an uninterrupted run would have given it).
+import os from 'node:os';
+import { MergeSearchError } from '../errors.ts';
+import type { StudyRow, StudyStore, TrialRow } from '../study/index.ts';
+import type { Json, Optimizer, OptimizerContext, Proposal } from './optimizer.ts';
+import type { Problem } from './problem.ts';
+
+export interface Budget {
+  trials?: number;
+  evaluations?: number;
+  seconds?: number;
+}
+
+export type StopReason = 'budget' | 'done' | 'stopped';
+
+export interface LoopOptions {
+  store: StudyStore;
+  study: StudyRow;
+  problem: Problem;
+  optimizer: Optimizer;
+  ctx: OptimizerContext;
+  budget: Budget;
+  /** Identifies this process in the study (host:pid by default). */
+  worker?: string;
+  signal?: AbortSignal;
+  onTrial?: (trial: TrialRow, seconds: number) => void;
+  heartbeatMs?: number;
+}
+
+const ATTR_INTERRUPTED = 'interrupted_trials';
+const ATTR_EVALUATIONS = 'evaluations';
+const ATTR_SECONDS = 'elapsed_seconds';
+
+export function workerId(): string {
+  return `${os.hostname()}:${process.pid}`;
+}
+
+/** Whether the worker that owns a RUNNING trial is gone (same host: its pid is dead). */
+function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number): boolean {
+  const [host, pid] = (worker ?? '').split(':');
+  if (host === os.hostname() && pid !== undefined && /^\d+$/.test(pid)) {
+    if (Number(pid) === process.pid) return true;
+    try {
+      process.kill(Number(pid), 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+  return heartbeat === null || Date.now() - heartbeat > staleMs;
+}
+
+/**
+ * Trials left RUNNING by killed workers → FAIL ("interrupted"), each re-queued as a WAITING trial
+ * with the same point. Returns the interrupted trials. Trials of live workers are left alone.
+ */
+export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = 30_000): TrialRow[] {
+  return store.transaction(() => {
+    const running = store.trials(study.id, { states: ['RUNNING'] });
+    const dead = running.filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs));
+    if (dead.length === 0) return [];
+    store.failTrials(
+      study.id,
+      dead.map((t) => t.number),
+      'interrupted: the worker running this trial stopped (killed or crashed); retried as a new trial with the same point',
+    );
+    for (const t of dead) {
+      const retry = store.createTrial(study.id, { state: 'WAITING', x: t.x, decoded: t.decoded, tag: t.tag, retryOf: t.number });
+      if (t.attrs.predicted !== undefined) store.setTrialAttr(study.id, retry.number, 'predicted', t.attrs.predicted);
+    }
+    const attrs = store.studyAttrs(study.id);
+    store.setStudyAttr(study.id, ATTR_INTERRUPTED, ((attrs[ATTR_INTERRUPTED] as number | undefined) ?? 0) + dead.length);
+    return dead;
+  });
+}
+
+/** Trials that count against the budget: all of them except those interrupted and retried. */
+export function budgetUsed(store: StudyStore, study: StudyRow): { trials: number; evaluations: number; seconds: number } {
+  const a = store.studyAttrs(study.id);
+  return {
+    trials: store.countTrials(study.id) - ((a[ATTR_INTERRUPTED] as number | undefined) ?? 0),
+    evaluations: (a[ATTR_EVALUATIONS] as number | undefined) ?? 0,
+    seconds: (a[ATTR_SECONDS] as number | undefined) ?? 0,
+  };
+}
+
+function proposalOf(t: TrialRow): Proposal {
+  const tag = t.tag as { tag?: Json } | null;
+  return { x: t.x, tag: tag?.tag, predicted: t.attrs.predicted as number[] | undefined };
+}
+
+type Claim = { trial: TrialRow; proposal: Proposal } | { stop: StopReason } | { wait: true };
+
+export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; trials: number }> {
+  const { store, study, problem, optimizer, ctx } = o;
+  const worker = o.worker ?? workerId();
+  const started = Date.now();
+  let lastClock = started;
+  let finished = 0;
+  const loadState = (): Json => (store.loadOptimizerState(study.id)?.state as Json | undefined) ?? optimizer.init(ctx);
+  // Wall time spent, accumulated in the study so a time budget spans resumed runs.
+  const clock = () => {
+    const now = Date.now();
+    const a = store.studyAttrs(study.id);
+    store.setStudyAttr(study.id, ATTR_SECONDS, ((a[ATTR_SECONDS] as number | undefined) ?? 0) + (now - lastClock) / 1000);
+    lastClock = now;
+  };
+  const exhausted = (): boolean => {
+    const used = budgetUsed(store, study);
+    const b = o.budget;
+    return (
+      (b.trials !== undefined && used.trials >= b.trials) ||
+      (b.evaluations !== undefined && used.evaluations >= b.evaluations) ||
+      (b.seconds !== undefined && used.seconds + (Date.now() - lastClock) / 1000 >= b.seconds)
+    );
+  };
+  const create = (p: Proposal): TrialRow => {
+    const trial = store.createTrial(study.id, { state: 'RUNNING', worker, x: p.x, decoded: problem.space.decode(p.x), tag: { tag: p.tag ?? null } });
+    if (p.intermediate?.length) store.addIntermediate(study.id, trial.number, p.intermediate);
+    if (p.predicted) store.setTrialAttr(study.id, trial.number, 'predicted', p.predicted);
+    return trial;
+  };
+
+  while (true) {
+    if (o.signal?.aborted) return { reason: 'stopped', trials: finished };
+    let claim: Claim;
+    if (optimizer.family === 'gradient') {
+      // Gradient steps run outside the transaction (they take seconds); one worker owns the study.
+      const waiting = store.transaction(() => store.claimWaitingTrial(study.id, worker));
+      if (waiting) claim = { trial: waiting, proposal: proposalOf(waiting) };
+      else if (exhausted()) claim = { stop: 'budget' };
+      else {
+        const before = store.loadOptimizerState(study.id);
+        const r = optimizer.ask((before?.state as Json | undefined) ?? optimizer.init(ctx), ctx);
+        if (r.kind !== 'propose') claim = { stop: 'done' };
+        else {
+          claim = store.transaction(() => {
+            const now = store.loadOptimizerState(study.id);
+            if ((now?.version ?? 0) !== (before?.version ?? 0)) {
+              throw new MergeSearchError('STUDY_E_BUSY', `study ${study.name} was changed by another process while this one took gradient steps; gradient optimizers run on one worker`);
+            }
+            store.saveOptimizerState(study.id, r.state);
+            return { trial: create(r.proposal), proposal: r.proposal };
+          });
+        }
+      }
+    } else {
+      claim = store.transaction((): Claim => {
+        const waiting = store.claimWaitingTrial(study.id, worker);
+        if (waiting) return { trial: waiting, proposal: proposalOf(waiting) };
+        if (exhausted()) return { stop: 'budget' };
+        const r = optimizer.ask(loadState(), ctx);
+        if (r.kind === 'done') return { stop: 'done' };
+        if (r.kind === 'wait') return { wait: true };
+        store.saveOptimizerState(study.id, r.state);
+        return { trial: create(r.proposal), proposal: r.proposal };
+      });
+    }
+    if ('stop' in claim) {
+      store.transaction(clock);
+      return { reason: claim.stop, trials: finished };
+    }
+    if ('wait' in claim) {
+      // Another worker holds the rest of this generation; its tells will unblock us.
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+
+    const { trial, proposal } = claim;
+    const t0 = Date.now();
+    const beat = setInterval(() => {
+      try {
+        store.heartbeat(study.id, trial.number);
+      } catch {
+        // A missed heartbeat only delays recovery of this trial; the evaluation goes on.
+      }
+    }, o.heartbeatMs ?? 2000);
+    let values: number[] | null = null;
+    let evaluations = 0;
+    let error: string | undefined;
+    try {
+      const e = await problem.evaluate(proposal.x, o.signal);
+      evaluations = e.evaluations;
+      const bad = e.values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) error = `SEARCH_E_NONFINITE: objective ${problem.objectives[bad]!.name} is ${e.values[bad]} for this candidate`;
+      else values = e.values;
+    } catch (err) {
+      if (o.signal?.aborted) {
+        // Stopped mid-evaluation: leave the trial to be retried by --resume.
+        clearInterval(beat);
+        store.transaction(() => {
+          store.failTrials(study.id, [trial.number], 'interrupted: the search was stopped during this trial; retried on --resume');
+          const retry = store.createTrial(study.id, { state: 'WAITING', x: trial.x, decoded: trial.decoded, tag: trial.tag, retryOf: trial.number });
+          if (proposal.predicted) store.setTrialAttr(study.id, retry.number, 'predicted', proposal.predicted);
+          const a = store.studyAttrs(study.id);
+          store.setStudyAttr(study.id, ATTR_INTERRUPTED, ((a[ATTR_INTERRUPTED] as number | undefined) ?? 0) + 1);
+          clock();
+        });
+        return { reason: 'stopped', trials: finished };
+      }
+      if (!(err instanceof MergeSearchError)) {
+        clearInterval(beat);
+        throw err;
+      }
+      error = err.message;
+    } finally {
+      clearInterval(beat);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const done = store.transaction(() => {
+      const row = store.finishTrial(study.id, trial.number, values ? { state: 'COMPLETE', values } : { state: 'FAIL', error: error ?? 'failed' });
+      store.setTrialAttr(study.id, trial.number, 'evaluations', evaluations);
+      store.setTrialAttr(study.id, trial.number, 'seconds', seconds);
+      const a = store.studyAttrs(study.id);
+      store.setStudyAttr(study.id, ATTR_EVALUATIONS, ((a[ATTR_EVALUATIONS] as number | undefined) ?? 0) + evaluations);
+      clock();
+      const state = optimizer.tell(loadState(), ctx, proposal, values);
+      store.saveOptimizerState(study.id, state);
+      const attrs = optimizer.attributes?.(state, ctx);
+      if (attrs) for (const [k, v] of Object.entries(attrs)) store.setStudyAttr(study.id, k, v);
+      return row;
+    });
+    finished++;
+    o.onTrial?.(done, seconds);
+  }
+}

@@ -1,0 +1,148 @@
+// Running a study end to end: validate the config, open (or resume) the study in the database,
+// build the problem and the optimizer, recover trials of killed workers, run the trial loop (in
+// this process and, with several workers, in child processes on the same database), and report
+// the Pareto set of the completed trials.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fail } from '../errors.ts';
+import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { initEngine } from '../tensor/engine.ts';
+import { budgetUsed, recoverInterruptedTrials, runTrials, type StopReason } from './loop.ts';
+import { getOptimizer, resolveSettings } from './optimizers/index.ts';
+import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
+import { toMinimization } from './optimizer.ts';
+import { paretoFront } from './pareto.ts';
+import type { Problem } from './problem.ts';
+import type { StudyConfig } from './study-config.ts';
+import { ZooProblem } from './zoo-problem.ts';
+import { CommandProblem } from './command-problem.ts';
+
+export interface RunStudyOptions {
+  config: StudyConfig;
+  /** The config file, passed to worker processes. */
+  configFile?: string;
+  db: string;
+  resume?: boolean;
+  /** Join a study another process started (worker processes). */
+  join?: boolean;
+  workers?: number;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  onTrial?: (trial: TrialRow, seconds: number, study: StudyRow, problem: Problem) => void;
+  onStart?: (study: StudyRow, problem: Problem, optimizer: Optimizer, ctx: OptimizerContext, backend: string) => void;
+}
+
+export interface RunStudyResult {
+  study: StudyRow;
+  reason: StopReason;
+  trials: number;
+  front: TrialRow[];
+  backend: string;
+}
+
+/** The parts of a config that must not change when a study is resumed. */
+function identity(c: StudyConfig): Json {
+  return JSON.parse(JSON.stringify({ zoo: c.zoo ?? null, checkpoints: c.checkpoints ?? null, space: c.space, objectives: c.objectives, samples: c.samples ?? null, optimizer: c.optimizer, seed: c.seed }));
+}
+
+export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
+  return config.zoo !== undefined ? ZooProblem.fromConfig(config, log, source) : CommandProblem.fromConfig(config, source);
+}
+
+export function optimizerContext(config: StudyConfig, problem: Problem, optimizer: Optimizer, source = 'study config'): OptimizerContext {
+  const settings = resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
+  const ctx: OptimizerContext = {
+    dim: problem.space.dim,
+    low: problem.space.low,
+    high: problem.space.high,
+    init: problem.space.init,
+    names: problem.space.names,
+    objectives: problem.objectives.map((o) => ({ name: o.name, direction: o.direction })),
+    seed: config.seed,
+    budget: config.budget.trials ?? 1_000_000,
+    settings,
+    gradient: optimizer.family === 'gradient' ? problem.gradient : undefined,
+  };
+  const bad = optimizer.check?.(ctx);
+  if (bad) fail('SEARCH_E_OPTIMIZER', `${source}: ${bad}`);
+  return ctx;
+}
+
+/** The non-dominated COMPLETE trials of a study (every objective, in its direction). */
+export function studyFront(store: StudyStore, study: StudyRow): TrialRow[] {
+  const done = store.trials(study.id, { states: ['COMPLETE'] });
+  const idx = paretoFront(done.map((t) => toMinimization(t.values, study.objectives)));
+  return idx.map((i) => done[i]!).sort((a, b) => a.number - b.number);
+}
+
+export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
+  const { config } = o;
+  const source = o.configFile ?? 'study config';
+  const log = o.log ?? (() => {});
+  const optimizer = getOptimizer(config.optimizer.name);
+  // Settings are checked before any model is loaded.
+  resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
+  if ((o.workers ?? 1) > 1 && optimizer.family === 'gradient') {
+    fail('SEARCH_E_OPTIMIZER', `${optimizer.name} takes gradient steps one after another; run it with --workers 1`);
+  }
+  const engine = await initEngine(config.backend);
+  const problem = buildProblem(config, log, source);
+  const store = StudyStore.open(o.db);
+  try {
+    const ctx = optimizerContext(config, problem, optimizer, source);
+    let study = store.findStudy(config.name);
+    if (study && !o.resume && !o.join) {
+      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
+    }
+    if (study) {
+      const before = JSON.stringify((study.config as { identity?: Json }).identity ?? null);
+      const now = JSON.stringify(identity(config));
+      if (before !== now) {
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (space, objectives, optimizer or seed changed); only budget may change on --resume — use another name: for the new config`);
+      }
+    } else if (o.join) {
+      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${o.db}; a worker can only join a study that was started`);
+    } else {
+      study = store.createStudy({
+        name: config.name,
+        config: { identity: identity(config), budget: config.budget, source: o.configFile ? path.resolve(o.configFile) : null },
+        backend: engine.backend,
+        seed: config.seed,
+        optimizer: optimizer.name,
+        objectives: problem.objectives.map((ob) => ({ name: ob.name, direction: ob.direction })),
+      });
+      store.addNote(study.id, `started on ${engine.backend}: ${problem.description}; optimizer ${optimizer.name} ${JSON.stringify(ctx.settings)}`);
+    }
+    const recovered = o.join ? [] : recoverInterruptedTrials(store, study);
+    if (recovered.length > 0) log(`marked ${recovered.length} interrupted trial(s) FAIL (${recovered.map((t) => t.number).join(', ')}); they are retried first`);
+    o.onStart?.(study, problem, optimizer, ctx, engine.backend);
+
+    const children = (o.workers ?? 1) > 1 && !o.join ? spawnWorkers(o, (o.workers ?? 1) - 1, log) : [];
+    const s = study;
+    const result = await runTrials({ store, study: s, problem, optimizer, ctx, budget: config.budget, signal: o.signal, onTrial: (t, sec) => o.onTrial?.(t, sec, s, problem) });
+    const codes = await Promise.all(children);
+    const failed = codes.filter((c) => c !== 0).length;
+    if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
+    return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend };
+  } finally {
+    problem.close();
+    store.close();
+  }
+}
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mergesearch.js');
+
+function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void): Promise<number>[] {
+  if (!o.configFile) fail('CLI_E_ARG', 'several workers need the study config as a file');
+  const out: Promise<number>[] = [];
+  for (let i = 0; i < n; i++) {
+    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (d: Buffer) => log(`[worker ${i + 1}] ${d.toString().trimEnd()}`));
+    o.signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
+    out.push(new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))));
+  }
+  return out;
+}
+
+export { budgetUsed };

@@ -1,0 +1,260 @@
+// The search space: which merge parameters are searched, at what granularity, and how a flat
+// coefficient vector (what optimizers see) maps to merge parameters per tensor (what the merge
+// methods see) and back.
+//
+// Granularity decides the *units* a parameter is repeated over:
+//   task   one value per model for the whole network (task-wise AdaMerging, mergekit-evolve);
+//   layer  one value per model per block (`layers.N.`), plus one unit for tensors outside blocks;
+//   tensor one value per model per tensor (AdaMerging's "layer-wise": each parameter tensor).
+// Optional groups split every unit further by tensor name (substring match, as mergekit's
+// `filter`), e.g. attention vs MLP weights; the first matching group wins, unmatched tensors form
+// the implicit group `other`.
+//
+// Vector layout, parameter by parameter in config order: a per-model parameter takes
+// models × units coordinates (model-major), a global parameter (e.g. lambda) takes units.
+import { fail } from '../errors.ts';
+import { layerIndexOf } from '../io/checkpoint.ts';
+import type { ParamDef } from '../merge/method.ts';
+import type { Scalar } from '../merge/parameters.ts';
+import { getMethod } from '../merge/registry.ts';
+
+export const GRANULARITIES = ['task', 'layer', 'tensor'] as const;
+export type Granularity = (typeof GRANULARITIES)[number];
+
+export interface GroupSpec {
+  name: string;
+  filter: string;
+}
+
+export interface ParamRange {
+  low: number;
+  high: number;
+  /** Starting value; default 1/N for `weight`, else the method's default clamped into bounds. */
+  init?: number;
+  /** Overrides the space's granularity for this parameter (e.g. one density per model). */
+  granularity?: Granularity;
+}
+
+export interface SpaceSpec {
+  method: string;
+  granularity: Granularity;
+  groups?: GroupSpec[];
+  /** Searched parameters and their bounds. */
+  parameters: Record<string, ParamRange>;
+  /** Method parameters held fixed (global or per-model names). */
+  fixed?: Record<string, Scalar>;
+}
+
+export interface Unit {
+  key: string;
+  /** Block index, for layer granularity (undefined: tensors outside blocks). */
+  layer?: number;
+  group?: string;
+  /** The single tensor of a tensor-granularity unit. */
+  tensor?: string;
+}
+
+interface Dimension {
+  param: string;
+  scope: 'model' | 'global';
+  granularity: Granularity;
+  units: Unit[];
+  /** tensor name → unit index, for this parameter's granularity. */
+  unitOf: Map<string, number>;
+  offset: number;
+  range: ParamRange;
+}
+
+/** Merge parameters as the in-memory and streaming paths take them, for one tensor. */
+export interface TensorParams {
+  global: Record<string, Scalar>;
+  perModel: Array<Record<string, Scalar>>;
+}
+
+/** A vector decoded for storage and export: parameter → values [model][unit] or [unit]. */
+export interface DecodedParams {
+  method: string;
+  fixed: Record<string, Scalar>;
+  parameters: Record<string, { scope: 'model' | 'global'; granularity: Granularity; units: string[]; values: number[][] | number[] }>;
+}
+
+export class SearchSpace {
+  readonly method: string;
+  readonly dim: number;
+  readonly low: number[] = [];
+  readonly high: number[] = [];
+  readonly init: number[] = [];
+  readonly names: string[] = [];
+  readonly tensors: string[];
+  private readonly dims: Dimension[] = [];
+  private readonly fixedGlobal: Record<string, Scalar> = {};
+  private readonly fixedModel: Record<string, Scalar> = {};
+
+  /**
+   * @param tensors the names of the tensors being merged (in the order they are merged)
+   * @param modelNames the input models (experts), for coordinate names
+   */
+  constructor(readonly spec: SpaceSpec, tensors: string[], readonly modelNames: string[]) {
+    const method = getMethod(spec.method);
+    if (!method) fail('SEARCH_E_SPACE', `unknown merge method "${spec.method}"`);
+    this.method = spec.method;
+    this.tensors = tensors;
+    if (tensors.length === 0) fail('SEARCH_E_SPACE', 'there are no tensors to merge');
+    const byName = (defs: readonly ParamDef[]) => new Map(defs.map((d) => [d.name, d]));
+    const globals = byName(method.globalParams);
+    const perModel = byName(method.modelParams);
+    const known = [...perModel.keys(), ...globals.keys()];
+
+    for (const [name, value] of Object.entries(spec.fixed ?? {})) {
+      if (perModel.has(name)) this.fixedModel[name] = value;
+      else if (globals.has(name)) this.fixedGlobal[name] = value;
+      else fail('SEARCH_E_SPACE', `space.fixed.${name}: ${spec.method} has no parameter "${name}"; it takes ${known.join(', ')}`);
+    }
+
+    const groups = spec.groups ?? [];
+    for (const g of groups) {
+      if (!tensors.some((t) => groupOf(t, groups) === g.name)) {
+        fail('SEARCH_E_SPACE', `space.groups: group "${g.name}" (filter "${g.filter}") matches no tensor; tensors look like ${tensors.slice(0, 3).join(', ')}`);
+      }
+    }
+
+    let offset = 0;
+    const n = modelNames.length;
+    for (const [param, range] of Object.entries(spec.parameters)) {
+      const def = perModel.get(param) ?? globals.get(param);
+      if (!def) fail('SEARCH_E_SPACE', `space.parameters.${param}: ${spec.method} has no parameter "${param}"; it takes ${known.join(', ')}`);
+      if (def.kind !== 'number') fail('SEARCH_E_SPACE', `space.parameters.${param}: only numeric parameters can be searched (${param} is a ${def.kind}); set it under space.fixed`);
+      if (param in (spec.fixed ?? {})) fail('SEARCH_E_SPACE', `space.parameters.${param} is also under space.fixed; keep one`);
+      if (!(Number.isFinite(range.low) && Number.isFinite(range.high) && range.low < range.high)) {
+        fail('SEARCH_E_SPACE', `space.parameters.${param}: needs finite low < high (got low ${range.low}, high ${range.high})`);
+      }
+      const granularity = range.granularity ?? spec.granularity;
+      const { units, unitOf } = buildUnits(tensors, granularity, groups);
+      const scope = perModel.has(param) ? 'model' : 'global';
+      let init = range.init;
+      if (init === undefined) init = param === 'weight' ? 1 / n : typeof def.default === 'number' ? def.default : (range.low + range.high) / 2;
+      if (range.init !== undefined && (range.init < range.low || range.init > range.high)) {
+        fail('SEARCH_E_SPACE', `space.parameters.${param}.init = ${range.init} is outside [${range.low}, ${range.high}]`);
+      }
+      init = Math.min(range.high, Math.max(range.low, init));
+      const d: Dimension = { param, scope, granularity, units, unitOf, offset, range };
+      this.dims.push(d);
+      const rows = scope === 'model' ? modelNames : [null];
+      for (const m of rows) {
+        for (const u of units) {
+          this.low.push(range.low);
+          this.high.push(range.high);
+          this.init.push(init);
+          this.names.push(`${param}${m === null ? '' : `[${m}]`}${granularity === 'task' && !u.group ? '' : `[${u.key}]`}`);
+        }
+      }
+      offset += rows.length * units.length;
+    }
+    this.dim = offset;
+    if (this.dim === 0) fail('SEARCH_E_SPACE', `space.parameters is empty; search at least one of ${known.join(', ')} (e.g. weight: {low: 0, high: 1})`);
+    // Required per-model parameters must be searched or fixed.
+    for (const def of method.modelParams) {
+      if (def.required && !(def.name in spec.parameters) && !(def.name in this.fixedModel)) {
+        fail('SEARCH_E_SPACE', `${spec.method} needs "${def.name}" per model: search it under space.parameters or set it under space.fixed`);
+      }
+    }
+  }
+
+  /** Number of units of the per-model parameter `param` (e.g. `weight`). */
+  unitsOf(param: string): Unit[] {
+    return this.dimension(param).units;
+  }
+
+  /** Index in the vector of `param` for model m (ignored for global parameters) and unit u. */
+  coordinate(param: string, model: number, unit: number): number {
+    const d = this.dimension(param);
+    return d.offset + (d.scope === 'model' ? model * d.units.length : 0) + unit;
+  }
+
+  /** The unit index of `tensor` for `param`. */
+  unitOfTensor(param: string, tensor: string): number {
+    const u = this.dimension(param).unitOf.get(tensor);
+    if (u === undefined) throw new Error(`tensor ${tensor} is not in the search space`);
+    return u;
+  }
+
+  /** Merge parameters for one tensor given vector x. */
+  paramsFor(x: readonly number[], tensor: string): TensorParams {
+    this.checkVector(x);
+    const global: Record<string, Scalar> = { ...this.fixedGlobal };
+    const perModel = this.modelNames.map(() => ({ ...this.fixedModel }) as Record<string, Scalar>);
+    for (const d of this.dims) {
+      const u = d.unitOf.get(tensor);
+      if (u === undefined) throw new Error(`tensor ${tensor} is not in the search space`);
+      if (d.scope === 'global') global[d.param] = x[d.offset + u]!;
+      else perModel.forEach((p, m) => (p[d.param] = x[d.offset + m * d.units.length + u]!));
+    }
+    return { global, perModel };
+  }
+
+  decode(x: readonly number[]): DecodedParams {
+    this.checkVector(x);
+    const parameters: DecodedParams['parameters'] = {};
+    for (const d of this.dims) {
+      const k = d.units.length;
+      const values =
+        d.scope === 'global'
+          ? x.slice(d.offset, d.offset + k)
+          : this.modelNames.map((_, m) => x.slice(d.offset + m * k, d.offset + (m + 1) * k));
+      parameters[d.param] = { scope: d.scope, granularity: d.granularity, units: d.units.map((u) => u.key), values };
+    }
+    return { method: this.method, fixed: { ...this.fixedGlobal, ...this.fixedModel }, parameters };
+  }
+
+  /** The vector of a decoded point (inverse of decode). */
+  encode(p: DecodedParams): number[] {
+    const x = new Array<number>(this.dim).fill(NaN);
+    for (const d of this.dims) {
+      const v = p.parameters[d.param];
+      if (!v) throw new Error(`decoded parameters lack ${d.param}`);
+      const flat = d.scope === 'global' ? (v.values as number[]) : (v.values as number[][]).flat();
+      flat.forEach((val, i) => (x[d.offset + i] = val));
+    }
+    return x;
+  }
+
+  private dimension(param: string): Dimension {
+    const d = this.dims.find((e) => e.param === param);
+    if (!d) throw new Error(`parameter ${param} is not searched`);
+    return d;
+  }
+
+  private checkVector(x: readonly number[]): void {
+    if (x.length !== this.dim) throw new Error(`coefficient vector has ${x.length} entries, the space has ${this.dim}`);
+  }
+}
+
+function groupOf(tensor: string, groups: readonly GroupSpec[]): string | undefined {
+  return groups.find((g) => g.filter === '*' || tensor.includes(g.filter))?.name;
+}
+
+function buildUnits(tensors: string[], granularity: Granularity, groups: readonly GroupSpec[]): { units: Unit[]; unitOf: Map<string, number> } {
+  const units: Unit[] = [];
+  const byKey = new Map<string, number>();
+  const unitOf = new Map<string, number>();
+  const ordered = granularity === 'layer' ? [...tensors].sort((a, b) => (layerIndexOf(a) ?? -1) - (layerIndexOf(b) ?? -1)) : tensors;
+  for (const t of ordered) {
+    const group = groups.length > 0 ? (groupOf(t, groups) ?? 'other') : undefined;
+    let unit: Unit;
+    if (granularity === 'task') unit = { key: group ?? 'all', group };
+    else if (granularity === 'tensor') unit = { key: t, tensor: t, group };
+    else {
+      const layer = layerIndexOf(t);
+      const base = layer === undefined ? 'outside layers' : `layer ${layer}`;
+      unit = { key: group ? `${base}/${group}` : base, layer, group };
+    }
+    let i = byKey.get(unit.key);
+    if (i === undefined) {
+      i = units.length;
+      byKey.set(unit.key, i);
+      units.push(unit);
+    }
+    unitOf.set(t, i);
+  }
+  return { units, unitOf };
+}

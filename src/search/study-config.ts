@@ -1,0 +1,265 @@
+// Study configs (YAML): what to merge, what to search, how to score, which optimizer, how long.
+// The whole config is validated before any model is loaded; every error names the key at fault
+// and what to write instead. See the README's "Study configs" section for the reference.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { evaluatorNames, isEvaluatorName, type Direction, type EvaluatorName } from '../../evaluators/index.ts';
+import { fail } from '../errors.ts';
+import { closestName, getMethod, methodNames } from '../merge/registry.ts';
+import type { Scalar } from '../merge/parameters.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
+import type { Json } from './optimizer.ts';
+import { GRANULARITIES, type Granularity, type GroupSpec, type ParamRange, type SpaceSpec } from './space.ts';
+
+export const SPLITS = ['calibration', 'validation', 'test'] as const;
+export type EvalSplit = (typeof SPLITS)[number];
+
+export interface ZooObjective {
+  kind: 'zoo';
+  name: string;
+  evaluator: EvaluatorName;
+  task: string;
+  split: EvalSplit;
+  direction: Direction;
+}
+
+export interface CommandObjective {
+  kind: 'command';
+  name: string;
+  command: string;
+  /** The score's key in the command's JSON output (default: the objective's name). */
+  key: string;
+  direction: Direction;
+  timeoutSeconds: number;
+}
+
+export type ObjectiveSpec = ZooObjective | CommandObjective;
+
+export interface StudyConfig {
+  name: string;
+  seed: number;
+  backend: BackendChoice;
+  /** A built-in zoo name (mnist8, mnist8-tiny) or a zoo folder. */
+  zoo?: string;
+  checkpoints?: { base: string; experts: string[] };
+  space: SpaceSpec;
+  objectives: ObjectiveSpec[];
+  /** Calibration samples per task per evaluation (a seeded subsample; default: the whole split). */
+  samples?: number;
+  optimizer: { name: string; settings: Record<string, Json> };
+  budget: { trials?: number; evaluations?: number; seconds?: number };
+  /** Folder the config was read from (relative paths resolve against it). */
+  dir: string;
+}
+
+export const BUILTIN_ZOOS = ['mnist8', 'mnist8-tiny'] as const;
+
+const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget'];
+
+export function readStudyConfig(file: string): StudyConfig {
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `study config ${file} does not exist`);
+  if (!fs.statSync(file).isFile()) fail('IO_E_NOT_FOUND', `${file} is a folder; give the path of a study config (YAML)`);
+  const name = path.basename(file).replace(/\.ya?ml$/i, '');
+  return parseStudyConfig(fs.readFileSync(file, 'utf8'), file, { defaultName: name, dir: path.dirname(path.resolve(file)) });
+}
+
+export function parseStudyConfig(text: string, source = 'study config', o: { defaultName?: string; dir?: string } = {}): StudyConfig {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    fail('CONFIG_E_PARSE', `${source} is not valid YAML: ${(e as Error).message}`);
+  }
+  return validateStudyConfig(doc, source, o);
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const show = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));
+
+export function validateStudyConfig(doc: unknown, source: string, o: { defaultName?: string; dir?: string } = {}): StudyConfig {
+  const bad = (key: string, want: string, got?: unknown): never =>
+    fail('CONFIG_E_FIELD', `${source}: ${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  if (!isObj(doc)) fail('CONFIG_E_FIELD', `${source} must be a YAML mapping with space, objectives, optimizer and budget`);
+  for (const k of Object.keys(doc)) {
+    if (!TOP.includes(k)) {
+      const near = closestName(k, TOP);
+      fail('CONFIG_E_FIELD', `${source}: unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ''}; known keys: ${TOP.join(', ')}`);
+    }
+  }
+  const int = (key: string, v: unknown, min: number): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) bad(key, `an integer ≥ ${min}`, v);
+    return v as number;
+  };
+
+  const name = doc.name ?? o.defaultName ?? 'study';
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) bad('name', 'a study name made of letters, digits, _, . and -', name);
+  const seed = doc.seed === undefined ? 0 : int('seed', doc.seed, 0);
+  const backend = (doc.backend ?? 'auto') as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) bad('backend', `one of ${BACKEND_CHOICES.join(', ')}`, doc.backend);
+
+  // What to merge.
+  let zoo: string | undefined;
+  let checkpoints: StudyConfig['checkpoints'];
+  if ((doc.zoo === undefined) === (doc.checkpoints === undefined)) {
+    fail('CONFIG_E_FIELD', `${source}: give exactly one of zoo (${BUILTIN_ZOOS.join(', ')} or a zoo folder) and checkpoints ({base: DIR, experts: [DIR, ...]})`);
+  }
+  const dir = o.dir ?? process.cwd();
+  if (doc.zoo !== undefined) {
+    if (typeof doc.zoo !== 'string' || doc.zoo === '') bad('zoo', `${BUILTIN_ZOOS.join(' or ')}, or the path of a zoo folder`, doc.zoo);
+    zoo = (BUILTIN_ZOOS as readonly string[]).includes(doc.zoo as string) ? (doc.zoo as string) : path.resolve(dir, doc.zoo as string);
+  } else {
+    const c = doc.checkpoints;
+    if (!isObj(c) || typeof c.base !== 'string' || !Array.isArray(c.experts) || c.experts.length < 1 || !c.experts.every((e) => typeof e === 'string')) {
+      bad('checkpoints', '{base: DIR, experts: [DIR, ...]} with at least one expert', c);
+    }
+    const cc = c as { base: string; experts: string[] };
+    checkpoints = { base: path.resolve(dir, cc.base), experts: cc.experts.map((e) => path.resolve(dir, e)) };
+  }
+
+  const space = validateSpace(doc.space, source);
+
+  // Objectives.
+  if (doc.objectives === undefined) bad('objectives', 'a list of objectives (or {tasks: all, evaluator: accuracy})');
+  const rawObjectives: unknown[] = [];
+  const expand = (entry: unknown, i: number) => {
+    if (isObj(entry) && entry.tasks !== undefined) {
+      if (entry.tasks !== 'all' && !(Array.isArray(entry.tasks) && entry.tasks.every((t) => typeof t === 'string'))) bad(`objectives[${i}].tasks`, '"all" or a list of task names', entry.tasks);
+      rawObjectives.push({ ...entry, __tasks: entry.tasks });
+    } else rawObjectives.push(entry);
+  };
+  if (Array.isArray(doc.objectives)) doc.objectives.forEach(expand);
+  else if (isObj(doc.objectives)) expand(doc.objectives, 0);
+  else bad('objectives', 'a list of objectives', doc.objectives);
+  if (rawObjectives.length === 0) bad('objectives', 'a non-empty list', doc.objectives);
+  const objectives: ObjectiveSpec[] = [];
+  rawObjectives.forEach((entry, i) => objectives.push(...validateObjective(entry, `objectives[${i}]`, source, zoo !== undefined)));
+  const names = objectives.map((ob) => ob.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) bad('objectives', 'objectives with distinct names', dup);
+  if (checkpoints && objectives.some((ob) => ob.kind === 'zoo')) {
+    fail('CONFIG_E_FIELD', `${source}: objectives scored on a zoo's tasks need zoo:; with checkpoints:, score with evaluator: command`);
+  }
+
+  const samples = doc.samples === undefined ? undefined : int('samples', doc.samples, 1);
+
+  // Optimizer.
+  let optimizer: StudyConfig['optimizer'];
+  if (typeof doc.optimizer === 'string') optimizer = { name: doc.optimizer, settings: {} };
+  else if (isObj(doc.optimizer) && typeof doc.optimizer.name === 'string') {
+    const { name: optName, ...settings } = doc.optimizer;
+    optimizer = { name: optName as string, settings: settings as Record<string, Json> };
+  } else bad('optimizer', 'an optimizer name or {name: NAME, SETTING: VALUE, ...}', doc.optimizer);
+
+  // Budget.
+  const b = doc.budget;
+  if (!isObj(b)) bad('budget', '{trials: N} (and/or evaluations: N, seconds: N)', b);
+  const budget: StudyConfig['budget'] = {};
+  for (const k of Object.keys(b as Obj)) if (!['trials', 'evaluations', 'seconds'].includes(k)) bad(`budget.${k}`, 'one of trials, evaluations, seconds (unknown key)');
+  const bb = b as Obj;
+  if (bb.trials !== undefined) budget.trials = int('budget.trials', bb.trials, 1);
+  if (bb.evaluations !== undefined) budget.evaluations = int('budget.evaluations', bb.evaluations, 1);
+  if (bb.seconds !== undefined) {
+    if (typeof bb.seconds !== 'number' || !(bb.seconds > 0)) bad('budget.seconds', 'a positive number', bb.seconds);
+    budget.seconds = bb.seconds as number;
+  }
+  if (budget.trials === undefined && budget.evaluations === undefined && budget.seconds === undefined) bad('budget', 'at least one of trials, evaluations, seconds', b);
+
+  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, dir };
+}
+
+function validateSpace(raw: unknown, source: string): SpaceSpec {
+  const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: space.${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  if (!isObj(raw)) fail('CONFIG_E_FIELD', `${source}: space must be a mapping with method, granularity and parameters (e.g. space: {method: task_arithmetic, granularity: layer, parameters: {weight: {low: 0, high: 1}}})`);
+  for (const k of Object.keys(raw)) if (!['method', 'granularity', 'groups', 'parameters', 'fixed'].includes(k)) bad(k, 'one of method, granularity, groups, parameters, fixed (unknown key)');
+  const method = raw.method;
+  if (typeof method !== 'string' || !getMethod(method)) {
+    const near = typeof method === 'string' ? closestName(method, methodNames()) : undefined;
+    fail('CONFIG_E_FIELD', `${source}: space.method ${show(method)} is not a merge method${near ? ` (did you mean "${near}"?)` : ''}; methods: ${methodNames().join(', ')}`);
+  }
+  const granularity = (raw.granularity ?? 'task') as Granularity;
+  if (!GRANULARITIES.includes(granularity)) bad('granularity', GRANULARITIES.join(', '), raw.granularity);
+  let groups: GroupSpec[] | undefined;
+  if (raw.groups !== undefined) {
+    if (!Array.isArray(raw.groups) || raw.groups.some((g) => !isObj(g) || typeof g.name !== 'string' || typeof g.filter !== 'string' || g.filter === '')) {
+      bad('groups', 'a list of {name: NAME, filter: SUBSTRING}', raw.groups);
+    }
+    groups = (raw.groups as Array<{ name: string; filter: string }>).map((g) => ({ name: g.name, filter: g.filter }));
+  }
+  if (!isObj(raw.parameters)) bad('parameters', 'a mapping of parameter → {low, high[, init][, granularity]}', raw.parameters);
+  const parameters: Record<string, ParamRange> = {};
+  for (const [p, r] of Object.entries(raw.parameters as Obj)) {
+    if (!isObj(r) || typeof r.low !== 'number' || typeof r.high !== 'number') bad(`parameters.${p}`, '{low: NUMBER, high: NUMBER}', r);
+    const rr = r as Obj;
+    for (const k of Object.keys(rr)) if (!['low', 'high', 'init', 'granularity'].includes(k)) bad(`parameters.${p}.${k}`, 'one of low, high, init, granularity (unknown key)');
+    if (rr.init !== undefined && typeof rr.init !== 'number') bad(`parameters.${p}.init`, 'a number', rr.init);
+    if (rr.granularity !== undefined && !GRANULARITIES.includes(rr.granularity as Granularity)) bad(`parameters.${p}.granularity`, GRANULARITIES.join(', '), rr.granularity);
+    parameters[p] = { low: rr.low as number, high: rr.high as number, init: rr.init as number | undefined, granularity: rr.granularity as Granularity | undefined };
+  }
+  let fixed: Record<string, Scalar> | undefined;
+  if (raw.fixed !== undefined) {
+    if (!isObj(raw.fixed) || Object.values(raw.fixed).some((v) => !['number', 'boolean', 'string'].includes(typeof v))) bad('fixed', 'a mapping of parameter → number, boolean or string', raw.fixed);
+    fixed = raw.fixed as Record<string, Scalar>;
+  }
+  return { method: method as string, granularity, groups, parameters, fixed };
+}
+
+function validateObjective(raw: unknown, key: string, source: string, hasZoo: boolean): ObjectiveSpec[] {
+  const bad = (k: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: ${key}${k ? `.${k}` : ''} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  if (!isObj(raw)) bad('', '{task: NAME, evaluator: accuracy|cross_entropy|entropy} or {command: "...", key: NAME, direction: maximize|minimize}', raw);
+  const r = raw as Obj;
+  const direction = (d: unknown, fallback: Direction): Direction => {
+    if (d === undefined) return fallback;
+    if (d !== 'maximize' && d !== 'minimize') bad('direction', 'maximize or minimize', d);
+    return d as Direction;
+  };
+  if (r.evaluator === 'command' || r.command !== undefined) {
+    for (const k of Object.keys(r)) if (!['name', 'evaluator', 'command', 'key', 'direction', 'timeout_seconds'].includes(k)) bad(k, 'one of name, evaluator, command, key, direction, timeout_seconds (unknown key)');
+    if (typeof r.command !== 'string' || r.command.trim() === '') bad('command', 'a shell command (the checkpoint folder is {checkpoint} or $MERGESEARCH_CHECKPOINT)', r.command);
+    const k = r.key ?? r.name;
+    if (typeof k !== 'string' || k === '') bad('key', 'the name of the score in the command\'s JSON output', r.key);
+    if (r.direction === undefined) bad('direction', 'maximize or minimize (a command\'s score has no known direction)');
+    const t = r.timeout_seconds ?? 3600;
+    if (typeof t !== 'number' || !(t > 0)) bad('timeout_seconds', 'a positive number', t);
+    return [{ kind: 'command', name: typeof r.name === 'string' ? r.name : (k as string), command: r.command as string, key: k as string, direction: direction(r.direction, 'maximize'), timeoutSeconds: t as number }];
+  }
+  for (const k of Object.keys(r)) if (!['name', 'evaluator', 'task', 'split', 'direction', '__tasks', 'tasks'].includes(k)) bad(k, 'one of name, evaluator, task, tasks, split, direction (unknown key)');
+  if (!hasZoo) bad('', 'a command objective ({command, key, direction}) when the study merges checkpoints');
+  const evaluator = r.evaluator ?? 'accuracy';
+  if (typeof evaluator !== 'string' || !isEvaluatorName(evaluator)) bad('evaluator', `one of ${evaluatorNames().join(', ')}, command`, evaluator);
+  const split = (r.split ?? 'calibration') as EvalSplit;
+  if (!SPLITS.includes(split)) bad('split', SPLITS.join(', '), r.split);
+  if (split === 'test') process.emitWarning?.(`${source}: ${key} scores on the test split; searching on it overfits the table you report`);
+  const ev = evaluator as EvaluatorName;
+  const dir = direction(r.direction, ev === 'accuracy' ? 'maximize' : 'minimize');
+  if (r.__tasks !== undefined) {
+    // Expanded later against the zoo's task list: a placeholder per "all".
+    return [{ kind: 'zoo', name: `${ev}:*`, evaluator: ev, task: r.__tasks === 'all' ? '*' : (r.__tasks as string[]).join(','), split, direction: dir }];
+  }
+  if (typeof r.task !== 'string' || r.task === '') bad('task', 'the name of one of the zoo\'s tasks', r.task);
+  const name = r.name ?? `${r.task as string}`;
+  if (typeof name !== 'string') bad('name', 'a string', r.name);
+  return [{ kind: 'zoo', name: name as string, evaluator: ev, task: r.task as string, split, direction: dir }];
+}
+
+/** Expand `{tasks: all|[...]}` placeholders against the zoo's tasks and check every task exists. */
+export function resolveZooObjectives(objectives: ObjectiveSpec[], tasks: string[], source: string): ObjectiveSpec[] {
+  const out: ObjectiveSpec[] = [];
+  for (const o of objectives) {
+    if (o.kind !== 'zoo') {
+      out.push(o);
+      continue;
+    }
+    const list = o.name.endsWith(':*') ? (o.task === '*' ? tasks : o.task.split(',')) : [o.task];
+    const several = o.name.endsWith(':*') && objectives.filter((x) => x.kind === 'zoo' && x.name.endsWith(':*')).length > 1;
+    for (const task of list) {
+      if (!tasks.includes(task)) fail('CONFIG_E_FIELD', `${source}: objective task "${task}" is not in the zoo; its tasks are ${tasks.join(', ')}`);
+      out.push({ ...o, task, name: o.name.endsWith(':*') ? (several ? `${task}:${o.evaluator}` : task) : o.name });
+    }
+  }
+  const names = out.map((x) => x.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) fail('CONFIG_E_FIELD', `${source}: two objectives are named "${dup}"; give them distinct names`);
+  return out;
+}

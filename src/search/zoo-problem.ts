@@ -1,0 +1,137 @@
+// Search on an in-memory zoo: the backbone is merged with the exact merge-method code, per tensor
+// with the parameters the coefficient vector gives it, and scored through each task's expert head
+// on a fixed, seeded subsample of the split (the same samples for every trial, so trials compare).
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { getEvaluator, subsampleIndices } from '../../evaluators/index.ts';
+import { fail } from '../errors.ts';
+import { mergeTensorInMemory } from '../merge/in-memory.ts';
+import { layerPosition } from '../merge/parameters.ts';
+import { mlpLogits } from '../models/mlp-classifier.ts';
+import { buildMnist8 } from '../zoo/mnist8.ts';
+import { subset } from '../zoo/mnist-data.ts';
+import { readTaskData, toInputs } from '../zoo/task-data.ts';
+import { loadZoo, type HostParams, type LoadedZoo } from '../zoo/zoo-models.ts';
+import type { Evaluation, Problem } from './problem.ts';
+import { SearchSpace } from './space.ts';
+import { resolveZooObjectives, type EvalSplit, type StudyConfig, type ZooObjective } from './study-config.ts';
+
+/** Where a built-in zoo lives, and building it when it is missing (cached for later runs). */
+export function ensureZoo(name: string, o: { root?: string; onLog?: (line: string) => void } = {}): string {
+  if (name !== 'mnist8' && name !== 'mnist8-tiny') return name;
+  const dir = path.join(o.root ?? 'zoo', name);
+  if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
+    o.onLog?.(`the ${name} zoo is not built yet: building it into ${dir} (seed 0; cached for later runs)`);
+    buildMnist8({ out: dir, seed: 0, tiny: name === 'mnist8-tiny', onLog: o.onLog });
+  }
+  return dir;
+}
+
+interface TaskBatch {
+  x: tf.Tensor2D;
+  labels: Uint8Array;
+}
+
+export class ZooProblem implements Problem {
+  readonly space: SearchSpace;
+  readonly objectives: ZooObjective[];
+  readonly description: string;
+  readonly tensors: string[];
+  private readonly data = new Map<string, TaskBatch>();
+  private readonly heads: Record<string, tf.Tensor>[];
+
+  constructor(
+    readonly zoo: LoadedZoo,
+    config: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name'>,
+    source = 'study config',
+  ) {
+    this.tensors = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
+    this.space = new SearchSpace(config.space, this.tensors, zoo.tasks);
+    this.objectives = resolveZooObjectives(config.objectives, zoo.tasks, source) as ZooObjective[];
+    for (const o of this.objectives) {
+      const key = `${o.task}/${o.split}`;
+      if (this.data.has(key)) continue;
+      let d = readTaskData(path.join(zoo.dir, zoo.manifest.data[o.task]![o.split]), zoo.config.numClasses);
+      // One subsample per study (seeded by the study's seed), reused by every trial.
+      if (config.samples !== undefined && config.samples < d.count) d = subset(d, subsampleIndices(d.count, config.samples, config.seed));
+      this.data.set(key, { x: tf.keep(tf.tensor2d(toInputs(d.images), [d.count, zoo.config.inputSize])), labels: d.labels });
+    }
+    this.heads = zoo.tasks.map((task, i) => {
+      const h: Record<string, tf.Tensor> = {};
+      for (const [name, t] of zoo.experts[i]!) if (name.startsWith(`heads.${task}.`)) h[name] = tf.keep(tf.tensor(t.values, t.shape));
+      return h;
+    });
+    this.description = `${path.basename(zoo.dir)} zoo: ${zoo.tasks.length} experts (${zoo.tasks.join(', ')}), ${this.tensors.length} backbone tensors, ${this.space.dim} coefficients`;
+  }
+
+  static fromConfig(config: StudyConfig, onLog?: (line: string) => void, source?: string): ZooProblem {
+    const dir = ensureZoo(config.zoo!, { onLog });
+    return new ZooProblem(loadZoo(dir), config, source);
+  }
+
+  /** The merged backbone for coefficients x (host arrays), with the exact merge-method code. */
+  mergeBackbone(x: readonly number[], seed = 0): HostParams {
+    const out: HostParams = new Map();
+    for (const name of this.tensors) {
+      const b = this.zoo.base.get(name)!;
+      const p = this.space.paramsFor(x, name);
+      const values = mergeTensorInMemory({
+        method: this.space.method,
+        name,
+        shape: b.shape,
+        base: this.space.method === 'linear' ? null : b.values,
+        models: this.zoo.experts.map((e) => e.get(name)!.values),
+        global: p.global,
+        perModel: p.perModel,
+        t: layerPosition(name, this.zoo.numLayers),
+        seed,
+      });
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i]!)) fail('SEARCH_E_NONFINITE', `the merge produced ${values[i]} in ${name} (element ${i}) for this candidate`);
+      }
+      out.set(name, { shape: b.shape, values });
+    }
+    return out;
+  }
+
+  async evaluate(x: number[]): Promise<Evaluation> {
+    const backbone = this.mergeBackbone(x);
+    return this.scoreBackbone(backbone, this.objectives);
+  }
+
+  /** Values of `objectives` (zoo objectives of this zoo) for a merged backbone. */
+  scoreBackbone(backbone: HostParams, objectives: readonly ZooObjective[], splitOverride?: EvalSplit): Evaluation {
+    let evaluations = 0;
+    const values = tf.tidy(() => {
+      const params: Record<string, tf.Tensor> = {};
+      for (const [name, t] of backbone) params[name] = tf.tensor(t.values, t.shape);
+      const logitsOf = new Map<string, Float32Array>();
+      return objectives.map((o) => {
+        const split = splitOverride ?? o.split;
+        const key = `${o.task}/${split}`;
+        let batch = this.data.get(key);
+        if (!batch) {
+          const d = readTaskData(path.join(this.zoo.dir, this.zoo.manifest.data[o.task]![split]), this.zoo.config.numClasses);
+          batch = { x: tf.keep(tf.tensor2d(toInputs(d.images), [d.count, this.zoo.config.inputSize])), labels: d.labels };
+          this.data.set(key, batch);
+        }
+        let logits = logitsOf.get(key);
+        if (!logits) {
+          const ti = this.zoo.tasks.indexOf(o.task);
+          logits = mlpLogits({ ...params, ...this.heads[ti]! }, this.zoo.config, batch.x, o.task).dataSync() as Float32Array;
+          logitsOf.set(key, logits);
+          evaluations += batch.labels.length;
+        }
+        return getEvaluator(o.evaluator).score(logits, batch.labels, this.zoo.config.numClasses);
+      });
+    });
+    return { values, evaluations };
+  }
+
+  close(): void {
+    for (const b of this.data.values()) b.x.dispose();
+    this.data.clear();
+    for (const h of this.heads) for (const t of Object.values(h)) t.dispose();
+  }
+}
