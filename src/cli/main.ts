@@ -4,6 +4,8 @@ import { MergeSearchError } from '../errors.ts';
 import { registerEval } from './eval.ts';
 import { registerInspect } from './inspect.ts';
 import { registerMerge } from './merge.ts';
+import { registerQuickstart } from './quickstart.ts';
+import { registerSearch } from './search.ts';
 import { registerZoo } from './zoo.ts';
 
 export function buildProgram(): Command {
@@ -11,6 +13,8 @@ export function buildProgram(): Command {
     .description('Find the best way to merge fine-tuned checkpoints that share a base model')
     .version('0.1.0')
     .showHelpAfterError();
+  registerQuickstart(program);
+  registerSearch(program);
   registerMerge(program);
   registerInspect(program);
   registerZoo(program);

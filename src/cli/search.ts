@@ -1,0 +1,149 @@
+// `mergesearch search STUDY.yaml [--db FILE] [--resume] [--workers N]`: run (or continue) a study,
+// one line per finished trial, a progress bar on a terminal, the Pareto set at the end.
+import type { Command } from 'commander';
+import type { StudyRow, TrialRow } from '../study/index.ts';
+import type { Problem } from '../search/problem.ts';
+import { runStudy, type RunStudyResult } from '../search/run-study.ts';
+import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
+import { intArg } from './merge.ts';
+
+export const DEFAULT_DB = 'mergesearch.db';
+
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
+
+export function trialLine(t: TrialRow, seconds: number, study: StudyRow): string {
+  const head = `trial ${String(t.number).padStart(4)} ${t.state.padEnd(8)} ${seconds.toFixed(2).padStart(6)} s`;
+  if (t.state !== 'COMPLETE' || !t.values) return `${head}  ${t.error ?? ''}`;
+  return `${head}  ${study.objectives.map((o, i) => `${o.name} ${fmt(t.values![i]!)}`).join('  ')}`;
+}
+
+export function frontTable(front: TrialRow[], study: StudyRow): string {
+  const names = study.objectives.map((o) => `${o.name} (${o.direction === 'maximize' ? 'max' : 'min'})`);
+  const rows = front.map((t) => [`${t.number}`, ...t.values!.map(fmt)]);
+  const header = ['trial', ...names];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** Progress on a terminal: a bar redrawn under the trial lines with the best value per objective. */
+class SearchProgress {
+  private readonly tty = process.stderr.isTTY === true;
+  private best: number[] = [];
+  private done = 0;
+
+  constructor(private readonly total: number | undefined) {}
+
+  trial(t: TrialRow, seconds: number, study: StudyRow, used: number): void {
+    this.done = used;
+    if (t.state === 'COMPLETE' && t.values) {
+      this.best = study.objectives.map((o, i) => {
+        const v = t.values![i]!;
+        const b = this.best[i];
+        return b === undefined ? v : o.direction === 'maximize' ? Math.max(b, v) : Math.min(b, v);
+      });
+    }
+    if (this.tty) process.stderr.write('\r\x1b[K');
+    process.stdout.write(`${trialLine(t, seconds, study)}\n`);
+    if (this.tty) this.draw(study);
+  }
+
+  private draw(study: StudyRow): void {
+    const width = 24;
+    const frac = this.total ? Math.min(1, this.done / this.total) : 0;
+    const bar = this.total ? `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ${this.done}/${this.total}` : `${this.done} trials`;
+    const best = this.best.length ? ` best: ${study.objectives.map((o, i) => `${o.name} ${fmt(this.best[i]!)}`).join(' ')}` : '';
+    process.stderr.write(`${bar}${best}`.slice(0, (process.stderr.columns ?? 120) - 1));
+  }
+
+  finish(): void {
+    if (this.tty) process.stderr.write('\r\x1b[K');
+  }
+}
+
+export interface SearchCliOptions {
+  db: string;
+  resume?: boolean;
+  workers?: number;
+  join?: boolean;
+  quiet?: boolean;
+}
+
+/** Run a study from the command line (shared by `search` and `quickstart`). */
+export async function searchFromCli(configFile: string, config: StudyConfig, o: SearchCliOptions): Promise<RunStudyResult | undefined> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nstopping after the current trial (Ctrl-C again to quit at once; the trial is then retried on --resume)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = new SearchProgress(config.budget.trials);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  try {
+    const result = await runStudy({
+      config,
+      configFile,
+      db: o.db,
+      resume: o.resume,
+      join: o.join,
+      workers: o.workers,
+      signal: controller.signal,
+      log,
+      onStart: (study: StudyRow, problem: Problem, optimizer, ctx, backend) => {
+        if (o.quiet) return;
+        log(`study ${study.name} in ${o.db} on the ${backend} backend`);
+        log(`  ${problem.description}`);
+        log(`  method ${problem.space.method}, ${ctx.dim} coefficients; optimizer ${optimizer.name} ${JSON.stringify(ctx.settings)}`);
+        log(`  objectives: ${study.objectives.map((x) => `${x.name} (${x.direction})`).join(', ')}`);
+        const b = config.budget;
+        log(`  budget: ${[b.trials && `${b.trials} trials`, b.evaluations && `${b.evaluations} evaluations`, b.seconds && `${b.seconds} s`].filter(Boolean).join(', ')}`);
+      },
+      onTrial: (t, seconds, study) => {
+        if (!o.quiet) progress.trial(t, seconds, study, t.number + 1);
+      },
+    });
+    progress.finish();
+    if (o.quiet) return result;
+    const resume = `mergesearch search ${configFile} --db ${o.db} --resume`;
+    if (result.reason === 'stopped') {
+      log(`stopped after ${result.trials} trial(s) in this run; continue with:\n  ${resume}`);
+    } else {
+      log(`finished (${result.reason === 'done' ? 'the optimizer has nothing more to propose' : 'budget spent'}) after ${result.trials} trial(s) in this run`);
+    }
+    if (result.front.length > 0) {
+      process.stdout.write(`\nPareto set of study ${result.study.name} (${result.front.length} trial(s), ${config.objectives[0]?.kind === 'zoo' ? 'calibration scores' : 'scores'}):\n${frontTable(result.front, result.study)}\n`);
+      const pick = result.front[0]!.number;
+      process.stdout.write(
+        `\nview the report:   mergesearch serve --db ${o.db}   (or: mergesearch report --db ${o.db} --out report.html)\n` +
+          `export a point:    mergesearch export --db ${o.db} --study ${result.study.name} --trial ${pick} --out merged-${result.study.name}-${pick}\n`,
+      );
+    } else {
+      process.stdout.write('\nno trial completed yet, so there is no Pareto set to show\n');
+    }
+    return result;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function registerSearch(program: Command): void {
+  program
+    .command('search')
+    .description('search merge coefficients as a study config says; every trial is logged to SQLite')
+    .argument('<study>', 'study config (YAML): zoo or checkpoints, space, objectives, optimizer, budget')
+    .option('--db <file>', 'SQLite database holding the studies', DEFAULT_DB)
+    .option('--resume', 'continue the study of the same name in --db (interrupted trials are retried)')
+    .option('--workers <n>', 'processes evaluating trials in parallel on the same database', '1')
+    .option('--join', 'join a study another process is running (used by --workers)')
+    .option('--quiet', 'no per-trial lines')
+    .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean }) => {
+      const workers = intArg(o.workers, '--workers', 1);
+      const config = readStudyConfig(file);
+      await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet });
+    });
+}
