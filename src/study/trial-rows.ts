@@ -1,0 +1,96 @@
+// Reading trials in bulk: one query for the trials and their params, then one per side table
+// over the whole id list, so listing 10,000 trials costs four queries, not 40,000.
+import { decodeJson, realOut } from './json.ts';
+import type { Statements } from './statements.ts';
+import type { TrialQuery, TrialRow, TrialState } from './types.ts';
+
+interface TrialDbRow {
+  id: number;
+  study_id: number;
+  number: number;
+  state: TrialState;
+  started: number | null;
+  finished: number | null;
+  heartbeat: number | null;
+  worker: string | null;
+  error: string | null;
+  retry_of: number | null;
+  x: string | null;
+  decoded: string | null;
+  tag: string | null;
+}
+
+const SELECT_TRIALS = `
+  SELECT t.id, t.study_id, t.number, t.state, t.started, t.finished, t.heartbeat, t.worker, t.error,
+         t.retry_of, p.x, p.decoded, p.tag
+  FROM trials t LEFT JOIN trial_params p ON p.trial_id = t.id`;
+
+const BY_QUERY = `${SELECT_TRIALS}
+  WHERE t.study_id = @study AND t.number > @after
+    AND (@states IS NULL OR t.state IN (SELECT value FROM json_each(@states)))
+  ORDER BY t.number LIMIT @limit`;
+
+const STALE = `${SELECT_TRIALS}
+  WHERE t.study_id = ? AND t.state = 'RUNNING' AND COALESCE(t.heartbeat, 0) < ?
+  ORDER BY t.number`;
+
+const IDS = `SELECT value FROM json_each(?)`;
+const VALUES = `SELECT trial_id, idx, value FROM trial_values WHERE trial_id IN (${IDS}) ORDER BY trial_id, idx`;
+const INTERMEDIATE = `SELECT trial_id, step, value FROM intermediate_values WHERE trial_id IN (${IDS}) ORDER BY trial_id, step`;
+const ATTRS = `SELECT trial_id, key, value FROM trial_attrs WHERE trial_id IN (${IDS}) ORDER BY trial_id, key`;
+
+function assemble(st: Statements, rows: TrialDbRow[]): TrialRow[] {
+  const out: TrialRow[] = [];
+  const byId = new Map<number, TrialRow>();
+  for (const r of rows) {
+    const t: TrialRow = {
+      id: r.id,
+      studyId: r.study_id,
+      number: r.number,
+      state: r.state,
+      started: r.started,
+      finished: r.finished,
+      heartbeat: r.heartbeat,
+      worker: r.worker,
+      error: r.error,
+      retryOf: r.retry_of,
+      x: (decodeJson(r.x) ?? []) as number[],
+      decoded: decodeJson(r.decoded),
+      tag: decodeJson(r.tag),
+      values: r.state === 'COMPLETE' ? [] : null,
+      intermediate: [],
+      attrs: {},
+    };
+    out.push(t);
+    byId.set(t.id, t);
+  }
+  if (out.length === 0) return out;
+  const ids = JSON.stringify(out.map((t) => t.id));
+  for (const v of st.get(VALUES).all(ids) as Array<{ trial_id: number; idx: number; value: number | null }>) {
+    const values = byId.get(v.trial_id)?.values;
+    if (values) values[v.idx] = realOut(v.value);
+  }
+  for (const p of st.get(INTERMEDIATE).all(ids) as Array<{ trial_id: number; step: number; value: number | null }>) {
+    byId.get(p.trial_id)?.intermediate.push({ step: p.step, value: realOut(p.value) });
+  }
+  for (const a of st.get(ATTRS).all(ids) as Array<{ trial_id: number; key: string; value: string }>) {
+    const t = byId.get(a.trial_id);
+    if (t) t.attrs[a.key] = decodeJson(a.value);
+  }
+  return out;
+}
+
+export function queryTrials(st: Statements, studyId: number, q: TrialQuery = {}): TrialRow[] {
+  if (q.states !== undefined && q.states.length === 0) return [];
+  const rows = st.get(BY_QUERY).all({
+    study: studyId,
+    after: q.after ?? -1,
+    states: q.states === undefined ? null : JSON.stringify(q.states),
+    limit: q.limit ?? -1,
+  }) as TrialDbRow[];
+  return assemble(st, rows);
+}
+
+export function staleTrials(st: Statements, studyId: number, before: number): TrialRow[] {
+  return assemble(st, st.get(STALE).all(studyId, before) as TrialDbRow[]);
+}
