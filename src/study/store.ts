@@ -146,6 +146,14 @@ export class StudyStore {
     });
   }
 
+  /** Remove a study with all its trials, values and state (the schema cascades the delete). */
+  deleteStudy(studyId: number): void {
+    this.transaction(() => {
+      this.requireStudy(studyId);
+      this.st.get(`DELETE FROM studies WHERE id = ?`).run(studyId);
+    });
+  }
+
   getStudy(name: string): StudyRow {
     const found = this.findStudy(name);
     if (found) return found;

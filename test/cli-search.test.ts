@@ -1,0 +1,195 @@
+// `mergesearch search` end to end, as a user runs it: checkpoints on disk scored by a command (each
+// trial merged by the streaming engine into a scratch folder), a search killed with SIGKILL and
+// resumed (completed trials kept, the in-flight one failed and retried, CMA-ES's proposals identical
+// to an uninterrupted run), several worker processes on one database, and a zoo study.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StudyStore } from '../src/study/index.ts';
+import { buildMnist8 } from '../src/zoo/mnist8.ts';
+import { REPO_ROOT, runCli, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
+
+let root: string;
+let scoreLog: string;
+
+// Scores a merged checkpoint: reads tensor layers.0.w and layers.1.w (F32) from its safetensors file
+// and reports two objectives, after a pause so that a kill lands during a trial. Each call appends
+// the checkpoint's values to a log, so the test can count evaluations.
+const SCORER = `
+import fs from 'node:fs';
+const file = process.argv[2] + '/model.safetensors';
+const buf = fs.readFileSync(file);
+const n = Number(buf.readBigUInt64LE(0));
+const header = JSON.parse(buf.subarray(8, 8 + n).toString());
+const read = (name) => { const t = header[name]; const [a, b] = t.data_offsets; return Array.from(new Float32Array(buf.buffer.slice(buf.byteOffset + 8 + n + a, buf.byteOffset + 8 + n + b))); };
+const w = [...read('layers.0.w'), ...read('layers.1.w')];
+fs.appendFileSync(process.env.SCORE_LOG, JSON.stringify(w) + '\\n');
+const near = 1 - w.reduce((s, v) => s + (v - 0.2) ** 2, 0);
+const far = w.reduce((s, v) => s + (v - 0.9) ** 2, 0);
+setTimeout(() => console.log(JSON.stringify({ near, far })), Number(process.env.SCORE_DELAY_MS ?? 0));
+`;
+
+function config(name: string, optimizer: string, trials: number, extra = ''): string {
+  const file = path.join(root, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    `name: ${name}
+seed: 3
+checkpoints: {base: models/base, experts: [models/e1, models/e2]}
+space:
+  method: task_arithmetic
+  granularity: layer
+  parameters: {weight: {low: 0, high: 1}}
+objectives:
+  - {name: near, command: "node scorer.mjs {checkpoint}", direction: maximize}
+  - {name: far, command: "node scorer.mjs {checkpoint}", direction: minimize}
+optimizer: {name: ${optimizer}${extra}}
+budget: {trials: ${trials}}
+`,
+  );
+  return file;
+}
+
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-cli-search-'));
+  const t = (name: string, values: number[]) => ({ name, shape: [2], values });
+  writeHandCheckpoint(path.join(root, 'models/base'), [t('layers.0.w', [0, 0]), t('layers.1.w', [0, 0])]);
+  writeHandCheckpoint(path.join(root, 'models/e1'), [t('layers.0.w', [1, 0]), t('layers.1.w', [0, 1])]);
+  writeHandCheckpoint(path.join(root, 'models/e2'), [t('layers.0.w', [0, 1]), t('layers.1.w', [1, 0])]);
+  fs.writeFileSync(path.join(root, 'scorer.mjs'), SCORER);
+  scoreLog = path.join(root, 'scores.log');
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function search(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> & { child: ReturnType<typeof spawn> } {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/mergesearch.js'), 'search', ...args], {
+    cwd: root,
+    env: { ...process.env, CI: 'true', SCORE_LOG: scoreLog, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const p = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }))) as ReturnType<typeof search>;
+  p.child = child;
+  return p;
+}
+
+const xsOf = (db: string, name: string, states = ['COMPLETE'] as const) => {
+  const store = StudyStore.open(path.join(root, db), { readonly: true });
+  try {
+    return store.trials(store.getStudy(name).id, { states: [...states] });
+  } finally {
+    store.close();
+  }
+};
+
+describe('search on checkpoints scored by a command', () => {
+  it('runs, logs every trial, prints the Pareto set and the commands to use it', async () => {
+    const r = await search([config('plain', 'random', 6), '--db', 'plain.db']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.match(/^trial +\d+ COMPLETE/gm)?.length).toBe(6);
+    expect(r.stdout).toContain('Pareto set of study plain');
+    expect(r.stdout).toContain('mergesearch export --db plain.db --study plain --trial');
+    const trials = xsOf('plain.db', 'plain');
+    // The command scored the real merged weights: base + Σ w·τ per layer, as the scorer recomputes.
+    for (const t of trials) {
+      const [w1l0, w1l1, w2l0, w2l1] = [t.x[0]!, t.x[1]!, t.x[2]!, t.x[3]!];
+      // x = [e1 layer 0, e1 layer 1, e2 layer 0, e2 layer 1]; merged = [e1 l0, e2 l0] and [e2 l1, e1 l1].
+      const w = [w1l0, w2l0, w2l1, w1l1];
+      const near = 1 - w.reduce((s, v) => s + (v - 0.2) ** 2, 0);
+      expect(t.values![0]).toBeCloseTo(near, 5);
+    }
+  });
+
+  it('refuses to start a study whose name exists, and says to resume', async () => {
+    const r = await search([path.join(root, 'plain.yaml'), '--db', 'plain.db']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/STUDY_E_EXISTS: study "plain" is already in plain.db \(6 trials\); continue it with --resume/);
+  });
+
+  it('killed with SIGKILL mid-trial and resumed: trials kept, the in-flight one failed and retried, CMA-ES proposes as if never stopped', async () => {
+    const file = config('kill', 'cmaes', 16, ', population: 4');
+    const whole = await search([file, '--db', 'whole.db']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const expected = xsOf('whole.db', 'kill').map((t) => t.x);
+    expect(expected.length).toBe(16);
+
+    const run = search([file, '--db', 'killed.db'], { SCORE_DELAY_MS: '300' });
+    // Kill once 6 trials are complete and the 7th is being scored.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (!fs.existsSync(path.join(root, 'killed.db'))) return;
+        const store = StudyStore.open(path.join(root, 'killed.db'), { readonly: true });
+        try {
+          const s = store.findStudy('kill');
+          if (s && store.countTrials(s.id, ['COMPLETE']) >= 6 && store.countTrials(s.id, ['RUNNING']) === 1) {
+            clearInterval(poll);
+            run.child.kill('SIGKILL');
+            resolve();
+          }
+        } finally {
+          store.close();
+        }
+      }, 20);
+    });
+    const killed = await run;
+    expect(killed.signal).toBe('SIGKILL');
+
+    const resumed = await search([file, '--db', 'killed.db', '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/marked 1 interrupted trial\(s\) FAIL/);
+    const all = xsOf('killed.db', 'kill', ['COMPLETE', 'FAIL', 'RUNNING', 'WAITING'] as never);
+    const failed = all.filter((t) => t.state === 'FAIL');
+    expect(failed.length).toBe(1);
+    expect(failed[0]!.error).toMatch(/^interrupted/);
+    const retry = all.find((t) => t.retryOf === failed[0]!.number)!;
+    expect(retry.x).toEqual(failed[0]!.x);
+    expect(retry.state).toBe('COMPLETE');
+    expect(all.filter((t) => t.state === 'COMPLETE').map((t) => t.x)).toEqual(expected);
+  });
+
+  it('three worker processes finish the budget without lock errors or double evaluations', async () => {
+    fs.writeFileSync(scoreLog, '');
+    const r = await search([config('workers', 'random', 24), '--db', 'workers.db', '--workers', '3'], { SCORE_DELAY_MS: '50' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/locked|STUDY_E_BUSY/);
+    const trials = xsOf('workers.db', 'workers', ['COMPLETE', 'FAIL', 'RUNNING', 'WAITING'] as never);
+    expect(trials.length).toBe(24);
+    expect(trials.every((t) => t.state === 'COMPLETE')).toBe(true);
+    expect(new Set(trials.map((t) => t.number)).size).toBe(24);
+    expect(new Set(trials.map((t) => t.worker)).size).toBeGreaterThan(1);
+    // The scorer ran exactly once per trial: 24 evaluations for 24 trials.
+    expect(fs.readFileSync(scoreLog, 'utf8').trim().split('\n').length).toBe(24);
+  });
+});
+
+describe('search on a zoo', () => {
+  let zoo: string;
+  beforeAll(() => {
+    zoo = path.join(root, 'zoo-tiny');
+    buildMnist8({ out: zoo, seed: 1, tiny: true });
+  });
+
+  it('nsga2 over layer-wise TIES weights logs accuracies per task that match a direct evaluation', async () => {
+    const file = path.join(root, 'zoo.yaml');
+    fs.writeFileSync(
+      file,
+      `zoo: zoo-tiny
+space: {method: ties, granularity: layer, parameters: {weight: {low: 0, high: 1}}, fixed: {density: 0.5}}
+objectives: {tasks: all, evaluator: accuracy}
+samples: 100
+optimizer: {name: nsga2, population: 6}
+budget: {trials: 12}
+`,
+    );
+    const r = runCli(['search', file, '--db', path.join(root, 'zoo.db')], 120_000);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.match(/^trial +\d+ COMPLETE/gm)?.length).toBe(12);
+    const done = xsOf('zoo.db', 'zoo');
+    expect(done.length).toBe(12);
+    for (const t of done) for (const v of t.values!) expect(v).toBeGreaterThanOrEqual(0), expect(v).toBeLessThanOrEqual(1);
+  });
+});
