@@ -87,5 +87,9 @@ ${lines.join('\n')}
   vectors at full weight, like task arithmetic with λ near 1. WIDEN was designed for merging a few
   models (a fine-tuned and a pre-trained LLM); its t and s are worth searching here.
 `;
-fs.writeFileSync(path.join(here, 'RESULTS.md'), text);
+// Keep the search-results block (written by search-results.ts) when regenerating this table.
+const resultsFile = path.join(here, 'RESULTS.md');
+const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
+const block = /<!-- search-results:start -->[\s\S]*<!-- search-results:end -->/.exec(previous)?.[0];
+fs.writeFileSync(resultsFile, block ? `${text.trimEnd()}\n\n${block}\n` : text);
 console.log(text);
