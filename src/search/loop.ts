@@ -52,7 +52,7 @@ function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: 
       return (e as NodeJS.ErrnoException).code === 'ESRCH';
     }
   }
-  return heartbeat === null || Date.now() - heartbeat > staleMs;
+  return heartbeat === null || Date.now() - heartbeat >= staleMs;
 }
 
 /**
