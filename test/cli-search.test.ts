@@ -8,6 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StudyStore } from '../src/study/index.ts';
+import { initEngine } from '../src/tensor/engine.ts';
+import { mergeToFolder } from '../src/merge/merge-to-folder.ts';
+import { parseRecipe } from '../src/merge/recipe.ts';
+import { SearchSpace } from '../src/search/space.ts';
+import { recipeFor, recipeYaml } from '../src/search/to-recipe.ts';
+import { loadClassifier, readZooManifest, scoreOnZoo } from '../src/zoo/zoo-eval.ts';
 import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { REPO_ROOT, runCli, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
 
@@ -168,10 +174,11 @@ describe('search on checkpoints scored by a command', () => {
 
 describe('search on a zoo', () => {
   let zoo: string;
-  beforeAll(() => {
+  beforeAll(async () => {
+    await initEngine('wasm');
     zoo = path.join(root, 'zoo-tiny');
     buildMnist8({ out: zoo, seed: 1, tiny: true });
-  });
+  }, 120_000);
 
   it('nsga2 over layer-wise TIES weights logs accuracies per task that match a direct evaluation', async () => {
     const file = path.join(root, 'zoo.yaml');
@@ -190,6 +197,26 @@ budget: {trials: 12}
     expect(r.stdout.match(/^trial +\d+ COMPLETE/gm)?.length).toBe(12);
     const done = xsOf('zoo.db', 'zoo');
     expect(done.length).toBe(12);
-    for (const t of done) for (const v of t.values!) expect(v).toBeGreaterThanOrEqual(0), expect(v).toBeLessThanOrEqual(1);
+    // Independent check of one trial through the export path: its point as a mergekit recipe,
+    // merged on disk by the streaming engine, loaded, and scored by the eval harness (same seeded
+    // 100-sample subsample, each task through its expert's head).
+    const t = done[done.length - 1]!;
+    const manifest = readZooManifest(zoo);
+    const space = new SearchSpace(
+      { method: 'ties', granularity: 'layer', parameters: { weight: { low: 0, high: 1 } }, fixed: { density: 0.5 } },
+      [...loadClassifier(path.join(zoo, manifest.base)).config.hiddenSizes.keys()].flatMap((i) => [`backbone.layers.${i}.weight`, `backbone.layers.${i}.bias`, `backbone.layers.${i}.norm.weight`, `backbone.layers.${i}.norm.bias`]),
+      manifest.tasks,
+    );
+    const expertDirs = manifest.tasks.map((task) => path.join(zoo, manifest.experts[task]!));
+    const recipe = recipeYaml(recipeFor(space, t.x, { base: path.join(zoo, manifest.base), experts: expertDirs }, { numLayers: space.unitsOf('weight').length }));
+    const out = path.join(root, 'trial-merged');
+    await mergeToFolder(parseRecipe(recipe, 'trial recipe'), { out, threads: 1 });
+    const merged = loadClassifier(out);
+    const heads = Object.fromEntries(manifest.tasks.map((task, i) => [task, Object.fromEntries(Object.entries(loadClassifier(expertDirs[i]!).params).filter(([n]) => n.startsWith(`heads.${task}.`)))]));
+    const scores = scoreOnZoo(merged.config, merged.params, zoo, 'calibration', { samples: 100, sampleSeed: 0, heads });
+    // Backbone tensors here are merged whole (heads are not), so the two paths agree to float32
+    // rounding; an accuracy can differ only if a logit tie flips, which the tolerance allows once.
+    scores.forEach((sc, i) => expect(Math.abs(sc.accuracy - t.values![i]!)).toBeLessThanOrEqual(0.01));
+    expect(scores.map((x) => x.task)).toEqual(manifest.tasks);
   });
 });
