@@ -8,6 +8,8 @@ import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { intArg } from './merge.ts';
 
 export const DEFAULT_DB = 'mergesearch.db';
+/** Rows of the Pareto set printed at the end of a search. */
+const FRONT_ROWS = 10;
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
 
@@ -115,8 +117,14 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       log(`finished (${result.reason === 'done' ? 'the optimizer has nothing more to propose' : 'budget spent'}) after ${result.trials} trial(s) in this run`);
     }
     if (result.front.length > 0) {
-      process.stdout.write(`\nPareto set of study ${result.study.name} (${result.front.length} trial(s), ${config.objectives[0]?.kind === 'zoo' ? 'calibration scores' : 'scores'}):\n${frontTable(result.front, result.study)}\n`);
-      const pick = result.front[0]!.number;
+      // Best first by the mean of the objectives in their own direction; long fronts are cut.
+      const sign = result.study.objectives.map((x) => (x.direction === 'maximize' ? 1 : -1));
+      const score = (t: TrialRow) => t.values!.reduce((a, v, i) => a + sign[i]! * v, 0);
+      const ranked = [...result.front].sort((a, b) => score(b) - score(a));
+      const shown = ranked.slice(0, FRONT_ROWS);
+      const more = ranked.length > shown.length ? `\n... and ${ranked.length - shown.length} more non-dominated trial(s): see the report` : '';
+      process.stdout.write(`\nPareto set of study ${result.study.name}: ${result.front.length} non-dominated trial(s), best mean first:\n${frontTable(shown, result.study)}${more}\n`);
+      const pick = shown[0]!.number;
       process.stdout.write(
         `\nview the report:   mergesearch serve --db ${o.db}   (or: mergesearch report --db ${o.db} --out report.html)\n` +
           `export a point:    mergesearch export --db ${o.db} --study ${result.study.name} --trial ${pick} --out merged-${result.study.name}-${pick}\n`,

@@ -107,25 +107,44 @@ export function clampToBounds(x: readonly number[], ctx: Pick<OptimizerContext, 
 
 /**
  * What gradient optimizers need from the problem: a differentiable candidate built from the
- * coefficient vector x (the same layout as the search space), with losses on calibration data.
- * Implemented for in-memory zoos by `src/search/differentiable-zoo.ts`.
+ * coefficient vector x (the search space's layout, `weight` per model and unit), with losses on
+ * calibration data. Implemented for in-memory zoos by `src/search/differentiable-zoo.ts`.
  */
 export interface GradientProblem {
-  /** Number of input models (experts) and the tasks (one per objective group). */
+  /** Number of input models (experts), and the tasks (each scored through its own head). */
   readonly models: number;
   readonly tasks: string[];
+  /** Units of the searched `weight` (1 for task granularity, one per tensor for tensor granularity). */
+  readonly units: number;
+  /** Index in x of model m's weight for unit u. */
+  coordinate(model: number, unit: number): number;
   /**
-   * Mean over tasks of the prediction entropy on unlabelled calibration inputs (`batch` samples per
-   * task drawn with `sampleSeed`), and its gradient with respect to x.
+   * The x whose candidate is model m's own (processed) weights, θ₀ + τ̃ₘ: Frank-Wolfe's vertex.
+   * 1/lambda at m's coordinates and 0 elsewhere (the one-hot eₘ when lambda is 1).
+   */
+  vertex(model: number): number[];
+  /**
+   * Sum over tasks of the mean prediction entropy of `batch` unlabelled calibration inputs per task
+   * (drawn from `sampleSeed`: the same seed gives the same samples), and its gradient with respect to x.
    */
   entropyAndGrad(x: number[], batch: number, sampleSeed: number): { loss: number; grad: number[] };
   /**
-   * Frank-Wolfe's linear minimisation oracle: the labelled loss's gradient at the candidate built
-   * from x, compared to each model's weights; returns, per unit of x's layout (one per coefficient
-   * group), the cosine similarity of the gradient with each model's task vector (or weights).
+   * Frank-Wolfe's linear minimisation oracle: `loss` is the labelled cross-entropy at the candidate
+   * built from x (mean over the tasks), and `cosine[u][c]` the sum over unit u's tensors of the
+   * cosine between that loss's gradient (with respect to the merged weights) and candidate c's
+   * weights (or task vector), each candidate given as a coefficient vector in x's layout.
    */
-  alignment(x: number[], samples: number, sampleSeed: number, against: 'task_vector' | 'weights'): { loss: number; cosine: number[][] };
-  /** Index in x of model m's coefficient for unit u. */
-  coordinate(model: number, unit: number): number;
-  readonly units: number;
+  alignment(x: number[], options: AlignmentOptions): { loss: number; cosine: number[][] };
+}
+
+export interface AlignmentOptions {
+  /** Candidate points in x's layout (e.g. `vertex(m)` for model m, or the starting point). */
+  candidates: number[][];
+  /** Labelled samples per task, drawn from `sampleSeed`. */
+  samples: number;
+  sampleSeed: number;
+  /** Compare the gradient with each candidate's full weights (the reference) or its task vector. */
+  against: 'weights' | 'task_vector';
+  /** Task indices whose loss is used (default all): FW-Soft asks one task at a time. */
+  tasks?: number[];
 }
