@@ -11,9 +11,13 @@
 // done once, so the candidate stays linear in x. With uniform x this is exactly the `ties` merge
 // (normalize false); with non-uniform x the exact merge would re-elect signs with those weights,
 // which AdaMerging++ deliberately does not do (its reference preprocesses once, then learns λ).
+// The AdaMerging++ reference trims over the whole flattened model (top 20 %) and gives zero sums
+// the majority sign; here trimming is per tensor with zero → +, mergekit's TIES, so that a proposal
+// means the same merge on the export path.
 //
 // Heads are not merged: each task is scored through its own expert's head. Task vectors, heads and
 // calibration inputs are tf tensors made once and kept; every call disposes what it makes.
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 import { mlpLogits } from '../models/mlp-classifier.ts';
@@ -23,7 +27,6 @@ import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import type { HostParams, LoadedZoo } from '../zoo/zoo-models.ts';
 import { entropyLoss } from '../../evaluators/entropy.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
-import path from 'node:path';
 import type { AlignmentOptions, GradientProblem } from './optimizer.ts';
 import type { SearchSpace } from './space.ts';
 
@@ -302,7 +305,7 @@ export class DifferentiableZoo implements GradientProblem {
   private mergedTensors(coef: tf.Tensor): Record<string, tf.Tensor> {
     const K = this.models;
     const w = tf.reshape(tf.mul(tf.matMul(this.select, coef as tf.Tensor2D), this.lambda), [this.units, K]);
-    // slice, not split: tfjs' split gradient fails when there is a single piece
+    // slice, not split: tfjs 4.22's split gradient throws for a single piece (task granularity)
     const rows = Array.from({ length: this.units }, (_, u) => tf.slice(w, [u, 0], [1, K]) as tf.Tensor2D);
     const out: Record<string, tf.Tensor> = {};
     for (const p of this.plans) out[p.name] = tf.add(p.base, tf.reshape(tf.matMul(rows[p.unit]!, p.taus), p.shape));
