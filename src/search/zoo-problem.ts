@@ -13,6 +13,7 @@ import { buildMnist8 } from '../zoo/mnist8.ts';
 import { subset } from '../zoo/mnist-data.ts';
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadZoo, type HostParams, type LoadedZoo } from '../zoo/zoo-models.ts';
+import { DifferentiableZoo } from './differentiable-zoo.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
 import { resolveZooObjectives, type EvalSplit, type StudyConfig, type ZooObjective } from './study-config.ts';
@@ -40,6 +41,7 @@ export class ZooProblem implements Problem {
   readonly tensors: string[];
   private readonly data = new Map<string, TaskBatch>();
   private readonly heads: Record<string, tf.Tensor>[];
+  private differentiable?: DifferentiableZoo;
 
   constructor(
     readonly zoo: LoadedZoo,
@@ -95,6 +97,12 @@ export class ZooProblem implements Problem {
     return out;
   }
 
+  /** The differentiable twin for gradient optimizers, built on first use (it holds the task vectors). */
+  get gradient(): DifferentiableZoo {
+    this.differentiable ??= new DifferentiableZoo(this.zoo, this.space);
+    return this.differentiable;
+  }
+
   async evaluate(x: number[]): Promise<Evaluation> {
     const backbone = this.mergeBackbone(x);
     return this.scoreBackbone(backbone, this.objectives);
@@ -130,6 +138,7 @@ export class ZooProblem implements Problem {
   }
 
   close(): void {
+    this.differentiable?.dispose();
     for (const b of this.data.values()) b.x.dispose();
     this.data.clear();
     for (const h of this.heads) for (const t of Object.values(h)) t.dispose();
