@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { MergeSearchError } from '../errors.ts';
 import { registerEval } from './eval.ts';
+import { registerExport } from './export.ts';
 import { registerInspect } from './inspect.ts';
 import { registerMerge } from './merge.ts';
 import { registerQuickstart } from './quickstart.ts';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerQuickstart(program);
   registerSearch(program);
+  registerExport(program);
   registerMerge(program);
   registerInspect(program);
   registerZoo(program);

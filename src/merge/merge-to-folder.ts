@@ -17,6 +17,8 @@ export interface MergeToFolderOptions extends ExecuteOptions {
   seed?: number;
   shardSize?: number;
   overwrite?: boolean;
+  /** Markdown appended to the model card (e.g. a search's provenance and metrics). */
+  modelCardExtra?: string;
 }
 
 export interface MergeSummary {
@@ -54,7 +56,7 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
     });
     try {
       await executeMerge(plan, writer, opts);
-      writeSideFiles(plan, writer, opts.out);
+      writeSideFiles(plan, writer, opts.out, opts.modelCardExtra);
       writer.commit();
     } catch (e) {
       writer.abort();
@@ -93,7 +95,7 @@ function dirOf(p: string): string {
   return fs.statSync(p).isFile() ? path.dirname(p) : p;
 }
 
-function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string): void {
+function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, cardExtra = ''): void {
   const recipe = plan.recipe;
   // config.json and the tokenizer both come from the base when there is one (mergekit's choice).
   const source = plan.base ?? plan.reference;
@@ -112,5 +114,5 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string):
     if (fs.existsSync(p)) writer.copyFile(p);
   }
   writer.addFile('mergekit_config.yml', recipe.text.endsWith('\n') ? recipe.text : recipe.text + '\n');
-  writer.addFile('README.md', modelCard(recipe, out));
+  writer.addFile('README.md', modelCard(recipe, out, cardExtra));
 }

@@ -7,7 +7,7 @@
 import YAML from 'yaml';
 import { layerIndexOf } from '../io/checkpoint.ts';
 import type { FilterEntry, Scalar, Setting } from '../merge/parameters.ts';
-import type { SearchSpace } from './space.ts';
+import type { SearchSpace, TensorParams } from './space.ts';
 
 export interface RecipeModels {
   base: string;
@@ -29,8 +29,9 @@ function settingFor(values: Map<string, Scalar>, numLayers: number): Setting {
   }
   if (layered && perLayer.size === numLayers && [...perLayer.keys()].every((i) => i < numLayers) && [...perLayer.values()].every((v) => typeof v === 'number')) {
     const list = Array.from({ length: numLayers }, (_, i) => perLayer.get(i) as number);
-    if (outside.size === 0) return list;
-    return [...byLength(outside), { value: list }];
+    const layers: Setting = list.every((v) => v === list[0]) ? list[0]! : list;
+    if (outside.size === 0) return layers;
+    return [...byLength(outside), { value: layers }];
   }
   return byLength(values);
 }
@@ -40,8 +41,14 @@ function byLength(values: Map<string, Scalar>): FilterEntry[] {
 }
 
 /** The recipe object (mergekit's YAML schema) for point x of `space`. */
-export function recipeFor(space: SearchSpace, x: readonly number[], models: RecipeModels, o: { dtype?: string; numLayers: number }): Record<string, unknown> {
-  const perTensor = space.tensors.map((t) => [t, space.paramsFor(x, t)] as const);
+export function recipeFor(
+  space: SearchSpace,
+  x: readonly number[],
+  models: RecipeModels,
+  o: { dtype?: string; numLayers: number; extra?: Array<{ tensor: string; params: TensorParams }> },
+): Record<string, unknown> {
+  // `extra`: tensors outside the space with parameters of their own (a zoo's task heads).
+  const perTensor = [...space.tensors.map((t) => [t, space.paramsFor(x, t)] as const), ...(o.extra ?? []).map((e) => [e.tensor, e.params] as const)];
   const globalNames = new Set(perTensor.flatMap(([, p]) => Object.keys(p.global)));
   const modelNames = new Set(perTensor.flatMap(([, p]) => p.perModel.flatMap((m) => Object.keys(m))));
   const collect = (pick: (p: (typeof perTensor)[number][1]) => Scalar | undefined): Setting => {

@@ -39,6 +39,8 @@ export class ZooProblem implements Problem {
   readonly objectives: ZooObjective[];
   readonly description: string;
   readonly tensors: string[];
+  /** Seed of the random merge methods (dare_*, della*): the study's, as export uses it too. */
+  readonly seed: number;
   private readonly data = new Map<string, TaskBatch>();
   private readonly heads: Record<string, tf.Tensor>[];
   private differentiable?: DifferentiableZoo;
@@ -49,6 +51,7 @@ export class ZooProblem implements Problem {
     source = 'study config',
   ) {
     this.tensors = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
+    this.seed = config.seed;
     this.space = new SearchSpace(config.space, this.tensors, zoo.tasks);
     this.objectives = resolveZooObjectives(config.objectives, zoo.tasks, source) as ZooObjective[];
     for (const o of this.objectives) {
@@ -73,7 +76,7 @@ export class ZooProblem implements Problem {
   }
 
   /** The merged backbone for coefficients x (host arrays), with the exact merge-method code. */
-  mergeBackbone(x: readonly number[], seed = 0): HostParams {
+  mergeBackbone(x: readonly number[], seed = this.seed): HostParams {
     const out: HostParams = new Map();
     for (const name of this.tensors) {
       const b = this.zoo.base.get(name)!;

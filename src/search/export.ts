@@ -1,0 +1,182 @@
+// Export a trial: rebuild the study's search space, turn the trial's point into a mergekit recipe,
+// run it on the full checkpoints with the streaming engine, and write the checkpoint folder with
+// `mergekit_config.yml` and a model card carrying the trial's metrics and its place on the front.
+// For a zoo study the recipe also routes each task's head to that task's expert (weight 1 for it,
+// 0 for the others, density 1), the convention the search scored with: heads are not merged.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../errors.ts';
+import { Checkpoint, layerCountFromNames } from '../io/checkpoint.ts';
+import { mergeToFolder } from '../merge/merge-to-folder.ts';
+import type { Scalar } from '../merge/parameters.ts';
+import { parseRecipe } from '../merge/recipe.ts';
+import { getMethod } from '../merge/registry.ts';
+import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { toMinimization } from './optimizer.ts';
+import { paretoFront } from './pareto.ts';
+import { SearchSpace, type SpaceSpec, type TensorParams } from './space.ts';
+import type { ObjectiveSpec } from './study-config.ts';
+import { recipeFor, recipeYaml } from './to-recipe.ts';
+import { ensureZoo } from './zoo-problem.ts';
+import { readZooManifest } from '../zoo/zoo-eval.ts';
+
+/** What a study stored about its config (see run-study.ts `identity`). */
+export interface StudyIdentity {
+  zoo: string | null;
+  checkpoints: { base: string; experts: string[] } | null;
+  space: SpaceSpec;
+  objectives: ObjectiveSpec[];
+  samples: number | null;
+  seed: number;
+}
+
+export interface ExportOptions {
+  db: string;
+  study: string;
+  trial: number;
+  out: string;
+  overwrite?: boolean;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  out: string;
+  files: string[];
+  recipe: string;
+  seconds: number;
+}
+
+export function studyIdentity(study: StudyRow): StudyIdentity {
+  const id = (study.config as { identity?: StudyIdentity } | null)?.identity;
+  if (!id?.space) fail('STUDY_E_NOT_FOUND', `study "${study.name}" has no stored search space (it was not created by mergesearch search)`);
+  return id;
+}
+
+interface Sources {
+  base: string;
+  experts: string[];
+  modelNames: string[];
+  /** Tensors the space covers (zoo: the backbone) and every tensor of the base. */
+  spaceTensors: string[];
+  allTensors: string[];
+  /** zoo: task of each expert, whose head it provides. */
+  headTask?: string[];
+}
+
+function sourcesOf(id: StudyIdentity): Sources {
+  if (id.zoo) {
+    // Absolute paths, so the recipe runs from any folder.
+    const dir = path.resolve(ensureZoo(id.zoo));
+    const manifest = readZooManifest(dir);
+    const base = path.join(dir, manifest.base);
+    const experts = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));
+    const all = tensorNames(base);
+    return { base, experts, modelNames: manifest.tasks, spaceTensors: all.filter((n) => n.startsWith('backbone.')), allTensors: all, headTask: manifest.tasks };
+  }
+  if (!id.checkpoints) fail('STUDY_E_NOT_FOUND', 'the study names neither a zoo nor checkpoints');
+  const all = tensorNames(id.checkpoints.base);
+  return { base: id.checkpoints.base, experts: id.checkpoints.experts, modelNames: id.checkpoints.experts.map((e) => path.basename(e)), spaceTensors: all, allTensors: all };
+}
+
+function tensorNames(dir: string): string[] {
+  const c = Checkpoint.open(dir);
+  try {
+    return [...c.tensors.keys()];
+  } finally {
+    c.close();
+  }
+}
+
+/** The space of a stored study, rebuilt from the checkpoints it names. */
+export function spaceOfStudy(study: StudyRow): { space: SearchSpace; sources: Sources } {
+  const id = studyIdentity(study);
+  const sources = sourcesOf(id);
+  return { space: new SearchSpace(id.space, sources.spaceTensors, sources.modelNames), sources };
+}
+
+/** Parameters that route each zoo head to its own expert unchanged. */
+function headParams(space: SearchSpace, sources: Sources): Array<{ tensor: string; params: TensorParams }> {
+  if (!sources.headTask) return [];
+  const method = getMethod(space.method)!;
+  const modelParams = new Set(method.modelParams.map((p) => p.name));
+  const globalParams = new Set(method.globalParams.map((p) => p.name));
+  const fixed = space.spec.fixed ?? {};
+  const out: Array<{ tensor: string; params: TensorParams }> = [];
+  for (const tensor of sources.allTensors) {
+    if (sources.spaceTensors.includes(tensor)) continue;
+    const owner = sources.headTask.findIndex((task) => tensor.startsWith(`heads.${task}.`));
+    const global: Record<string, Scalar> = {};
+    for (const [k, v] of Object.entries(fixed)) if (globalParams.has(k)) global[k] = v;
+    if (globalParams.has('lambda')) global.lambda = 1;
+    const perModel = sources.modelNames.map((_, i) => {
+      const p: Record<string, Scalar> = {};
+      for (const [k, v] of Object.entries(fixed)) if (modelParams.has(k)) p[k] = v;
+      if (modelParams.has('weight')) p.weight = i === owner ? 1 : 0;
+      if (modelParams.has('density')) p.density = 1;
+      return p;
+    });
+    out.push({ tensor, params: { global, perModel } });
+  }
+  return out;
+}
+
+function frontPlace(store: StudyStore, study: StudyRow, trial: TrialRow): string {
+  const done = store.trials(study.id, { states: ['COMPLETE'] });
+  const mins = done.map((t) => toMinimization(t.values, study.objectives));
+  const front = new Set(paretoFront(mins).map((i) => done[i]!.number));
+  const mine = toMinimization(trial.values, study.objectives);
+  const dominatedBy = mins.filter((m) => m.every((v, i) => v <= mine[i]!) && m.some((v, i) => v < mine[i]!)).length;
+  return front.has(trial.number)
+    ? `on the Pareto front (one of ${front.size} non-dominated trials out of ${done.length} completed)`
+    : `dominated by ${dominatedBy} of ${done.length} completed trials (the front has ${front.size})`;
+}
+
+function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: string): string {
+  const rows = study.objectives.map((o, i) => `| ${o.name} | ${o.direction} | ${trial.values![i]!.toFixed(6)} |`);
+  return [
+    '',
+    '## Search provenance',
+    '',
+    `Exported by mergesearch from study \`${study.name}\` (optimizer ${study.optimizer}, seed ${study.seed}, backend ${study.backend}), trial ${trial.number}: ${place}.`,
+    '',
+    '| objective | direction | value recorded by the study |',
+    '|---|---|---:|',
+    ...rows,
+    '',
+    `The recipe above reproduces this merge with \`mergesearch merge\` or mergekit (${recipe.split('\n').length} lines).`,
+    '',
+  ].join('\n');
+}
+
+export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
+  const started = Date.now();
+  if (!fs.existsSync(o.db)) fail('IO_E_NOT_FOUND', `study database ${o.db} does not exist`);
+  const store = StudyStore.open(o.db, { readonly: true });
+  let study: StudyRow;
+  let trial: TrialRow;
+  let place: string;
+  try {
+    study = store.getStudy(o.study);
+    trial = store.trial(study.id, o.trial);
+    if (trial.state !== 'COMPLETE' || !trial.values) {
+      fail('STUDY_E_NOT_FOUND', `trial ${o.trial} of study ${o.study} is ${trial.state}${trial.error ? ` (${trial.error})` : ''}; only COMPLETE trials can be exported`);
+    }
+    place = frontPlace(store, study, trial);
+  } finally {
+    store.close();
+  }
+  const { space, sources } = spaceOfStudy(study);
+  const recipeObject = recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, { numLayers: layerCountFromNames(sources.allTensors), extra: headParams(space, sources) });
+  const recipe = recipeYaml(recipeObject, `mergesearch: study ${study.name}, trial ${trial.number}\nvalues: ${study.objectives.map((ob, i) => `${ob.name}=${trial.values![i]!.toFixed(4)}`).join(', ')}`);
+  o.log?.(`exporting trial ${trial.number} of study ${study.name} (${space.method}) into ${o.out}`);
+  const summary = await mergeToFolder(parseRecipe(recipe, `recipe of trial ${trial.number}`), {
+    out: o.out,
+    overwrite: o.overwrite,
+    threads: o.threads,
+    seed: study.seed,
+    modelCardExtra: provenance(study, trial, place, recipe),
+    onWarning: (w) => o.log?.(`warning: ${w}`),
+  });
+  return { out: summary.out, files: summary.files, recipe, seconds: (Date.now() - started) / 1000 };
+}
