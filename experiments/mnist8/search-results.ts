@@ -17,6 +17,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
 const db = path.join(here, 'studies.db');
+// Observations written by hand after reading the numbers (kept beside the script, pasted in).
+const OBSERVATIONS = fs.readFileSync(path.join(here, 'search-observations.md'), 'utf8').trim();
 const START = '<!-- search-results:start -->';
 const END = '<!-- search-results:end -->';
 
@@ -32,6 +34,8 @@ interface Row {
   optimizer: string;
   space: string;
   test: number[];
+  /** Test accuracy of the last completed trial (for gradient methods: the end of the path). */
+  last?: number[];
   trials: number;
   forward: number;
   steps: number;
@@ -39,6 +43,8 @@ interface Row {
   trial: number;
 }
 const rows: Row[] = [];
+const notes: string[] = [];
+const fmt = (x: number) => (100 * x).toFixed(1);
 
 // Baselines with λ chosen on validation (the same protocol as the table above).
 const LAMBDAS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
@@ -81,7 +87,16 @@ for (const f of files) {
   const best = complete.reduce((a, b) => (mean(b.values!) > mean(a.values!) ? b : a));
   const problem = new ZooProblem(zoo, config);
   const test = problem.scoreBackbone(problem.mergeBackbone(best.x), problem.objectives, 'test').values;
+  const final = complete[complete.length - 1]!;
+  const last = problem.scoreBackbone(problem.mergeBackbone(final.x), problem.objectives, 'test').values;
   problem.close();
+  // MAP: how far its surrogates' predictions at the evaluated front points are from the real values.
+  const front = complete.filter((t) => Array.isArray(t.attrs.predicted));
+  if (front.length > 0) {
+    const predicted = mean(front.map((t) => mean(t.attrs.predicted as number[])));
+    const real = mean(front.map((t) => mean(t.values!)));
+    notes.push(`${config.name}: the surrogates predicted a mean calibration accuracy of ${fmt(predicted)} % at the ${front.length} front points evaluated; they scored ${fmt(real)} %.`);
+  }
   const steps = complete.reduce((a, t) => a + t.intermediate.length, 0);
   rows.push({
     name: config.name,
@@ -93,15 +108,15 @@ for (const f of files) {
     steps,
     seconds,
     trial: best.number,
+    last,
   });
   console.error(`${config.name}: test ${(100 * mean(test)).toFixed(1)} (trial ${best.number}, ${seconds.toFixed(0)} s)`);
 }
 
-const fmt = (x: number) => (100 * x).toFixed(1);
 const table = [
-  `| study | optimizer | space | test avg | normalized | trials | scoring forward passes | gradient steps | wall (s) | best trial |`,
-  `|---|---|---|---:|---:|---:|---:|---:|---:|---:|`,
-  ...rows.map((r) => `| ${r.name} | ${r.optimizer} | ${r.space} | ${fmt(mean(r.test))} | ${fmt(normalized(r.test))} | ${r.trials} | ${r.forward.toLocaleString('en-US')} | ${r.steps} | ${r.seconds.toFixed(0)} | ${r.trial >= 0 ? r.trial : '—'} |`),
+  `| study | optimizer | space | test avg | normalized | last trial's test avg | trials | scoring forward passes | gradient steps | wall (s) | best trial |`,
+  `|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  ...rows.map((r) => `| ${r.name} | ${r.optimizer} | ${r.space} | ${fmt(mean(r.test))} | ${fmt(normalized(r.test))} | ${r.last ? fmt(mean(r.last)) : '—'} | ${r.trials} | ${r.forward.toLocaleString('en-US')} | ${r.steps} | ${r.seconds.toFixed(0)} | ${r.trial >= 0 ? r.trial : '—'} |`),
 ].join('\n');
 const block = `${START}
 ## Search results
@@ -114,6 +129,10 @@ counts samples run through a candidate to score trials; *gradient steps* are Ada
 steps (each a forward and backward pass over a batch per task). Individual experts: ${fmt(mean(individual))}.
 
 ${table}
+
+${notes.map((n) => `- ${n}`).join('\n')}
+
+${OBSERVATIONS}
 ${END}`;
 const resultsFile = path.join(here, 'RESULTS.md');
 const text = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '# mnist8 results\n';
