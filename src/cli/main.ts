@@ -6,6 +6,7 @@ import { registerExport } from './export.ts';
 import { registerInspect } from './inspect.ts';
 import { registerMerge } from './merge.ts';
 import { registerQuickstart } from './quickstart.ts';
+import { registerReport } from './report.ts';
 import { registerSearch } from './search.ts';
 import { registerZoo } from './zoo.ts';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerQuickstart(program);
   registerSearch(program);
   registerExport(program);
+  registerReport(program);
   registerMerge(program);
   registerInspect(program);
   registerZoo(program);
