@@ -128,7 +128,12 @@ describe('search on checkpoints scored by a command', () => {
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
         if (!fs.existsSync(path.join(root, 'killed.db'))) return;
-        const store = StudyStore.open(path.join(root, 'killed.db'), { readonly: true });
+        let store: StudyStore;
+        try {
+          store = StudyStore.open(path.join(root, 'killed.db'), { readonly: true });
+        } catch {
+          return; // the file exists but the search has not created its tables yet
+        }
         try {
           const s = store.findStudy('kill');
           if (s && store.countTrials(s.id, ['COMPLETE']) >= 6 && store.countTrials(s.id, ['RUNNING']) === 1) {

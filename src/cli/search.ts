@@ -77,7 +77,10 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   let interrupts = 0;
   const onSignal = () => {
     interrupts++;
-    if (interrupts > 1) process.exit(130);
+    // A --join worker gets each Ctrl-C twice (from the terminal and forwarded by the process that
+    // started it), so only that process quits at once on the second; it ends its workers then.
+    if (interrupts > 1 && !o.join) process.exit(130);
+    if (interrupts > 1) return;
     process.stderr.write('\nstopping after the current trial (Ctrl-C again to quit at once; the trial is then retried on --resume)\n');
     controller.abort();
   };

@@ -1,5 +1,6 @@
 // Merge one tensor held in memory (tests, and search on small models): the same method code as
 // the streaming executor, run as a single chunk (or as `chunks` row chunks, to test chunking).
+import { fail } from '../errors.ts';
 import { tensorSeed } from '../tensor/random.ts';
 import type { Chunk, TensorContext } from './method.ts';
 import type { Scalar } from './parameters.ts';
@@ -42,7 +43,8 @@ export function mergeTensorInMemory(x: InMemoryTensor): Float32Array {
     seed: tensorSeed(x.seed ?? 0, x.name),
   };
   const bad = method.checkParams?.(ctx);
-  if (bad) throw new Error(bad);
+  // Coded as on the streaming path (plan.ts): a search records such a candidate FAIL and goes on.
+  if (bad) fail('RECIPE_E_PARAM', `tensor ${x.name}: ${bad}`);
   const n = x.shape.length < 2 ? 1 : Math.max(1, Math.min(x.chunks ?? 1, rows));
   const chunks: Chunk[] = [];
   for (let i = 0; i < n; i++) {

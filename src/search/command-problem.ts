@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCommandEvaluator } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
-import { Checkpoint, layerCountFromNames } from '../io/checkpoint.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
 import { parseRecipe } from '../merge/recipe.ts';
 import type { Evaluation, Problem } from './problem.ts';
@@ -29,11 +29,13 @@ export class CommandProblem implements Problem {
     let tensors: string[];
     try {
       tensors = [...base.tensors.keys()];
+      // The layer count the streaming engine places gradient anchors with (config.json first),
+      // so a layer-wise recipe hits each layer's value exactly.
+      this.numLayers = base.numLayers();
     } finally {
       base.close();
     }
     for (const e of checkpoints.experts) if (!fs.existsSync(e)) fail('IO_E_NOT_FOUND', `expert checkpoint ${e} does not exist`);
-    this.numLayers = layerCountFromNames(tensors);
     this.space = new SearchSpace(spaceSpec, tensors, checkpoints.experts.map((e) => path.basename(e)));
     this.description = `${checkpoints.experts.length} experts of ${checkpoints.base}, ${tensors.length} tensors, ${this.space.dim} coefficients, scored by command`;
   }

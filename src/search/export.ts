@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
-import { Checkpoint, layerCountFromNames } from '../io/checkpoint.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { parseRecipe } from '../merge/recipe.ts';
@@ -60,38 +60,40 @@ interface Sources {
   /** Tensors the space covers (zoo: the backbone) and every tensor of the base. */
   spaceTensors: string[];
   allTensors: string[];
+  /** The base's layer count as the streaming engine reads it (config.json first). */
+  numLayers: number;
   /** zoo: task of each expert, whose head it provides. */
   headTask?: string[];
 }
 
-function sourcesOf(id: StudyIdentity): Sources {
+function sourcesOf(id: StudyIdentity, log?: (line: string) => void): Sources {
   if (id.zoo) {
     // Absolute paths, so the recipe runs from any folder.
-    const dir = path.resolve(ensureZoo(id.zoo));
+    const dir = path.resolve(ensureZoo(id.zoo, { onLog: log }));
     const manifest = readZooManifest(dir);
     const base = path.join(dir, manifest.base);
     const experts = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));
-    const all = tensorNames(base);
-    return { base, experts, modelNames: manifest.tasks, spaceTensors: all.filter((n) => n.startsWith('backbone.')), allTensors: all, headTask: manifest.tasks };
+    const { names: all, numLayers } = tensorNames(base);
+    return { base, experts, modelNames: manifest.tasks, spaceTensors: all.filter((n) => n.startsWith('backbone.')), allTensors: all, numLayers, headTask: manifest.tasks };
   }
   if (!id.checkpoints) fail('STUDY_E_NOT_FOUND', 'the study names neither a zoo nor checkpoints');
-  const all = tensorNames(id.checkpoints.base);
-  return { base: id.checkpoints.base, experts: id.checkpoints.experts, modelNames: id.checkpoints.experts.map((e) => path.basename(e)), spaceTensors: all, allTensors: all };
+  const { names: all, numLayers } = tensorNames(id.checkpoints.base);
+  return { base: id.checkpoints.base, experts: id.checkpoints.experts, modelNames: id.checkpoints.experts.map((e) => path.basename(e)), spaceTensors: all, allTensors: all, numLayers };
 }
 
-function tensorNames(dir: string): string[] {
+function tensorNames(dir: string): { names: string[]; numLayers: number } {
   const c = Checkpoint.open(dir);
   try {
-    return [...c.tensors.keys()];
+    return { names: [...c.tensors.keys()], numLayers: c.numLayers() };
   } finally {
     c.close();
   }
 }
 
 /** The space of a stored study, rebuilt from the checkpoints it names. */
-export function spaceOfStudy(study: StudyRow): { space: SearchSpace; sources: Sources } {
+export function spaceOfStudy(study: StudyRow, log?: (line: string) => void): { space: SearchSpace; sources: Sources } {
   const id = studyIdentity(study);
-  const sources = sourcesOf(id);
+  const sources = sourcesOf(id, log);
   return { space: new SearchSpace(id.space, sources.spaceTensors, sources.modelNames), sources };
 }
 
@@ -109,6 +111,9 @@ function headParams(space: SearchSpace, sources: Sources): Array<{ tensor: strin
     const global: Record<string, Scalar> = {};
     for (const [k, v] of Object.entries(fixed)) if (globalParams.has(k)) global[k] = v;
     if (globalParams.has('lambda')) global.lambda = 1;
+    // LiNeS would scale the head's task vector too.
+    if (globalParams.has('lines_alpha')) global.lines_alpha = 1;
+    if (globalParams.has('lines_beta')) global.lines_beta = 0;
     const perModel = sources.modelNames.map((_, i) => {
       const p: Record<string, Scalar> = {};
       for (const [k, v] of Object.entries(fixed)) if (modelParams.has(k)) p[k] = v;
@@ -166,8 +171,13 @@ export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
   } finally {
     store.close();
   }
-  const { space, sources } = spaceOfStudy(study);
-  const recipeObject = recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, { numLayers: layerCountFromNames(sources.allTensors), extra: headParams(space, sources) });
+  const { space, sources } = spaceOfStudy(study, o.log);
+  if (sources.headTask && !getMethod(space.method)!.modelParams.some((p) => p.name === 'weight')) {
+    // Heads can only be routed through a per-model weight; the search scored each task through its
+    // own expert's head, so this export's values will differ from the recorded ones.
+    o.log?.(`warning: ${space.method} has no per-model weight, so the task heads cannot be routed to their experts: they are merged by ${space.method} too, unlike in the search`);
+  }
+  const recipeObject = recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, { numLayers: sources.numLayers, extra: headParams(space, sources) });
   const recipe = recipeYaml(recipeObject, `mergesearch: study ${study.name}, trial ${trial.number}\nvalues: ${study.objectives.map((ob, i) => `${ob.name}=${trial.values![i]!.toFixed(4)}`).join(', ')}`);
   o.log?.(`exporting trial ${trial.number} of study ${study.name} (${space.method}) into ${o.out}`);
   const summary = await mergeToFolder(parseRecipe(recipe, `recipe of trial ${trial.number}`), {

@@ -35,6 +35,9 @@ export interface LoopOptions {
 const ATTR_INTERRUPTED = 'interrupted_trials';
 const ATTR_EVALUATIONS = 'evaluations';
 const ATTR_SECONDS = 'elapsed_seconds';
+const ATTR_CLOCK_AT = 'clock_at';
+/** How often a worker waiting on other workers' trials checks whether their owners died. */
+const RECOVER_EVERY_MS = 1000;
 
 export function workerId(): string {
   return `${os.hostname()}:${process.pid}`;
@@ -101,13 +104,18 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
   const worker = o.worker ?? workerId();
   const started = Date.now();
   let lastClock = started;
+  let lastRecovery = started;
   let finished = 0;
   const loadState = (): Json => (store.loadOptimizerState(study.id)?.state as Json | undefined) ?? optimizer.init(ctx);
-  // Wall time spent, accumulated in the study so a time budget spans resumed runs.
+  // Wall time spent, accumulated in the study so a time budget spans resumed runs. Several workers
+  // share one wall clock: each counts only the time since the later of its own last reading and
+  // any worker's (clock_at), so time covered by several workers at once is counted once.
+  const since = (a: Record<string, unknown>) => Math.max(lastClock, (a[ATTR_CLOCK_AT] as number | undefined) ?? 0);
   const clock = () => {
     const now = Date.now();
     const a = store.studyAttrs(study.id);
-    store.setStudyAttr(study.id, ATTR_SECONDS, ((a[ATTR_SECONDS] as number | undefined) ?? 0) + (now - lastClock) / 1000);
+    store.setStudyAttr(study.id, ATTR_SECONDS, ((a[ATTR_SECONDS] as number | undefined) ?? 0) + Math.max(0, now - since(a)) / 1000);
+    store.setStudyAttr(study.id, ATTR_CLOCK_AT, now);
     lastClock = now;
   };
   const exhausted = (): boolean => {
@@ -116,7 +124,7 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
     return (
       (b.trials !== undefined && used.trials >= b.trials) ||
       (b.evaluations !== undefined && used.evaluations >= b.evaluations) ||
-      (b.seconds !== undefined && used.seconds + (Date.now() - lastClock) / 1000 >= b.seconds)
+      (b.seconds !== undefined && used.seconds + Math.max(0, Date.now() - since(store.studyAttrs(study.id))) / 1000 >= b.seconds)
     );
   };
   const create = (p: Proposal): TrialRow => {
@@ -127,6 +135,10 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
   };
 
   while (true) {
+    // Yield to the event loop once per trial: a zoo candidate is merged and scored synchronously,
+    // so without this turn Ctrl-C (a signal handler) and heartbeat timers would only run once the
+    // whole budget is spent.
+    await new Promise((r) => setImmediate(r));
     if (o.signal?.aborted) return { reason: 'stopped', trials: finished };
     let claim: Claim;
     if (optimizer.family === 'gradient') {
@@ -166,7 +178,12 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
       return { reason: claim.stop, trials: finished };
     }
     if ('wait' in claim) {
-      // Another worker holds the rest of this generation; its tells will unblock us.
+      // Another worker holds the rest of this generation; its tells will unblock us. If that
+      // worker died, nobody would: retry its trial here instead of waiting forever.
+      if (Date.now() - lastRecovery >= RECOVER_EVERY_MS) {
+        lastRecovery = Date.now();
+        if (recoverInterruptedTrials(store, study).length > 0) continue;
+      }
       await new Promise((r) => setTimeout(r, 50));
       continue;
     }

@@ -50,7 +50,12 @@ export function buildProblem(config: StudyConfig, log?: (line: string) => void, 
   return config.zoo !== undefined ? ZooProblem.fromConfig(config, log, source) : CommandProblem.fromConfig(config, source);
 }
 
-export function optimizerContext(config: StudyConfig, problem: Problem, optimizer: Optimizer, source = 'study config'): OptimizerContext {
+/**
+ * @param plannedTrials the trial budget the optimizer plans with (grid's points per coordinate,
+ *   MAP's plan): the one the study started with, so a budget changed on --resume only moves the
+ *   stopping point and never reshapes a half-walked grid.
+ */
+export function optimizerContext(config: StudyConfig, problem: Problem, optimizer: Optimizer, source = 'study config', plannedTrials = config.budget.trials): OptimizerContext {
   const settings = resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
   const ctx: OptimizerContext = {
     dim: problem.space.dim,
@@ -60,7 +65,7 @@ export function optimizerContext(config: StudyConfig, problem: Problem, optimize
     names: problem.space.names,
     objectives: problem.objectives.map((o) => ({ name: o.name, direction: o.direction })),
     seed: config.seed,
-    budget: config.budget.trials ?? 1_000_000,
+    budget: plannedTrials ?? 1_000_000,
     settings,
     gradient: optimizer.family === 'gradient' ? problem.gradient : undefined,
   };
@@ -86,11 +91,11 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   if ((o.workers ?? 1) > 1 && optimizer.family === 'gradient') {
     fail('SEARCH_E_OPTIMIZER', `${optimizer.name} takes gradient steps one after another; run it with --workers 1`);
   }
-  const engine = await initEngine(config.backend);
-  const problem = buildProblem(config, log, source);
+  // The database first: a bad --db path, a study name already taken or a changed config is
+  // reported before any model is loaded (or a built-in zoo built, which takes a minute).
   const store = StudyStore.open(o.db);
+  let problem: Problem | undefined;
   try {
-    const ctx = optimizerContext(config, problem, optimizer, source);
     let study = store.findStudy(config.name);
     if (study && !o.resume && !o.join) {
       fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
@@ -103,7 +108,12 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       }
     } else if (o.join) {
       fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${o.db}; a worker can only join a study that was started`);
-    } else {
+    }
+    const engine = await initEngine(config.backend);
+    problem = buildProblem(config, log, source);
+    const planned = study ? (study.config as { budget?: StudyConfig['budget'] }).budget?.trials : config.budget.trials;
+    const ctx = optimizerContext(config, problem, optimizer, source, planned);
+    if (!study) {
       study = store.createStudy({
         name: config.name,
         config: { identity: identity(config), budget: config.budget, source: o.configFile ? path.resolve(o.configFile) : null },
@@ -120,13 +130,14 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
 
     const children = (o.workers ?? 1) > 1 && !o.join ? spawnWorkers(o, (o.workers ?? 1) - 1, log) : [];
     const s = study;
-    const result = await runTrials({ store, study: s, problem, optimizer, ctx, budget: config.budget, signal: o.signal, onTrial: (t, sec) => o.onTrial?.(t, sec, s, problem) });
+    const p = problem;
+    const result = await runTrials({ store, study: s, problem: p, optimizer, ctx, budget: config.budget, signal: o.signal, onTrial: (t, sec) => o.onTrial?.(t, sec, s, p) });
     const codes = await Promise.all(children);
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
     return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend };
   } finally {
-    problem.close();
+    problem?.close();
     store.close();
   }
 }
@@ -136,11 +147,28 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bi
 function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void): Promise<number>[] {
   if (!o.configFile) fail('CLI_E_ARG', 'several workers need the study config as a file');
   const out: Promise<number>[] = [];
+  // Workers stop after their trial on the first Ctrl-C (forwarded here, and sent by the terminal
+  // too), and never quit on their own at the second: this process ends them when it quits, so
+  // "a second Ctrl-C quits at once" holds for the workers as well.
+  const alive = new Set<ReturnType<typeof spawn>>();
+  const killAll = () => alive.forEach((c) => c.kill('SIGKILL'));
+  process.on('exit', killAll);
   for (let i = 0; i < n; i++) {
     const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (d: Buffer) => log(`[worker ${i + 1}] ${d.toString().trimEnd()}`));
+    alive.add(child);
+    child.stderr.on('data', (d: Buffer) => {
+      for (const line of d.toString().split('\n')) if (line.trim() !== '') log(`[worker ${i + 1}] ${line.trimEnd()}`);
+    });
     o.signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
-    out.push(new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))));
+    out.push(
+      new Promise((resolve) =>
+        child.on('exit', (code) => {
+          alive.delete(child);
+          if (alive.size === 0) process.off('exit', killAll);
+          resolve(code ?? 1);
+        }),
+      ),
+    );
   }
   return out;
 }

@@ -109,6 +109,13 @@ export class SearchSpace {
       if (perModel.has(name)) this.fixedModel[name] = value;
       else if (globals.has(name)) this.fixedGlobal[name] = value;
       else fail('SEARCH_E_SPACE', `space.fixed.${name}: ${spec.method} has no parameter "${name}"; it takes ${known.join(', ')}`);
+      // The same rules as a recipe's values (plan.ts): a wrong kind would fail every trial, one by one.
+      const def = (perModel.get(name) ?? globals.get(name))!;
+      if (def.kind === 'number' && !(typeof value === 'number' && Number.isFinite(value))) fail('SEARCH_E_SPACE', `space.fixed.${name} must be a finite number, got ${JSON.stringify(value)}`);
+      if (def.kind === 'boolean' && typeof value !== 'boolean') fail('SEARCH_E_SPACE', `space.fixed.${name} must be true or false, got ${JSON.stringify(value)}`);
+      if (def.kind === 'string' && def.choices && !def.choices.includes(String(value))) {
+        fail('SEARCH_E_SPACE', `space.fixed.${name} must be one of ${def.choices.join(', ')}, got ${JSON.stringify(value)}`);
+      }
     }
 
     const groups = spec.groups ?? [];
@@ -133,7 +140,7 @@ export class SearchSpace {
       const scope = perModel.has(param) ? 'model' : 'global';
       let init = range.init;
       if (init === undefined) init = param === 'weight' ? 1 / n : typeof def.default === 'number' ? def.default : (range.low + range.high) / 2;
-      if (range.init !== undefined && (range.init < range.low || range.init > range.high)) {
+      if (range.init !== undefined && !(range.init >= range.low && range.init <= range.high)) {
         fail('SEARCH_E_SPACE', `space.parameters.${param}.init = ${range.init} is outside [${range.low}, ${range.high}]`);
       }
       init = Math.min(range.high, Math.max(range.low, init));
@@ -156,6 +163,43 @@ export class SearchSpace {
     for (const def of method.modelParams) {
       if (def.required && !(def.name in spec.parameters) && !(def.name in this.fixedModel)) {
         fail('SEARCH_E_SPACE', `${spec.method} needs "${def.name}" per model: search it under space.parameters or set it under space.fixed`);
+      }
+    }
+    this.checkBounds(method);
+  }
+
+  /**
+   * The method must accept the starting point, and each bound of each searched parameter with the
+   * rest at the start (a density range reaching 3 would otherwise fail every trial that goes past
+   * 1, deep in the search). One parameter of one model moves at a time: corners such as every
+   * weight 0 can be legitimately invalid (linear's normalize) and are left to the trials.
+   */
+  private checkBounds(method: NonNullable<ReturnType<typeof getMethod>>): void {
+    if (!method.checkParams) return;
+    const tensor = this.tensors[0]!;
+    const withDefaults = (defs: readonly ParamDef[], given: Record<string, Scalar>) => Object.fromEntries(defs.map((d) => [d.name, given[d.name] ?? d.default]));
+    const check = (p: TensorParams): string | undefined =>
+      method.checkParams!({
+        name: tensor,
+        shape: [1],
+        rows: 1,
+        cols: 1,
+        t: 0,
+        global: withDefaults(method.globalParams, p.global),
+        perModel: p.perModel.map((m) => withDefaults(method.modelParams, m)),
+        modelRefs: this.modelNames,
+        seed: 0,
+      });
+    const start = this.paramsFor(this.init, tensor);
+    const bad = check(start);
+    if (bad) fail('SEARCH_E_SPACE', `${this.method} refuses the starting point of the space: ${bad}; change space.fixed or the parameters' init`);
+    for (const d of this.dims) {
+      for (const [end, v] of [['low', d.range.low], ['high', d.range.high]] as const) {
+        const p: TensorParams = { global: { ...start.global }, perModel: start.perModel.map((m) => ({ ...m })) };
+        if (d.scope === 'global') p.global[d.param] = v;
+        else p.perModel[0]![d.param] = v;
+        const why = check(p);
+        if (why) fail('SEARCH_E_SPACE', `space.parameters.${d.param}: ${end} = ${v} is not a value ${this.method} accepts (${why}); narrow the bounds`);
       }
     }
   }

@@ -27,6 +27,10 @@ function settingFor(values: Map<string, Scalar>, numLayers: number): Setting {
     else if (perLayer.has(i) && perLayer.get(i) !== v) layered = false;
     else perLayer.set(i, v);
   }
+  // The outside tensors' filters come first and match substrings, so none may be part of a layer
+  // tensor's name (else that tensor would take the outside value): exact filters for all then.
+  const layerNames = [...values.keys()].filter((n) => layerIndexOf(n) !== undefined);
+  if ([...outside.keys()].some((f) => layerNames.some((n) => n.includes(f)))) layered = false;
   if (layered && perLayer.size === numLayers && [...perLayer.keys()].every((i) => i < numLayers) && [...perLayer.values()].every((v) => typeof v === 'number')) {
     const list = Array.from({ length: numLayers }, (_, i) => perLayer.get(i) as number);
     const layers: Setting = list.every((v) => v === list[0]) ? list[0]! : list;
