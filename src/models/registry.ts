@@ -1,6 +1,7 @@
 // Model families by the architecture name in config.json's `architectures[0]`: how to read a
 // config, which tensors (names and shapes) the model needs, and how to check a checkpoint has them.
 import { fail } from '../errors.ts';
+import { checkLlamaParams, LLAMA_ARCHITECTURES, llamaConfigFromJson, llamaParameterShapes, type LlamaConfig } from './llama-config.ts';
 import { checkMlpParams, MLP_ARCHITECTURE, mlpConfigFromJson, mlpParameterShapes, type MlpConfig, type ParamShape } from './mlp-classifier.ts';
 
 export type { ParamShape } from './mlp-classifier.ts';
@@ -23,10 +24,23 @@ const mlpFamily: ModelFamily<MlpConfig> = {
   checkParams: checkMlpParams,
 };
 
-// A Llama-family decoder ('LlamaForCausalLM', 'MistralForCausalLM', ...) goes here next: its own
-// file in src/models/ with the same four members, one entry per architecture name it serves.
+// The Llama-family decoders share one config parser (which knows their differences: Qwen2's q/k/v
+// biases, Llama's attention_bias and mlp_bias, Mistral's sliding window); one entry per class name.
+const llamaFamilies = Object.fromEntries(
+  LLAMA_ARCHITECTURES.map((architecture): [string, ModelFamily] => [
+    architecture,
+    {
+      architecture,
+      parseConfig: llamaConfigFromJson,
+      parameterShapes: llamaParameterShapes,
+      checkParams: checkLlamaParams,
+    } satisfies ModelFamily<LlamaConfig> as ModelFamily,
+  ]),
+);
+
 export const MODEL_FAMILIES: Readonly<Record<string, ModelFamily>> = {
   [MLP_ARCHITECTURE]: mlpFamily as ModelFamily,
+  ...llamaFamilies,
 };
 
 /** The family of a config.json object, from `architectures[0]`; `source` names the file. */
