@@ -53,6 +53,14 @@ export const ErrorCodes = {
   SEARCH_E_NONFINITE: 'a candidate produced NaN or Inf',
   // CLI
   CLI_E_ARG: 'a command-line argument is invalid',
+  // report server (mergesearch serve)
+  SERVER_E_TOKEN: 'serve was asked to listen beyond this machine without --token',
+  SERVER_E_AUTH: 'an API request lacks the bearer token, or names a host the server does not answer',
+  SERVER_E_PATH: 'an output path given to the API leaves the output root (.., absolute, symlink)',
+  SERVER_E_REQUEST: 'an API request is malformed (schema, JSON, body size)',
+  SERVER_E_NOT_FOUND: 'no such API route or launch',
+  SERVER_E_LAUNCH: 'a study launch cannot start (name in use, process failed to spawn)',
+  SERVER_E_INTERNAL: 'an unexpected server error (details in the server log)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -8,6 +8,7 @@ import { registerMerge } from './merge.ts';
 import { registerQuickstart } from './quickstart.ts';
 import { registerReport } from './report.ts';
 import { registerSearch } from './search.ts';
+import { registerServe } from './serve.ts';
 import { registerZoo } from './zoo.ts';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerQuickstart(program);
   registerSearch(program);
+  registerServe(program);
   registerExport(program);
   registerReport(program);
   registerMerge(program);

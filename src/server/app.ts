@@ -1,0 +1,75 @@
+// The report server: a fastify app with the JSON API under /api/ (one plugin per route, each with
+// request and response schemas) and the report page's files at /. The study database is opened
+// once, read-write (WAL: reads never wait for the searches writing to it, and each request reads a
+// fresh snapshot), and closed with the app; running launches are stopped then too.
+import fs from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { fail } from '../errors.ts';
+import { StudyStore } from '../study/index.ts';
+import { registerAuth } from './auth.ts';
+import type { ServerContext } from './context.ts';
+import { registerErrorHandler, registerNotFound } from './error-handler.ts';
+import { Launches } from './launches.ts';
+import exportRoute from './routes/export.ts';
+import launch from './routes/launch.ts';
+import pareto from './routes/pareto.ts';
+import studies from './routes/studies.ts';
+import study from './routes/study.ts';
+import trial from './routes/trial.ts';
+import trials from './routes/trials.ts';
+import trialsCsv from './routes/trials-csv.ts';
+import vendor from './routes/vendor.ts';
+import { DEFAULT_PUBLIC_DIR, staticFiles } from './static.ts';
+
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface AppOptions {
+  /** The study database (created when missing). */
+  db: string;
+  /** When set, every /api/ request needs `Authorization: Bearer TOKEN`. */
+  token?: string;
+  /** Exports and launch configs are written under this folder only. */
+  outputRoot: string;
+  /** Log warnings and errors (with stacks of internal errors) to stderr; default off. */
+  logger?: boolean;
+  /** The report page's files; default src/server/public/. */
+  publicDir?: string;
+  /** The CLI entry a launch runs (tests); default bin/mergesearch.js. */
+  bin?: string;
+}
+
+export interface ReportApp extends FastifyInstance {
+  /** The server's shared state (tests wait on launches through it). */
+  ctx: ServerContext;
+}
+
+export async function buildApp(o: AppOptions): Promise<ReportApp> {
+  const outputRoot = path.resolve(o.outputRoot);
+  if (!fs.existsSync(outputRoot) || !fs.statSync(outputRoot).isDirectory()) {
+    fail('SERVER_E_PATH', `the output root ${outputRoot} is not an existing folder; create it or give another --out-root`);
+  }
+  const db = path.resolve(o.db);
+  const store = StudyStore.open(db);
+  const ctx: ServerContext = { store, db, outputRoot, launches: new Launches({ db, outputRoot, store, bin: o.bin }) };
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    logger: o.logger ? { level: 'warn' } : false,
+    // Study names and trial numbers only; long URLs are mistakes.
+    routerOptions: { maxParamLength: 500 },
+    // Unknown body keys are refused (a misspelt "overwrite" must not be dropped silently).
+    ajv: { customOptions: { removeAdditional: false } },
+  }) as unknown as ReportApp;
+  app.decorate('ctx', ctx);
+  app.addHook('onClose', async () => {
+    await ctx.launches.stopAll();
+    store.close();
+  });
+  registerErrorHandler(app);
+  registerAuth(app, o.token === '' ? undefined : o.token);
+  registerNotFound(app, staticFiles(o.publicDir ?? DEFAULT_PUBLIC_DIR));
+  for (const routes of [studies, study, trials, trialsCsv, pareto, trial, exportRoute, launch, vendor]) {
+    await app.register(routes, { ctx });
+  }
+  return app;
+}

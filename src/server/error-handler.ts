@@ -1,0 +1,71 @@
+// Every failure leaves the API as `{ error: { code, message } }`. A coded error is the user's to
+// fix, so its message goes out as it is with a 4xx status (503 where the study database itself is
+// unusable); schema and body errors are 400/413 with fastify's message; anything else is a bug: the
+// client gets a 500 with no detail, the log gets the stack.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MergeSearchError, type ErrorCode } from '../errors.ts';
+import { isApiPath } from './auth.ts';
+
+const EXACT: Partial<Record<ErrorCode, number>> = {
+  STUDY_E_NOT_FOUND: 404,
+  SERVER_E_NOT_FOUND: 404,
+  SERVER_E_AUTH: 401,
+  SERVER_E_PATH: 400,
+  SERVER_E_REQUEST: 400,
+  SERVER_E_LAUNCH: 409,
+  STUDY_E_BUSY: 409,
+  IO_E_OUTPUT_EXISTS: 409,
+  CLI_E_ARG: 400,
+  EVAL_E_UNKNOWN: 400,
+  MODEL_E_PARAMS: 400,
+  STUDY_E_OPEN: 503,
+  STUDY_E_VERSION: 503,
+  STUDY_E_WRITE: 503,
+};
+
+/** The HTTP status of a coded error. */
+export function statusOf(code: ErrorCode): number {
+  const exact = EXACT[code];
+  if (exact !== undefined) return exact;
+  if (code.endsWith('_E_EXISTS')) return 409;
+  if (code.startsWith('CONFIG_E_') || code.startsWith('RECIPE_E_') || code.startsWith('SEARCH_E_')) return 400;
+  if (code.startsWith('ENGINE_E_')) return 503;
+  // IO_E_*, MERGE_E_*, EVAL_E_*: the request was fine, the files it needs are not (missing
+  // checkpoints, a merge that fails); the message says which.
+  return 422;
+}
+
+export const INTERNAL_MESSAGE = 'internal error; see the server log';
+
+function send(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.status(status).type('application/json; charset=utf-8').send({ error: { code, message } });
+}
+
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | MergeSearchError | Error, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof MergeSearchError) {
+      const status = (err as MergeSearchError & { statusCode?: number }).statusCode ?? statusOf(err.code);
+      // The code is in the body's own field; the message drops the "CODE: " prefix the CLI prints.
+      const message = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
+      return send(reply, status, err.code, message);
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) return send(reply, 400, 'SERVER_E_REQUEST', fe.message);
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return send(reply, fe.statusCode, 'SERVER_E_REQUEST', fe.message);
+    }
+    req.log.error({ err }, `internal error on ${req.method} ${req.url}`);
+    return send(reply, 500, 'SERVER_E_INTERNAL', INTERNAL_MESSAGE);
+  });
+}
+
+/** 404 for unknown /api/ routes; other paths go to `fallback` (the report page's files). */
+export function registerNotFound(app: FastifyInstance, fallback: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>): void {
+  app.setNotFoundHandler(async (req, reply) => {
+    if (!isApiPath(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
+      const sent = await fallback(req, reply);
+      if (sent) return sent;
+    }
+    return send(reply, 404, 'SERVER_E_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}${isApiPath(req.url) ? '; the API has /api/studies, /api/studies/NAME, .../trials, .../trials.csv, .../pareto, .../trials/N, .../trials/N/export, /api/launch' : ''}`);
+  });
+}
