@@ -458,3 +458,45 @@ describe('frank-wolfe', () => {
     }
   }, 60_000);
 });
+
+describe('AdaMerging objective variants (logit_scale, cross_entropy)', () => {
+  // Independent check: the loss the problem reports equals one computed here from the merged
+  // backbone (the exact merge code), the experts' heads and the same calibration samples, through
+  // the plain float64 evaluators.
+  it('reports the rescaled entropy and the labelled cross-entropy of the same samples', async () => {
+    const { entropy, crossEntropy } = await import('../evaluators/index.ts');
+    const { mlpLogits } = await import('../src/models/mlp-classifier.ts');
+    const space = new SearchSpace({ method: 'task_arithmetic', granularity: 'task', parameters: { weight: { low: 0, high: 1 } } }, backbone, zoo.tasks);
+    const p = new DifferentiableZoo(zoo, space);
+    const x = zoo.tasks.map((_, i) => 0.2 + 0.05 * i);
+    const merged = mergeBackbone(zoo, { method: 'task_arithmetic', global: { lambda: 1 }, perModel: x.map((w) => ({ weight: w })) });
+    const k = zoo.config.numClasses;
+    let ent = 0;
+    let ce = 0;
+    zoo.tasks.forEach((task, i) => {
+      const d = readTaskData(path.join(zoo.dir, zoo.manifest.data[task]!.calibration), k);
+      const idx = p.hostIndices(i, 8, 3);
+      const rows = new Uint8Array(idx.length * zoo.config.inputSize);
+      idx.forEach((j, r) => rows.set(d.images.subarray(j * zoo.config.inputSize, (j + 1) * zoo.config.inputSize), r * zoo.config.inputSize));
+      const labels = Array.from(idx, (j) => d.labels[j]!);
+      const logits = tf.tidy(() => {
+        const params: Record<string, tf.Tensor> = {};
+        for (const [n, t] of merged) params[n] = tf.tensor(t.values, t.shape);
+        for (const [n, t] of zoo.experts[i]!) if (n.startsWith(`heads.${task}.`)) params[n] = tf.tensor(t.values, t.shape);
+        return mlpLogits(params, zoo.config, tf.tensor2d(toInputs(rows), [idx.length, zoo.config.inputSize]), task).dataSync() as Float32Array;
+      });
+      ent += entropy(logits.map((v) => v * (100 / zoo.config.logitScale)), k);
+      ce += crossEntropy(logits, labels, k);
+    });
+    const scaled = p.entropyAndGrad(x, 8, 3, { logitScale: 100 });
+    const labelled = p.entropyAndGrad(x, 8, 3, { labels: true });
+    // float32 forward vs float64 evaluators over 8 tasks × 8 samples
+    expect(Math.abs(scaled.loss - ent)).toBeLessThan(1e-3);
+    expect(Math.abs(labelled.loss - ce)).toBeLessThan(1e-3);
+    expect(scaled.loss).not.toBeCloseTo(p.entropyAndGrad(x, 8, 3).loss, 2);
+    // Descending the labelled loss lowers it (a gradient that points the right way).
+    const step = x.map((v, i) => v - 0.05 * labelled.grad[i]! / Math.max(...labelled.grad.map(Math.abs)));
+    expect(p.entropyAndGrad(step, 8, 3, { labels: true }).loss).toBeLessThan(labelled.loss);
+    p.dispose();
+  });
+});

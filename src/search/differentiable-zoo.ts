@@ -27,7 +27,7 @@ import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import type { HostParams, LoadedZoo } from '../zoo/zoo-models.ts';
 import { entropyLoss } from '../../evaluators/entropy.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
-import type { AlignmentOptions, GradientProblem } from './optimizer.ts';
+import type { AlignmentOptions, GradientProblem, UnsupervisedLossOptions } from './optimizer.ts';
 import type { SearchSpace } from './space.ts';
 
 export interface DifferentiableZooOptions {
@@ -178,16 +178,27 @@ export class DifferentiableZoo implements GradientProblem {
    * from `sampleSeed`; labels unused), and its gradient with respect to x. The sum, as in the
    * AdaMerging reference (`losses += loss` per task).
    */
-  entropyAndGrad(x: number[], batch: number, sampleSeed: number): { loss: number; grad: number[] } {
+  entropyAndGrad(x: number[], batch: number, sampleSeed: number, options: UnsupervisedLossOptions = {}): { loss: number; grad: number[] } {
     this.checkX(x);
     const coef = tf.tensor2d(x, [x.length, 1]);
+    // A sharper logit scale makes the entropy weigh near-boundary samples (ADAMERGING.md).
+    const factor = options.logitScale && this.zoo.config.head === 'cosine' ? options.logitScale / this.zoo.config.logitScale : 1;
     try {
       const { value, grad } = tf.tidy(() => {
-        const inputs = this.data.map((d, i) => tf.gather(d.x, this.indices(i, batch, sampleSeed)) as tf.Tensor2D);
+        const picks = this.data.map((_, i) => this.indices(i, batch, sampleSeed));
+        const inputs = this.data.map((d, i) => tf.gather(d.x, picks[i]!) as tf.Tensor2D);
+        const targets = options.labels
+          ? this.data.map((d, i) => tf.oneHot(tf.gather(tf.tensor1d(d.labels, 'int32'), picks[i]!) as tf.Tensor1D, this.zoo.config.numClasses))
+          : [];
         return tf.valueAndGrad((c: tf.Tensor) => {
           const params = { ...this.mergedTensors(c), ...this.heads };
           let total: tf.Scalar = tf.scalar(0);
-          this.tasks.forEach((task, i) => (total = tf.add(total, entropyLoss(mlpLogits(params, this.zoo.config, inputs[i]!, task)))));
+          this.tasks.forEach((task, i) => {
+            let logits = mlpLogits(params, this.zoo.config, inputs[i]!, task);
+            if (factor !== 1) logits = tf.mul(logits, factor);
+            const loss = options.labels ? (tf.losses.softmaxCrossEntropy(targets[i]!, logits) as tf.Scalar) : entropyLoss(logits);
+            total = tf.add(total, loss);
+          });
           return total;
         })(coef);
       });

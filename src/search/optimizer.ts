@@ -110,6 +110,17 @@ export function clampToBounds(x: readonly number[], ctx: Pick<OptimizerContext, 
  * coefficient vector x (the search space's layout, `weight` per model and unit), with losses on
  * calibration data. Implemented for in-memory zoos by `src/search/differentiable-zoo.ts`.
  */
+/** Variants of AdaMerging's objective (see experiments/mnist8/ADAMERGING.md for why they exist). */
+export interface UnsupervisedLossOptions {
+  /**
+   * Rescale a cosine head's logits to this scale for the loss (CLIP's is 100); 0 or absent keeps
+   * the model's own scale.
+   */
+  logitScale?: number;
+  /** Use the calibration labels: cross-entropy instead of entropy (supervised AdaMerging). */
+  labels?: boolean;
+}
+
 export interface GradientProblem {
   /** Number of input models (experts), and the tasks (each scored through its own head). */
   readonly models: number;
@@ -127,7 +138,7 @@ export interface GradientProblem {
    * Sum over tasks of the mean prediction entropy of `batch` unlabelled calibration inputs per task
    * (drawn from `sampleSeed`: the same seed gives the same samples), and its gradient with respect to x.
    */
-  entropyAndGrad(x: number[], batch: number, sampleSeed: number): { loss: number; grad: number[] };
+  entropyAndGrad(x: number[], batch: number, sampleSeed: number, options?: UnsupervisedLossOptions): { loss: number; grad: number[] };
   /**
    * Frank-Wolfe's linear minimisation oracle: `loss` is the labelled cross-entropy at the candidate
    * built from x (mean over the tasks), and `cosine[u][c]` the sum over unit u's tensors of the
