@@ -108,6 +108,26 @@ describe('point → recipe', () => {
   });
 });
 
+describe('checkpoints scored by a command', () => {
+  it('checkpoints that cannot be merged are refused before the first trial, not once per trial', () => {
+    const root = path.join(tmp.dir, 'mismatch');
+    writeHandCheckpoint(path.join(root, 'base'), [{ name: 'layers.0.w', shape: [2] }]);
+    writeHandCheckpoint(path.join(root, 'e1'), [{ name: 'layers.0.w', shape: [2] }]);
+    writeHandCheckpoint(path.join(root, 'e2'), [{ name: 'layers.0.w', shape: [3] }]);
+    expectCode(
+      () =>
+        new CommandProblem(
+          { base: path.join(root, 'base'), experts: [path.join(root, 'e1'), path.join(root, 'e2')] },
+          [],
+          { method: 'task_arithmetic', granularity: 'task', parameters: { weight: { low: 0, high: 1 } } },
+          0,
+        ),
+      'MERGE_E_SHAPE',
+      'layers.0.w',
+    );
+  });
+});
+
 function loopSetup(optimizerName: string, settings: Record<string, number> = {}) {
   const problem = new SyntheticProblem();
   const optimizer = getOptimizer(optimizerName);
@@ -229,6 +249,13 @@ budget: {trials: ${trials}}`;
     const xs = store.trials(r.study.id).map((t) => t.x[0]);
     store.close();
     expect(xs).toEqual([0.5, 0.75, 1, 1.25, 1.5]);
+  });
+
+  it('a resume refused for a changed config says which part changed', async () => {
+    const db = newDb();
+    const body = (task: string) => `space: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: [{task: ${task}}]\noptimizer: random\nbudget: {trials: 1}`;
+    await runStudy({ config: config('changed', body('plain')), db });
+    await expectCodeAsync(() => runStudy({ config: config('changed', body('rot90')), db, resume: true }), 'STUDY_E_EXISTS', '(objectives changed)');
   });
 
   it('checks the database before loading models: a folder as --db is reported, not a missing zoo', async () => {

@@ -137,8 +137,12 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     }
     return result;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    // A --join worker keeps its handler: the forwarded copy of a Ctrl-C may arrive after its last
+    // trial, and must not kill it (exit code and all) while it closes the study.
+    if (!o.join) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import { runCommandEvaluator } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
+import { planMerge } from '../merge/plan.ts';
 import { parseRecipe } from '../merge/recipe.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
@@ -37,6 +38,9 @@ export class CommandProblem implements Problem {
     }
     for (const e of checkpoints.experts) if (!fs.existsSync(e)) fail('IO_E_NOT_FOUND', `expert checkpoint ${e} does not exist`);
     this.space = new SearchSpace(spaceSpec, tensors, checkpoints.experts.map((e) => path.basename(e)));
+    // The checkpoints must merge at all (same tensors and shapes, a model count the method takes)
+    // before the first trial: otherwise every trial would fail the same way, one merge at a time.
+    planMerge(parseRecipe(this.recipe(this.space.init), 'trial recipe'), seed).close();
     this.description = `${checkpoints.experts.length} experts of ${checkpoints.base}, ${tensors.length} tensors, ${this.space.dim} coefficients, scored by command`;
   }
 

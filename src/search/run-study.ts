@@ -101,13 +101,16 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
     }
     if (study) {
-      const before = JSON.stringify((study.config as { identity?: Json }).identity ?? null);
-      const now = JSON.stringify(identity(config));
-      if (before !== now) {
-        fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (space, objectives, optimizer or seed changed); only budget may change on --resume — use another name: for the new config`);
+      const before = ((study.config as { identity?: Json }).identity ?? {}) as Record<string, Json>;
+      const now = identity(config) as Record<string, Json>;
+      const changed = Object.keys(now).filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(now[k]));
+      if (changed.length > 0) {
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
     } else if (o.join) {
       fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${o.db}; a worker can only join a study that was started`);
+    } else if (o.resume) {
+      log(`there is no study "${config.name}" in ${o.db} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
     problem = buildProblem(config, log, source);
