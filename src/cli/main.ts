@@ -37,6 +37,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    throw e;
+    // A bug, not the user's input: the stack, without node echoing the (minified) source line of
+    // the throw site, which for errors surfacing through tfjs-wasm is kilobytes of one line.
+    process.stderr.write(`internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
   }
 }

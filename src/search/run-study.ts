@@ -46,6 +46,13 @@ function identity(c: StudyConfig): Json {
   return JSON.parse(JSON.stringify({ zoo: c.zoo ?? null, checkpoints: c.checkpoints ?? null, space: c.space, objectives: c.objectives, samples: c.samples ?? null, optimizer: c.optimizer, seed: c.seed }));
 }
 
+/** JSON with object keys sorted, so reordering keys in a config is not a change. */
+function canonical(v: Json): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k]!)}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
 export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
   return config.zoo !== undefined ? ZooProblem.fromConfig(config, log, source) : CommandProblem.fromConfig(config, source);
 }
@@ -103,7 +110,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     if (study) {
       const before = ((study.config as { identity?: Json }).identity ?? {}) as Record<string, Json>;
       const now = identity(config) as Record<string, Json>;
-      const changed = Object.keys(now).filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(now[k]));
+      const changed = Object.keys(now).filter((k) => canonical(before[k] ?? null) !== canonical(now[k]!));
       if (changed.length > 0) {
         fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
