@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type ReportApp } from '../src/server/app.ts';
+import { rescoreExport } from '../src/search/rescore.ts';
 import { runStudy } from '../src/search/run-study.ts';
 import { parseStudyConfig } from '../src/search/study-config.ts';
 import { StudyStore } from '../src/study/index.ts';
@@ -344,6 +345,11 @@ budget: {trials: 14}
     await expectText(page, '#export-result', 'model.safetensors');
     expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(true);
     expect(fs.readFileSync(path.join(dir, 'mergekit_config.yml'), 'utf8')).toContain('merge_method: task_arithmetic');
+    // The exported folder loads and scores what the study recorded (same split and subsample,
+    // the checkpoint's own heads).
+    const rows = rescoreExport(db, 'nsga', n, dir);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row.rescored, row.objective).toBe(row.recorded);
     // The same folder again: the server refuses, the page says why.
     await page.click('#export-btn');
     await page.waitForSelector('#export-result.err', { timeout: 30_000 });
