@@ -113,7 +113,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     });
     progress.finish();
     if (o.quiet) return result;
-    const resume = `mergesearch search ${configFile} --db ${o.db} --resume`;
+    const resume = `npx mergesearch search ${configFile} --db ${o.db} --resume`;
     if (result.reason === 'stopped') {
       log(`stopped after ${result.trials} trial(s) in this run; continue with:\n  ${resume}`);
     } else {
@@ -129,8 +129,8 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       process.stdout.write(`\nPareto set of study ${result.study.name}: ${result.front.length} non-dominated trial(s), best mean first:\n${frontTable(shown, result.study)}${more}\n`);
       const pick = shown[0]!.number;
       process.stdout.write(
-        `\nview the report:   mergesearch serve --db ${o.db}   (or: mergesearch report --db ${o.db} --out report.html)\n` +
-          `export a point:    mergesearch export --db ${o.db} --study ${result.study.name} --trial ${pick} --out merged-${result.study.name}-${pick}\n`,
+        `\nview the report:   npx mergesearch serve --db ${o.db}   (or: npx mergesearch report --db ${o.db} --out report.html)\n` +
+          `export a point:    npx mergesearch export --db ${o.db} --study ${result.study.name} --trial ${pick} --out merged-${result.study.name}-${pick}\n`,
       );
     } else {
       process.stdout.write('\nno trial completed yet, so there is no Pareto set to show\n');
