@@ -177,6 +177,20 @@ describe('search on checkpoints scored by a command', () => {
   });
 });
 
+describe('a broken evaluator', () => {
+  it('stops the search after 5 failed evaluations in a row instead of spending the budget', async () => {
+    const file = path.join(root, 'broken.yaml');
+    fs.writeFileSync(file, fs.readFileSync(config('broken', 'random', 40), 'utf8').replaceAll('node scorer.mjs', 'node no-such-scorer.mjs'));
+    const r = await search([file, '--db', 'broken.db']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the evaluator failed on 5 trials in a row/);
+    expect(r.stderr).toContain('--resume');
+    const trials = xsOf('broken.db', 'broken', ['COMPLETE', 'FAIL'] as never);
+    expect(trials.length).toBe(5);
+    for (const t of trials) expect(t.error).toMatch(/^EVAL_E_COMMAND/);
+  });
+});
+
 describe('search on a zoo', () => {
   let zoo: string;
   beforeAll(async () => {

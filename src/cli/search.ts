@@ -114,7 +114,10 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     progress.finish();
     if (o.quiet) return result;
     const resume = `npx mergesearch search ${configFile} --db ${o.db} --resume`;
-    if (result.reason === 'stopped') {
+    if (result.reason === 'failing') {
+      process.stderr.write(`error: the evaluator failed on 5 trials in a row, so the search stopped instead of spending its budget; last error: ${result.error}\nfix the evaluator, then continue with:\n  ${resume}\n`);
+      process.exitCode = 2;
+    } else if (result.reason === 'stopped') {
       log(`stopped after ${result.trials} trial(s) in this run; continue with:\n  ${resume}`);
     } else {
       log(`finished (${result.reason === 'done' ? 'the optimizer has nothing more to propose' : 'budget spent'}) after ${result.trials} trial(s) in this run`);

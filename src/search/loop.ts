@@ -16,7 +16,7 @@ export interface Budget {
   seconds?: number;
 }
 
-export type StopReason = 'budget' | 'done' | 'stopped';
+export type StopReason = 'budget' | 'done' | 'stopped' | 'failing';
 
 export interface LoopOptions {
   store: StudyStore;
@@ -30,6 +30,12 @@ export interface LoopOptions {
   signal?: AbortSignal;
   onTrial?: (trial: TrialRow, seconds: number) => void;
   heartbeatMs?: number;
+  /**
+   * Stop after this many trials in a row whose evaluator itself failed (command not found, crashed,
+   * printed no scores, timed out): a broken evaluator would otherwise spend the whole budget on
+   * merges nobody can score. Candidates that score NaN do not count. Default 5.
+   */
+  maxEvaluatorFailures?: number;
 }
 
 const ATTR_INTERRUPTED = 'interrupted_trials';
@@ -99,13 +105,14 @@ function proposalOf(t: TrialRow): Proposal {
 
 type Claim = { trial: TrialRow; proposal: Proposal } | { stop: StopReason } | { wait: true };
 
-export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; trials: number }> {
+export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; trials: number; error?: string }> {
   const { store, study, problem, optimizer, ctx } = o;
   const worker = o.worker ?? workerId();
   const started = Date.now();
   let lastClock = started;
   let lastRecovery = started;
   let finished = 0;
+  let evaluatorFailures = 0;
   const loadState = (): Json => (store.loadOptimizerState(study.id)?.state as Json | undefined) ?? optimizer.init(ctx);
   // Wall time spent, accumulated in the study so a time budget spans resumed runs. Several workers
   // share one wall clock: each counts only the time since the later of its own last reading and
@@ -244,5 +251,7 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
     });
     finished++;
     o.onTrial?.(done, seconds);
+    evaluatorFailures = error !== undefined && /^EVAL_E_(COMMAND|OUTPUT|TIMEOUT)/.test(error) ? evaluatorFailures + 1 : 0;
+    if (evaluatorFailures >= (o.maxEvaluatorFailures ?? 5)) return { reason: 'failing', trials: finished, error };
   }
 }

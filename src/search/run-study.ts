@@ -39,6 +39,8 @@ export interface RunStudyResult {
   trials: number;
   front: TrialRow[];
   backend: string;
+  /** With reason 'failing': the evaluator's last error. */
+  error?: string;
 }
 
 /** The parts of a config that must not change when a study is resumed. */
@@ -145,7 +147,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const codes = await Promise.all(children);
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
-    return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend };
+    return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend, error: result.error };
   } finally {
     problem?.close();
     store.close();
