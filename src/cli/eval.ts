@@ -8,6 +8,7 @@ import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engin
 import { SPLITS, type SplitName } from '../zoo/mnist-data.ts';
 import { loadClassifier, readZooManifest, scoreOnZoo } from '../zoo/zoo-eval.ts';
 import { intArg } from './merge.ts';
+import { isSkills4Zoo, printSkills4Eval } from './eval-skills4.ts';
 import { defaultZooDir, ZOOS } from './zoo.ts';
 
 export function registerEval(program: Command): void {
@@ -26,6 +27,10 @@ export function registerEval(program: Command): void {
       if (!(SPLITS as readonly string[]).includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${SPLITS.join(', ')}, got ${o.split}`);
       const zooDir = fs.existsSync(o.zoo) ? o.zoo : defaultZooDir(o.zoo, false);
       const engine = await initEngine(o.backend as BackendChoice);
+      if (isSkills4Zoo(zooDir)) {
+        printSkills4Eval(o, zooDir, engine.backend);
+        return;
+      }
       const { config, params } = loadClassifier(o.model);
       const heads = o.expertHeads ? expertHeads(zooDir) : undefined;
       const scores = scoreOnZoo(config, params, zooDir, o.split as SplitName, {

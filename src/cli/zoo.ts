@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { fail } from '../errors.ts';
 import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engine.ts';
 import { buildMnist8 } from '../zoo/mnist8.ts';
+import { buildSkills4 } from '../zoo/skills4.ts';
 import { intArg } from './merge.ts';
 
-export const ZOOS = ['mnist8'] as const;
+export const ZOOS = ['mnist8', 'skills4'] as const;
 
 export function defaultZooDir(name: string, tiny: boolean): string {
   return `zoo/${name}${tiny ? '-tiny' : ''}`;
@@ -29,7 +30,8 @@ export function registerZoo(program: Command): void {
       const out = o.out ?? defaultZooDir(name, o.tiny ?? false);
       process.stderr.write(`building ${name}${o.tiny ? ' (tiny)' : ''} into ${out} with seed ${seed} on the ${engine.backend} backend\n`);
       const started = Date.now();
-      const manifest = buildMnist8({ out, seed, tiny: o.tiny, onLog: (line) => process.stderr.write(`${line}\n`) });
+      const build = name === 'skills4' ? buildSkills4 : buildMnist8;
+      const manifest = build({ out, seed, tiny: o.tiny, onLog: (line) => process.stderr.write(`${line}\n`) });
       process.stdout.write(`built ${manifest.benchmark} in ${((Date.now() - started) / 1000).toFixed(1)} s: base, ${Object.keys(manifest.experts).length} experts, data for ${manifest.tasks.join(', ')} → ${out}/manifest.json\n`);
     });
 }

@@ -1,0 +1,89 @@
+// Scoring a Llama-family checkpoint on the skills4 zoo's tasks: exact match of greedy answers,
+// per-token loss (answer + eos, teacher forcing) and perplexity, and the entropy of the first answer
+// token's prediction on the prompts (no labels). Prompts are <s> + prompt text; answers stop at
+// </s> or a newline.
+import fs from 'node:fs';
+import path from 'node:path';
+import { exactMatch, promptEntropy, tokenLoss, type LmExample } from '../../evaluators/lm.ts';
+import { fail } from '../errors.ts';
+import type { LlamaParams } from '../models/llama.ts';
+import type { LlamaConfig } from '../models/llama-config.ts';
+import { loadLlamaCheckpoint } from '../models/llama-load.ts';
+import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.ts';
+import { EVAL_SPLITS, type EvalSplit, type SkillExample } from './skills4-tasks.ts';
+import type { Skills4Manifest } from './skills4.ts';
+
+export interface SkillScore {
+  task: string;
+  exactMatch: number;
+  /** Mean nats per answer token (the eos included). */
+  loss: number;
+  perplexity: number;
+  /** Mean entropy (nats) of the next-token prediction after each prompt. */
+  entropy: number;
+  samples: number;
+}
+
+export function readSkills4Manifest(zooDir: string): Skills4Manifest {
+  const file = path.join(zooDir, 'manifest.json');
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `${file} is missing; build the zoo first with: mergesearch zoo build skills4`);
+  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Skills4Manifest;
+  if (m.benchmark !== 'skills4') fail('IO_E_CONFIG', `${file} describes the ${String(m.benchmark)} zoo, not skills4`);
+  return m;
+}
+
+export function readSkillData(file: string): SkillExample[] {
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `${file} is missing; rebuild the zoo`);
+  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { examples?: SkillExample[] };
+  if (!Array.isArray(raw.examples)) fail('IO_E_CONFIG', `${file} has no "examples" list`);
+  return raw.examples;
+}
+
+/** Token ids of examples in the zoo's format. */
+export function encodeExamples(tok: LoadedTokenizer, examples: SkillExample[]): LmExample[] {
+  if (tok.bosId === null) fail('IO_E_CONFIG', 'the tokenizer has no bos_token; skills4 prompts start with one');
+  return examples.map((e) => ({ prompt: [tok.bosId!, ...tok.encode(e.prompt, true)], answer: tok.encode(e.answer, true) }));
+}
+
+/** Stop tokens: eos and newline. */
+export function stopIds(tok: LoadedTokenizer): number[] {
+  return [tok.eosId, tok.tokenId('\n')].filter((t): t is number => t !== null && t !== undefined);
+}
+
+export interface ScoreSkillsOptions {
+  /** Score only the first n examples of each task's split. */
+  samples?: number;
+  batchSize?: number;
+}
+
+/** Scores of an in-memory model on every task of the zoo's `split`. */
+export function scoreSkillsParams(params: LlamaParams, config: LlamaConfig, tok: LoadedTokenizer, zooDir: string, split: EvalSplit, o: ScoreSkillsOptions = {}): SkillScore[] {
+  const manifest = readSkills4Manifest(zooDir);
+  return manifest.tasks.map((task) => {
+    let data = readSkillData(path.join(zooDir, manifest.data[task]![split]));
+    if (o.samples !== undefined) data = data.slice(0, o.samples);
+    return scoreExamples(params, config, tok, task, data, o.batchSize);
+  });
+}
+
+export function scoreExamples(params: LlamaParams, config: LlamaConfig, tok: LoadedTokenizer, task: string, data: SkillExample[], batchSize = 64): SkillScore {
+  const ex = encodeExamples(tok, data);
+  const em = exactMatch(params, config, ex, { stop: stopIds(tok), batchSize });
+  const tl = tokenLoss(params, config, ex, { suffix: [tok.eosId!], batchSize });
+  const entropy = promptEntropy(params, config, ex.map((e) => e.prompt), { positions: 'last', batchSize });
+  return { task, exactMatch: em.exactMatch, loss: tl.loss, perplexity: tl.perplexity, entropy, samples: data.length };
+}
+
+/** Scores of the checkpoint in `modelDir` (its own tokenizer, else the zoo base's) on `split`. */
+export function scoreSkills(modelDir: string, zooDir: string, split: EvalSplit = 'test', o: ScoreSkillsOptions = {}): SkillScore[] {
+  if (!(EVAL_SPLITS as readonly string[]).includes(split)) fail('CLI_E_ARG', `skills4 splits are ${EVAL_SPLITS.join(', ')}; got ${split}`);
+  const manifest = readSkills4Manifest(zooDir);
+  const tokDir = fs.existsSync(path.join(modelDir, 'tokenizer.json')) ? modelDir : path.join(zooDir, manifest.base);
+  const tok = loadTokenizer(tokDir);
+  const model = loadLlamaCheckpoint(modelDir);
+  try {
+    return scoreSkillsParams(model.params, model.config, tok, zooDir, split, o);
+  } finally {
+    model.dispose();
+  }
+}
