@@ -1,5 +1,5 @@
 // The skills4 tasks: seeded generators of (prompt, answer) pairs over a small character alphabet.
-//   add      "12+345="       → "357"      multi-digit addition
+//   add      "12+34="        → "46"       two-digit addition (three-digit sums were too slow to learn)
 //   reverse  "rev abcd="     → "dcba"     string reversal
 //   sort     "sort dbca="    → "abcd"     characters in alphabetical order
 //   lookup   "a1b2c3?b="     → "2"        the value of a key among key-value pairs
@@ -33,7 +33,7 @@ interface Ranges {
 }
 
 const RANGES: Record<SkillsGenerator, Record<Level, Ranges>> = {
-  add: { easy: { min: 1, max: 1 }, hard: { min: 2, max: 3 } },
+  add: { easy: { min: 1, max: 1 }, hard: { min: 2, max: 2 } },
   reverse: { easy: { min: 1, max: 2 }, hard: { min: 3, max: 7 } },
   sort: { easy: { min: 1, max: 2 }, hard: { min: 3, max: 7 } },
   lookup: { easy: { min: 1, max: 2 }, hard: { min: 3, max: 6 } },

@@ -5,7 +5,7 @@
 //   manifest.json                 tasks, splits, checkpoints, data, model shape, training, scores
 //   base/, experts/<task>/        Hugging Face folders: config.json, model.safetensors (F32),
 //                                 tokenizer.json, tokenizer_config.json, generation_config.json
-//   data/<task>/<split>.json      {"examples": [{"prompt": "12+345=", "answer": "357"}, ...]}
+//   data/<task>/<split>.json      {"examples": [{"prompt": "12+34=", "answer": "46"}, ...]}
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -56,7 +56,7 @@ export interface Skills4Manifest {
   data: Record<string, Record<EvalSplit, string>>;
   model: ModelShape & { parameters: number; vocabSize: number };
   format: { prompt: string; answer: string; stop: string[] };
-  training: { base: TrainSettings & { mixture: string }; experts: TrainSettings };
+  training: { base: TrainSettings & { mixture: string }; experts: Record<Skills4Task, TrainSettings> };
   /** On `scores.split`: the base and every expert on every task (exact match, loss per token). */
   scores: { split: EvalSplit; base: Record<string, SkillSummary>; experts: Record<string, Record<string, SkillSummary>> };
 }
@@ -71,6 +71,8 @@ interface Plan {
   splits: Record<EvalSplit, number>;
   base: TrainSettings;
   experts: TrainSettings;
+  /** Per-task changes to the experts' settings (slower skills get more steps). */
+  expertOverrides: Partial<Record<Skills4Task, Partial<TrainSettings>>>;
   scoreSamples: number;
 }
 
@@ -79,6 +81,9 @@ const FULL: Plan = {
   splits: { calibration: 256, validation: 256, test: 512 },
   base: { steps: 600, batchSize: 32, learningRate: 2e-3, warmup: 50, minLrFraction: 0.1, examples: 20000 },
   experts: { steps: 400, batchSize: 32, learningRate: 1e-3, warmup: 30, minLrFraction: 0.1, examples: 10000 },
+  // Addition learns slowest (measured: 500 steps at 2e-3 reach 14 % exact match, 400 at 1e-3 on
+  // three-digit operands 2 %).
+  expertOverrides: { add: { steps: 800, learningRate: 2e-3 } },
   scoreSamples: 256,
 };
 
@@ -87,6 +92,7 @@ const TINY: Plan = {
   splits: { calibration: 64, validation: 64, test: 128 },
   base: { steps: 300, batchSize: 32, learningRate: 3e-3, warmup: 20, minLrFraction: 0.1, examples: 4000 },
   experts: { steps: 200, batchSize: 32, learningRate: 2e-3, warmup: 10, minLrFraction: 0.1, examples: 2000 },
+  expertOverrides: {},
   scoreSamples: 64,
 };
 
@@ -119,7 +125,10 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
   const seed = o.seed ?? 0;
   const plan: Plan = o.tiny ? TINY : FULL;
   const baseSteps = o.steps?.base ?? plan.base.steps;
-  const expertSteps = o.steps?.experts ?? plan.experts.steps;
+  const expertSettings = (task: Skills4Task): TrainSettings => {
+    const t = { ...plan.experts, ...plan.expertOverrides[task] };
+    return { ...t, steps: o.steps?.experts ?? t.steps };
+  };
   const log = o.onLog ?? (() => {});
   const out = path.resolve(o.out);
   fs.mkdirSync(out, { recursive: true });
@@ -145,7 +154,7 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
   const evalSets = new Map<Skills4Task, Record<EvalSplit, SkillExample[]>>();
   const trainSets = new Map<Skills4Task, LlamaScoreExample[]>();
   for (const task of SKILLS4_TASKS) {
-    const { splits, train } = taskSplits(task, seed, plan.splits, plan.experts.examples);
+    const { splits, train } = taskSplits(task, seed, plan.splits, expertSettings(task).examples);
     evalSets.set(task, splits);
     trainSets.set(task, toTraining(train));
     data[task] = {} as Record<EvalSplit, string>;
@@ -192,11 +201,11 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
   const expertScores: Record<string, Record<string, SkillSummary>> = {};
   for (const [k, task] of SKILLS4_TASKS.entries()) {
     t0 = Date.now();
+    const settings = expertSettings(task);
     const params = trainLm(config, base, trainSets.get(task)!, {
-      ...plan.experts,
-      steps: expertSteps,
+      ...settings,
       seed: (seed + 1000 * (k + 1)) >>> 0,
-      onLog: (step, loss) => log(`expert ${task} step ${step}/${expertSteps} loss ${loss.toFixed(4)}`),
+      onLog: (step, loss) => log(`expert ${task} step ${step}/${settings.steps} loss ${loss.toFixed(4)}`),
     });
     experts[task] = path.join('experts', task);
     writeModel(experts[task]!, params);
@@ -216,10 +225,10 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
     experts,
     data,
     model: { ...plan.model, parameters, vocabSize: tok.vocabSize },
-    format: { prompt: '<s> + prompt text (e.g. "12+345=")', answer: 'answer text, then </s>', stop: ['</s>', '\n'] },
+    format: { prompt: '<s> + prompt text (e.g. "12+34=")', answer: 'answer text, then </s>', stop: ['</s>', '\n'] },
     training: {
       base: { ...plan.base, steps: baseSteps, mixture: 'copy and easy instances of add, reverse, sort, lookup (short operands), in equal parts' },
-      experts: { ...plan.experts, steps: expertSteps },
+      experts: Object.fromEntries(SKILLS4_TASKS.map((t) => [t, expertSettings(t)])) as Record<Skills4Task, TrainSettings>,
     },
     scores: { split: scoreSplit, base: baseScores, experts: expertScores },
   };
