@@ -1,0 +1,293 @@
+// The model-agnostic half of gradient search: a merged parameter map built in tfjs from the
+// coefficient vector x, so tfjs gives gradients with respect to x (AdaMerging) or to the merged
+// weights (Frank-Wolfe's linear minimisation oracle).
+//
+//   merged_t = θ₀_t + lambda · Σₖ x[coordinate('weight', k, unit(t))] · τ̃ₖ_t      for each merged tensor t
+//
+// τ̃ₖ = θₖ − θ₀ (task_arithmetic), or the TIES-processed task vector (ties, i.e. AdaMerging++):
+// τₖ trimmed per tensor to its top `density` fraction by magnitude, then only the entries whose sign
+// agrees with sign(Σₖ trimmed τₖ) (zero counts as +) are kept — TIES' election with uniform weights,
+// done once, so the candidate stays linear in x. With uniform x this is exactly the `ties` merge
+// (normalize false); with non-uniform x the exact merge would re-elect signs with those weights,
+// which AdaMerging++ deliberately does not do (its reference preprocesses once, then learns λ).
+// The AdaMerging++ reference trims over the whole flattened model (top 20 %) and gives zero sums
+// the majority sign; here trimming is per tensor with zero → +, mergekit's TIES, so that a proposal
+// means the same merge on the export path.
+//
+// The model-specific half (which forward, which data, which loss) lives in the problems that use
+// this: `differentiable-zoo.ts` (classifier zoos) and `differentiable-lm.ts` (language-model zoos).
+import * as tf from '@tensorflow/tfjs';
+import { fail } from '../errors.ts';
+import { streamKey } from '../tensor/random.ts';
+import type { HostParams } from '../zoo/zoo-models.ts';
+import type { SearchSpace } from './space.ts';
+
+const SUPPORTED_METHODS = ['task_arithmetic', 'ties'] as const;
+/** Fixed parameters that leave the candidate linear in x (or have no numeric effect). */
+const ALLOWED_FIXED = new Set(['lambda', 'density', 'normalize', 'rescale', 'int8_mask', 'lines_alpha', 'lines_beta']);
+
+interface TensorPlan {
+  name: string;
+  shape: number[];
+  unit: number;
+  /** Base weights [shape] and the K processed task vectors [K, numel], kept on the backend. */
+  base: tf.Tensor;
+  taus: tf.Tensor2D;
+  /** Host copies for the oracle's float64 dot products. */
+  hostBase: Float32Array;
+  hostTaus: Float32Array[];
+  /** Gram matrix (K+1)×(K+1) of [θ₀, τ̃₁..τ̃_K], row-major, float64. */
+  gram: Float64Array;
+}
+
+export interface MergeSources {
+  base: HostParams;
+  /** One parameter map per model, in the space's model order. */
+  experts: HostParams[];
+  /** Names of the experts, for messages. */
+  expertNames: string[];
+  /** The tensors merged (the others are the caller's business: heads, or nothing). */
+  tensors: string[];
+}
+
+export class DifferentiableMerge {
+  readonly models: number;
+  readonly units: number;
+  /** The scale applied to Σ xₖ τ̃ₖ (the space's fixed `lambda`, default 1). */
+  readonly lambda: number;
+  readonly tensorNames: string[];
+  private readonly plans: TensorPlan[] = [];
+  /** One-hot rows [units·K, dim]: row u·K + k picks x[coordinate('weight', k, u)]. */
+  private readonly select: tf.Tensor2D;
+  private disposed = false;
+
+  constructor(
+    readonly space: SearchSpace,
+    sources: MergeSources,
+  ) {
+    checkLinearSpace(space);
+    const method = space.method;
+    const lambda = space.spec.fixed?.lambda ?? 1;
+    if (typeof lambda !== 'number' || !Number.isFinite(lambda) || lambda === 0) fail('SEARCH_E_SPACE', `space.fixed.lambda must be a finite non-zero number, got ${JSON.stringify(lambda)}`);
+    this.lambda = lambda;
+
+    this.models = sources.experts.length;
+    if (space.modelNames.length !== this.models) {
+      fail('SEARCH_E_SPACE', `the space has ${space.modelNames.length} models but the zoo has ${this.models} experts`);
+    }
+    const missing = sources.tensors.filter((n) => !space.tensors.includes(n));
+    if (missing.length > 0) fail('SEARCH_E_SPACE', `the space does not cover merged tensor ${missing[0]}; build it over every merged tensor of the zoo`);
+    const extra = space.tensors.filter((n) => !sources.tensors.includes(n));
+    if (extra.length > 0) fail('SEARCH_E_SPACE', `the space names tensor ${extra[0]}, which is not a merged tensor of the zoo`);
+    this.units = space.unitsOf('weight').length;
+    this.tensorNames = [...sources.tensors];
+
+    const K = this.models;
+    for (const name of sources.tensors) {
+      const b = sources.base.get(name);
+      if (!b) fail('IO_E_NO_TENSOR', `tensor ${name} is missing from the base model`);
+      const raw = sources.experts.map((e, k) => {
+        const t = e.get(name);
+        if (!t || t.values.length !== b.values.length) fail('MERGE_E_SHAPE', `tensor ${name} is missing or has another size in expert ${sources.expertNames[k]}`);
+        const tau = new Float32Array(b.values.length);
+        for (let i = 0; i < tau.length; i++) tau[i] = t.values[i]! - b.values[i]!;
+        return tau;
+      });
+      let taus: Float32Array[] = raw;
+      if (method === 'ties') {
+        const p = space.paramsFor(space.init, name);
+        const densities = p.perModel.map((m) => (m.density === undefined ? 1 : Number(m.density)));
+        taus = tiesProcess(raw, densities);
+      }
+      const numel = b.values.length;
+      const stacked = new Float32Array(K * numel);
+      taus.forEach((t, k) => stacked.set(t, k * numel));
+      this.plans.push({
+        name,
+        shape: b.shape,
+        unit: space.unitOfTensor('weight', name),
+        base: tf.keep(tf.tensor(b.values, b.shape)),
+        taus: tf.keep(tf.tensor2d(stacked, [K, numel])),
+        hostBase: b.values,
+        hostTaus: taus,
+        gram: gramOf([b.values, ...taus]),
+      });
+    }
+
+    const sel = new Float32Array(this.units * K * space.dim);
+    for (let u = 0; u < this.units; u++) for (let k = 0; k < K; k++) sel[(u * K + k) * space.dim + this.coordinate(k, u)] = 1;
+    this.select = tf.keep(tf.tensor2d(sel, [this.units * K, space.dim]));
+  }
+
+  coordinate(model: number, unit: number): number {
+    return this.space.coordinate('weight', model, unit);
+  }
+
+  /** x whose candidate is model m's own weights (θ₀ + τ̃ₘ): 1/lambda at m's coordinates, 0 elsewhere. */
+  vertex(model: number): number[] {
+    const x = new Array<number>(this.space.dim).fill(0);
+    for (let u = 0; u < this.units; u++) x[this.coordinate(model, u)] = 1 / this.lambda;
+    return x;
+  }
+
+  /** θ₀ + lambda · Σₖ x[k, unit(t)] τ̃ₖ per merged tensor, differentiable in `coef` [dim, 1]. */
+  mergedTensors(coef: tf.Tensor): Record<string, tf.Tensor> {
+    this.checkLive();
+    const K = this.models;
+    const w = tf.reshape(tf.mul(tf.matMul(this.select, coef as tf.Tensor2D), this.lambda), [this.units, K]);
+    // slice, not split: tfjs 4.22's split gradient throws for a single piece (task granularity)
+    const rows = Array.from({ length: this.units }, (_, u) => tf.slice(w, [u, 0], [1, K]) as tf.Tensor2D);
+    const out: Record<string, tf.Tensor> = {};
+    for (const p of this.plans) out[p.name] = tf.add(p.base, tf.reshape(tf.matMul(rows[p.unit]!, p.taus), p.shape));
+    return out;
+  }
+
+  /** The merged tensors for x as host arrays (what the gradient path optimises). */
+  mergedHost(x: readonly number[]): HostParams {
+    this.checkX(x);
+    const merged = tf.tidy(() => this.mergedTensors(tf.tensor2d([...x], [x.length, 1])));
+    const out: HostParams = new Map();
+    for (const p of this.plans) out.set(p.name, { shape: p.shape, values: merged[p.name]!.dataSync() as Float32Array });
+    tf.dispose(Object.values(merged));
+    return out;
+  }
+
+  /**
+   * Per unit and candidate c, the sum over the unit's tensors of cosine(∇_t, W_c,t), where ∇_t is a
+   * loss's gradient with respect to merged tensor t (`grads`) and W_c,t is candidate c's weights
+   * θ₀ + lambda·Σₖ c[k,u]·τ̃ₖ ('weights', the Frank-Wolfe reference) or its task vector
+   * lambda·Σₖ c[k,u]·τ̃ₖ ('task_vector'). Dot products and norms in float64 (a zero norm gives 0).
+   */
+  alignmentOf(grads: Map<string, Float32Array>, candidates: number[][], against: 'weights' | 'task_vector'): number[][] {
+    for (const c of candidates) this.checkX(c);
+    const K = this.models;
+    const cosine = Array.from({ length: this.units }, () => new Array<number>(candidates.length).fill(0));
+    const a = new Float64Array(K + 1);
+    for (const p of this.plans) {
+      const g = grads.get(p.name);
+      if (!g) throw new Error(`no gradient for merged tensor ${p.name}`);
+      // d[0] = ∇·θ₀, d[k+1] = ∇·τ̃ₖ
+      const d = [p.hostBase, ...p.hostTaus].map((v) => dot(g, v));
+      const gNorm = Math.sqrt(dot(g, g));
+      candidates.forEach((c, ci) => {
+        a[0] = against === 'weights' ? 1 : 0;
+        for (let k = 0; k < K; k++) a[k + 1] = this.lambda * c[this.coordinate(k, p.unit)]!;
+        let num = 0;
+        let sq = 0;
+        for (let i = 0; i <= K; i++) {
+          num += a[i]! * d[i]!;
+          for (let j = 0; j <= K; j++) sq += a[i]! * a[j]! * p.gram[i * (K + 1) + j]!;
+        }
+        const denom = gNorm * Math.sqrt(Math.max(sq, 0));
+        cosine[p.unit]![ci]! += denom > 0 ? num / denom : 0;
+      });
+    }
+    return cosine;
+  }
+
+  checkX(x: readonly number[]): void {
+    this.checkLive();
+    if (x.length !== this.space.dim) throw new Error(`coefficient vector has ${x.length} entries, the space has ${this.space.dim}`);
+  }
+
+  /** Free the kept tensors; the merge cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    tf.dispose([...this.plans.flatMap((p) => [p.base, p.taus]), this.select]);
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new Error('differentiable merge used after dispose()');
+  }
+}
+
+/** Refuse spaces whose candidates are not linear in x (gradient search learns the per-model weight only). */
+function checkLinearSpace(space: SearchSpace): void {
+  const method = space.method;
+  if (!(SUPPORTED_METHODS as readonly string[]).includes(method)) {
+    fail('SEARCH_E_SPACE', `gradient search needs a merge that is linear in the weights: method task_arithmetic, or ties (AdaMerging++); the space uses ${method}`);
+  }
+  const searched = Object.keys(space.spec.parameters);
+  const other = searched.filter((p) => p !== 'weight');
+  if (!searched.includes('weight') || other.length > 0) {
+    fail('SEARCH_E_SPACE', `gradient search learns the per-model weight only; search space.parameters.weight and move ${other.join(', ') || 'the others'} under space.fixed`);
+  }
+  const fixed = space.spec.fixed ?? {};
+  for (const [name, value] of Object.entries(fixed)) {
+    if (!ALLOWED_FIXED.has(name)) fail('SEARCH_E_SPACE', `space.fixed.${name}: gradient search supports only lambda${method === 'ties' ? ', density and normalize: false' : ''} as fixed parameters`);
+    if (name === 'rescale' && !(value === false || value === 'false' || value === 'none')) fail('SEARCH_E_SPACE', `space.fixed.rescale = ${JSON.stringify(value)}: gradient search supports only rescale false`);
+    if ((name === 'lines_alpha' && value !== 1) || (name === 'lines_beta' && value !== 0)) fail('SEARCH_E_SPACE', `space.fixed.${name}: gradient search does not support LiNeS depth scaling; remove it`);
+  }
+  // ties normalises by default (mergekit); a normalised merge is not linear in the weights, and
+  // the proposals must mean the same merge when the trial loop scores them.
+  if (method === 'ties' && fixed.normalize !== false) {
+    fail('SEARCH_E_SPACE', 'gradient search over ties (AdaMerging++) combines the TIES-processed task vectors linearly: set space.fixed.normalize: false');
+  }
+  if (method === 'task_arithmetic' && fixed.normalize === true) {
+    fail('SEARCH_E_SPACE', 'gradient search over task_arithmetic needs normalize false (a normalised merge is not linear in the weights)');
+  }
+}
+
+/** A 32-bit seed for task i's calibration samples from a (safe-integer) sample seed. */
+export function taskSampleSeed(seed: number, task: number): number {
+  const hi = Math.floor(seed / 4294967296);
+  return streamKey((seed >>> 0) ^ Math.imul(hi, 0x9e3779b1), task);
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function gramOf(vs: Float32Array[]): Float64Array {
+  const n = vs.length;
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      const v = dot(vs[i]!, vs[j]!);
+      g[i * n + j] = v;
+      g[j * n + i] = v;
+    }
+  }
+  return g;
+}
+
+/**
+ * TIES preprocessing of one tensor's task vectors (mergekit's semantics, uniform weights): keep the
+ * top floor(density·numel) |τₖ| (ties at the threshold admitted in index order, as the merge
+ * kernels do), elect the sign of Σₖ trimmed τₖ (zero → +), zero the entries that disagree.
+ */
+export function tiesProcess(taus: Float32Array[], densities: number[]): Float32Array[] {
+  const trimmed = taus.map((t, k) => trimTopMagnitude(t, densities[k] ?? 1));
+  const n = taus[0]?.length ?? 0;
+  const out = trimmed.map((t) => new Float32Array(t.length));
+  for (let e = 0; e < n; e++) {
+    let s = 0;
+    for (const t of trimmed) s += t[e]!;
+    const sign = s >= 0 ? 1 : -1;
+    trimmed.forEach((t, k) => {
+      if (t[e]! * sign > 0) out[k]![e] = t[e]!;
+    });
+  }
+  return out;
+}
+
+function trimTopMagnitude(tau: Float32Array, density: number): Float32Array {
+  if (!(density >= 0 && density <= 1)) fail('SEARCH_E_SPACE', `density must be in [0, 1], got ${density}`);
+  const n = tau.length;
+  if (density >= 1) return tau;
+  const keep = Math.floor(density * n);
+  const out = new Float32Array(n);
+  if (keep === 0) return out;
+  const abs = Float32Array.from(tau, Math.abs);
+  const threshold = abs.slice().sort()[n - keep]!;
+  let greater = 0;
+  for (let i = 0; i < n; i++) if (abs[i]! > threshold) greater++;
+  let admit = keep - greater;
+  for (let i = 0; i < n; i++) {
+    if (abs[i]! > threshold || (abs[i] === threshold && admit-- > 0)) out[i] = tau[i]!;
+  }
+  return out;
+}
