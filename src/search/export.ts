@@ -3,6 +3,7 @@
 // `mergekit_config.yml` and a model card carrying the trial's metrics and its place on the front.
 // For a zoo study the recipe also routes each task's head to that task's expert (weight 1 for it,
 // 0 for the others, density 1), the convention the search scored with: heads are not merged.
+// A language-model zoo (skills4) has no heads: every tensor is in the space.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
@@ -19,6 +20,8 @@ import type { ObjectiveSpec } from './study-config.ts';
 import { recipeFor, recipeYaml } from './to-recipe.ts';
 import { ensureZoo } from './zoo-problem.ts';
 import { readZooManifest } from '../zoo/zoo-eval.ts';
+import { readSkills4Manifest } from '../zoo/skills4-eval.ts';
+import { isSkills4Zoo } from '../zoo/skills4-models.ts';
 
 /** What a study stored about its config (see run-study.ts `identity`). */
 export interface StudyIdentity {
@@ -70,6 +73,13 @@ function sourcesOf(id: StudyIdentity, log?: (line: string) => void): Sources {
   if (id.zoo) {
     // Absolute paths, so the recipe runs from any folder.
     const dir = path.resolve(ensureZoo(id.zoo, { onLog: log }));
+    if (isSkills4Zoo(dir)) {
+      // A language model has no per-task heads: the space covers every tensor.
+      const m = readSkills4Manifest(dir);
+      const base = path.join(dir, m.base);
+      const { names: all, numLayers } = tensorNames(base);
+      return { base, experts: m.tasks.map((t) => path.join(dir, m.experts[t]!)), modelNames: [...m.tasks], spaceTensors: all, allTensors: all, numLayers };
+    }
     const manifest = readZooManifest(dir);
     const base = path.join(dir, manifest.base);
     const experts = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));

@@ -4,8 +4,11 @@
 import { fail } from '../errors.ts';
 import { StudyStore } from '../study/index.ts';
 import { loadClassifier, scoreOnZoo } from '../zoo/zoo-eval.ts';
-import { studyIdentity } from './export.ts';
-import { resolveZooObjectives } from './study-config.ts';
+import { loadLlamaCheckpoint } from '../models/llama-load.ts';
+import { isSkills4Zoo, loadLmZoo } from '../zoo/skills4-models.ts';
+import { studyIdentity, type StudyIdentity } from './export.ts';
+import { scoreLmObjectives } from './lm-zoo-problem.ts';
+import { resolveZooObjectives, type ZooObjective } from './study-config.ts';
 import { ensureZoo } from './zoo-problem.ts';
 
 export interface RescoreRow {
@@ -32,6 +35,7 @@ export function rescoreExport(db: string, studyName: string, trialNumber: number
   }
   if (!identity.zoo) return [];
   const zooDir = ensureZoo(identity.zoo);
+  if (isSkills4Zoo(zooDir)) return rescoreLm(zooDir, identity, values, dir);
   const model = loadClassifier(dir);
   const objectives = resolveZooObjectives(identity.objectives, model.config.tasks, 'stored study config');
   const rows: RescoreRow[] = [];
@@ -51,4 +55,17 @@ export function rescoreExport(db: string, studyName: string, trialNumber: number
   });
   for (const t of Object.values(model.params)) t.dispose();
   return rows;
+}
+
+/** A language-model export scored on every objective the study recorded (entropy included: it needs no labels). */
+function rescoreLm(zooDir: string, identity: StudyIdentity, values: number[], dir: string): RescoreRow[] {
+  const zoo = loadLmZoo(zooDir);
+  const objectives = resolveZooObjectives(identity.objectives, zoo.tasks, 'stored study config') as ZooObjective[];
+  const model = loadLlamaCheckpoint(dir);
+  try {
+    const scored = scoreLmObjectives(zoo, model.params, objectives, { samples: identity.samples ?? undefined, seed: identity.seed });
+    return objectives.map((o, i) => ({ objective: o.name, recorded: values[i]!, rescored: scored.values[i]! }));
+  } finally {
+    model.dispose();
+  }
 }

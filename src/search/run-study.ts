@@ -14,8 +14,9 @@ import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
 import type { Problem } from './problem.ts';
-import type { StudyConfig } from './study-config.ts';
-import { ZooProblem } from './zoo-problem.ts';
+import { zooKind, type StudyConfig } from './study-config.ts';
+import { ensureZoo, ZooProblem } from './zoo-problem.ts';
+import { LmZooProblem } from './lm-zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
 
 export interface RunStudyOptions {
@@ -56,7 +57,9 @@ function canonical(v: Json): string {
 }
 
 export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
-  return config.zoo !== undefined ? ZooProblem.fromConfig(config, log, source) : CommandProblem.fromConfig(config, source);
+  if (config.zoo === undefined) return CommandProblem.fromConfig(config, source);
+  if (zooKind(config.zoo) === 'lm') return LmZooProblem.fromDir(ensureZoo(config.zoo, { onLog: log }), config, source);
+  return ZooProblem.fromConfig(config, log, source);
 }
 
 /**

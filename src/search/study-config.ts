@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { evaluatorNames, isEvaluatorName, type Direction, type EvaluatorName } from '../../evaluators/index.ts';
+import { evaluatorNames, isEvaluatorName, LM_EVALUATORS, type Direction, type EvaluatorName, type LmEvaluatorName } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { closestName, getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
@@ -18,7 +18,8 @@ export type EvalSplit = (typeof SPLITS)[number];
 export interface ZooObjective {
   kind: 'zoo';
   name: string;
-  evaluator: EvaluatorName;
+  /** Classifier zoos (mnist8): accuracy, cross_entropy, entropy; language-model zoos (skills4): the LM scorers. */
+  evaluator: EvaluatorName | LmEvaluatorName;
   task: string;
   split: EvalSplit;
   direction: Direction;
@@ -40,7 +41,7 @@ export interface StudyConfig {
   name: string;
   seed: number;
   backend: BackendChoice;
-  /** A built-in zoo name (mnist8, mnist8-tiny) or a zoo folder. */
+  /** A built-in zoo name (mnist8, mnist8-tiny, skills4, skills4-tiny) or a zoo folder. */
   zoo?: string;
   checkpoints?: { base: string; experts: string[] };
   space: SpaceSpec;
@@ -53,7 +54,24 @@ export interface StudyConfig {
   dir: string;
 }
 
-export const BUILTIN_ZOOS = ['mnist8', 'mnist8-tiny'] as const;
+export const BUILTIN_ZOOS = ['mnist8', 'mnist8-tiny', 'skills4', 'skills4-tiny'] as const;
+
+/** Which kind of model a zoo holds: classifiers with per-task heads, or language models. */
+export type ZooKind = 'classifier' | 'lm';
+
+/** A built-in zoo by name; a folder by the benchmark its manifest names (a missing folder: classifier). */
+export function zooKind(zoo: string): ZooKind {
+  if (zoo === 'skills4' || zoo === 'skills4-tiny') return 'lm';
+  if ((BUILTIN_ZOOS as readonly string[]).includes(zoo)) return 'classifier';
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(zoo, 'manifest.json'), 'utf8')) as { benchmark?: unknown };
+    return m.benchmark === 'skills4' ? 'lm' : 'classifier';
+  } catch {
+    return 'classifier';
+  }
+}
+
+const LM_EVALUATOR_NAMES = Object.keys(LM_EVALUATORS) as LmEvaluatorName[];
 
 const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget'];
 
@@ -134,7 +152,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   else bad('objectives', 'a list of objectives', doc.objectives);
   if (rawObjectives.length === 0) bad('objectives', 'a non-empty list', doc.objectives);
   const objectives: ObjectiveSpec[] = [];
-  rawObjectives.forEach((entry, i) => objectives.push(...validateObjective(entry, `objectives[${i}]`, source, zoo !== undefined)));
+  rawObjectives.forEach((entry, i) => objectives.push(...validateObjective(entry, `objectives[${i}]`, source, zoo === undefined ? undefined : zooKind(zoo))));
   const names = objectives.map((ob) => ob.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) bad('objectives', 'objectives with distinct names', dup);
@@ -205,9 +223,10 @@ function validateSpace(raw: unknown, source: string): SpaceSpec {
   return { method: method as string, granularity, groups, parameters, fixed };
 }
 
-function validateObjective(raw: unknown, key: string, source: string, hasZoo: boolean): ObjectiveSpec[] {
+function validateObjective(raw: unknown, key: string, source: string, kind: ZooKind | undefined): ObjectiveSpec[] {
   const bad = (k: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: ${key}${k ? `.${k}` : ''} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
-  if (!isObj(raw)) bad('', '{task: NAME, evaluator: accuracy|cross_entropy|entropy} or {command: "...", key: NAME, direction: maximize|minimize}', raw);
+  const names: string[] = kind === 'lm' ? LM_EVALUATOR_NAMES : evaluatorNames();
+  if (!isObj(raw)) bad('', `{task: NAME, evaluator: ${names.join('|')}} or {command: "...", key: NAME, direction: maximize|minimize}`, raw);
   const r = raw as Obj;
   const direction = (d: unknown, fallback: Direction): Direction => {
     if (d === undefined) return fallback;
@@ -225,14 +244,15 @@ function validateObjective(raw: unknown, key: string, source: string, hasZoo: bo
     return [{ kind: 'command', name: typeof r.name === 'string' ? r.name : (k as string), command: r.command as string, key: k as string, direction: direction(r.direction, 'maximize'), timeoutSeconds: t as number }];
   }
   for (const k of Object.keys(r)) if (!['name', 'evaluator', 'task', 'split', 'direction', '__tasks', 'tasks'].includes(k)) bad(k, 'one of name, evaluator, task, tasks, split, direction (unknown key)');
-  if (!hasZoo) bad('', 'a command objective ({command, key, direction}) when the study merges checkpoints');
-  const evaluator = r.evaluator ?? 'accuracy';
-  if (typeof evaluator !== 'string' || !isEvaluatorName(evaluator)) bad('evaluator', `one of ${evaluatorNames().join(', ')}, command`, evaluator);
+  if (kind === undefined) bad('', 'a command objective ({command, key, direction}) when the study merges checkpoints');
+  const evaluator = r.evaluator ?? (kind === 'lm' ? 'exact_match' : 'accuracy');
+  const known = kind === 'lm' ? typeof evaluator === 'string' && (LM_EVALUATOR_NAMES as string[]).includes(evaluator) : typeof evaluator === 'string' && isEvaluatorName(evaluator);
+  if (!known) bad('evaluator', `one of ${names.join(', ')}, command${kind === 'lm' ? ' (the zoo holds language models)' : ''}`, evaluator);
   const split = (r.split ?? 'calibration') as EvalSplit;
   if (!SPLITS.includes(split)) bad('split', SPLITS.join(', '), r.split);
   if (split === 'test') process.emitWarning?.(`${source}: ${key} scores on the test split; searching on it overfits the table you report`);
-  const ev = evaluator as EvaluatorName;
-  const dir = direction(r.direction, ev === 'accuracy' ? 'maximize' : 'minimize');
+  const ev = evaluator as EvaluatorName | LmEvaluatorName;
+  const dir = direction(r.direction, ev === 'accuracy' || ev === 'exact_match' ? 'maximize' : 'minimize');
   if (r.__tasks !== undefined) {
     // Expanded later against the zoo's task list: a placeholder per "all".
     return [{ kind: 'zoo', name: `${ev}:*`, evaluator: ev, task: r.__tasks === 'all' ? '*' : (r.__tasks as string[]).join(','), split, direction: dir }];

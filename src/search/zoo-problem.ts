@@ -10,21 +10,24 @@ import { mergeTensorInMemory } from '../merge/in-memory.ts';
 import { layerPosition } from '../merge/parameters.ts';
 import { mlpLogits } from '../models/mlp-classifier.ts';
 import { buildMnist8 } from '../zoo/mnist8.ts';
+import { buildSkills4 } from '../zoo/skills4.ts';
 import { subset } from '../zoo/mnist-data.ts';
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadZoo, type HostParams, type LoadedZoo } from '../zoo/zoo-models.ts';
 import { DifferentiableZoo } from './differentiable-zoo.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
-import { resolveZooObjectives, type EvalSplit, type StudyConfig, type ZooObjective } from './study-config.ts';
+import { BUILTIN_ZOOS, resolveZooObjectives, type EvalSplit, type StudyConfig, type ZooObjective } from './study-config.ts';
 
 /** Where a built-in zoo lives, and building it when it is missing (cached for later runs). */
 export function ensureZoo(name: string, o: { root?: string; onLog?: (line: string) => void } = {}): string {
-  if (name !== 'mnist8' && name !== 'mnist8-tiny') return name;
+  if (!(BUILTIN_ZOOS as readonly string[]).includes(name)) return name;
   const dir = path.join(o.root ?? 'zoo', name);
   if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
-    o.onLog?.(`the ${name} zoo is not built yet: building it into ${dir} (seed 0; cached for later runs)`);
-    buildMnist8({ out: dir, seed: 0, tiny: name === 'mnist8-tiny', onLog: o.onLog });
+    const lm = name.startsWith('skills4');
+    o.onLog?.(`the ${name} zoo is not built yet: building it into ${dir} (seed 0; cached for later runs; ${lm ? (name.endsWith('tiny') ? 'about a minute' : 'about 15 minutes') : 'about a minute'})`);
+    const build = lm ? buildSkills4 : buildMnist8;
+    build({ out: dir, seed: 0, tiny: name.endsWith('-tiny'), onLog: o.onLog });
   }
   return dir;
 }

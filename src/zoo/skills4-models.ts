@@ -1,0 +1,100 @@
+// A skills4 zoo held in memory for search: the base and every expert as host float32 arrays (all
+// tensors: a language model has no task-specific heads, every tensor is merged), the Llama config,
+// the tokenizer, and each task's examples encoded once.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../errors.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
+import { checkLlamaParams, llamaConfigFromJson, llamaParameterShapes, type LlamaConfig } from '../models/llama-config.ts';
+import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.ts';
+import type { LmExample } from '../../evaluators/lm.ts';
+import { encodeExamples, readSkillData, readSkills4Manifest, stopIds } from './skills4-eval.ts';
+import type { Skills4Manifest } from './skills4.ts';
+import type { EvalSplit } from './skills4-tasks.ts';
+import type { HostParams } from './zoo-models.ts';
+
+export interface LoadedLmZoo {
+  dir: string;
+  manifest: Skills4Manifest;
+  config: LlamaConfig;
+  tokenizer: LoadedTokenizer;
+  base: HostParams;
+  experts: HostParams[];
+  tasks: string[];
+  numLayers: number;
+  /** Token ids that end a generated answer (eos, newline). */
+  stop: number[];
+  /** The eos id appended to every answer when its loss is scored. */
+  eos: number;
+}
+
+/** True when `dir` holds a skills4 zoo (its manifest says so). */
+export function isSkills4Zoo(dir: string): boolean {
+  const file = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(file)) return false;
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { benchmark?: unknown }).benchmark === 'skills4';
+  } catch {
+    return false;
+  }
+}
+
+/** Every tensor of a Llama-family checkpoint as host float32 arrays, checked against its config. */
+export function loadLlamaHost(dir: string): { config: LlamaConfig; params: HostParams } {
+  const ckpt = Checkpoint.open(dir);
+  try {
+    const source = path.join(ckpt.dir, 'config.json');
+    if (!ckpt.config) fail('IO_E_CONFIG', `${source} is missing; a Llama-family checkpoint needs its config.json`);
+    const config = llamaConfigFromJson(ckpt.config.raw, source);
+    checkLlamaParams(config, new Map([...ckpt.tensors].map(([n, t]) => [n, t.shape])), ckpt.path);
+    const params: HostParams = new Map();
+    for (const { name, shape } of llamaParameterShapes(config)) params.set(name, { shape: [...shape], values: ckpt.readF32(name) });
+    return { config, params };
+  } finally {
+    ckpt.close();
+  }
+}
+
+export function loadLmZoo(dir: string): LoadedLmZoo {
+  const manifest = readSkills4Manifest(dir);
+  const base = loadLlamaHost(path.join(dir, manifest.base));
+  const experts = manifest.tasks.map((task) => {
+    const rel = manifest.experts[task];
+    if (!rel) fail('IO_E_CONFIG', `${path.join(dir, 'manifest.json')} names no expert for task ${task}`);
+    const e = loadLlamaHost(path.join(dir, rel));
+    if (JSON.stringify(e.config) !== JSON.stringify(base.config)) fail('MERGE_E_SHAPE', `expert ${task} (${path.join(dir, rel)}) has another architecture than the base; rebuild the zoo`);
+    return e.params;
+  });
+  const tokenizer = loadTokenizer(path.join(dir, manifest.base));
+  if (tokenizer.eosId === null) fail('IO_E_CONFIG', `${path.join(dir, manifest.base, 'tokenizer.json')} has no eos_token; skills4 answers end with one`);
+  return {
+    dir,
+    manifest,
+    config: base.config,
+    tokenizer,
+    base: base.params,
+    experts,
+    tasks: [...manifest.tasks],
+    numLayers: base.config.numLayers,
+    stop: stopIds(tokenizer),
+    eos: tokenizer.eosId!,
+  };
+}
+
+const encodedCache = new WeakMap<LoadedLmZoo, Map<string, LmExample[]>>();
+
+/** A task's split, encoded (prompt with bos; answer without the stop token); cached per zoo. */
+export function lmExamples(zoo: LoadedLmZoo, task: string, split: EvalSplit): LmExample[] {
+  let byKey = encodedCache.get(zoo);
+  if (!byKey) encodedCache.set(zoo, (byKey = new Map()));
+  const key = `${task}/${split}`;
+  let ex = byKey.get(key);
+  if (!ex) {
+    const rel = zoo.manifest.data[task]?.[split];
+    if (!rel) fail('IO_E_NOT_FOUND', `the zoo's manifest names no ${split} data for task ${task}`);
+    ex = encodeExamples(zoo.tokenizer, readSkillData(path.join(zoo.dir, rel)));
+    if (ex.length === 0) fail('IO_E_NOT_FOUND', `${path.join(zoo.dir, rel)} holds no examples`);
+    byKey.set(key, ex);
+  }
+  return ex;
+}
