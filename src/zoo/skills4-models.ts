@@ -11,7 +11,9 @@ import type { LmExample } from '../../evaluators/lm.ts';
 import { encodeExamples, readSkillData, readSkills4Manifest, stopIds } from './skills4-eval.ts';
 import type { Skills4Manifest } from './skills4.ts';
 import type { EvalSplit } from './skills4-tasks.ts';
-import type { HostParams } from './zoo-models.ts';
+import { mergeTensorInMemory } from '../merge/in-memory.ts';
+import { layerPosition } from '../merge/parameters.ts';
+import type { HostParams, MergeSpec } from './zoo-models.ts';
 
 export interface LoadedLmZoo {
   dir: string;
@@ -97,4 +99,24 @@ export function lmExamples(zoo: LoadedLmZoo, task: string, split: EvalSplit): Lm
     byKey.set(key, ex);
   }
   return ex;
+}
+
+/** Merge every tensor of a language-model zoo with a method's exact semantics (as `mergesearch merge`). */
+export function mergeLmZoo(zoo: LoadedLmZoo, spec: MergeSpec): HostParams {
+  const out: HostParams = new Map();
+  for (const [name, b] of zoo.base) {
+    const values = mergeTensorInMemory({
+      method: spec.method,
+      name,
+      shape: b.shape,
+      base: spec.method === 'linear' ? null : b.values,
+      models: zoo.experts.map((e) => e.get(name)!.values),
+      global: spec.global,
+      perModel: spec.perModel ?? zoo.experts.map(() => ({ weight: 1 })),
+      t: layerPosition(name, zoo.numLayers),
+      seed: spec.seed ?? 0,
+    });
+    out.set(name, { shape: b.shape, values });
+  }
+  return out;
 }
