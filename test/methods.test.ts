@@ -167,7 +167,6 @@ function checkCase(c: Case): void {
 // task-arithmetic family against the reference
 
 const FAMILY_METHODS = Object.keys(FAMILY);
-const SPARSE_METHODS = FAMILY_METHODS.filter((m) => FAMILY[m]!.sparsify !== null);
 
 function familyCases(method: string): Case[] {
   const spec = FAMILY[method]!;

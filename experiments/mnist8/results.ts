@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { buildMnist8 } from '../../src/zoo/mnist8.ts';
-import { backboneOf, loadZoo, mergeBackbone, scoreBackbone, type LoadedZoo, type MergeSpec } from '../../src/zoo/zoo-models.ts';
+import { backboneOf, loadZoo, mergeBackbone, scoreBackbone, type MergeSpec } from '../../src/zoo/zoo-models.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);

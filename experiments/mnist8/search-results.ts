@@ -7,10 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mergeBackbone, scoreBackbone, backboneOf, loadZoo } from '../../src/zoo/zoo-models.ts';
-import { runStudy } from '../../src/search/run-study.ts';
-import { readStudyConfig } from '../../src/search/study-config.ts';
+import { runFreshStudy } from '../fresh-study.ts';
 import { ensureZoo, ZooProblem } from '../../src/search/zoo-problem.ts';
-import { StudyStore } from '../../src/study/index.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -68,35 +66,14 @@ const files = fs
   .filter((f) => !only || only.includes(f.replace(/\.yaml$/, '')))
   .sort();
 for (const f of files) {
-  const file = path.join(here, 'studies', f);
-  const config = readStudyConfig(file);
-  const store = StudyStore.open(db);
-  const old = store.findStudy(config.name);
-  if (old) store.deleteStudy(old.id);
-  store.close();
-  console.error(`== ${config.name}`);
-  const t0 = Date.now();
-  const result = await runStudy({ config, configFile: file, db, log: (l) => console.error(l) });
-  const seconds = (Date.now() - t0) / 1000;
-  const reader = StudyStore.open(db, { readonly: true });
-  const complete = reader.trials(result.study.id, { states: ['COMPLETE'] });
-  const attrs = reader.studyAttrs(result.study.id);
-  reader.close();
-  if (complete.length === 0) throw new Error(`study ${config.name} completed no trial`);
-  // Best by mean calibration accuracy (every objective here is a maximised accuracy).
-  const best = complete.reduce((a, b) => (mean(b.values!) > mean(a.values!) ? b : a));
+  const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db);
   const problem = new ZooProblem(zoo, config);
   const test = problem.scoreBackbone(problem.mergeBackbone(best.x), problem.objectives, 'test').values;
   const final = complete[complete.length - 1]!;
   const last = problem.scoreBackbone(problem.mergeBackbone(final.x), problem.objectives, 'test').values;
   problem.close();
   // MAP: how far its surrogates' predictions at the evaluated front points are from the real values.
-  const front = complete.filter((t) => Array.isArray(t.attrs.predicted));
-  if (front.length > 0) {
-    const predicted = mean(front.map((t) => mean(t.attrs.predicted as number[])));
-    const real = mean(front.map((t) => mean(t.values!)));
-    notes.push(`${config.name}: the surrogates predicted a mean calibration accuracy of ${fmt(predicted)} % at the ${front.length} front points evaluated; they scored ${fmt(real)} %.`);
-  }
+  if (front) notes.push(`${config.name}: the surrogates predicted a mean calibration accuracy of ${fmt(front.predicted)} % at the ${front.points} front points evaluated; they scored ${fmt(front.measured)} %.`);
   const steps = complete.reduce((a, t) => a + t.intermediate.length, 0);
   rows.push({
     name: config.name,

@@ -7,12 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { runStudy } from '../../src/search/run-study.ts';
 import { LmZooProblem, scoreLmObjectives } from '../../src/search/lm-zoo-problem.ts';
-import { readStudyConfig, type ZooObjective } from '../../src/search/study-config.ts';
+import type { ZooObjective } from '../../src/search/study-config.ts';
 import { ensureZoo } from '../../src/search/zoo-problem.ts';
-import { StudyStore } from '../../src/study/index.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
+import { runFreshStudy } from '../fresh-study.ts';
 import { loadLmZoo, mergeLmZoo } from '../../src/zoo/skills4-models.ts';
 import type { HostParams, MergeSpec } from '../../src/zoo/zoo-models.ts';
 
@@ -97,32 +96,11 @@ if (!skipStudies) {
     .filter((f) => !only || only.includes(f.replace(/\.yaml$/, '')))
     .sort();
   for (const f of files) {
-    const file = path.join(here, 'studies', f);
-    const config = readStudyConfig(file);
-    const store = StudyStore.open(db);
-    const old = store.findStudy(config.name);
-    if (old) store.deleteStudy(old.id);
-    store.close();
-    console.error(`== ${config.name}`);
-    const t0 = Date.now();
-    const result = await runStudy({ config, configFile: file, db, log: (l) => console.error(l) });
-    const seconds = (Date.now() - t0) / 1000;
-    const reader = StudyStore.open(db, { readonly: true });
-    const complete = reader.trials(result.study.id, { states: ['COMPLETE'] });
-    const attrs = reader.studyAttrs(result.study.id);
-    reader.close();
-    if (complete.length === 0) throw new Error(`study ${config.name} completed no trial`);
-    // Best by mean calibration value (every objective of these studies is a maximised exact match).
-    const best = complete.reduce((a, b) => (mean(b.values!) > mean(a.values!) ? b : a));
+    const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db);
     const problem = new LmZooProblem(zoo, config);
     const merged = problem.mergeParams(best.x);
     problem.close();
-    const front = complete.filter((t) => Array.isArray(t.attrs.predicted));
-    if (front.length > 0) {
-      const predicted = mean(front.map((t) => mean(t.attrs.predicted as number[])));
-      const real = mean(front.map((t) => mean(t.values!)));
-      notes.push(`${config.name}: the surrogates predicted a mean calibration exact match of ${(100 * predicted).toFixed(1)} % at the ${front.length} front points evaluated; they scored ${(100 * real).toFixed(1)} %.`);
-    }
+    if (front) notes.push(`${config.name}: the surrogates predicted a mean calibration exact match of ${(100 * front.predicted).toFixed(1)} % at the ${front.points} front points evaluated; they scored ${(100 * front.measured).toFixed(1)} %.`);
     push({
       name: `${config.name} (${config.optimizer.name}; ${config.space.method}, ${config.space.granularity})`,
       scores: score(merged, 'test'),

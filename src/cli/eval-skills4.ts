@@ -1,20 +1,8 @@
 // `mergesearch eval --model DIR --zoo skills4|DIR`: per-task exact match, per-token loss,
 // perplexity and prompt entropy of a Llama-family checkpoint on the skills4 zoo.
-import fs from 'node:fs';
-import path from 'node:path';
 import { scoreSkills } from '../zoo/skills4-eval.ts';
 import type { EvalSplit } from '../zoo/skills4-tasks.ts';
 import { intArg } from './merge.ts';
-
-export function isSkills4Zoo(zooDir: string): boolean {
-  const file = path.join(zooDir, 'manifest.json');
-  if (!fs.existsSync(file)) return false;
-  try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { benchmark?: unknown }).benchmark === 'skills4';
-  } catch {
-    return false;
-  }
-}
 
 export function printSkills4Eval(o: { model: string; split: string; samples?: string; json?: boolean }, zooDir: string, backend: string): void {
   const scores = scoreSkills(o.model, zooDir, o.split as EvalSplit, { samples: o.samples === undefined ? undefined : intArg(o.samples, '--samples', 1) });

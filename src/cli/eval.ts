@@ -8,7 +8,8 @@ import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engin
 import { SPLITS, type SplitName } from '../zoo/mnist-data.ts';
 import { loadClassifier, readZooManifest, scoreOnZoo } from '../zoo/zoo-eval.ts';
 import { intArg } from './merge.ts';
-import { isSkills4Zoo, printSkills4Eval } from './eval-skills4.ts';
+import { isSkills4Zoo } from '../zoo/skills4-models.ts';
+import { printSkills4Eval } from './eval-skills4.ts';
 import { defaultZooDir, ZOOS } from './zoo.ts';
 
 export function registerEval(program: Command): void {

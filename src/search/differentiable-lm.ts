@@ -57,23 +57,11 @@ export class DifferentiableLm implements GradientProblem {
     this.merge.checkX(x);
     if (options.logitScale) fail('SEARCH_E_SPACE', 'the optimizer setting logit_scale rescales a cosine classifier head; a language-model zoo has none: remove it');
     const picks = this.tasks.map((_, i) => this.pick(i, batch, sampleSeed));
-    const coef = tf.tensor2d(x, [x.length, 1]);
-    try {
-      const { value, grad } = tf.tidy(() =>
-        tf.valueAndGrad((c: tf.Tensor) => {
-          const params = this.merge.mergedTensors(c);
-          let total: tf.Scalar = tf.scalar(0);
-          for (const examples of picks) total = tf.add(total, options.labels ? this.answerLoss(params, examples) : this.promptEntropy(params, examples));
-          return total;
-        })(coef),
-      );
-      const loss = value.dataSync()[0]!;
-      const g = Array.from(grad.dataSync());
-      tf.dispose([value, grad]);
-      return { loss, grad: g };
-    } finally {
-      coef.dispose();
-    }
+    return this.merge.lossAndGradInX(x, (params) => {
+      let total: tf.Scalar = tf.scalar(0);
+      for (const examples of picks) total = tf.add(total, options.labels ? this.answerLoss(params, examples) : this.promptEntropy(params, examples));
+      return total;
+    });
   }
 
   /** The entropy objective alone (no gradient): for finite-difference checks. */

@@ -142,6 +142,23 @@ export class DifferentiableMerge {
     return out;
   }
 
+  /**
+   * A scalar loss of the merged tensors at x, and its gradient with respect to x. `loss` builds the
+   * loss from the merged tensors inside one tidy scope (tensors it makes are freed).
+   */
+  lossAndGradInX(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): { loss: number; grad: number[] } {
+    this.checkX(x);
+    const coef = tf.tensor2d([...x], [x.length, 1]);
+    try {
+      const { value, grad } = tf.tidy(() => tf.valueAndGrad((c: tf.Tensor) => loss(this.mergedTensors(c)))(coef));
+      const out = { loss: value.dataSync()[0]!, grad: Array.from(grad.dataSync()) };
+      tf.dispose([value, grad]);
+      return out;
+    } finally {
+      coef.dispose();
+    }
+  }
+
   /** The merged tensors for x as host arrays (what the gradient path optimises). */
   mergedHost(x: readonly number[]): HostParams {
     this.checkX(x);

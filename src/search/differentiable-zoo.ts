@@ -82,36 +82,24 @@ export class DifferentiableZoo implements GradientProblem {
    * AdaMerging reference (`losses += loss` per task).
    */
   entropyAndGrad(x: number[], batch: number, sampleSeed: number, options: UnsupervisedLossOptions = {}): { loss: number; grad: number[] } {
-    this.checkX(x);
-    const coef = tf.tensor2d(x, [x.length, 1]);
     // A sharper logit scale makes the entropy weigh near-boundary samples (ADAMERGING.md).
     const factor = options.logitScale && this.zoo.config.head === 'cosine' ? options.logitScale / this.zoo.config.logitScale : 1;
-    try {
-      const { value, grad } = tf.tidy(() => {
-        const picks = this.data.map((_, i) => this.indices(i, batch, sampleSeed));
-        const inputs = this.data.map((d, i) => tf.gather(d.x, picks[i]!) as tf.Tensor2D);
-        const targets = options.labels
-          ? this.data.map((d, i) => tf.oneHot(tf.gather(tf.tensor1d(d.labels, 'int32'), picks[i]!) as tf.Tensor1D, this.zoo.config.numClasses))
-          : [];
-        return tf.valueAndGrad((c: tf.Tensor) => {
-          const params = { ...this.mergedTensors(c), ...this.heads };
-          let total: tf.Scalar = tf.scalar(0);
-          this.tasks.forEach((task, i) => {
-            let logits = mlpLogits(params, this.zoo.config, inputs[i]!, task);
-            if (factor !== 1) logits = tf.mul(logits, factor);
-            const loss = options.labels ? (tf.losses.softmaxCrossEntropy(targets[i]!, logits) as tf.Scalar) : entropyLoss(logits);
-            total = tf.add(total, loss);
-          });
-          return total;
-        })(coef);
+    const picks = this.data.map((_, i) => Int32Array.from(this.hostIndices(i, batch, sampleSeed)));
+    return this.merge.lossAndGradInX(x, (merged) => {
+      // The samples enter only as constants: no gradient flows to them (none is asked).
+      const params = { ...merged, ...this.heads };
+      let total: tf.Scalar = tf.scalar(0);
+      this.tasks.forEach((task, i) => {
+        const input = tf.gather(this.data[i]!.x, picks[i]!) as tf.Tensor2D;
+        let logits = mlpLogits(params, this.zoo.config, input, task);
+        if (factor !== 1) logits = tf.mul(logits, factor);
+        const loss = options.labels
+          ? (tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(Int32Array.from(picks[i]!, (j) => this.data[i]!.labels[j]!), 'int32'), this.zoo.config.numClasses), logits) as tf.Scalar)
+          : entropyLoss(logits);
+        total = tf.add(total, loss);
       });
-      const loss = value.dataSync()[0]!;
-      const g = Array.from(grad.dataSync());
-      tf.dispose([value, grad]);
-      return { loss, grad: g };
-    } finally {
-      coef.dispose();
-    }
+      return total;
+    });
   }
 
   /** The entropy objective alone (no gradient): for finite-difference checks and reports. */

@@ -6,11 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { exactMatch, promptEntropy, tokenLoss, type LmExample } from '../../evaluators/lm.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
 import { fail } from '../errors.ts';
-import { mergeTensorInMemory } from '../merge/in-memory.ts';
-import { layerPosition } from '../merge/parameters.ts';
 import type { LlamaParams } from '../models/llama.ts';
 import { lmExamples, loadLmZoo, type LoadedLmZoo } from '../zoo/skills4-models.ts';
-import type { HostParams } from '../zoo/zoo-models.ts';
+import { mergeHostParams, type HostParams } from '../zoo/zoo-models.ts';
 import { DifferentiableLm } from './differentiable-lm.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
@@ -49,28 +47,9 @@ export class LmZooProblem implements Problem {
 
   /** The merged model for coefficients x (host arrays), with the exact merge-method code. */
   mergeParams(x: readonly number[], seed = this.seed): HostParams {
-    const out: HostParams = new Map();
-    for (const name of this.tensors) {
-      const b = this.zoo.base.get(name)!;
-      const p = this.space.paramsFor(x, name);
-      const values = mergeTensorInMemory({
-        method: this.space.method,
-        name,
-        shape: b.shape,
-        base: this.space.method === 'linear' ? null : b.values,
-        models: this.zoo.experts.map((e) => e.get(name)!.values),
-        global: p.global,
-        perModel: p.perModel,
-        t: layerPosition(name, this.zoo.numLayers),
-        seed,
-      });
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i]!)) fail('SEARCH_E_NONFINITE', `the merge produced ${values[i]} in ${name} (element ${i}) for this candidate`);
-      }
-      out.set(name, { shape: b.shape, values });
-    }
-    return out;
+    return mergeHostParams(this.zoo, this.tensors, this.space.method, (name) => this.space.paramsFor(x, name), { seed, checkFinite: true });
   }
+
 
   /** The differentiable twin for gradient optimizers, built on first use (it holds the task vectors). */
   get gradient(): DifferentiableLm {

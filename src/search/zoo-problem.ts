@@ -5,15 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getEvaluator, subsampleIndices } from '../../evaluators/index.ts';
-import { fail } from '../errors.ts';
-import { mergeTensorInMemory } from '../merge/in-memory.ts';
-import { layerPosition } from '../merge/parameters.ts';
 import { mlpLogits } from '../models/mlp-classifier.ts';
 import { buildMnist8 } from '../zoo/mnist8.ts';
 import { buildSkills4 } from '../zoo/skills4.ts';
 import { subset } from '../zoo/mnist-data.ts';
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
-import { loadZoo, type HostParams, type LoadedZoo } from '../zoo/zoo-models.ts';
+import { loadZoo, mergeHostParams, type HostParams, type LoadedZoo } from '../zoo/zoo-models.ts';
 import { DifferentiableZoo } from './differentiable-zoo.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
@@ -80,28 +77,9 @@ export class ZooProblem implements Problem {
 
   /** The merged backbone for coefficients x (host arrays), with the exact merge-method code. */
   mergeBackbone(x: readonly number[], seed = this.seed): HostParams {
-    const out: HostParams = new Map();
-    for (const name of this.tensors) {
-      const b = this.zoo.base.get(name)!;
-      const p = this.space.paramsFor(x, name);
-      const values = mergeTensorInMemory({
-        method: this.space.method,
-        name,
-        shape: b.shape,
-        base: this.space.method === 'linear' ? null : b.values,
-        models: this.zoo.experts.map((e) => e.get(name)!.values),
-        global: p.global,
-        perModel: p.perModel,
-        t: layerPosition(name, this.zoo.numLayers),
-        seed,
-      });
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i]!)) fail('SEARCH_E_NONFINITE', `the merge produced ${values[i]} in ${name} (element ${i}) for this candidate`);
-      }
-      out.set(name, { shape: b.shape, values });
-    }
-    return out;
+    return mergeHostParams(this.zoo, this.tensors, this.space.method, (name) => this.space.paramsFor(x, name), { seed, checkFinite: true });
   }
+
 
   /** The differentiable twin for gradient optimizers, built on first use (it holds the task vectors). */
   get gradient(): DifferentiableZoo {

@@ -4,16 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
-import { Checkpoint } from '../io/checkpoint.ts';
-import { checkLlamaParams, llamaConfigFromJson, llamaParameterShapes, type LlamaConfig } from '../models/llama-config.ts';
+import type { LlamaConfig } from '../models/llama-config.ts';
+import { loadLlamaHost } from '../models/llama-load.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.ts';
 import type { LmExample } from '../../evaluators/lm.ts';
 import { encodeExamples, readSkillData, readSkills4Manifest, stopIds } from './skills4-eval.ts';
 import type { Skills4Manifest } from './skills4.ts';
 import type { EvalSplit } from './skills4-tasks.ts';
-import { mergeTensorInMemory } from '../merge/in-memory.ts';
-import { layerPosition } from '../merge/parameters.ts';
-import type { HostParams, MergeSpec } from './zoo-models.ts';
+import { fixedMergeParams, mergeHostParams, type HostParams, type MergeSpec } from './zoo-models.ts';
 
 export interface LoadedLmZoo {
   dir: string;
@@ -38,22 +36,6 @@ export function isSkills4Zoo(dir: string): boolean {
     return (JSON.parse(fs.readFileSync(file, 'utf8')) as { benchmark?: unknown }).benchmark === 'skills4';
   } catch {
     return false;
-  }
-}
-
-/** Every tensor of a Llama-family checkpoint as host float32 arrays, checked against its config. */
-export function loadLlamaHost(dir: string): { config: LlamaConfig; params: HostParams } {
-  const ckpt = Checkpoint.open(dir);
-  try {
-    const source = path.join(ckpt.dir, 'config.json');
-    if (!ckpt.config) fail('IO_E_CONFIG', `${source} is missing; a Llama-family checkpoint needs its config.json`);
-    const config = llamaConfigFromJson(ckpt.config.raw, source);
-    checkLlamaParams(config, new Map([...ckpt.tensors].map(([n, t]) => [n, t.shape])), ckpt.path);
-    const params: HostParams = new Map();
-    for (const { name, shape } of llamaParameterShapes(config)) params.set(name, { shape: [...shape], values: ckpt.readF32(name) });
-    return { config, params };
-  } finally {
-    ckpt.close();
   }
 }
 
@@ -103,20 +85,6 @@ export function lmExamples(zoo: LoadedLmZoo, task: string, split: EvalSplit): Lm
 
 /** Merge every tensor of a language-model zoo with a method's exact semantics (as `mergesearch merge`). */
 export function mergeLmZoo(zoo: LoadedLmZoo, spec: MergeSpec): HostParams {
-  const out: HostParams = new Map();
-  for (const [name, b] of zoo.base) {
-    const values = mergeTensorInMemory({
-      method: spec.method,
-      name,
-      shape: b.shape,
-      base: spec.method === 'linear' ? null : b.values,
-      models: zoo.experts.map((e) => e.get(name)!.values),
-      global: spec.global,
-      perModel: spec.perModel ?? zoo.experts.map(() => ({ weight: 1 })),
-      t: layerPosition(name, zoo.numLayers),
-      seed: spec.seed ?? 0,
-    });
-    out.set(name, { shape: b.shape, values });
-  }
-  return out;
+  const params = fixedMergeParams(spec, zoo.experts.length);
+  return mergeHostParams(zoo, zoo.base.keys(), spec.method, () => params, { seed: spec.seed });
 }

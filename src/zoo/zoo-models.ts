@@ -3,6 +3,7 @@
 // merging classifiers with task-specific heads: heads are not merged).
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeTensorInMemory } from '../merge/in-memory.ts';
 import type { Scalar } from '../merge/parameters.ts';
@@ -57,27 +58,56 @@ export interface MergeSpec {
   seed?: number;
 }
 
-/** Merge the backbone with a method's exact semantics (the same code as `mergesearch merge`). */
-export function mergeBackbone(zoo: LoadedZoo, spec: MergeSpec): HostParams {
+/** Merge parameters for one tensor: the method's global values and one record per expert. */
+export type TensorMergeParams = Pick<MergeSpec, 'global'> & { perModel: NonNullable<MergeSpec['perModel']> };
+
+/**
+ * Merge `tensors` of in-memory checkpoints with a method's exact semantics (the same per-tensor code
+ * as `mergesearch merge`); `paramsOf` gives each tensor's parameters. With `checkFinite`, a NaN or
+ * infinity in the result is refused (SEARCH_E_NONFINITE), naming the tensor and element.
+ */
+export function mergeHostParams(
+  models: { base: HostParams; experts: HostParams[]; numLayers: number },
+  tensors: Iterable<string>,
+  method: string,
+  paramsOf: (tensor: string) => TensorMergeParams,
+  o: { seed?: number; checkFinite?: boolean } = {},
+): HostParams {
   const out: HostParams = new Map();
-  for (const [name, b] of zoo.base) {
-    if (!name.startsWith('backbone.')) continue;
-    const usesBase = spec.method !== 'linear';
-    const models = zoo.experts.map((e) => e.get(name)!.values);
+  for (const name of tensors) {
+    const b = models.base.get(name)!;
+    const p = paramsOf(name);
     const values = mergeTensorInMemory({
-      method: spec.method,
+      method,
       name,
       shape: b.shape,
-      base: usesBase ? b.values : null,
-      models,
-      global: spec.global,
-      perModel: spec.perModel ?? zoo.experts.map(() => ({ weight: 1 })),
-      t: layerPosition(name, zoo.numLayers),
-      seed: spec.seed ?? 0,
+      base: method === 'linear' ? null : b.values,
+      models: models.experts.map((e) => e.get(name)!.values),
+      global: p.global,
+      perModel: p.perModel,
+      t: layerPosition(name, models.numLayers),
+      seed: o.seed ?? 0,
     });
+    if (o.checkFinite) {
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i]!)) fail('SEARCH_E_NONFINITE', `the merge produced ${values[i]} in ${name} (element ${i}) for this candidate`);
+      }
+    }
     out.set(name, { shape: b.shape, values });
   }
   return out;
+}
+
+/** Parameters of a fixed merge (every tensor alike); experts weigh 1 unless the spec says otherwise. */
+export function fixedMergeParams(spec: MergeSpec, experts: number): TensorMergeParams {
+  return { global: spec.global, perModel: spec.perModel ?? Array.from({ length: experts }, () => ({ weight: 1 })) };
+}
+
+/** Merge the backbone with a method's exact semantics (the same code as `mergesearch merge`). */
+export function mergeBackbone(zoo: LoadedZoo, spec: MergeSpec): HostParams {
+  const backbone = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
+  const params = fixedMergeParams(spec, zoo.experts.length);
+  return mergeHostParams(zoo, backbone, spec.method, () => params, { seed: spec.seed });
 }
 
 /** Accuracy per task of a backbone, each task through its own expert's head. */
