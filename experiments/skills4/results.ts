@@ -136,7 +136,8 @@ combines all tensors of the four experts (a language model has no per-task heads
 was chosen among ${LAMBDAS.join(', ')} by mean validation exact match. Studies search on calibration exact
 match (a fixed seeded subsample per task, see each config) and their best trial by mean calibration
 exact match is scored here; *scoring forward passes* counts prompts run through candidates to score
-trials, *gradient steps* AdaMerging / Frank-Wolfe steps.
+trials, *gradient steps* the intermediate values logged: one per AdaMerging step, one per Frank-Wolfe
+iteration (FW-Soft runs `ada_steps` AdaMerging steps inside each).
 
 ${table}
 
