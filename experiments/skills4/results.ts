@@ -137,7 +137,7 @@ was chosen among ${LAMBDAS.join(', ')} by mean validation exact match. Studies s
 match (a fixed seeded subsample per task, see each config) and their best trial by mean calibration
 exact match is scored here; *scoring forward passes* counts prompts run through candidates to score
 trials, *gradient steps* the intermediate values logged: one per AdaMerging step, one per Frank-Wolfe
-iteration (FW-Soft runs `ada_steps` AdaMerging steps inside each).
+iteration (FW-Soft runs \`ada_steps\` AdaMerging steps inside each).
 
 ${table}
 
