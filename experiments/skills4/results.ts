@@ -6,8 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
-import { LmZooProblem, scoreLmObjectives } from '../../src/search/lm-zoo-problem.ts';
+import { LmZooProblem, scoreLmHostParams } from '../../src/search/lm-zoo-problem.ts';
 import type { ZooObjective } from '../../src/search/study-config.ts';
 import { ensureZoo } from '../../src/search/zoo-problem.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
@@ -39,18 +38,17 @@ interface Scores {
   em: number[];
   loss: number[];
 }
+const valuesOf = (params: HostParams, objectives: ZooObjective[]) => scoreLmHostParams(zoo, params, objectives, { seed: 0 }).values;
 function score(params: HostParams, split: 'validation' | 'test'): Scores {
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [n, t] of params) tensors[n] = tf.tensor(t.values, t.shape, 'float32');
-  try {
-    const v = scoreLmObjectives(zoo, tensors, objectivesOn(split), { seed: 0 }).values;
-    return { em: tasks.map((_, i) => v[2 * i]!), loss: tasks.map((_, i) => v[2 * i + 1]!) };
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
+  const v = valuesOf(params, objectivesOn(split));
+  return { em: tasks.map((_, i) => v[2 * i]!), loss: tasks.map((_, i) => v[2 * i + 1]!) };
 }
 
-const individual = tasks.map((task, i) => score(zoo.experts[i]!, 'test')).map((s, i) => ({ em: s.em[i]!, loss: s.loss[i]! }));
+// Each expert on its own task only (that task's two objectives).
+const individual = tasks.map((_, i) => {
+  const [em, loss] = valuesOf(zoo.experts[i]!, objectivesOn('test').slice(2 * i, 2 * i + 2));
+  return { em: em!, loss: loss! };
+});
 const normalized = (em: number[]) => mean(em.map((e, i) => (individual[i]!.em > 0 ? e / individual[i]!.em : 0)));
 
 interface Row {

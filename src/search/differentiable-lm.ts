@@ -80,26 +80,14 @@ export class DifferentiableLm implements GradientProblem {
    * per task, and its gradient with respect to every merged tensor (host float32, by name).
    */
   labelledLossAndGrad(x: number[], samples: number, sampleSeed: number, tasks?: number[]): { loss: number; grads: Map<string, Float32Array> } {
-    this.merge.checkX(x);
     const which = tasks ?? this.tasks.map((_, i) => i);
     if (which.length === 0) throw new Error('labelledLossAndGrad needs at least one task');
-    const names = this.merge.tensorNames;
     const picks = which.map((i) => this.pick(i, samples, sampleSeed));
-    const { value, grads } = tf.tidy(() => {
-      const merged = this.merge.mergedTensors(tf.tensor2d(x, [x.length, 1]));
-      return tf.valueAndGrads((...ws: tf.Tensor[]) => {
-        const params: LlamaParams = {};
-        names.forEach((n, i) => (params[n] = ws[i]!));
-        let total: tf.Scalar = tf.scalar(0);
-        for (const examples of picks) total = tf.add(total, this.answerLoss(params, examples));
-        return tf.div(total, picks.length) as tf.Scalar;
-      })(names.map((n) => merged[n]!));
+    return this.merge.lossAndGradInWeights(x, (params) => {
+      let total: tf.Scalar = tf.scalar(0);
+      for (const examples of picks) total = tf.add(total, this.answerLoss(params, examples));
+      return tf.div(total, picks.length) as tf.Scalar;
     });
-    const loss = value.dataSync()[0]!;
-    const out = new Map<string, Float32Array>();
-    names.forEach((n, i) => out.set(n, grads[i]!.dataSync() as Float32Array));
-    tf.dispose([value, ...grads]);
-    return { loss, grads: out };
   }
 
   alignment(x: number[], o: AlignmentOptions): { loss: number; cosine: number[][] } {

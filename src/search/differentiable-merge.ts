@@ -159,6 +159,24 @@ export class DifferentiableMerge {
     }
   }
 
+  /**
+   * A scalar loss of the merged tensors at x, and its gradient with respect to each merged tensor
+   * (host float32, by name): what Frank-Wolfe's oracle compares with the candidates.
+   */
+  lossAndGradInWeights(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): { loss: number; grads: Map<string, Float32Array> } {
+    this.checkX(x);
+    const names = this.tensorNames;
+    const { value, grads } = tf.tidy(() => {
+      const merged = this.mergedTensors(tf.tensor2d([...x], [x.length, 1]));
+      return tf.valueAndGrads((...ws: tf.Tensor[]) => loss(Object.fromEntries(names.map((n, i) => [n, ws[i]!]))))(names.map((n) => merged[n]!));
+    });
+    const out = new Map<string, Float32Array>();
+    names.forEach((n, i) => out.set(n, grads[i]!.dataSync() as Float32Array));
+    const result = { loss: value.dataSync()[0]!, grads: out };
+    tf.dispose([value, ...grads]);
+    return result;
+  }
+
   /** The merged tensors for x as host arrays (what the gradient path optimises). */
   mergedHost(x: readonly number[]): HostParams {
     this.checkX(x);

@@ -122,35 +122,20 @@ export class DifferentiableZoo implements GradientProblem {
    * tensor (host float32, by tensor name).
    */
   labelledLossAndGrad(x: number[], samples: number, sampleSeed: number, tasks?: number[]): { loss: number; grads: Map<string, Float32Array> } {
-    this.checkX(x);
     const which = tasks ?? this.tasks.map((_, i) => i);
     if (which.length === 0) throw new Error('labelledLossAndGrad needs at least one task');
-    const names = this.merge.tensorNames;
-    const { value, grads } = tf.tidy(() => {
-      const merged = this.mergedTensors(tf.tensor2d(x, [x.length, 1]));
-      const weights = names.map((n) => merged[n]!);
-      const batches = which.map((i) => {
-        const idx = this.hostIndices(i, samples, sampleSeed);
+    const picks = which.map((i) => Int32Array.from(this.hostIndices(i, samples, sampleSeed)));
+    return this.merge.lossAndGradInWeights(x, (merged) => {
+      const params = { ...merged, ...this.heads };
+      let total: tf.Scalar = tf.scalar(0);
+      which.forEach((i, k) => {
         const d = this.data[i]!;
-        const labels = Int32Array.from(idx, (j) => d.labels[j]!);
-        return { task: this.tasks[i]!, x: tf.gather(d.x, Int32Array.from(idx)) as tf.Tensor2D, y: tf.oneHot(tf.tensor1d(labels, 'int32'), this.zoo.config.numClasses) };
+        const y = tf.oneHot(tf.tensor1d(Int32Array.from(picks[k]!, (j) => d.labels[j]!), 'int32'), this.zoo.config.numClasses);
+        const logp = tf.logSoftmax(mlpLogits(params, this.zoo.config, tf.gather(d.x, picks[k]!) as tf.Tensor2D, this.tasks[i]!), -1);
+        total = tf.add(total, tf.neg(tf.mean(tf.sum(tf.mul(y, logp), -1))));
       });
-      return tf.valueAndGrads((...ws: tf.Tensor[]) => {
-        const params: Record<string, tf.Tensor> = { ...this.heads };
-        names.forEach((n, i) => (params[n] = ws[i]!));
-        let total: tf.Scalar = tf.scalar(0);
-        for (const b of batches) {
-          const logp = tf.logSoftmax(mlpLogits(params, this.zoo.config, b.x, b.task), -1);
-          total = tf.add(total, tf.neg(tf.mean(tf.sum(tf.mul(b.y, logp), -1))));
-        }
-        return tf.div(total, batches.length) as tf.Scalar;
-      })(weights);
+      return tf.div(total, which.length) as tf.Scalar;
     });
-    const loss = value.dataSync()[0]!;
-    const out = new Map<string, Float32Array>();
-    names.forEach((n, i) => out.set(n, grads[i]!.dataSync() as Float32Array));
-    tf.dispose([value, ...grads]);
-    return { loss, grads: out };
   }
 
   /**

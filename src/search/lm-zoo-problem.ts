@@ -63,13 +63,7 @@ export class LmZooProblem implements Problem {
 
   /** Values of `objectives` for a merged model given as host arrays. */
   scoreHost(merged: HostParams, objectives: readonly ZooObjective[], splitOverride?: EvalSplit): Evaluation {
-    const params: LlamaParams = {};
-    for (const [name, t] of merged) params[name] = tf.tensor(t.values, t.shape, 'float32');
-    try {
-      return scoreLmObjectives(this.zoo, params, objectives, { samples: this.samples, seed: this.seed, splitOverride });
-    } finally {
-      tf.dispose(Object.values(params));
-    }
+    return scoreLmHostParams(this.zoo, merged, objectives, { samples: this.samples, seed: this.seed, splitOverride });
   }
 
   close(): void {
@@ -101,6 +95,17 @@ export function lmObjectiveExamples(zoo: LoadedLmZoo, task: string, split: EvalS
   const all = lmExamples(zoo, task, split);
   if (o.samples === undefined || o.samples >= all.length) return all;
   return Array.from(subsampleIndices(all.length, o.samples, o.seed), (i) => all[i]!);
+}
+
+/** scoreLmObjectives for a model held as host arrays (uploaded for the call, then freed). */
+export function scoreLmHostParams(zoo: LoadedLmZoo, merged: HostParams, objectives: readonly ZooObjective[], o: LmScoreOptions): Evaluation {
+  const params: LlamaParams = {};
+  for (const [name, t] of merged) params[name] = tf.tensor(t.values, t.shape, 'float32');
+  try {
+    return scoreLmObjectives(zoo, params, objectives, o);
+  } finally {
+    tf.dispose(Object.values(params));
+  }
 }
 
 /**
