@@ -16,6 +16,7 @@ import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { readTaskData, toInputs } from '../src/zoo/task-data.ts';
 import { loadZoo, mergeBackbone, type HostParams, type LoadedZoo } from '../src/zoo/zoo-models.ts';
 import type { Json, Optimizer } from '../src/search/optimizer.ts';
+import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 
 const tmp = makeTmp('ms-gradient-');
@@ -369,6 +370,29 @@ describe('adamerging', () => {
       p.dispose();
     }
   }, 60_000);
+});
+
+describe('golden traces of the gradient optimizers (committed in test/golden/)', () => {
+  // Proposals and their intermediate values, rounded to 9 significant digits (float32 forward and
+  // backward): any change in the problem's losses, the merge or the optimizer shows here.
+  it.each([
+    ['adamerging-mnist8-layer', adamerging, 'layer', 'task_arithmetic', { steps: 12, eval_every: 4, batch: 8 }],
+    ['adamerging-mnist8-ce-scaled', adamerging, 'task', 'task_arithmetic', { steps: 6, eval_every: 3, batch: 8, loss: 'cross_entropy', logit_scale: 32 }],
+    ['adamerging-plus-mnist8', adamerging, 'tensor', 'ties', { steps: 6, eval_every: 3, batch: 8 }],
+    ['frank-wolfe-hard-mnist8', frankWolfe, 'task', 'task_arithmetic', { variant: 'hard', iterations: 3, samples: 20 }],
+    ['frank-wolfe-soft-mnist8', frankWolfe, 'layer', 'task_arithmetic', { variant: 'soft', iterations: 2, samples: 20, ada_steps: 3, ada_batch: 4 }],
+  ] as const)('%s', (name, optimizer, granularity, method, settings) => {
+    const s = space(granularity, method, method === 'ties' ? { density: 0.5, normalize: false } : {});
+    const p = new DifferentiableZoo(zoo, s);
+    try {
+      const o = optimizer as unknown as Optimizer<Json>;
+      const { proposals } = run(o, ctxOf(s, p, o, settings as unknown as Record<string, Json>, 7), 4);
+      expect(proposals.length).toBeGreaterThan(0);
+      expectGolden(`gradient-${name}`, proposals.map((pr) => ({ x: pr.x, intermediate: pr.intermediate ?? null })), 9);
+    } finally {
+      p.dispose();
+    }
+  }, 120_000);
 });
 
 describe('frank-wolfe', () => {

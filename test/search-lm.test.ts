@@ -28,7 +28,10 @@ import { initEngine } from '../src/tensor/engine.ts';
 import { lmExamples, loadLmZoo, type LoadedLmZoo } from '../src/zoo/skills4-models.ts';
 import { buildSkills4 } from '../src/zoo/skills4.ts';
 import type { HostParams } from '../src/zoo/zoo-models.ts';
+import { expectGolden } from './helpers/golden.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
+import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
+import type { Json } from '../src/search/optimizer.ts';
 import { refLogits, refLogSoftmax, refScore } from './reference/llama-reference.ts';
 import { refMerge } from './reference/merge-reference.ts';
 
@@ -337,6 +340,33 @@ describe('DifferentiableLm', () => {
     expect(tf.memory().numTensors).toBe(before);
     expectCode(() => new DifferentiableLm(zoo, new SearchSpace({ method: 'widen', granularity: 'task', parameters: TA_WEIGHT }, tensors, zoo.tasks)), 'SEARCH_E_SPACE');
   });
+});
+
+describe('golden traces of the gradient optimizers on a language-model zoo (committed in test/golden/)', () => {
+  it.each([
+    ['adamerging-lm-entropy', 'adamerging', 'layer', { steps: 4, eval_every: 2, batch: 3 }],
+    ['adamerging-lm-answer-loss', 'adamerging', 'task', { steps: 4, eval_every: 2, batch: 3, loss: 'cross_entropy' }],
+    ['frank-wolfe-hard-lm', 'frank-wolfe', 'task', { variant: 'hard', iterations: 2, samples: 4 }],
+  ] as const)('%s', (name, optimizerName, granularity, settings) => {
+    const s = space(granularity);
+    const p = new DifferentiableLm(zoo, s);
+    try {
+      const o = getOptimizer(optimizerName);
+      const ctx = { dim: s.dim, low: s.low, high: s.high, init: s.init, names: s.names, objectives: [{ name: 'em', direction: 'maximize' as const }], seed: 5, budget: 100, settings: resolveSettings(o, settings as unknown as Record<string, Json>), gradient: p };
+      let state = o.init(ctx);
+      const proposals: Array<{ x: number[]; intermediate: unknown }> = [];
+      for (let i = 0; i < 3; i++) {
+        const r = o.ask(state, ctx);
+        if (r.kind !== 'propose') break;
+        state = o.tell(r.state, ctx, r.proposal, [0.5]);
+        proposals.push({ x: r.proposal.x, intermediate: r.proposal.intermediate ?? null });
+      }
+      expect(proposals.length).toBeGreaterThan(0);
+      expectGolden(`gradient-${name}`, proposals, 9);
+    } finally {
+      p.dispose();
+    }
+  }, 120_000);
 });
 
 describe('study configs on a language-model zoo', () => {

@@ -3,13 +3,13 @@
 // and resumed in the middle proposes what an uninterrupted run does, trials left RUNNING by a dead
 // worker are failed and retried with the same point, NaN candidates are recorded FAIL and the
 // search goes on. Regenerate golden files (after an intended change) with UPDATE_GOLDEN=1.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
 import type { OptimizerContext } from '../src/search/optimizer.ts';
 import { StudyStore } from '../src/study/index.ts';
+import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 import { SyntheticProblem } from './helpers/synthetic-problem.ts';
 
@@ -51,10 +51,7 @@ describe.each(BLACK_BOX)('%s in the trial loop', (name) => {
   it('matches its golden trace and depends on the seed', async () => {
     const xs = round(await trace(name, 40));
     expect(xs.length).toBeGreaterThan(0);
-    const file = path.join(import.meta.dirname, 'golden', `search-${name}.json`);
-    if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, `${JSON.stringify(xs)}\n`);
-    expect(fs.existsSync(file), `${file} is missing; create it with UPDATE_GOLDEN=1 npx vitest run test/search-loop.test.ts`).toBe(true);
-    expect(xs).toEqual(JSON.parse(fs.readFileSync(file, 'utf8')));
+    expectGolden(`search-${name}`, xs);
     if (name !== 'grid') expect(round(await trace(name, 40, 1))).not.toEqual(xs);
   });
 
