@@ -14,20 +14,23 @@ import { initEngine } from '../src/tensor/engine.ts';
 import { LAYER_NORM_EPS } from '../src/models/mlp-classifier.ts';
 import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { readTaskData, toInputs } from '../src/zoo/task-data.ts';
-import { loadZoo, mergeBackbone, type HostParams, type LoadedZoo } from '../src/zoo/zoo-models.ts';
+import { mergeBackbone, type LoadedClassifierZoo } from '../src/zoo/zoo-models.ts';
+import { loadMnist8Zoo } from '../src/zoo/mnist8-family.ts';
+import type { LoadedZoo } from '../src/zoo/family.ts';
+import { type HostParams } from '../src/merge/host-merge.ts';
 import type { Json, Optimizer } from '../src/search/optimizer.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 
 const tmp = makeTmp('ms-gradient-');
-let zoo: LoadedZoo;
+let zoo: LoadedZoo & LoadedClassifierZoo;
 let backbone: string[];
 
 beforeAll(async () => {
   await initEngine('wasm');
   const dir = path.join(tmp.dir, 'tiny');
   buildMnist8({ out: dir, seed: 1, tiny: true });
-  zoo = loadZoo(dir);
+  zoo = loadMnist8Zoo(dir);
   backbone = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
 }, 120_000);
 afterAll(() => tmp.cleanup());
@@ -174,7 +177,7 @@ describe('DifferentiableZoo', () => {
     const p = new DifferentiableZoo(zoo, s);
     try {
       const x = s.init.map((_, i) => 0.05 + ((i * 37) % 19) / 20);
-      const mine = p.mergedBackbone(x);
+      const mine = p.mergedHost(x);
       let worst = 0;
       for (const t of backbone) {
         const u = s.unitOfTensor('weight', t);
@@ -194,7 +197,7 @@ describe('DifferentiableZoo', () => {
     const p = new DifferentiableZoo(zoo, s);
     try {
       const x = s.init.map(() => 0.35);
-      const mine = p.mergedBackbone(x);
+      const mine = p.mergedHost(x);
       const ref = mergeBackbone(zoo, { method: 'ties', global: { normalize: false, lambda: 0.9 }, perModel: zoo.tasks.map(() => ({ weight: 0.35, density: 0.4 })) });
       expect(maxAbsDiff(mine, ref, backbone)).toBeLessThan(1e-5);
       // The TIES preprocessing did something: plain task arithmetic is far from it.
@@ -224,7 +227,7 @@ describe('DifferentiableZoo', () => {
       const { loss: loss2, grads } = p.labelledLossAndGrad(x, 50, 4);
       expect(loss).toBe(loss2);
       expect(loss).toBeGreaterThan(0.1);
-      const merged = p.mergedBackbone(x);
+      const merged = p.mergedHost(x);
       for (const t of backbone) {
         const u = s.unitOfTensor('weight', t);
         const gt = grads.get(t)!;
@@ -294,13 +297,13 @@ describe('DifferentiableZoo', () => {
     const x = [...s.init];
     p.entropyAndGrad(x, 8, 1);
     p.alignment(x, { candidates: [p.vertex(0)], samples: 10, sampleSeed: 1, against: 'weights' });
-    p.mergedBackbone(x);
+    p.mergedHost(x);
     p.entropyValue(x, 8, 1);
     const warm = tf.memory().numTensors;
     for (let i = 0; i < 5; i++) {
       p.entropyAndGrad(x, 8, i);
       p.alignment(x, { candidates: [p.vertex(i), x], samples: 10, sampleSeed: i, against: 'task_vector', tasks: [i] });
-      p.mergedBackbone(x);
+      p.mergedHost(x);
       p.entropyValue(x, 8, i);
     }
     const ctxA = ctxOf(s, p, adamerging as unknown as Optimizer<Json>, { steps: 6, eval_every: 3, batch: 4 });

@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 import { streamKey } from '../tensor/random.ts';
-import type { HostParams } from '../zoo/zoo-models.ts';
+import type { HostParams } from '../merge/host-merge.ts';
 import type { SearchSpace } from './space.ts';
 
 const SUPPORTED_METHODS = ['task_arithmetic', 'ties'] as const;
