@@ -5,7 +5,7 @@
 // search goes on. Regenerate golden files (after an intended change) with UPDATE_GOLDEN=1.
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
+import { budgetUsed, recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
 import type { OptimizerContext } from '../src/search/optimizer.ts';
 import { StudyStore } from '../src/study/index.ts';
@@ -138,6 +138,36 @@ describe('budgets', () => {
     const s = setup('random');
     const r = await runTrials({ ...s, budget: { evaluations: 7 } });
     expect(r).toEqual({ reason: 'budget', trials: 7 });
+    s.store.close();
+  });
+
+  it('stops on a time budget read from an injected clock (no wall time involved)', async () => {
+    const s = setup('random');
+    // Every reading of the clock advances it by 100 ms: the loop reads it a fixed number of times
+    // per trial, so the trial count at a 3 s budget is the same on any machine.
+    let t = 1_000_000;
+    const now = () => (t += 100);
+    const r = await runTrials({ ...s, budget: { seconds: 3 }, now });
+    const used = budgetUsed(s.store, s.study);
+    expect(r.reason).toBe('budget');
+    expect(used.seconds).toBeGreaterThanOrEqual(3);
+    expect(used.seconds).toBeLessThan(3.5);
+    const again = setup('random');
+    let t2 = 1_000_000;
+    expect((await runTrials({ ...again, budget: { seconds: 3 }, now: () => (t2 += 100) })).trials).toBe(r.trials);
+    s.store.close();
+    again.store.close();
+  });
+
+  it('counts evaluations and interrupted trials with one-statement counters that add up', async () => {
+    const s = setup('random');
+    await runTrials({ ...s, budget: { trials: 5 } });
+    // SyntheticProblem reports one evaluation per trial.
+    expect(budgetUsed(s.store, s.study)).toMatchObject({ trials: 5, evaluations: 5 });
+    expect(s.store.addStudyCounter(s.study.id, 'evaluations', 0.5)).toBe(5.5);
+    expect(s.store.addStudyCounter(s.study.id, 'fresh', 0.1)).toBe(0.1);
+    expect(s.store.addStudyCounter(s.study.id, 'fresh', 0.2)).toBe(0.1 + 0.2);
+    expect(() => s.store.addStudyCounter(s.study.id, 'fresh', NaN)).toThrow(/not a finite number/);
     s.store.close();
   });
 

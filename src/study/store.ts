@@ -244,8 +244,8 @@ export class StudyStore {
       this.requireStudy(studyId);
       const row = this.st
         .get(
-          `INSERT INTO study_attrs (study_id, key, value) VALUES (?, ?, printf('%.17g', ?))
-           ON CONFLICT (study_id, key) DO UPDATE SET value = printf('%.17g', CAST(value AS REAL) + CAST(excluded.value AS REAL))
+          `INSERT INTO study_attrs (study_id, key, value) VALUES (?, ?, printf('%!.17g', ?))
+           ON CONFLICT (study_id, key) DO UPDATE SET value = printf('%!.17g', CAST(value AS REAL) + CAST(excluded.value AS REAL))
            RETURNING value`,
         )
         .get(studyId, key, delta) as { value: string };
