@@ -7,31 +7,78 @@
 // what lets V8 run them near its scalar peak. Everything here is float64, inputs and accumulators.
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 
-/** out (m×n) = a (m×k) · bt (n×k)ᵀ: every entry a dot product of two contiguous rows. */
+/**
+ * out (m×n) = a (m×k) · bt (n×k)ᵀ: every entry a dot product of two contiguous rows. Four rows of
+ * a go against each row of bt at once, so each loaded bt value serves four accumulators.
+ */
 export function mulABt(a: Float64Array, bt: Float64Array, m: number, k: number, n: number): Float64Array {
   const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const ai = i * k;
+  let i = 0;
+  for (; i + 3 < m; i += 4) {
+    const a0 = i * k;
+    const a1 = a0 + k;
+    const a2 = a1 + k;
+    const a3 = a2 + k;
     for (let j = 0; j < n; j++) {
       const bj = j * k;
       let s0 = 0;
       let s1 = 0;
-      let p = 0;
-      for (; p + 1 < k; p += 2) {
-        s0 += a[ai + p]! * bt[bj + p]!;
-        s1 += a[ai + p + 1]! * bt[bj + p + 1]!;
+      let s2 = 0;
+      let s3 = 0;
+      for (let p = 0; p < k; p++) {
+        const b = bt[bj + p]!;
+        s0 += a[a0 + p]! * b;
+        s1 += a[a1 + p]! * b;
+        s2 += a[a2 + p]! * b;
+        s3 += a[a3 + p]! * b;
       }
-      if (p < k) s0 += a[ai + p]! * bt[bj + p]!;
-      out[i * n + j] = s0 + s1;
+      out[i * n + j] = s0;
+      out[(i + 1) * n + j] = s1;
+      out[(i + 2) * n + j] = s2;
+      out[(i + 3) * n + j] = s3;
+    }
+  }
+  for (; i < m; i++) {
+    const ai = i * k;
+    for (let j = 0; j < n; j++) {
+      const bj = j * k;
+      let s = 0;
+      for (let p = 0; p < k; p++) s += a[ai + p]! * bt[bj + p]!;
+      out[i * n + j] = s;
     }
   }
   return out;
 }
 
-/** out (m×n) = a (m×k) · b (k×n): rows of b added into rows of out (axpy). */
+/**
+ * out (m×n) = a (m×k) · b (k×n): rows of b added into rows of out (axpy), four rows of out at a
+ * time so each row of b is read once per four output rows.
+ */
 export function mulAB(a: Float64Array, b: Float64Array, m: number, k: number, n: number): Float64Array {
   const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
+  let i = 0;
+  for (; i + 3 < m; i += 4) {
+    const o0 = i * n;
+    const o1 = o0 + n;
+    const o2 = o1 + n;
+    const o3 = o2 + n;
+    for (let p = 0; p < k; p++) {
+      const c0 = a[i * k + p]!;
+      const c1 = a[(i + 1) * k + p]!;
+      const c2 = a[(i + 2) * k + p]!;
+      const c3 = a[(i + 3) * k + p]!;
+      if (c0 === 0 && c1 === 0 && c2 === 0 && c3 === 0) continue;
+      const bp = p * n;
+      for (let j = 0; j < n; j++) {
+        const v = b[bp + j]!;
+        out[o0 + j]! += c0 * v;
+        out[o1 + j]! += c1 * v;
+        out[o2 + j]! += c2 * v;
+        out[o3 + j]! += c3 * v;
+      }
+    }
+  }
+  for (; i < m; i++) {
     const oi = i * n;
     for (let p = 0; p < k; p++) {
       const c = a[i * k + p]!;
@@ -43,19 +90,11 @@ export function mulAB(a: Float64Array, b: Float64Array, m: number, k: number, n:
   return out;
 }
 
-/** Gram matrix (K×K) of K vectors of length n stored vector-major. Symmetric by construction. */
+/** Gram matrix (K×K) of K vectors of length n stored vector-major. Exactly symmetric. */
 export function gramOfRows(x: Float64Array, kk: number, n: number): Float64Array {
-  const g = new Float64Array(kk * kk);
-  for (let i = 0; i < kk; i++) {
-    for (let j = i; j < kk; j++) {
-      let s = 0;
-      const a = i * n;
-      const b = j * n;
-      for (let e = 0; e < n; e++) s += x[a + e]! * x[b + e]!;
-      g[i * kk + j] = s;
-      g[j * kk + i] = s;
-    }
-  }
+  const g = mulABt(x, x, kk, n, kk);
+  // The two triangles come from different accumulation orders; make them identical.
+  for (let i = 0; i < kk; i++) for (let j = i + 1; j < kk; j++) g[j * kk + i] = g[i * kk + j]!;
   return g;
 }
 
