@@ -6,9 +6,9 @@
 // max |A|; randomized path on a decaying spectrum, top singular values within 1e-8 relative and
 // singular vectors within 1e-6 (|cos| of the angle to the reference); on a flat (Gaussian)
 // spectrum the rank-k error within 5 % of the optimum (Eckart-Young) — the stated accuracy.
-import { Matrix, SingularValueDecomposition } from 'ml-matrix';
+import { EigenvalueDecomposition, Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { orthonormalRows } from '../src/tensor/dense.ts';
+import { gramOfRows, orthonormalRows, symmetricEigen } from '../src/tensor/dense.ts';
 import { polarRows, svdThin, svdTopK, type Svd } from '../src/tensor/svd.ts';
 import { seededRandom } from '../src/tensor/random.ts';
 
@@ -162,5 +162,33 @@ describe('polarRows', () => {
   it('leaves an orthonormal set unchanged', () => {
     const q = orthonormalRows(gaussian(22, 4 * 10), 4, 10).q;
     expect(maxDiff(polarRows(q, 4, 10), q)).toBeLessThan(1e-12);
+  });
+});
+
+describe('symmetricEigen (flat Householder + implicit QL)', () => {
+  it.each([1, 2, 5, 40, 120])('n = %i: A·v = λ·v, orthonormal vectors, values equal ml-matrix\'s', (n) => {
+    const g = gramOfRows(gaussian(40 + n, n * (n + 2)), n, n + 2);
+    g[0] = g[0]! + 3; // a non-Gram perturbation keeps it symmetric
+    const { values, vectors } = symmetricEigen(g, n);
+    const top = Math.abs(values[0]!);
+    for (let i = 0; i < n; i++) {
+      if (i > 0) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        for (let c = 0; c < n; c++) s += g[r * n + c]! * vectors[i * n + c]!;
+        expect(Math.abs(s - values[i]! * vectors[i * n + r]!)).toBeLessThan(1e-12 * top);
+      }
+    }
+    expect(orthoError(vectors, n, n)).toBeLessThan(1e-12);
+    const ref = new EigenvalueDecomposition(Matrix.from1DArray(n, n, g), { assumeSymmetric: true }).realEigenvalues.sort((a, b) => b - a);
+    for (let i = 0; i < n; i++) expect(Math.abs(values[i]! - ref[i]!)).toBeLessThan(1e-12 * top);
+  });
+
+  it('handles a diagonal matrix with repeated values and an already tridiagonal one', () => {
+    const diag = new Float64Array([2, 0, 0, 0, 2, 0, 0, 0, -1]);
+    expect(Array.from(symmetricEigen(diag, 3).values)).toEqual([2, 2, -1]);
+    const tri = new Float64Array([2, -1, 0, -1, 2, -1, 0, -1, 2]); // eigenvalues 2 − √2·cos(kπ/4)
+    const v = symmetricEigen(tri, 3).values;
+    [2 + Math.SQRT2, 2, 2 - Math.SQRT2].forEach((x, i) => expect(Math.abs(v[i]! - x)).toBeLessThan(1e-14));
   });
 });

@@ -5,7 +5,7 @@
 // vector-major, i.e. as the K×n transpose, so every vector is contiguous: the loops below then only
 // walk memory forwards (dot products of contiguous rows, or axpy into a contiguous row), which is
 // what lets V8 run them near its scalar peak. Everything here is float64, inputs and accumulators.
-import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { eigenSymmetric } from './eigen.ts';
 
 /**
  * out (m×n) = a (m×k) · bt (n×k)ᵀ: every entry a dot product of two contiguous rows. Four rows of
@@ -142,13 +142,11 @@ export function orthonormalRows(x: Float64Array, kk: number, n: number): { q: Fl
 }
 
 /**
- * Eigendecomposition of a symmetric n×n matrix (ml-matrix's Householder tridiagonalisation + QL,
- * in float64). Eigenvalues in descending order; vectors vector-major (row i is the i-th vector).
+ * Eigendecomposition of a symmetric n×n matrix (eigen.ts: Householder tridiagonalisation + implicit
+ * QL, float64). Eigenvalues in descending order; vectors vector-major (row i is the i-th vector).
  */
 export function symmetricEigen(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
-  const e = new EigenvalueDecomposition(Matrix.from1DArray(n, n, g), { assumeSymmetric: true });
-  const vals = e.realEigenvalues;
-  const vecs = e.eigenvectorMatrix;
+  const { values: vals, vectors: vecs } = eigenSymmetric(g, n);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => vals[b]! - vals[a]! || a - b);
   const values = new Float64Array(n);
   const vectors = new Float64Array(n * n);
@@ -156,10 +154,11 @@ export function symmetricEigen(g: Float64Array, n: number): { values: Float64Arr
     values[dst] = vals[src]!;
     // Fix the sign (largest-magnitude entry positive) so results do not depend on the solver's
     // arbitrary choice and are reproducible across formulations.
+    const row = vecs.subarray(src * n, (src + 1) * n);
     let big = 0;
-    for (let r = 0; r < n; r++) if (Math.abs(vecs.get(r, src)) > Math.abs(big)) big = vecs.get(r, src);
+    for (let r = 0; r < n; r++) if (Math.abs(row[r]!) > Math.abs(big)) big = row[r]!;
     const sign = big < 0 ? -1 : 1;
-    for (let r = 0; r < n; r++) vectors[dst * n + r] = sign * vecs.get(r, src);
+    for (let r = 0; r < n; r++) vectors[dst * n + r] = sign * row[r]!;
   });
   return { values, vectors };
 }
