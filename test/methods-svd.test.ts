@@ -226,6 +226,21 @@ describe('parameter checks', () => {
   });
 });
 
+describe('bad input', () => {
+  it.each(['tsv_m', 'iso_c', 'iso_cts', 'cart'])('%s: a NaN in a model is MERGE_E_NONFINITE naming the tensor', (method) => {
+    const d = makeData(13, 12, 2);
+    d.models[1]![5] = Number.NaN;
+    let err: unknown;
+    try {
+      run(method, NAME, [4, 3], d, {});
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('MERGE_E_NONFINITE');
+    expect((err as Error).message).toContain(NAME);
+  });
+});
+
 describe('taskComponents / combineComponents', () => {
   const m = 9;
   const n = 7;

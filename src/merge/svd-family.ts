@@ -11,9 +11,12 @@
 // 3. each chunk is merged as centre + L[chunk rows]·R, where the centre is the base (or the mean
 //    of the models, for CART). R is allocated on a SharedArrayBuffer, so sending it to the worker
 //    threads with every chunk shares it instead of copying it; each chunk gets only its rows of L.
+//    L and R are stored as float32 (the product is accumulated in float64 per row): each of the K
+//    terms carries ~1e-7 relative rounding, below what a float16/bfloat16 output keeps.
 // Tensors that are not 2-D, and token embeddings / LM heads (vocabulary-sized lookup tables rather
 // than linear maps between feature spaces; also the largest matrices by far), fall back to the
 // method's `fallback` rule (stated in each method's header).
+import { fail } from '../errors.ts';
 import { allocF32, numberParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
 
 const VOCAB_RE = /(?:^|\.)(?:embed_tokens|wte|word_embeddings|lm_head|embed_out)\.weight$/;
@@ -80,6 +83,13 @@ export function svdFamily<A>(spec: SvdFamilySpec<A>): MergeMethod<FamilyStats<A>
       for (const p of partials as Float32Array[]) {
         matrix.set(p, at);
         at += p.length;
+      }
+      // A NaN or Inf would poison the whole decomposition (and can stall the eigensolver): refuse it
+      // here, naming the tensor, rather than after the merge.
+      for (let e = 0; e < matrix.length; e++) {
+        if (!Number.isFinite(matrix[e]!)) {
+          fail('MERGE_E_NONFINITE', `tensor ${ctx.name}: ${spec.name} found NaN/Inf in the inputs (element ${e} of the matrix of pass ${pass + 1}); check the models for NaN/Inf values`);
+        }
       }
       const acc = spec.absorb(ctx, pass, matrix, stats?.acc);
       if (pass < spec.passes(ctx) - 1) return { acc: shareDeep(acc) };
