@@ -25,9 +25,9 @@ export class DifferentiableZoo implements GradientProblem {
   constructor(
     readonly zoo: LoadedZoo,
     readonly space: SearchSpace,
-    options: { split?: EvalSplit } = {},
+    options: { split?: EvalSplit; seed?: number } = {},
   ) {
-    this.merge = new DifferentiableMerge(space, { base: zoo.base, experts: zoo.experts, expertNames: zoo.tasks, tensors: zoo.mergedTensors });
+    this.merge = new DifferentiableMerge(space, { base: zoo.base, experts: zoo.experts, expertNames: zoo.tasks, tensors: zoo.mergedTensors, seed: options.seed });
     this.models = this.merge.models;
     this.units = this.merge.units;
     this.lambda = this.merge.lambda;

@@ -55,7 +55,7 @@ export class ZooProblem implements Problem {
 
   /** The differentiable twin for gradient optimizers, built on first use (it holds the task vectors). */
   get gradient(): DifferentiableZoo {
-    this.differentiable ??= new DifferentiableZoo(this.zoo, this.space);
+    this.differentiable ??= new DifferentiableZoo(this.zoo, this.space, { seed: this.seed });
     return this.differentiable;
   }
 
