@@ -67,6 +67,18 @@ export interface SettingDef {
   doc: string;
 }
 
+/**
+ * The one way optimizers read their settings: the study's value (resolveSettings has checked it
+ * and filled the defaults), else the optimizer's declared default (contexts built by hand).
+ */
+export function setting<T extends Json>(o: Pick<Optimizer, 'settings' | 'name'>, ctx: Pick<OptimizerContext, 'settings'>, name: string): T {
+  const v = ctx.settings[name];
+  if (v !== undefined && v !== null) return v as T;
+  const def = o.settings.find((d) => d.name === name);
+  if (!def) throw new Error(`${o.name} has no setting ${name}`);
+  return def.default as T;
+}
+
 export interface Optimizer<S extends Json = Json> {
   readonly name: string;
   readonly family: 'black-box' | 'gradient';

@@ -27,6 +27,7 @@
 // The state (x, Adam's moments, step count, sampling seed) is plain JSON: a resumed study continues
 // exactly, the batch of step s being drawn from (seed, s) alone.
 import { fail } from '../../errors.ts';
+import { setting } from '../optimizer.ts';
 import type { Json, Optimizer, OptimizerContext } from '../optimizer.ts';
 import { adamStep, gradientOf, noGradientMessage, sampleSeed } from './gradient-steps.ts';
 
@@ -44,7 +45,7 @@ interface AdaMergingState {
   seed: number;
 }
 
-const num = (ctx: OptimizerContext, key: string): number => ctx.settings[key] as number;
+const num = (ctx: OptimizerContext, key: string): number => setting<number>(adamerging, ctx, key);
 
 const adamerging: Optimizer<AdaMergingState> = {
   name: 'adamerging',
@@ -100,7 +101,7 @@ const adamerging: Optimizer<AdaMergingState> = {
     let step = state.step;
     const intermediate: Array<{ step: number; value: number }> = [];
     while (step < until) {
-      const { loss, grad } = problem.entropyAndGrad(x, batch, sampleSeed(state.seed, step), { logitScale: num(ctx, 'logit_scale'), labels: ctx.settings.loss === 'cross_entropy' });
+      const { loss, grad } = problem.entropyAndGrad(x, batch, sampleSeed(state.seed, step), { logitScale: num(ctx, 'logit_scale'), labels: setting<string>(adamerging, ctx, 'loss') === 'cross_entropy' });
       if (!Number.isFinite(loss) || grad.some((g) => !Number.isFinite(g))) {
         fail('SEARCH_E_NONFINITE', `adamerging: the entropy or its gradient is not finite at step ${step + 1}; lower lr (now ${lr}) or narrow the bounds`);
       }

@@ -19,6 +19,7 @@
 // one by one (tag {generation, index}), answers `wait` when all are out but some are not yet told,
 // and the tell that completes the generation runs the update, ranking by value then index, so the
 // order of tells does not matter. Failed trials (values null) rank worst.
+import { setting } from '../optimizer.ts';
 import { clampToBounds, scalarize, type Json, type Optimizer, type OptimizerContext } from '../optimizer.ts';
 import { Rng, rngState } from '../rng.ts';
 
@@ -175,13 +176,10 @@ function sampleGeneration(rng: Rng, C: readonly (readonly number[])[], lambda: n
   return samples;
 }
 
-function settingNumber(ctx: OptimizerContext, name: string, fallback: number): number {
-  const v = ctx.settings[name];
-  return typeof v === 'number' ? v : fallback;
-}
+const settingNumber = (ctx: OptimizerContext, name: string) => setting<number>(cmaes, ctx, name);
 
 function constantsFor(ctx: OptimizerContext): CmaConstants {
-  return cmaConstants(ctx.dim, settingNumber(ctx, 'population', 0));
+  return cmaConstants(ctx.dim, settingNumber(ctx, 'population'));
 }
 
 /** The unclipped normalised point of sample k. */
@@ -297,9 +295,9 @@ const cmaes: Optimizer<CmaState> = {
   ],
 
   check(ctx) {
-    const sigma0 = settingNumber(ctx, 'sigma0', 1 / 6);
+    const sigma0 = settingNumber(ctx, 'sigma0');
     if (!(sigma0 > 0)) return `cmaes: sigma0 must be > 0, got ${sigma0}`;
-    const population = settingNumber(ctx, 'population', 0);
+    const population = settingNumber(ctx, 'population');
     if (population === 1) return 'cmaes: population must be 0 (automatic) or at least 2';
     return undefined;
   },
@@ -314,7 +312,7 @@ const cmaes: Optimizer<CmaState> = {
       rng: rng.state,
       generation: 0,
       mean: start,
-      sigma: settingNumber(ctx, 'sigma0', 1 / 6),
+      sigma: settingNumber(ctx, 'sigma0'),
       C: identity,
       pc: new Array<number>(n).fill(0),
       ps: new Array<number>(n).fill(0),

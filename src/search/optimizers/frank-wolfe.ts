@@ -37,6 +37,7 @@
 // reference's fixed one, without line search: the labelled loss is not guaranteed to decrease at
 // every iteration (the oracle ranks cosines with full weights rather than ⟨∇, θₘ − θ⟩, and the
 // samples change every iteration); the steps are small (γ₀ = 0.03), so it mostly does.
+import { setting } from '../optimizer.ts';
 import type { Json, Optimizer, OptimizerContext } from '../optimizer.ts';
 import { adamStep, gradientOf, noGradientMessage, sampleSeed } from './gradient-steps.ts';
 
@@ -60,9 +61,7 @@ interface FrankWolfeState {
 const VARIANTS = ['hard', 'soft'] as const;
 type Variant = (typeof VARIANTS)[number];
 
-function setting<T extends Json>(ctx: OptimizerContext, key: string): T {
-  return ctx.settings[key] as T;
-}
+const fwSetting = <T extends Json>(ctx: OptimizerContext, key: string): T => setting<T>(frankWolfe, ctx, key);
 
 /** Index of the smallest value not excluded (ties: the lowest index), or -1. */
 function argmin(values: readonly number[], excluded: ReadonlySet<number> = new Set()): number {
@@ -115,16 +114,16 @@ const frankWolfe: Optimizer<FrankWolfeState> = {
   },
 
   init(ctx) {
-    const variant = setting<Variant>(ctx, 'variant');
-    const start = setting<string>(ctx, 'start');
+    const variant = fwSetting<Variant>(ctx, 'variant');
+    const start = fwSetting<string>(ctx, 'start');
     const base = start === 'base' || (start === 'auto' && variant === 'soft');
     const x = (base ? ctx.init.map(() => 0) : [...ctx.init]).map((v, i) => Math.min(ctx.high[i]!, Math.max(ctx.low[i]!, v)));
     return { x, start: [...x], iteration: 0, seed: ctx.seed, oracles: null };
   },
 
   ask(state, ctx) {
-    if (state.iteration >= setting<number>(ctx, 'iterations')) return { kind: 'done' };
-    return setting<Variant>(ctx, 'variant') === 'soft' ? softIteration(state, ctx) : hardIteration(state, ctx);
+    if (state.iteration >= fwSetting<number>(ctx, 'iterations')) return { kind: 'done' };
+    return fwSetting<Variant>(ctx, 'variant') === 'soft' ? softIteration(state, ctx) : hardIteration(state, ctx);
   },
 
   // The iterates follow the labelled loss's gradient; the trials' scores do not steer them.
@@ -143,16 +142,16 @@ const innerSeed = (seed: number, t: number, s: number) => sampleSeed(sampleSeed(
 function hardCandidates(state: FrankWolfeState, ctx: OptimizerContext): number[][] {
   const p = gradientOf(ctx, 'frank-wolfe');
   const c = Array.from({ length: p.models }, (_, m) => p.vertex(m));
-  if (setting<boolean>(ctx, 'include_initial')) c.push(state.start);
+  if (fwSetting<boolean>(ctx, 'include_initial')) c.push(state.start);
   return c;
 }
 
 function hardOracle(x: number[], t: number, state: FrankWolfeState, ctx: OptimizerContext): Oracle {
   return gradientOf(ctx, 'frank-wolfe').alignment(x, {
     candidates: hardCandidates(state, ctx),
-    samples: setting<number>(ctx, 'samples'),
+    samples: fwSetting<number>(ctx, 'samples'),
     sampleSeed: oracleSeed(state.seed, t),
-    against: setting<'weights' | 'task_vector'>(ctx, 'against'),
+    against: fwSetting<'weights' | 'task_vector'>(ctx, 'against'),
   });
 }
 
@@ -161,7 +160,7 @@ function hardIteration(state: FrankWolfeState, ctx: OptimizerContext) {
   const t = state.iteration;
   const oracle = state.oracles?.[0] ?? hardOracle(state.x, t, state, ctx);
   const candidates = hardCandidates(state, ctx);
-  const gamma = setting<number>(ctx, 'scaling_factor') * setting<number>(ctx, 'step_size') * (2 / (t + 2));
+  const gamma = fwSetting<number>(ctx, 'scaling_factor') * fwSetting<number>(ctx, 'step_size') * (2 / (t + 2));
   const picks = oracle.cosine.map((row) => argmin(row));
   const x = [...state.x];
   picks.forEach((c, u) => {
@@ -185,9 +184,9 @@ function softOracles(x: number[], t: number, state: FrankWolfeState, ctx: Optimi
   return p.tasks.map((_, j) =>
     p.alignment(x, {
       candidates,
-      samples: setting<number>(ctx, 'samples'),
+      samples: fwSetting<number>(ctx, 'samples'),
       sampleSeed: oracleSeed(state.seed, t),
-      against: setting<'weights' | 'task_vector'>(ctx, 'against'),
+      against: fwSetting<'weights' | 'task_vector'>(ctx, 'against'),
       tasks: [j],
     }),
   );
@@ -215,7 +214,7 @@ function softIteration(state: FrankWolfeState, ctx: OptimizerContext) {
   const c = state.x;
   const J = picks.length;
   const wIndex = (j: number, u: number) => j * p.units + u;
-  const w0 = t === 0 ? setting<number>(ctx, 'ada_init') : setting<number>(ctx, 'ada_coeff');
+  const w0 = t === 0 ? fwSetting<number>(ctx, 'ada_init') : fwSetting<number>(ctx, 'ada_coeff');
   let w = new Array<number>(J * p.units).fill(w0);
   let m = w.map(() => 0);
   let v = w.map(() => 0);
@@ -233,9 +232,9 @@ function softIteration(state: FrankWolfeState, ctx: OptimizerContext) {
     const x = raw.map((r, i) => Math.min(ctx.high[i]!, Math.max(ctx.low[i]!, r)));
     return { x, free: raw.map((r, i) => r >= ctx.low[i]! && r <= ctx.high[i]!) };
   };
-  const steps = setting<number>(ctx, 'ada_steps');
-  const lr = setting<number>(ctx, 'ada_lr');
-  const batch = setting<number>(ctx, 'ada_batch');
+  const steps = fwSetting<number>(ctx, 'ada_steps');
+  const lr = fwSetting<number>(ctx, 'ada_lr');
+  const batch = fwSetting<number>(ctx, 'ada_batch');
   for (let s = 0; s < steps; s++) {
     const { x, free } = compose(w);
     const { grad } = p.entropyAndGrad(x, batch, innerSeed(state.seed, t, s));

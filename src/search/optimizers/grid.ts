@@ -1,6 +1,7 @@
 // Grid search: every combination of `points_per_dim` evenly spaced values per coordinate, ends
 // included, in a fixed order (the last coordinate varies fastest). Only sensible for a few
 // coordinates: the grid grows as k^dim, and it refuses more than a million points.
+import { setting } from '../optimizer.ts';
 import type { Json, Optimizer, OptimizerContext } from '../optimizer.ts';
 
 const MAX_POINTS = 1_000_000;
@@ -12,8 +13,8 @@ interface GridState {
 
 /** Points per coordinate: the setting, or the largest k ≥ 2 with k^dim ≤ budget. */
 export function gridPointsPerDim(ctx: Pick<OptimizerContext, 'dim' | 'budget' | 'settings'>): number {
-  const set = ctx.settings.points_per_dim;
-  if (typeof set === 'number' && set > 0) return set;
+  const set = setting<number>(grid, ctx, 'points_per_dim');
+  if (set > 0) return set;
   let k = 2;
   while ((k + 1) ** ctx.dim <= ctx.budget) k++;
   return k;
@@ -53,8 +54,8 @@ const grid: Optimizer<GridState> = {
   ],
 
   check(ctx) {
-    const set = ctx.settings.points_per_dim;
-    if (typeof set === 'number' && (set === 1 || (set !== 0 && !Number.isInteger(set)))) {
+    const set = setting<number>(grid, ctx, 'points_per_dim');
+    if ((set === 1 || (set !== 0 && !Number.isInteger(set)))) {
       return `grid: points_per_dim must be 0 (automatic) or an integer ≥ 2, got ${set}`;
     }
     const k = gridPointsPerDim(ctx);

@@ -44,6 +44,7 @@
 // evaluating each expert (the reference hard-codes accuracies), per-task surrogates are combined into
 // the group objectives (the reference fits the group mean directly), and the 2-D box is
 // [min low, max high] with x clamped into the study's box.
+import { setting } from '../optimizer.ts';
 import { clampToBounds, toMinimization, type AskResult, type Json, type ObjectiveInfo, type Optimizer, type OptimizerContext, type Proposal, type SettingDef } from '../optimizer.ts';
 import { Rng, rngState } from '../rng.ts';
 import { acquire, defaultBins } from '../map/bayesian.ts';
@@ -98,7 +99,7 @@ type Settings = {
 };
 
 function settings(ctx: OptimizerContext): Settings {
-  const get = (name: string): Json => ctx.settings[name] ?? SETTINGS.find((s) => s.name === name)!.default;
+  const get = (name: string): Json => setting(map, ctx, name);
   const num = (name: string): number => get(name) as number;
   return {
     planPoints: num('plan_points'),

@@ -9,6 +9,7 @@
 //     completing the generation runs selection, in index order, so tell order does not matter.
 //     Generation 0 is ctx.init plus uniform points.
 //   - `nsga2Minimize`, a plain loop over a cheap function (MAP's surrogates).
+import { setting } from '../optimizer.ts';
 import { toMinimization, type Json, type Optimizer, type OptimizerContext } from '../optimizer.ts';
 import { crowdingDistance, nonDominatedSort, paretoFront } from '../pareto.ts';
 import { Rng, rngState } from '../rng.ts';
@@ -210,8 +211,7 @@ export type Nsga2State = {
 };
 
 function populationSize(ctx: OptimizerContext): number {
-  const v = ctx.settings.population;
-  return typeof v === 'number' && v > 0 ? v : DEFAULT_POPULATION;
+  return setting<number>(nsga2, ctx, 'population');
 }
 
 function asVector(v: number[] | null, m: number): number[] {

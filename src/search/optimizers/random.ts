@@ -1,5 +1,6 @@
 // Random search: independent uniform points in the box. The baseline every other optimizer must beat,
 // and the first proposal is the space's starting point by default, so a study always scores it.
+import { setting } from '../optimizer.ts';
 import type { Json, Optimizer, OptimizerContext } from '../optimizer.ts';
 import { Rng, rngState } from '../rng.ts';
 
@@ -10,8 +11,7 @@ interface RandomState {
 }
 
 function includeInit(ctx: OptimizerContext): boolean {
-  const v = ctx.settings.include_init;
-  return typeof v === 'boolean' ? v : true;
+  return setting<boolean>(random, ctx, 'include_init');
 }
 
 const random: Optimizer<RandomState> = {
