@@ -110,6 +110,16 @@ describe('search on checkpoints scored by a command', () => {
     }
   });
 
+  it('--quiet drops the header and the per-trial lines but still prints the Pareto set and the export command', async () => {
+    const r = await search([config('hush', 'random', 3), '--db', 'hush.db', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/^trial +\d+ COMPLETE/m);
+    expect(r.stderr).not.toContain('study hush in hush.db');
+    expect(r.stdout).toContain('Pareto set of study hush');
+    expect(r.stdout).toContain('mergesearch export --db hush.db --study hush --trial');
+    expect(xsOf('hush.db', 'hush').length).toBe(3);
+  });
+
   it('refuses to start a study whose name exists, and says to resume', async () => {
     const r = await search([path.join(root, 'plain.yaml'), '--db', 'plain.db']);
     expect(r.code).toBe(2);

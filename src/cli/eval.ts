@@ -10,7 +10,8 @@ import { loadClassifier, readZooManifest, scoreOnZoo } from '../zoo/zoo-eval.ts'
 import { intArg } from './merge.ts';
 import { isSkills4Zoo } from '../zoo/skills4-models.ts';
 import { printSkills4Eval } from './eval-skills4.ts';
-import { defaultZooDir, ZOOS } from './zoo.ts';
+import { builtinZooDir, isBuiltinZooName } from '../zoo/builtin-zoos.ts';
+import { ZOOS } from './zoo.ts';
 
 export function registerEval(program: Command): void {
   program
@@ -26,7 +27,8 @@ export function registerEval(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean }) => {
       if (!(SPLITS as readonly string[]).includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${SPLITS.join(', ')}, got ${o.split}`);
-      const zooDir = fs.existsSync(o.zoo) ? o.zoo : defaultZooDir(o.zoo, false);
+      // A built-in name is looked up in zoo/NAME; anything else is a folder, used as given.
+      const zooDir = !fs.existsSync(o.zoo) && isBuiltinZooName(o.zoo) ? builtinZooDir(o.zoo) : o.zoo;
       const engine = await initEngine(o.backend as BackendChoice);
       if (isSkills4Zoo(zooDir)) {
         printSkills4Eval(o, zooDir, engine.backend);
