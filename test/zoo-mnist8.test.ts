@@ -118,7 +118,7 @@ describe('bad inputs', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(`no zoo at ${nowhere} (`);
     expect(r.stderr).not.toContain('zoo//');
-    expect(r.stderr).not.toContain('zoo build');
+    expect(r.stderr).not.toContain('zoo build mnist8');
   });
 
   it('a config.json with a wrong field is IO_E_CONFIG naming the key', () => {
