@@ -18,6 +18,8 @@ import { resultsTarget } from '../results-target.ts';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
+/** A path relative to the working folder when it lies inside it (the tracked file's form), else absolute. */
+const shown = (p: string) => (path.relative(process.cwd(), p).startsWith('..') ? path.resolve(p) : path.relative(process.cwd(), p));
 const START = '<!-- search-results:start -->';
 const END = '<!-- search-results:end -->';
 
@@ -62,7 +64,7 @@ for (const [label, method, extra] of [
     if (s > best.score) best = { lambda, score: s };
   }
   const test = scoreBackbone(zoo, mergeBackbone(zoo, { method, global: { lambda: best.lambda }, perModel: zoo.experts.map(() => ({ weight: 1, ...extra })) }), 'test');
-  rows.push({ name: `${label.replace('λ', `λ = ${best.lambda},`)}`, optimizer: '—', space: method, test: zoo.tasks.map((t) => test.get(t)!), trials: LAMBDAS.length, forward: LAMBDAS.length * 1000 * zoo.tasks.length, steps: 0, seconds: (Date.now() - t0) / 1000, trial: -1 });
+  rows.push({ name: `${label.replace('λ', `λ = ${best.lambda},`)}`, optimizer: '—', space: method, test: zoo.tasks.map((t) => test.get(t)!), trials: LAMBDAS.length, forward: LAMBDAS.length * zoo.manifest.splits.validation * zoo.tasks.length, steps: 0, seconds: (Date.now() - t0) / 1000, trial: -1 });
 }
 
 const files = fs
@@ -104,7 +106,7 @@ const block = `${START}
 ## Search results
 
 Regenerate with \`${target.command}\` (${engine.backend} backend; every study in
-\`experiments/mnist8/studies/\` run from scratch into \`${path.relative(process.cwd(), db)}\`${target.builtin ? '' : ` on the zoo ${target.zooDir}`}). Each study
+\`experiments/mnist8/studies/\` run from scratch into \`${shown(db)}\`${target.builtin ? '' : ` on the zoo ${target.zooDir}`}). Each study
 searches on calibration accuracy (a fixed 300-sample subsample per task); its best trial by mean
 calibration accuracy is scored on the test split (${zoo.manifest.splits.test.toLocaleString('en-US')} samples per task). *Scoring forward passes*
 counts samples run through a candidate to score trials; *gradient steps* are AdaMerging/Frank-Wolfe
