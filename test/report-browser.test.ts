@@ -310,7 +310,7 @@ budget: {trials: 14}
     await page.mouse.move(pos.x, pos.y);
     await page.waitForTimeout(150);
     await page.mouse.click(pos.x, pos.y);
-    await page.waitForSelector(`#detail[data-trial="${target.n}"]`, { timeout: 10_000 });
+    await page.waitForSelector(`#detail[data-trial="${target.n}"]`, { timeout: 60_000 });
     await expectText(page, '#detail-title', `Trial ${target.n}`);
     await expectCount(page, `#trial-table tr.selected[data-number="${target.n}"]`, 1);
     // The selection ring is drawn on the scatter.
@@ -372,7 +372,7 @@ budget: {trials: 14}
       const first = store.trial(s.id, 0);
       const before = (await traces(page, 'pareto-plot')).length && scatterPoints(await traces(page, 'pareto-plot')).length;
       const t = store.createTrial(s.id, { state: 'RUNNING', worker: 'elsewhere', x: first.x, decoded: first.decoded });
-      await page.waitForSelector(`#trial-table tr.state-RUNNING[data-number="${t.number}"]`, { timeout: 10_000 });
+      await page.waitForSelector(`#trial-table tr.state-RUNNING[data-number="${t.number}"]`, { timeout: 60_000 });
       // Better than every trial on every objective: it becomes the whole front.
       store.finishTrial(s.id, t.number, { state: 'COMPLETE', values: [1, 1, 0] });
       await page.waitForFunction(
@@ -381,7 +381,7 @@ budget: {trials: 14}
           return gd.data.some((d) => d.name === 'Pareto set' && d.customdata?.length === 1 && d.customdata[0] === n);
         },
         ['pareto-plot', t.number] as const,
-        { timeout: 10_000 },
+        { timeout: 60_000 },
       );
       expect(scatterPoints(await traces(page, 'pareto-plot')).length).toBe(before + 1);
       await expectCount(page, `#trial-table tr.state-COMPLETE[data-number="${t.number}"]`, 1);
