@@ -81,7 +81,7 @@ export function tinyZooKey(spec: TinyZooSpec): string {
   return `${spec.family}-tiny-seed${spec.seed}${steps}-${h.digest('hex').slice(0, 16)}`;
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -93,30 +93,19 @@ function processAlive(pid: number): boolean {
 const run = promisify(execFile);
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function build(spec: TinyZooSpec, final: string): Promise<void> {
-  const partial = `${final}.partial-${process.pid}`;
-  fs.rmSync(partial, { recursive: true, force: true });
-  try {
-    // A child process: the build's tfjs state and memory stay out of the test worker.
-    await run(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, JSON.stringify(spec), partial], { cwd: repoRoot, maxBuffer: 64 << 20 });
-    fs.renameSync(partial, final);
-  } finally {
-    fs.rmSync(partial, { recursive: true, force: true });
-  }
-}
-
 /**
- * The folder of the cached tiny zoo for `spec`, building it first when no run has yet. Treat it as
- * read-only (copy it with copyTinyZoo to write beside it).
+ * The folder `root/name`, made by `build(out)` the first time any process asks (later calls,
+ * concurrent ones included, return it as is). `build` writes into a private folder that is renamed
+ * into place when it succeeds, under a lock folder (mkdir is atomic) naming the holder's pid and
+ * host; a lock whose holder died on this host is taken over.
  */
-export async function cachedTinyZoo(spec: TinyZooSpec): Promise<string> {
-  const root = zooCacheRoot();
+export async function cachedFolder(root: string, name: string, build: (out: string) => Promise<void>, o: { pollMs?: number } = {}): Promise<string> {
   fs.mkdirSync(root, { recursive: true });
-  const final = path.join(root, tinyZooKey(spec));
+  const final = path.join(root, name);
   const lock = `${final}.lock`;
   const owner = path.join(lock, 'owner.json');
   for (;;) {
-    if (fs.existsSync(path.join(final, 'manifest.json'))) return final;
+    if (fs.existsSync(final)) return final;
     try {
       fs.mkdirSync(lock);
     } catch (e) {
@@ -132,16 +121,36 @@ export async function cachedTinyZoo(spec: TinyZooSpec): Promise<string> {
         fs.rmSync(lock, { recursive: true, force: true });
         continue;
       }
-      await pause(500);
+      await pause(o.pollMs ?? 500);
       continue;
     }
     try {
       fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString() }));
-      if (!fs.existsSync(path.join(final, 'manifest.json'))) await build(spec, final);
+      if (!fs.existsSync(final)) {
+        const partial = `${final}.partial-${process.pid}`;
+        fs.rmSync(partial, { recursive: true, force: true });
+        try {
+          await build(partial);
+          fs.renameSync(partial, final);
+        } finally {
+          fs.rmSync(partial, { recursive: true, force: true });
+        }
+      }
     } finally {
       fs.rmSync(lock, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * The folder of the cached tiny zoo for `spec`, building it first when no run has yet. Treat it as
+ * read-only (copy it with copyTinyZoo to write beside it).
+ */
+export function cachedTinyZoo(spec: TinyZooSpec): Promise<string> {
+  // A child process: the build's tfjs state and memory stay out of the test worker.
+  return cachedFolder(zooCacheRoot(), tinyZooKey(spec), async (out) => {
+    await run(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, JSON.stringify(spec), out], { cwd: repoRoot, maxBuffer: 64 << 20 });
+  });
 }
 
 /** Copy the cached tiny zoo for `spec` to `dest` (which must not exist yet); returns dest. */
