@@ -20,8 +20,10 @@ export interface FreshStudy {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-export async function runFreshStudy(file: string, db: string): Promise<FreshStudy> {
-  const config = readStudyConfig(file);
+/** `override.zoo` runs the study on another zoo than its config names (a results script's --zoo). */
+export async function runFreshStudy(file: string, db: string, override: { zoo?: string } = {}): Promise<FreshStudy> {
+  const read = readStudyConfig(file);
+  const config: StudyConfig = override.zoo === undefined ? read : { ...read, zoo: override.zoo };
   const store = StudyStore.open(db);
   const old = store.findStudy(config.name);
   if (old) store.deleteStudy(old.id);

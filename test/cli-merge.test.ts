@@ -148,7 +148,7 @@ beforeAll(() => {
     { name: 'model.layers.0.mlp.up_proj.weight', shape: [2, 3], values: [1, 2, 3, 4, 5, 6] },
     { name: 'model.norm.weight', shape: [3], values: [1, 1, 1] },
   ]);
-}, 120_000);
+});
 
 afterAll(() => tmp?.cleanup());
 

@@ -14,8 +14,8 @@ import { parseRecipe } from '../src/merge/recipe.ts';
 import { SearchSpace } from '../src/search/space.ts';
 import { recipeFor, recipeYaml } from '../src/search/to-recipe.ts';
 import { loadClassifier, readZooManifest, scoreOnZoo } from '../src/zoo/zoo-eval.ts';
-import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { REPO_ROOT, runCli, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
+import { copyTinyZoo, TINY_MNIST8 } from './helpers/tiny-zoos.ts';
 
 let root: string;
 let scoreLog: string;
@@ -110,6 +110,16 @@ describe('search on checkpoints scored by a command', () => {
     }
   });
 
+  it('--quiet drops the header and the per-trial lines but still prints the Pareto set and the export command', async () => {
+    const r = await search([config('hush', 'random', 3), '--db', 'hush.db', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/^trial +\d+ COMPLETE/m);
+    expect(r.stderr).not.toContain('study hush in hush.db');
+    expect(r.stdout).toContain('Pareto set of study hush');
+    expect(r.stdout).toContain('mergesearch export --db hush.db --study hush --trial');
+    expect(xsOf('hush.db', 'hush').length).toBe(3);
+  });
+
   it('refuses to start a study whose name exists, and says to resume', async () => {
     const r = await search([path.join(root, 'plain.yaml'), '--db', 'plain.db']);
     expect(r.code).toBe(2);
@@ -195,9 +205,8 @@ describe('search on a zoo', () => {
   let zoo: string;
   beforeAll(async () => {
     await initEngine('wasm');
-    zoo = path.join(root, 'zoo-tiny');
-    buildMnist8({ out: zoo, seed: 1, tiny: true });
-  }, 120_000);
+    zoo = await copyTinyZoo(TINY_MNIST8, path.join(root, 'zoo-tiny'));
+  });
 
   it('nsga2 over layer-wise TIES weights logs accuracies per task that match a direct evaluation', async () => {
     const file = path.join(root, 'zoo.yaml');
@@ -211,7 +220,7 @@ optimizer: {name: nsga2, population: 6}
 budget: {trials: 12}
 `,
     );
-    const r = runCli(['search', file, '--db', path.join(root, 'zoo.db')], 120_000);
+    const r = runCli(['search', file, '--db', path.join(root, 'zoo.db')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.match(/^trial +\d+ COMPLETE/gm)?.length).toBe(12);
     const done = xsOf('zoo.db', 'zoo');

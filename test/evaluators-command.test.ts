@@ -153,29 +153,30 @@ describe('failures', () => {
     const elapsed = Date.now() - started;
     expect(e.message).toMatch(/did not finish within the timeout of 300 ms; it and every process it started were killed/);
     expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(2000);
+    // It did not wait for the 30 s sleeps. (A tighter wall-time bound fails on a loaded machine.)
+    expect(elapsed).toBeLessThan(15_000);
     const listed = fs.readFileSync(pids, 'utf8').trim().split('\n').map(Number);
     expect(listed.length).toBe(3);
     const pgid = listed[0]!;
-    expect(await waitFor(() => listed.every((p) => !alive(p)) && groupMembers(pgid).length === 0, 1000)).toBe(true);
+    expect(await waitFor(() => listed.every((p) => !alive(p)) && groupMembers(pgid).length === 0, 10_000)).toBe(true);
   });
 
   it('kills background jobs a finished command left behind', async () => {
     const pids = path.join(root, 'pids-bg');
     expect(await run(`sleep 30 & echo $! > ${pids}; echo '{"acc": 1}'`)).toEqual({ acc: 1 });
     const pid = Number(fs.readFileSync(pids, 'utf8'));
-    expect(await waitFor(() => !alive(pid), 1000)).toBe(true);
+    expect(await waitFor(() => !alive(pid), 10_000)).toBe(true);
   });
 
   it('stops on abort, killing the command', async () => {
     const pids = path.join(root, 'pids-abort');
     const ac = new AbortController();
     const p = run(`echo $$ > ${pids}; sleep 30`, { signal: ac.signal });
-    await waitFor(() => fs.existsSync(pids) && fs.readFileSync(pids, 'utf8').endsWith('\n'), 2000);
+    await waitFor(() => fs.existsSync(pids) && fs.readFileSync(pids, 'utf8').endsWith('\n'), 10_000);
     ac.abort();
     const e = await failure(p);
     expect(e.message).toMatch(/was aborted/);
-    expect(await waitFor(() => !alive(Number(fs.readFileSync(pids, 'utf8'))), 1000)).toBe(true);
+    expect(await waitFor(() => !alive(Number(fs.readFileSync(pids, 'utf8'))), 10_000)).toBe(true);
   });
 });
 

@@ -11,8 +11,8 @@ import { runStudy } from '../src/search/run-study.ts';
 import { parseStudyConfig } from '../src/search/study-config.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { initEngine } from '../src/tensor/engine.ts';
-import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
+import { copyTinyZoo, TINY_MNIST8 } from './helpers/tiny-zoos.ts';
 import { expectCodeAsync, runCli } from './helpers/recipe-fixtures.ts';
 
 const tmp = makeTmp('ms-export-');
@@ -20,7 +20,7 @@ let db: string;
 
 beforeAll(async () => {
   await initEngine('wasm');
-  buildMnist8({ out: path.join(tmp.dir, 'zoo'), seed: 1, tiny: true });
+  await copyTinyZoo(TINY_MNIST8, path.join(tmp.dir, 'zoo'));
   db = path.join(tmp.dir, 'studies.db');
   // Layer-wise DARE-TIES weights with one density per expert: random masks (seeded), trimming,
   // sign election and per-layer values all have to survive the trip through the recipe.
@@ -45,7 +45,7 @@ budget: {trials: 4}
     { dir: tmp.dir },
   );
   await runStudy({ config, db });
-}, 120_000);
+});
 afterAll(() => tmp.cleanup());
 
 describe('export', () => {
@@ -101,7 +101,7 @@ describe('export', () => {
   });
 
   it('the export verb prints the recorded and re-scored values', () => {
-    const r = runCli(['export', '--db', db, '--trial', '2', '--out', path.join(tmp.dir, 'cli-export')], 120_000);
+    const r = runCli(['export', '--db', db, '--trial', '2', '--out', path.join(tmp.dir, 'cli-export')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/exported trial 2 of study dare/);
     const plain = /plain +recorded (\S+) +exported (\S+)/.exec(r.stdout);

@@ -12,7 +12,6 @@ import frankWolfe from '../src/search/optimizers/frank-wolfe.ts';
 import { SearchSpace, type Granularity } from '../src/search/space.ts';
 import { initEngine } from '../src/tensor/engine.ts';
 import { LAYER_NORM_EPS } from '../src/models/mlp-classifier.ts';
-import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { readTaskData, toInputs } from '../src/zoo/task-data.ts';
 import { mergeBackbone, type LoadedClassifierZoo } from '../src/zoo/zoo-models.ts';
 import { loadMnist8Zoo } from '../src/zoo/mnist8-family.ts';
@@ -21,6 +20,7 @@ import { type HostParams } from '../src/merge/host-merge.ts';
 import type { Json, Optimizer } from '../src/search/optimizer.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
+import { copyTinyZoo, TINY_MNIST8 } from './helpers/tiny-zoos.ts';
 
 const tmp = makeTmp('ms-gradient-');
 let zoo: LoadedZoo & LoadedClassifierZoo;
@@ -28,11 +28,10 @@ let backbone: string[];
 
 beforeAll(async () => {
   await initEngine('wasm');
-  const dir = path.join(tmp.dir, 'tiny');
-  buildMnist8({ out: dir, seed: 1, tiny: true });
+  const dir = await copyTinyZoo(TINY_MNIST8, path.join(tmp.dir, 'tiny'));
   zoo = loadMnist8Zoo(dir);
   backbone = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
-}, 120_000);
+});
 afterAll(() => tmp.cleanup());
 
 function space(granularity: Granularity, method = 'task_arithmetic', fixed: Record<string, number | boolean> = {}, bounds = { low: 0, high: 1 }): SearchSpace {
@@ -170,7 +169,7 @@ describe('DifferentiableZoo', () => {
     } finally {
       p.dispose();
     }
-  }, 60_000);
+  });
 
   it('builds the same backbone as mergeBackbone (task_arithmetic, any coefficients, lambda 0.7) within 1e-5', () => {
     const s = space('tensor', 'task_arithmetic', { lambda: 0.7 });
@@ -353,7 +352,7 @@ describe('adamerging', () => {
     } finally {
       p.dispose();
     }
-  }, 60_000);
+  });
 
   it('golden trace: the same seed gives identical proposals, a JSON round trip of the state mid-run changes nothing, another seed differs', () => {
     const s = space('layer');
@@ -372,7 +371,7 @@ describe('adamerging', () => {
     } finally {
       p.dispose();
     }
-  }, 60_000);
+  });
 });
 
 describe('golden traces of the gradient optimizers (committed in test/golden/)', () => {
@@ -442,7 +441,7 @@ describe('frank-wolfe', () => {
     } finally {
       p.dispose();
     }
-  }, 60_000);
+  });
 
   it('FW-Hard lowers the labelled loss (fixed evaluation set) over 4 iterations', () => {
     const s = space('tensor');
@@ -460,7 +459,7 @@ describe('frank-wolfe', () => {
     } finally {
       p.dispose();
     }
-  }, 60_000);
+  });
 
   it('FW-Soft: every task picks a distinct model per unit, starts from the base with inner weights 0.3, stays in bounds, resumes exactly', () => {
     const s = space('layer');
@@ -483,7 +482,7 @@ describe('frank-wolfe', () => {
     } finally {
       p.dispose();
     }
-  }, 60_000);
+  });
 });
 
 describe('AdaMerging objective variants (logit_scale, cross_entropy)', () => {

@@ -29,10 +29,10 @@ import { parseStudyConfig, type StudyConfig, type ZooObjective } from '../src/se
 import { StudyStore } from '../src/study/index.ts';
 import { initEngine } from '../src/tensor/engine.ts';
 import { lmExamples, type LoadedLmZoo } from '../src/zoo/skills4-models.ts';
-import { buildSkills4 } from '../src/zoo/skills4.ts';
 import type { HostParams } from '../src/merge/host-merge.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
+import { copyTinyZoo, TINY_SKILLS4_FAST } from './helpers/tiny-zoos.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
 import type { Json } from '../src/search/optimizer.ts';
 import { refLogits, refLogSoftmax, refScore } from './reference/llama-reference.ts';
@@ -50,13 +50,12 @@ let tensors: string[];
 
 beforeAll(async () => {
   await initEngine('wasm');
-  zooDir = path.join(tmp.dir, 'skills4-tiny');
   // Few training steps: the checks need distinct experts, not good ones.
-  buildSkills4({ out: zooDir, seed: 2, tiny: true, steps: { base: 40, experts: 20 } });
+  zooDir = await copyTinyZoo(TINY_SKILLS4_FAST, path.join(tmp.dir, 'skills4-tiny'));
   zoo = loadSkills4Zoo(zooDir);
   rawConfig = JSON.parse(fs.readFileSync(path.join(zooDir, 'base', 'config.json'), 'utf8')) as Record<string, unknown>;
   tensors = [...zoo.base.keys()];
-}, 180_000);
+});
 afterAll(() => tmp.cleanup());
 
 const TA_WEIGHT = { weight: { low: 0, high: 1.5, init: 0.3 } };
@@ -214,7 +213,7 @@ budget: {trials: 1}
     } finally {
       tf.dispose(Object.values(params));
     }
-  }, 60_000);
+  });
 });
 
 describe('DifferentiableZoo', () => {
@@ -283,7 +282,7 @@ describe('DifferentiableZoo', () => {
     } finally {
       d.dispose();
     }
-  }, 120_000);
+  });
 
   it('the oracle: gradients in the merged weights agree with the x gradient (chain rule), and cosines equal a float64 computation', () => {
     const s = space('task');
@@ -331,7 +330,7 @@ describe('DifferentiableZoo', () => {
     } finally {
       d.dispose();
     }
-  }, 60_000);
+  });
 
   it('refuses logit_scale (no cosine head) and a space it cannot differentiate, and leaks no tensors', () => {
     const before = tf.memory().numTensors;
@@ -445,5 +444,5 @@ budget: {trials: ${trials}}
     const rows = rescoreExport(db(), 'cmaes', 4, out);
     expect(rows.map((r) => r.objective)).toEqual(['sort', 'lookup']);
     for (const row of rows) expect(row.rescored, row.objective).toBe(row.recorded);
-  }, 120_000);
+  });
 });

@@ -13,9 +13,9 @@ import { checkServeHost, isLoopbackHost } from '../src/server/auth.ts';
 import { confinePath } from '../src/server/paths.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { initEngine } from '../src/tensor/engine.ts';
-import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { readZooManifest } from '../src/zoo/zoo-eval.ts';
 import { REPO_ROOT } from './helpers/recipe-fixtures.ts';
+import { copyTinyZoo, TINY_MNIST8 } from './helpers/tiny-zoos.ts';
 
 let root: string;
 let db: string;
@@ -473,9 +473,8 @@ describe('launch', () => {
   let zoo: string;
   beforeAll(async () => {
     await initEngine('wasm');
-    zoo = path.join(root, 'zoo-tiny');
-    buildMnist8({ out: zoo, seed: 1, tiny: true });
-  }, 180_000);
+    zoo = await copyTinyZoo(TINY_MNIST8, path.join(root, 'zoo-tiny'));
+  });
 
   const tinyConfig = (name: string, extra = '') => `# launched by the test
 name: ${name}
@@ -574,7 +573,7 @@ budget: {trials: 3}
     expect(body(clash).error.message).toContain('"overwrite": true');
     const over = await app.inject({ method: 'POST', url: `/api/studies/tiny/trials/${pick}/export`, payload: { out: 'exports/tiny-best', overwrite: true } });
     expect(over.statusCode, over.body).toBe(200);
-  }, 240_000);
+  });
 });
 
 describe('mergesearch serve', () => {
@@ -617,5 +616,5 @@ describe('mergesearch serve', () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.on('close', resolve));
     }
-  }, 60_000);
+  });
 });

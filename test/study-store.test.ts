@@ -13,7 +13,7 @@ const repoRoot = path.resolve(here, '..');
 let tmp: { dir: string; cleanup: () => void };
 let open: StudyStore[] = [];
 
-function openStore(name = 'study.db', opts?: { readonly?: boolean }): StudyStore {
+function openStore(name = 'study.db', opts?: { readonly?: boolean; clock?: () => number }): StudyStore {
   const s = StudyStore.open(path.join(tmp.dir, name), opts);
   open.push(s);
   return s;
@@ -304,15 +304,17 @@ describe('trials', () => {
     expectCode(() => store.finishTrial(s.id, 42, { state: 'FAIL' }), 'STUDY_E_NOT_FOUND', 'trial 42');
   });
 
-  it('finds RUNNING trials whose heartbeat stopped, and fails them', async () => {
-    const store = openStore();
+  it('finds RUNNING trials whose heartbeat stopped, and fails them', () => {
+    // A hand-driven clock: the trials age by exactly 30 ms however loaded the machine is.
+    let now = 1_700_000_000_000;
+    const store = openStore('study.db', { clock: () => now });
     const s = newStudy(store);
     store.createTrial(s.id, { state: 'RUNNING', x: [] });
     store.createTrial(s.id, { state: 'RUNNING', x: [] });
     const done = store.createTrial(s.id, { state: 'RUNNING', x: [] });
     store.finishTrial(s.id, done.number, { state: 'COMPLETE', values: [1, 1] });
     store.createTrial(s.id, { state: 'WAITING', x: [] });
-    await new Promise((r) => setTimeout(r, 30));
+    now += 30;
     store.heartbeat(s.id, 1);
     expect(store.staleRunningTrials(s.id, 60_000)).toEqual([]);
     expect(store.staleRunningTrials(s.id, 20).map((t) => t.number)).toEqual([0]);

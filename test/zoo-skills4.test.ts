@@ -17,6 +17,7 @@ import { buildSkills4, type Skills4Manifest } from '../src/zoo/skills4.ts';
 import { encodeExamples, readSkillData, scoreSkills, stopIds, type SkillScore } from '../src/zoo/skills4-eval.ts';
 import { EVAL_SPLITS, generate, pretrainMixture, SKILLS4_ALPHABET, SKILLS4_TASKS, taskSplits, type SkillsGenerator } from '../src/zoo/skills4-tasks.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
+import { copyTinyZoo, TINY_SKILLS4 } from './helpers/tiny-zoos.ts';
 
 const tmp = makeTmp('ms-skills4-');
 afterAll(() => tmp.cleanup());
@@ -116,9 +117,10 @@ describe('tiny skills4 zoo', () => {
 
   beforeAll(async () => {
     await initEngine('wasm');
-    zoo = path.join(tmp.dir, 'skills4-tiny');
-    manifest = buildSkills4({ out: zoo, seed: 1, tiny: true });
-  }, 120_000);
+    // The shared cached build (made by buildSkills4 in another process).
+    zoo = await copyTinyZoo(TINY_SKILLS4, path.join(tmp.dir, 'skills4-tiny'));
+    manifest = JSON.parse(fs.readFileSync(path.join(zoo, 'manifest.json'), 'utf8')) as Skills4Manifest;
+  });
 
   it('writes Hugging Face folders and a manifest naming every checkpoint and split', () => {
     expect(manifest.tasks).toEqual(['add', 'reverse', 'sort', 'lookup']);
@@ -173,7 +175,7 @@ describe('tiny skills4 zoo', () => {
     expect(base.get('lookup')!.loss).toBeLessThan(Math.log(manifest.model.vocabSize) - 1);
     // Sorting is learnt well enough to be exact on a good share of the test split.
     expect(own(manifest.experts.sort!, 'sort').exactMatch).toBeGreaterThan(base.get('sort')!.exactMatch + 0.1);
-  }, 120_000);
+  });
 
   it('the evaluators agree with direct computations (generation, scoring, entropy)', () => {
     const model: LoadedLlama = loadLlamaCheckpoint(path.join(zoo, manifest.experts.sort!));
@@ -213,7 +215,7 @@ describe('tiny skills4 zoo', () => {
       model.dispose();
       expect(tf.memory().numTensors).toBeGreaterThanOrEqual(0);
     }
-  }, 60_000);
+  });
 
   it('the same seed gives byte-identical files; another seed differs', () => {
     const steps = { base: 4, experts: 2 };
@@ -227,7 +229,7 @@ describe('tiny skills4 zoo', () => {
       expect(fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f))), f).toBe(true);
     }
     for (const f of ['base/model.safetensors', 'data/add/test.json']) expect(fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(c, f))), f).toBe(false);
-  }, 120_000);
+  });
 
   it('mergesearch eval scores a checkpoint on the skills4 zoo (JSON)', () => {
     const out = execFileSync(process.execPath, ['bin/mergesearch.js', 'eval', '--model', path.join(zoo, manifest.experts.sort!), '--zoo', zoo, '--split', 'test', '--samples', '32', '--backend', 'wasm', '--json'], { encoding: 'utf8' });
@@ -239,5 +241,5 @@ describe('tiny skills4 zoo', () => {
     expect(sortScore.exactMatch).toBeCloseTo(first32.exactMatch, 12);
     expect(sortScore.loss).toBeCloseTo(first32.loss, 5);
     expect(r.meanExactMatch).toBeCloseTo(r.scores.reduce((a, s) => a + s.exactMatch, 0) / 4, 12);
-  }, 60_000);
+  });
 });

@@ -1,26 +1,24 @@
-// npm run results:mnist8 [-- --zoo DIR] — regenerates experiments/mnist8/RESULTS.md: test-split
-// accuracy per task and on average for the base, the individual experts, and merges of the eight
-// experts' backbones (each task scored through its own expert's head), with λ chosen on the
-// validation split where the table says so. Builds the zoo (seed 0) if it is missing.
+// npm run results:mnist8 [-- --zoo DIR] [--out FILE] — test-split accuracy per task and on average
+// for the base, the individual experts, and merges of the experts' backbones (each task scored
+// through its own expert's head), with λ chosen on the validation split where the table says so.
+// Without --zoo: the built-in zoo (built with seed 0 if missing) into experiments/mnist8/RESULTS.md,
+// with the observations written for it; with --zoo DIR: that zoo into DIR/RESULTS.md (see
+// experiments/results-target.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/tensor/engine.ts';
-import { buildMnist8 } from '../../src/zoo/mnist8.ts';
-import { backboneOf, loadClassifierZoo, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
-import { type MergeSpec } from '../../src/merge/host-merge.ts';
+import { backboneOf, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
+import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
+import type { MergeSpec } from '../../src/merge/host-merge.ts';
+import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const zooDir = args.includes('--zoo') ? args[args.indexOf('--zoo') + 1]! : 'zoo/mnist8';
 const LAMBDAS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
 const engine = await initEngine('auto');
-if (!fs.existsSync(path.join(zooDir, 'manifest.json'))) {
-  console.error(`building the mnist8 zoo in ${zooDir} (seed 0) ...`);
-  buildMnist8({ out: zooDir, seed: 0, onLog: (l) => console.error(l) });
-}
-const zoo = loadClassifierZoo(zooDir);
+const target = resultsTarget(process.argv.slice(2), { family: 'mnist8', script: 'results:mnist8', trackedFile: path.join(here, 'RESULTS.md'), onLog: (l) => console.error(l) });
+const zoo = loadMnist8Zoo(target.zooDir);
 const started = Date.now();
 
 const mean = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0) / m.size;
@@ -62,11 +60,9 @@ const lines = rows.map(({ name, scores }) => {
   const norm = zoo.tasks.reduce((a, t) => a + scores.get(t)! / individual.get(t)!, 0) / zoo.tasks.length;
   return `| ${name} | ${zoo.tasks.map((t) => fmt(scores.get(t)!)).join(' | ')} | ${fmt(mean(scores))} | ${fmt(norm)} |`;
 });
-const text = `# mnist8 results
-
-Regenerate with \`npm run results:mnist8\` (builds \`zoo/mnist8\` with seed 0 if missing; ${engine.backend} backend,
-${((Date.now() - started) / 1000).toFixed(0)} s for the table). Test-split accuracy (%) per task; *normalized* is the mean over
-tasks of merged / individual accuracy. Merges combine the eight experts' backbones; each task is
+const n = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'][zoo.experts.length] ?? String(zoo.experts.length);
+const intro = `Test-split accuracy (%) per task; *normalized* is the mean over
+tasks of merged / individual accuracy. Merges combine the ${n} experts' backbones; each task is
 scored through its own expert's head (heads are not merged). λ marked *validation* is the best of
 ${LAMBDAS.join(', ')} on the validation split. Zoo: ${zoo.manifest.splits.test} test samples per task,
 backbone ${zoo.config.inputSize}-${zoo.config.hiddenSizes.join('-')} with LayerNorm and a cosine head (scale ${zoo.config.logitScale}).
@@ -74,7 +70,17 @@ backbone ${zoo.config.inputSize}-${zoo.config.hiddenSizes.join('-')} with LayerN
 ${header}
 ${sep}
 ${lines.join('\n')}
+`;
+const seconds = ((Date.now() - started) / 1000).toFixed(0);
+// Another zoo gets the table only: the observations below are about the built-in zoo's numbers.
+const text = !target.builtin
+  ? `# results on the zoo ${target.zooDir}
 
+Regenerate with \`${target.command}\` (${engine.backend} backend, ${seconds} s for the table). ${intro}`
+  : `# mnist8 results
+
+Regenerate with \`${target.command}\` (builds \`zoo/mnist8\` with seed 0 if missing; ${engine.backend} backend,
+${seconds} s for the table). ${intro}
 ## Observations
 
 - The gap is real: individual experts sit near 94 %, the best merge here near 69 %, the base at
@@ -89,7 +95,7 @@ ${lines.join('\n')}
   models (a fine-tuned and a pre-trained LLM); its t and s are worth searching here.
 `;
 // Keep the search-results block (written by search-results.ts) when regenerating this table.
-const resultsFile = path.join(here, 'RESULTS.md');
+const resultsFile = target.out;
 const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
 const block = /<!-- search-results:start -->[\s\S]*<!-- search-results:end -->/.exec(previous)?.[0];
 fs.writeFileSync(resultsFile, block ? `${text.trimEnd()}\n\n${block}\n` : text);

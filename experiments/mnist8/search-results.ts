@@ -1,8 +1,11 @@
-// npm run results:search [-- --only NAME,NAME] — runs every study in experiments/mnist8/studies/
-// (except quickstart) from scratch into experiments/mnist8/studies.db, picks each study's best
-// trial by mean calibration accuracy, scores it on the test split, and writes the table between
-// the search-results markers of experiments/mnist8/RESULTS.md (with the task-arithmetic and TIES
-// baselines chosen on the validation split, as in the table above it).
+// npm run results:search [-- --only NAME,NAME] [--zoo DIR] [--out FILE] — runs every study in
+// experiments/mnist8/studies/ (except quickstart) from scratch, picks each study's best trial by
+// mean calibration accuracy, scores it on the test split, and writes the table between the
+// search-results markers of the results file (with the task-arithmetic and TIES baselines chosen on
+// the validation split, as in the table above it). Without --zoo: the built-in zoo, the studies into
+// experiments/mnist8/studies.db and the tracked experiments/mnist8/RESULTS.md with its hand-written
+// observations; with --zoo DIR: every study runs on that zoo instead (their `zoo:` replaced), into
+// studies.db beside the results file, DIR/RESULTS.md by default (experiments/results-target.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,21 +13,24 @@ import { mergeBackbone, scoreBackbone, backboneOf } from '../../src/zoo/zoo-mode
 import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
 import { runFreshStudy } from '../fresh-study.ts';
 import { ZooProblem } from '../../src/search/zoo-problem.ts';
-import { ensureZoo } from '../../src/zoo/registry.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
+import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
-const db = path.join(here, 'studies.db');
-// Observations written by hand after reading the numbers (kept beside the script, pasted in).
-const OBSERVATIONS = fs.readFileSync(path.join(here, 'search-observations.md'), 'utf8').trim();
+/** A path relative to the working folder when it lies inside it (the tracked file's form), else absolute. */
+const shown = (p: string) => (path.relative(process.cwd(), p).startsWith('..') ? path.resolve(p) : path.relative(process.cwd(), p));
 const START = '<!-- search-results:start -->';
 const END = '<!-- search-results:end -->';
 
 const engine = await initEngine('auto');
-const zooDir = ensureZoo('mnist8', { onLog: (l) => console.error(l) });
-const zoo = loadMnist8Zoo(zooDir);
+const target = resultsTarget(args, { family: 'mnist8', script: 'results:search', trackedFile: path.join(here, 'RESULTS.md'), onLog: (l) => console.error(l) });
+const db = target.builtin ? path.join(here, 'studies.db') : path.join(path.dirname(target.out), 'studies.db');
+// Observations written by hand after reading the built-in zoo's numbers (kept beside the script,
+// pasted in); another zoo gets the table only.
+const OBSERVATIONS = target.builtin ? fs.readFileSync(path.join(here, 'search-observations.md'), 'utf8').trim() : '';
+const zoo = loadMnist8Zoo(target.zooDir);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const individual = zoo.tasks.map((task, i) => scoreBackbone(zoo, backboneOf(zoo.experts[i]!), 'test').get(task)!);
 const normalized = (scores: number[]) => mean(scores.map((s, i) => s / individual[i]!));
@@ -59,7 +65,7 @@ for (const [label, method, extra] of [
     if (s > best.score) best = { lambda, score: s };
   }
   const test = scoreBackbone(zoo, mergeBackbone(zoo, { method, global: { lambda: best.lambda }, perModel: zoo.experts.map(() => ({ weight: 1, ...extra })) }), 'test');
-  rows.push({ name: `${label.replace('λ', `λ = ${best.lambda},`)}`, optimizer: '—', space: method, test: zoo.tasks.map((t) => test.get(t)!), trials: LAMBDAS.length, forward: LAMBDAS.length * 1000 * zoo.tasks.length, steps: 0, seconds: (Date.now() - t0) / 1000, trial: -1 });
+  rows.push({ name: `${label.replace('λ', `λ = ${best.lambda},`)}`, optimizer: '—', space: method, test: zoo.tasks.map((t) => test.get(t)!), trials: LAMBDAS.length, forward: LAMBDAS.length * zoo.manifest.splits.validation * zoo.tasks.length, steps: 0, seconds: (Date.now() - t0) / 1000, trial: -1 });
 }
 
 const files = fs
@@ -68,7 +74,7 @@ const files = fs
   .filter((f) => !only || only.includes(f.replace(/\.yaml$/, '')))
   .sort();
 for (const f of files) {
-  const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db);
+  const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db, target.builtin ? {} : { zoo: path.resolve(target.zooDir) });
   const problem = new ZooProblem(zoo, config);
   const test = problem.score(problem.mergeCandidate(best.x), problem.objectives, 'test').values;
   const final = complete[complete.length - 1]!;
@@ -100,10 +106,10 @@ const table = [
 const block = `${START}
 ## Search results
 
-Regenerate with \`npm run results:search\` (${engine.backend} backend; every study in
-\`experiments/mnist8/studies/\` run from scratch into \`experiments/mnist8/studies.db\`). Each study
+Regenerate with \`${target.command}\` (${engine.backend} backend; every study in
+\`experiments/mnist8/studies/\` run from scratch into \`${shown(db)}\`${target.builtin ? '' : ` on the zoo ${target.zooDir}`}). Each study
 searches on calibration accuracy (a fixed 300-sample subsample per task); its best trial by mean
-calibration accuracy is scored on the test split (2,000 samples per task). *Scoring forward passes*
+calibration accuracy is scored on the test split (${zoo.manifest.splits.test.toLocaleString('en-US')} samples per task). *Scoring forward passes*
 counts samples run through a candidate to score trials; *gradient steps* are AdaMerging/Frank-Wolfe
 steps (each a forward and backward pass over a batch per task). Individual experts: ${fmt(mean(individual))}.
 
@@ -113,8 +119,8 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 
 ${OBSERVATIONS}
 ${END}`;
-const resultsFile = path.join(here, 'RESULTS.md');
-const text = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '# mnist8 results\n';
+const resultsFile = target.out;
+const text = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : `# ${target.builtin ? 'mnist8 results' : `results on the zoo ${target.zooDir}`}\n`;
 const next = text.includes(START) ? text.replace(new RegExp(`${START}[\\s\\S]*${END}`), block) : `${text.trimEnd()}\n\n${block}\n`;
 fs.writeFileSync(resultsFile, next);
 console.log(block);

@@ -1,8 +1,11 @@
-// npm run results:skills4 [-- --only NAME,NAME] [--skip-studies] — regenerates
-// experiments/skills4/RESULTS.md: test-split exact match and loss per answer token for the base, the
-// individual experts, the classic merges (λ chosen on the validation split) and the best trial of
-// every study in experiments/skills4/studies/, each run from scratch into
-// experiments/skills4/studies.db. Builds the skills4 zoo (seed 0) into zoo/skills4 if it is missing.
+// npm run results:skills4 [-- --only NAME,NAME] [--skip-studies] [--zoo DIR] [--out FILE] —
+// test-split exact match and loss per answer token for the base, the individual experts, the
+// classic merges (λ chosen on the validation split) and the best trial of every study in
+// experiments/skills4/studies/, each run from scratch. Without --zoo: the built-in zoo (built with
+// seed 0 into zoo/skills4 if missing), experiments/skills4/studies.db and the tracked
+// experiments/skills4/RESULTS.md with its observations; with --zoo DIR: every study on that zoo
+// (their `zoo:` replaced), studies.db beside the results file, DIR/RESULTS.md by default
+// (experiments/results-target.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,23 +13,24 @@ import { ZooProblem } from '../../src/search/zoo-problem.ts';
 import { scoreLmHostParams } from '../../src/zoo/lm-scoring.ts';
 import { loadSkills4Zoo } from '../../src/zoo/skills4-family.ts';
 import type { ZooObjective } from '../../src/search/study-config.ts';
-import { ensureZoo } from '../../src/zoo/registry.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { runFreshStudy } from '../fresh-study.ts';
 import { mergeLmZoo } from '../../src/zoo/skills4-models.ts';
 import type { HostParams, MergeSpec } from '../../src/merge/host-merge.ts';
+import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
 const skipStudies = args.includes('--skip-studies');
-const db = path.join(here, 'studies.db');
-const OBSERVATIONS = path.join(here, 'observations.md');
 const LAMBDAS = [0.2, 0.4, 0.6, 0.8, 1.0, 1.2];
 
 const engine = await initEngine('auto');
-const zooDir = ensureZoo('skills4', { onLog: (l) => console.error(l) });
-const zoo = loadSkills4Zoo(zooDir);
+const target = resultsTarget(args, { family: 'skills4', script: 'results:skills4', trackedFile: path.join(here, 'RESULTS.md'), onLog: (l) => console.error(l) });
+const db = target.builtin ? path.join(here, 'studies.db') : path.join(path.dirname(target.out), 'studies.db');
+// Written by hand about the built-in zoo's numbers: another zoo gets the table only.
+const OBSERVATIONS = target.builtin ? path.join(here, 'observations.md') : '';
+const zoo = loadSkills4Zoo(target.zooDir);
 const started = Date.now();
 const tasks = zoo.tasks;
 const objectivesOn = (split: 'validation' | 'test'): ZooObjective[] =>
@@ -96,7 +100,7 @@ if (!skipStudies) {
     .filter((f) => !only || only.includes(f.replace(/\.yaml$/, '')))
     .sort();
   for (const f of files) {
-    const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db);
+    const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db, target.builtin ? {} : { zoo: path.resolve(target.zooDir) });
     const problem = new ZooProblem(zoo, config);
     const merged = problem.mergeCandidate(best.x);
     problem.close();
@@ -122,11 +126,11 @@ const table = [
       `| ${r.name} | ${r.scores.em.map(pct).join(' | ')} | ${pct(mean(r.scores.em))} | ${pct(normalized(r.scores.em))} | ${mean(r.scores.loss).toFixed(3)} | ${r.trials ?? '—'} | ${r.evaluations?.toLocaleString('en-US') ?? '—'} | ${r.steps ?? '—'} | ${r.seconds.toFixed(0)} | ${r.trial ?? '—'} |`,
   ),
 ].join('\n');
-const observations = fs.existsSync(OBSERVATIONS) ? fs.readFileSync(OBSERVATIONS, 'utf8').trim() : '';
+const observations = OBSERVATIONS && fs.existsSync(OBSERVATIONS) ? fs.readFileSync(OBSERVATIONS, 'utf8').trim() : '';
 const m = zoo.manifest;
-const text = `# skills4 results
+const text = `# ${target.builtin ? 'skills4 results' : `results on the zoo ${target.zooDir}`}
 
-Regenerate with \`npm run results:skills4\` (builds \`zoo/skills4\` with seed 0 if missing; ${engine.backend} backend,
+Regenerate with \`${target.command}\` (${target.builtin ? 'builds \`zoo/skills4\` with seed 0 if missing; ' : ''}${engine.backend} backend,
 ${((Date.now() - started) / 1000).toFixed(0)} s in all). The zoo: a ${m.model.parameters.toLocaleString('en-US')}-parameter LlamaForCausalLM
 (hidden ${m.model.hidden}, ${m.model.layers} layers, ${m.model.heads} heads / ${m.model.kvHeads} key-value heads), character tokenizer,
 four experts fine-tuned from one base (add, reverse, sort, lookup). Cells: test-split exact match (%) of the
@@ -145,5 +149,5 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 
 ${observations}
 `;
-fs.writeFileSync(path.join(here, 'RESULTS.md'), text);
+fs.writeFileSync(target.out, text);
 console.log(text);

@@ -22,10 +22,7 @@ export function registerEval(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean }) => {
       const zooDir = !fs.existsSync(o.zoo) && isBuiltinZoo(o.zoo) ? builtinZooDir(o.zoo) : o.zoo;
-      if (!fs.existsSync(zooDir)) {
-        const hint = isBuiltinZoo(o.zoo) ? `build it with: npx mergesearch zoo build ${o.zoo.replace(/-tiny$/, '')}${o.zoo.endsWith('-tiny') ? ' --tiny' : ''}` : `give a built-in zoo (${BUILTIN_ZOOS.join(', ')}) or the folder of a built zoo`;
-        fail('IO_E_NOT_FOUND', `no zoo at ${zooDir}; ${hint}`);
-      }
+      // A missing folder: "no zoo at DIR (...)", with the build command only for a built-in zoo's folder.
       const family = familyOfDir(zooDir);
       if (!family.splits.includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${family.splits.join(', ')} on a ${family.name} zoo, got ${o.split}`);
       const engine = await initEngine(o.backend as BackendChoice);

@@ -112,7 +112,10 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       },
     });
     progress.finish();
-    if (o.quiet) return result;
+    // --quiet hides the header and the per-trial lines only: the outcome, an evaluator failure (and
+    // its exit code) and the Pareto set, the one place the CLI names the best trial, still print.
+    // A worker started by --workers (--join --quiet) leaves all of that to the process that started it.
+    if (o.quiet && o.join) return result;
     const resume = `npx mergesearch search ${configFile} --db ${o.db} --resume`;
     if (result.reason === 'failing') {
       process.stderr.write(`error: the evaluator failed on 5 trials in a row, so the search stopped instead of spending its budget; last error: ${result.error}\nfix the evaluator, then continue with:\n  ${resume}\n`);
@@ -158,7 +161,7 @@ export function registerSearch(program: Command): void {
     .option('--resume', 'continue the study of the same name in --db (interrupted trials are retried)')
     .option('--workers <n>', 'processes evaluating trials in parallel on the same database', '1')
     .option('--join', 'join a study another process is running (used by --workers)')
-    .option('--quiet', 'no per-trial lines')
+    .option('--quiet', 'no header or per-trial lines (the outcome and the Pareto set still print)')
     .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean }) => {
       const workers = intArg(o.workers, '--workers', 1);
       const config = readStudyConfig(file);

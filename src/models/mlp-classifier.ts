@@ -6,6 +6,7 @@
 // The cosine head classifies L2-normalised features against L2-normalised class rows with a fixed
 // scale (CLIP's geometry). With a plain linear head, entropy minimisation is gamed by scaling task
 // vectors up (logits grow, predictions get confident and wrong); see DESIGN.md, "The mnist8 benchmark".
+import { fmix32, fnv1a32, FNV_OFFSET, FNV_PRIME } from '../tensor/hash.ts';
 import { seededRandom } from '../tensor/random.ts';
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
@@ -232,17 +233,15 @@ export function mlpLogits(params: Record<string, tf.Tensor>, config: MlpConfig, 
 // ---------------------------------------------------------------------------------------------
 // Initialisation
 
-/** The stream seed of one tensor: FNV-1a of its name, mixed with both halves of the seed. */
-function tensorSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
-  h = Math.imul(h, 0x01000193) ^ Math.floor(seed / 4294967296);
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  // murmur3's finaliser, so names differing in one letter get unrelated streams
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+/**
+ * The seed of one parameter's initialisation stream: FNV-1a of its name, started from both halves
+ * of the (up to 53-bit) seed, then murmur3's finaliser so names differing in one letter get
+ * unrelated streams. (Not the merge masks' tensorSeed in src/tensor/random.ts, which mixes
+ * differently; zoo builds depend on this one staying as it is.)
+ */
+function initStreamSeed(seed: number, name: string): number {
+  const start = Math.imul(FNV_OFFSET ^ (seed >>> 0), FNV_PRIME) ^ Math.floor(seed / 4294967296);
+  return fmix32(fnv1a32(name, start));
 }
 
 /**
@@ -261,7 +260,7 @@ export function initMlpParams(config: MlpConfig, seed: number): Record<string, F
     else if (name.endsWith('.weight')) {
       const fanIn = shape[1]!;
       const bound = Math.sqrt((name.startsWith('heads.') ? 3 : 6) / fanIn);
-      const rand = seededRandom(tensorSeed(seed, name));
+      const rand = seededRandom(initStreamSeed(seed, name));
       for (let i = 0; i < size; i++) data[i] = (2 * rand() - 1) * bound;
     }
     out[name] = data;

@@ -6,17 +6,12 @@
 // period is 2^32, far more than a search draws (a few thousand trials × a few hundred coordinates).
 //
 // Usage: `const rng = new Rng(state.rng); ...draws...; next.rng = rng.state;`
+import { fmix32, mulberry32Output, MULBERRY_STEP } from '../tensor/hash.ts';
 
 /** Mixes a seed (and an optional stream number) into a well-spread 32-bit starting state. */
 export function rngState(seed: number, stream = 0): number {
   // murmur3's finaliser: nearby seeds (0, 1, 2, ...) give unrelated streams.
-  let h = (Math.trunc(seed) ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32((Math.trunc(seed) ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0);
 }
 
 export class Rng {
@@ -35,11 +30,8 @@ export class Rng {
 
   /** The next raw 32-bit output. */
   next32(): number {
-    this.#a = (this.#a + 0x6d2b79f5) >>> 0;
-    let t = this.#a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    this.#a = (this.#a + MULBERRY_STEP) >>> 0;
+    return mulberry32Output(this.#a);
   }
 
   /** Uniform in [0, 1) with 53-bit resolution (two outputs), like Math.random's. */

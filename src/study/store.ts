@@ -93,12 +93,18 @@ export class StudyStore {
     private readonly db: Database.Database,
     readonly file: string,
     readonly readonly: boolean,
+    /** Milliseconds since the epoch for started / heartbeat / finished stamps and staleness. */
+    private readonly now: () => number,
   ) {
     this.st = new Statements(db);
   }
 
-  /** Open (creating when needed, unless read-only) and migrate the study database at `file`. */
-  static open(file: string, opts: { readonly?: boolean } = {}): StudyStore {
+  /**
+   * Open (creating when needed, unless read-only) and migrate the study database at `file`.
+   * `clock` replaces Date.now for the trial time stamps (tests use it to age heartbeats without
+   * waiting).
+   */
+  static open(file: string, opts: { readonly?: boolean; clock?: () => number } = {}): StudyStore {
     const abs = path.resolve(file);
     const readonly = opts.readonly === true;
     const db = openDatabase(abs, readonly);
@@ -113,7 +119,7 @@ export class StudyStore {
       db.close();
       throw e;
     }
-    return new StudyStore(db, abs, readonly);
+    return new StudyStore(db, abs, readonly, opts.clock ?? Date.now);
   }
 
   close(): void {
@@ -279,7 +285,7 @@ export class StudyStore {
     return this.transaction(() => {
       this.requireStudy(studyId);
       const { next } = this.st.get(`SELECT COALESCE(MAX(number), -1) + 1 AS next FROM trials WHERE study_id = ?`).get(studyId) as { next: number };
-      const now = Date.now();
+      const now = this.now();
       const running = t.state === 'RUNNING';
       const { id } = this.st
         .get(
@@ -296,7 +302,7 @@ export class StudyStore {
   /** Move the oldest WAITING trial to RUNNING for `worker`; undefined when none waits. */
   claimWaitingTrial(studyId: number, worker: string): TrialRow | undefined {
     return this.transaction(() => {
-      const now = Date.now();
+      const now = this.now();
       const row = this.st
         .get(
           `UPDATE trials SET state = 'RUNNING', worker = ?, started = ?, heartbeat = ?
@@ -313,7 +319,7 @@ export class StudyStore {
     this.transaction(() => {
       const ref = this.trialRef(studyId, number);
       if (ref.state !== 'RUNNING') this.refuseState(studyId, number, ref.state, 'record a heartbeat for');
-      this.st.get(`UPDATE trials SET heartbeat = ? WHERE id = ?`).run(Date.now(), ref.id);
+      this.st.get(`UPDATE trials SET heartbeat = ? WHERE id = ?`).run(this.now(), ref.id);
     });
   }
 
@@ -330,7 +336,7 @@ export class StudyStore {
         const insert = this.st.get(`INSERT INTO trial_values (trial_id, idx, value) VALUES (?, ?, ?)`);
         r.values.forEach((v, i) => insert.run(ref.id, i, v));
       }
-      this.st.get(`UPDATE trials SET state = ?, finished = ?, error = ? WHERE id = ?`).run(r.state, Date.now(), r.error ?? null, ref.id);
+      this.st.get(`UPDATE trials SET state = ?, finished = ?, error = ? WHERE id = ?`).run(r.state, this.now(), r.error ?? null, ref.id);
       return this.trial(studyId, number);
     });
   }
@@ -357,14 +363,14 @@ export class StudyStore {
 
   /** RUNNING trials whose worker has not sent a heartbeat for `olderThanMs`. */
   staleRunningTrials(studyId: number, olderThanMs: number): TrialRow[] {
-    return this.read(() => staleTrials(this.st, studyId, Date.now() - olderThanMs));
+    return this.read(() => staleTrials(this.st, studyId, this.now() - olderThanMs));
   }
 
   /** Mark trials FAIL with `error`; trials already finished are left as they are. */
   failTrials(studyId: number, numbers: number[], error: string): void {
     this.transaction(() => {
       const update = this.st.get(`UPDATE trials SET state = 'FAIL', finished = ?, error = ? WHERE id = ? AND state IN ('RUNNING', 'WAITING')`);
-      const now = Date.now();
+      const now = this.now();
       for (const n of numbers) update.run(now, error, this.trialRef(studyId, n).id);
     });
   }

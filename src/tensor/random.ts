@@ -1,15 +1,7 @@
 // Counter-based random numbers: the value for element i depends only on (seed, stream, i), so a
 // random mask comes out identical whether a tensor is merged whole, in chunks, or on several
 // threads, and the same seed always gives the same merge.
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { fmix32, fnv1a32, mulberry32Output, MULBERRY_STEP } from './hash.ts';
 
 /** A 32-bit key for one random stream (a model's mask within one tensor). */
 export function streamKey(seed: number, stream: number): number {
@@ -39,6 +31,7 @@ export function bernoulliMask(key: number, first: number, p: number, mask: Uint8
     // Kept as an int32 (same bits as the unsigned index) so V8 stays on integer arithmetic.
     let lo = index | 0;
     for (; i < end; i++, lo = (lo + 1) | 0) {
+      // fmix32 written out, like the rest of this hand-tuned loop (same bits: uniformAt < p, tested).
       let h = lo ^ k;
       h ^= h >>> 16;
       h = Math.imul(h, 0x85ebca6b);
@@ -52,14 +45,10 @@ export function bernoulliMask(key: number, first: number, p: number, mask: Uint8
 
 /** 32-bit FNV-1a of a string, for deriving per-tensor seeds from names. */
 export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a32(s);
 }
 
+/** The seed of one tensor's random streams in a merge (its masks): the run seed mixed with its name. */
 export function tensorSeed(runSeed: number, tensorName: string): number {
   return fmix32((runSeed >>> 0) ^ hashString(tensorName));
 }
@@ -68,10 +57,7 @@ export function tensorSeed(runSeed: number, tensorName: string): number {
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    a = (a + MULBERRY_STEP) >>> 0;
+    return mulberry32Output(a) / 4294967296;
   };
 }

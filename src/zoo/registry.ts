@@ -36,13 +36,25 @@ export function builtinZooDir(zoo: string, root = 'zoo'): string {
   return path.join(root, zoo);
 }
 
+/** The built-in zoo whose default folder `dir` is (zoo/mnist8-tiny → mnist8-tiny), if any. */
+export function builtinZooAt(dir: string): string | undefined {
+  return BUILTIN_ZOOS.find((name) => path.resolve(builtinZooDir(name)) === path.resolve(dir));
+}
+
+/**
+ * The advice ending a "no zoo at DIR" message: the build command only when DIR is a built-in zoo's
+ * default folder (a path the user chose is printed as given, with no guess at what belongs there).
+ */
+export function missingZooAdvice(dir: string): string {
+  const name = builtinZooAt(dir);
+  if (name === undefined) return 'check the path: a zoo folder holds the manifest.json that `mergesearch zoo build` writes';
+  return `build it with: npx mergesearch zoo build ${name.replace(/-tiny$/, '')}${name.endsWith('-tiny') ? ' --tiny' : ''}`;
+}
+
 /** manifest.json of a zoo folder, checked for the fields every family writes. */
 export function readZooManifest(dir: string): ZooManifest {
   const file = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(file)) {
-    const hint = `build one with: npx mergesearch zoo build ${familyNames().join('|')} --out ${dir}`;
-    fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); give the folder of a built zoo, a built-in name (${BUILTIN_ZOOS.join(', ')}), or ${hint}`);
-  }
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); ${missingZooAdvice(dir)}`);
   let m: Partial<ZooManifest>;
   try {
     m = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ZooManifest>;

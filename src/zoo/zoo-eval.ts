@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { accuracy } from '../../evaluators/accuracy.ts';
 import { crossEntropy } from '../../evaluators/cross-entropy.ts';
 import { fail } from '../errors.ts';
+import { missingZooAdvice } from './registry.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { checkMlpParams, mlpConfigFromJson, mlpLogits, type MlpConfig } from '../models/mlp-classifier.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
@@ -22,7 +23,7 @@ export interface TaskScore {
 
 export function readZooManifest(dir: string): Mnist8Manifest {
   const file = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); build it with: mergesearch zoo build mnist8${dir.includes('tiny') ? ' --tiny' : ''} --out ${dir}`);
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); ${missingZooAdvice(dir)}`);
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as Mnist8Manifest;
   } catch (e) {

@@ -97,7 +97,8 @@ export interface CliResult {
 }
 
 /** Run `node bin/mergesearch.js ARGS` from the repository root, as a user would. */
-export function runCli(args: string[], timeoutMs = 60_000): CliResult {
+/** Runs the CLI; the timeout only stops a hung child (generous: a loaded machine is slow). */
+export function runCli(args: string[], timeoutMs = 300_000): CliResult {
   const r = spawnSync(process.execPath, ['bin/mergesearch.js', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, CI: 'true', NO_COLOR: '1' },
