@@ -60,6 +60,8 @@ export const ErrorCodes = {
   SERVER_E_REQUEST: 'an API request is malformed (schema, JSON, body size)',
   SERVER_E_NOT_FOUND: 'no such API route or launch',
   SERVER_E_LAUNCH: 'a study launch cannot start (name in use, process failed to spawn)',
+  SERVER_E_COMMAND: 'a launched config scores with a shell command, and serve was not started with --allow-command-launch',
+  SERVER_E_LISTEN: 'serve cannot listen on the address given (unknown host name, port in use, no permission)',
   SERVER_E_INTERNAL: 'an unexpected server error (details in the server log)',
 } as const;
 

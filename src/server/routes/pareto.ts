@@ -3,6 +3,7 @@
 // from (in the objectives' own units; see front.ts for how it is chosen).
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { computeFront } from '../front.ts';
 import { HttpError } from '../auth.ts';
 import { ERRORS, STUDY_NAME_PARAMS } from '../schemas.ts';
@@ -29,7 +30,7 @@ const pareto: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
       },
     },
     handler: async (req) => {
-      const s = ctx.store.getStudy(req.params.name);
+      const s = studyNamed(ctx, req.params.name);
       const known = s.objectives.map((o) => o.name);
       let indices = known.map((_, i) => i);
       if (req.query.objectives !== undefined && req.query.objectives !== '') {

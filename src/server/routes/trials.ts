@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TRIAL_STATES, type TrialState } from '../../study/index.ts';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { trialJson } from '../json.ts';
 import { ERRORS, STUDY_NAME_PARAMS, TRIAL } from '../schemas.ts';
 
@@ -40,7 +41,7 @@ const trials: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
       },
     },
     handler: async (req) => {
-      const s = ctx.store.getStudy(req.params.name);
+      const s = studyNamed(ctx, req.params.name);
       const { after, limit, state } = req.query;
       // One extra row tells whether more follow.
       const rows = ctx.store.trials(s.id, { after, limit: limit + 1, states: parseStates(state) });

@@ -1,0 +1,330 @@
+// Security and hardening (issue 12), in one file a reviewer can read top to bottom:
+//  - the report server decides protection from the matched route: no spelling of a URL (percent-
+//    encoded segments, doubled slashes, `..`, mixed case, absolute-form request targets) reaches
+//    the API without the token, and a token-less server answers only Host headers naming its
+//    listen address (trailing dots, other names and ports refused);
+//  - launching a study scored by shell commands is opt-in (--allow-command-launch), and launches
+//    are limited in number;
+//  - API errors name what the caller sent, not the server's paths or other studies; the page's
+//    files are answered once; listen failures and bad --host values are coded errors;
+//  - bounded trial pages, served from a cache that another process's write invalidates;
+//  - the file checks, liveness, exit codes and messages listed further down.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MergeSearchError } from '../src/errors.ts';
+import { buildApp, type ReportApp } from '../src/server/app.ts';
+import { checkServeHost, isLoopbackHost } from '../src/server/auth.ts';
+import { StudyStore } from '../src/study/index.ts';
+import { REPO_ROOT } from './helpers/recipe-fixtures.ts';
+
+const TOKEN = 'sec-token-41';
+let root: string;
+let db: string;
+
+function body<T = any>(r: { body: string }): T {
+  return JSON.parse(r.body) as T;
+}
+
+/** A config that scores with a shell command (which would create MARKER in the output root). */
+function commandConfig(name: string): string {
+  return `name: ${name}
+checkpoints: {base: models/base, experts: [models/e1, models/e2]}
+space: {method: task_arithmetic, granularity: task, parameters: {weight: {low: 0, high: 1}}}
+objectives:
+  - {name: pwned, command: "touch MARKER; echo '{\\"pwned\\": 1}'", direction: maximize}
+optimizer: random
+budget: {trials: 1}
+`;
+}
+
+/** Send one raw HTTP/1.1 request on a fresh loopback socket; the status code and body. */
+function rawRequest(port: number, requestLine: string, host: string | null): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.write(`${requestLine}\r\n${host === null ? '' : `Host: ${host}\r\n`}Connection: close\r\n\r\n`);
+    });
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => (out += d));
+    s.on('error', reject);
+    s.on('end', () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 0);
+      resolve({ status, body: out.slice(out.indexOf('\r\n\r\n') + 4) });
+    });
+  });
+}
+
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-sec-'));
+  db = path.join(root, 'studies.db');
+  const store = StudyStore.open(db);
+  const s = store.createStudy({
+    name: 'demo',
+    config: {},
+    backend: 'cpu',
+    seed: 0,
+    optimizer: 'random',
+    objectives: [{ name: 'acc', direction: 'maximize' }],
+  });
+  for (let i = 0; i < 3; i++) {
+    const t = store.createTrial(s.id, { state: 'RUNNING', worker: 'w', x: [i / 4] });
+    store.finishTrial(s.id, t.number, { state: 'COMPLETE', values: [i / 10] });
+  }
+  store.createStudy({ name: 'private-other', config: {}, backend: 'cpu', seed: 0, optimizer: 'grid', objectives: [{ name: 'x', direction: 'maximize' }] });
+  store.close();
+  for (const d of ['models/base', 'models/e1', 'models/e2']) fs.mkdirSync(path.join(root, d), { recursive: true });
+});
+
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe('the token cannot be bypassed by spelling the URL differently', () => {
+  let app: ReportApp;
+  beforeAll(async () => {
+    app = await buildApp({ db, outputRoot: root, token: TOKEN });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  const SPELLINGS = [
+    '/api/studies',
+    '/%61pi/studies',
+    '/ap%69/studies',
+    '/%61%70%69/studies',
+    '/api/%73tudies',
+    '/api/studies/%64emo/trials',
+    '//api/studies',
+    '/api//studies',
+    '/API/studies',
+    '/Api/Studies',
+    '/x/../api/studies',
+    '/api/./studies',
+    '/%2e%2e/api/studies',
+    '/api/studies/demo/trials.csv',
+    '/api/studies/demo/trials/0',
+    '/api/studies/demo/pareto',
+    '/api/launch',
+    '/api/nothing',
+  ];
+
+  it('every spelling of an API path is refused without the token (401) or unknown (404), and leaks no study', async () => {
+    for (const url of SPELLINGS) {
+      for (const headers of [{}, { host: 'localhost:80' }, { host: 'evil.example' }]) {
+        const r = await app.inject({ url, headers });
+        expect([401, 404], `${url} ${JSON.stringify(headers)}`).toContain(r.statusCode);
+        expect(r.body, url).not.toContain('"studies"');
+        expect(r.body, url).not.toContain('"trials"');
+        expect(r.body, url).not.toContain('private-other');
+      }
+    }
+    // With the token, the plain spelling and the encoded ones reach the API (decoding is the router's).
+    for (const url of ['/api/studies', '/%61pi/studies']) {
+      const ok = await app.inject({ url, headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(ok.statusCode, url).toBe(200);
+      expect(body(ok).studies.map((s: any) => s.name)).toEqual(['demo', 'private-other']);
+    }
+  });
+
+  it('POST /%61pi/launch with a command objective is refused before anything runs', async () => {
+    for (const url of ['/%61pi/launch', '/ap%69/launch', '/api/launch', '/API/launch', '//api/launch']) {
+      const r = await app.inject({ method: 'POST', url, payload: { config: commandConfig('pwn') } });
+      expect([401, 404], url).toContain(r.statusCode);
+    }
+    expect(app.ctx.launches.list()).toEqual([]);
+    expect(fs.existsSync(path.join(root, 'launches'))).toBe(false);
+    expect(fs.existsSync(path.join(root, 'MARKER'))).toBe(false);
+  });
+
+  it('the page and the plotting library stay public; nothing else is', async () => {
+    expect((await app.inject({ url: '/' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/report.js' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/vendor/plotly.min.js', method: 'HEAD' })).statusCode).toBe(200);
+    // A method no route has (outside /api/) is still guarded, then unknown.
+    expect((await app.inject({ method: 'POST', url: '/report.js' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'DELETE', url: '/', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(404);
+  });
+
+  it('absolute-form request targets over a real socket are guarded too', async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as net.AddressInfo).port;
+    for (const target of [`http://127.0.0.1:${port}/api/studies`, 'http://evil.example/api/studies', `http://localhost:${port}/%61pi/studies`, 'HTTP://EVIL/API/studies']) {
+      const r = await rawRequest(port, `GET ${target} HTTP/1.1`, `127.0.0.1:${port}`);
+      expect([401, 404], target).toContain(r.status);
+      expect(r.body, target).not.toContain('"studies"');
+    }
+  });
+});
+
+describe('without a token, only Host headers naming the listen address are answered', () => {
+  let app: ReportApp;
+  let port: number;
+  beforeAll(async () => {
+    app = await buildApp({ db, outputRoot: root, host: '127.0.0.1' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('accepts 127.0.0.1:PORT and localhost:PORT (any case); refuses other names, trailing dots, other ports, no Host', async () => {
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LocalHost:${port}`]) {
+      const r = await rawRequest(port, 'GET /api/studies HTTP/1.1', host);
+      expect(r.status, host).toBe(200);
+    }
+    const refused = [
+      `evil.example:${port}`,
+      `localhost.:${port}`,
+      `127.0.0.1.:${port}`,
+      `evil.localhost:${port}`,
+      `localhost.evil.example:${port}`,
+      `127.0.0.2:${port}`,
+      `[::1]:${port}`,
+      `127.0.0.1:${port + 1}`,
+      '127.0.0.1',
+      `127.0.0.1:${port}@evil.example`,
+      null,
+    ];
+    for (const host of refused) {
+      for (const target of ['/api/studies', '/%61pi/studies', `http://127.0.0.1:${port}/api/studies`, '/x/../api/studies']) {
+        const r = await rawRequest(port, `GET ${target} HTTP/1.1`, host);
+        // 400: node refuses an HTTP/1.1 request without Host before any route runs.
+        expect([400, 403, 404], `${target} Host: ${host}`).toContain(r.status);
+        expect(r.body).not.toContain('"studies"');
+      }
+    }
+    const r = await rawRequest(port, 'GET /api/studies HTTP/1.1', `evil.example:${port}`);
+    expect(r.status).toBe(403);
+    expect(body(r).error.code).toBe('SERVER_E_AUTH');
+    expect(body(r).error.message).toContain(`127.0.0.1:${port}`);
+  });
+});
+
+describe('launching command-scored studies is opt-in, and launches are limited', () => {
+  const stub = () => {
+    // Stands in for bin/mergesearch.js: runs until SIGTERM (the server's shutdown), so the launch
+    // stays "running" for as long as the test needs, with no timing involved.
+    const file = path.join(root, 'stub-search.mjs');
+    fs.writeFileSync(file, "process.on('SIGTERM', () => process.exit(0));\nsetInterval(() => {}, 1 << 30);\n");
+    return file;
+  };
+
+  it('is refused with SERVER_E_COMMAND by default, before anything is written or started', async () => {
+    const app = await buildApp({ db, outputRoot: root, bin: stub() });
+    try {
+      const r = await app.inject({ method: 'POST', url: '/api/launch', payload: { config: commandConfig('cmd') } });
+      expect(r.statusCode).toBe(403);
+      expect(body(r).error.code).toBe('SERVER_E_COMMAND');
+      expect(body(r).error.message).toContain('--allow-command-launch');
+      expect(body(r).error.message).toContain('"pwned"');
+      expect(app.ctx.launches.list()).toEqual([]);
+      expect(fs.existsSync(path.join(root, 'launches'))).toBe(false);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('starts with --allow-command-launch, up to --max-launches at once (429 beyond)', async () => {
+    const app = await buildApp({ db, outputRoot: root, bin: stub(), allowCommandLaunch: true, maxLaunches: 1 });
+    try {
+      const first = await app.inject({ method: 'POST', url: '/api/launch', payload: { config: commandConfig('cmd-a') } });
+      expect(first.statusCode, first.body).toBe(202);
+      const second = await app.inject({ method: 'POST', url: '/api/launch', payload: { config: commandConfig('cmd-b') } });
+      expect(second.statusCode).toBe(429);
+      expect(body(second).error.code).toBe('SERVER_E_LAUNCH');
+      expect(body(second).error.message).toContain('--max-launches 1');
+      expect(app.ctx.launches.list().map((l) => l.study)).toEqual(['cmd-a']);
+    } finally {
+      await app.close();
+    }
+    fs.rmSync(path.join(root, 'launches'), { recursive: true, force: true });
+  });
+});
+
+describe('API errors name what the caller sent, nothing of the server', () => {
+  let app: ReportApp;
+  beforeAll(async () => {
+    app = await buildApp({ db, outputRoot: root });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('an unknown study names only itself; path errors and launch errors show no absolute server path', async () => {
+    const real = fs.realpathSync(root);
+    const r = await app.inject({ url: '/api/studies/nope/trials' });
+    expect(r.statusCode).toBe(404);
+    expect(body(r).error.code).toBe('STUDY_E_NOT_FOUND');
+    expect(body(r).error.message).toContain('"nope"');
+    const missingTrial = await app.inject({ url: '/api/studies/demo/trials/99' });
+    expect(missingTrial.statusCode).toBe(404);
+    const ex = await app.inject({ method: 'POST', url: '/api/studies/demo/trials/0/export', payload: { out: '../../etc/x' } });
+    expect(ex.statusCode).toBe(400);
+    const zoo = await app.inject({ method: 'POST', url: '/api/launch', payload: { config: 'name: z\nzoo: no-such-zoo\nspace: {method: task_arithmetic, granularity: task, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {tasks: all, evaluator: accuracy}\noptimizer: random\nbudget: {trials: 1}\n' } });
+    expect(zoo.statusCode).toBe(400);
+    expect(body(zoo).error.message).toContain('no-such-zoo');
+    for (const res of [r, missingTrial, ex, zoo]) {
+      const msg = body(res).error.message as string;
+      expect(msg).not.toContain('private-other');
+      expect(msg).not.toContain(root);
+      expect(msg).not.toContain(real);
+      expect(msg).not.toContain(os.homedir() + path.sep);
+    }
+  });
+});
+
+describe('the page files are answered once', () => {
+  it('a static file logs no "Reply was already sent"', async () => {
+    const log = new PassThrough();
+    let text = '';
+    log.on('data', (d) => (text += d));
+    const app = await buildApp({ db, outputRoot: root, logger: true, logStream: log });
+    try {
+      for (const url of ['/report.js', '/style.css', '/', '/missing.js']) {
+        const r = await app.inject({ url });
+        expect(r.statusCode, url).toBe(url === '/missing.js' ? 404 : 200);
+      }
+    } finally {
+      await app.close();
+    }
+    expect(text).not.toContain('already sent');
+  });
+});
+
+describe('serve --host', () => {
+  it('trusts only loopback addresses and localhost (not *.localhost)', () => {
+    for (const h of ['127.0.0.1', '127.3.2.1', '::1', '[::1]', 'localhost', 'LOCALHOST']) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['evil.localhost', 'localhost.', 'localhost.evil.example', '0.0.0.0', '127.0.0.1.', '::', '10.0.0.1']) expect(isLoopbackHost(h), h).toBe(false);
+    try {
+      checkServeHost('evil.localhost', undefined);
+      expect.unreachable();
+    } catch (e) {
+      expect((e as MergeSearchError).code).toBe('SERVER_E_TOKEN');
+    }
+  });
+
+  const serve = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['bin/mergesearch.js', 'serve', '--db', db, '--port', '0', ...args], { cwd: REPO_ROOT, env: { ...process.env, MERGESEARCH_TOKEN: '' } });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+
+  it('evil.localhost without a token, and an unresolvable name with one, are coded errors without a stack', async () => {
+    const [noToken, unresolvable] = await Promise.all([serve(['--host', 'evil.localhost']), serve(['--host', 'no-such-host.invalid', '--token', 't'])]);
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('SERVER_E_TOKEN');
+    expect(unresolvable.code, unresolvable.stderr).toBe(2);
+    expect(unresolvable.stderr).toContain('SERVER_E_LISTEN');
+    expect(unresolvable.stderr).toContain('no-such-host.invalid');
+    for (const r of [noToken, unresolvable]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+});
