@@ -5,6 +5,8 @@ export const ErrorCodes = {
   // checkpoint I/O
   IO_E_NOT_FOUND: 'a file or folder does not exist',
   IO_E_READ: 'a file exists but cannot be read',
+  IO_E_NOT_REGULAR: 'an input path is a FIFO, device or socket, not a regular file or folder',
+  IO_E_LINK_LOOP: 'an input path is a symbolic link loop',
   IO_E_TRUNCATED: 'a file ends before its header says it should',
   IO_E_HEADER: 'a safetensors header is malformed',
   IO_E_DTYPE: 'a tensor has a dtype this tool does not know',

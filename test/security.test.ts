@@ -9,7 +9,7 @@
 //    files are answered once; listen failures and bad --host values are coded errors;
 //  - bounded trial pages, served from a cache that another process's write invalidates;
 //  - the file checks, liveness, exit codes and messages listed further down.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,10 +17,16 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MergeSearchError } from '../src/errors.ts';
+import { Checkpoint } from '../src/io/checkpoint.ts';
+import { SafetensorsFile } from '../src/io/safetensors-reader.ts';
+import { parseRecipe } from '../src/merge/recipe.ts';
 import { buildApp, type ReportApp } from '../src/server/app.ts';
 import { checkServeHost, isLoopbackHost } from '../src/server/auth.ts';
+import { PageCache } from '../src/server/page-cache.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../src/server/routes/trials.ts';
 import { StudyStore } from '../src/study/index.ts';
-import { REPO_ROOT } from './helpers/recipe-fixtures.ts';
+import { expectCode, rawSafetensors } from './helpers/io-tmp.ts';
+import { REPO_ROOT, runCli, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
 
 const TOKEN = 'sec-token-41';
 let root: string;
@@ -327,4 +333,115 @@ describe('serve --host', () => {
     expect(unresolvable.stderr).toContain('no-such-host.invalid');
     for (const r of [noToken, unresolvable]) expect(r.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);
+});
+
+describe('inputs that are not regular files or folders are refused before they are opened', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = path.join(root, 'inputs');
+    fs.mkdirSync(dir, { recursive: true });
+    writeHandCheckpoint(path.join(dir, 'good'), [{ name: 'w', shape: [2, 2] }]);
+    // A checkpoint folder whose weights file is a FIFO: opening it for reading would block forever.
+    fs.mkdirSync(path.join(dir, 'fifo-model'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo-model', 'model.safetensors')]);
+    execFileSync('mkfifo', [path.join(dir, 'bare.fifo')]);
+    fs.symlinkSync('loop-b', path.join(dir, 'loop-a'));
+    fs.symlinkSync('loop-a', path.join(dir, 'loop-b'));
+    fs.symlinkSync('nowhere', path.join(dir, 'dangling'));
+  });
+
+  it('a FIFO, /dev/zero, a FIFO inside a folder: IO_E_NOT_REGULAR naming what it is', () => {
+    expectCode(() => Checkpoint.open(path.join(dir, 'bare.fifo')), 'IO_E_NOT_REGULAR', 'bare.fifo', 'FIFO');
+    expectCode(() => Checkpoint.open('/dev/zero'), 'IO_E_NOT_REGULAR', '/dev/zero', 'character device');
+    expectCode(() => Checkpoint.open(path.join(dir, 'fifo-model')), 'IO_E_NOT_REGULAR', 'model.safetensors', 'FIFO');
+    expect(Checkpoint.open(path.join(dir, 'good')).tensors.has('w')).toBe(true);
+  });
+
+  it('`mergesearch merge` with a FIFO checkpoint exits 2 with the code, no hang and no stack', () => {
+    const recipe = path.join(dir, 'fifo.yaml');
+    fs.writeFileSync(recipe, `merge_method: task_arithmetic\nbase_model: ${path.join(dir, 'good')}\nmodels:\n  - model: ${path.join(dir, 'fifo-model')}\n    parameters: {weight: 1}\n`);
+    // The timeout only bounds a regression (the old open() hung until killed).
+    const r = runCli(['merge', recipe, '--out', path.join(dir, 'out')], 60_000);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('IO_E_NOT_REGULAR');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
+  }, 90_000);
+
+  it('a symbolic link loop is named as a loop (also from a recipe); a dangling link names its target', () => {
+    const loop = expectCode(() => Checkpoint.open(path.join(dir, 'loop-a')), 'IO_E_LINK_LOOP', 'loop-a', 'loop-b');
+    expect(loop.message).not.toContain('does not exist');
+    const recipe = parseRecipe(`merge_method: linear\nmodels:\n  - model: ${path.join(dir, 'loop-a')}\n    parameters: {weight: 1}\n`, 'r.yaml');
+    expect(recipe.models[0]!.path).toBe(path.join(dir, 'loop-a'));
+    expectCode(() => Checkpoint.open(path.join(dir, 'dangling')), 'IO_E_NOT_FOUND', 'symbolic link', 'nowhere');
+  });
+
+  it('IO_E_HEADER quotes the header with terminal escapes escaped', () => {
+    const file = path.join(dir, 'escape.safetensors');
+    fs.writeFileSync(file, rawSafetensors('{"x": o\u001b[2J\u001b]0;pwned\u0007}'));
+    const err = expectCode(() => SafetensorsFile.open(file), 'IO_E_HEADER', 'escape.safetensors');
+    expect(err.message).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(err.message).toContain('\\x1b');
+    const named = path.join(dir, 'name.safetensors');
+    fs.writeFileSync(named, rawSafetensors({ 'evil\u001b[31m': { dtype: 'F32', shape: [1], data_offsets: [0, 3] } }, new Uint8Array(4)));
+    const off = expectCode(() => SafetensorsFile.open(named), 'IO_E_OFFSETS', 'evil\\x1b[31m');
+    expect(off.message).not.toContain('\u001b');
+  });
+});
+
+describe('trial pages under load: bounded and cached', () => {
+  it('refuses limit above 1000; the default page is 200 trials', async () => {
+    const app = await buildApp({ db, outputRoot: root });
+    try {
+      expect((await app.inject({ url: '/api/studies/demo/trials?limit=1001' })).statusCode).toBe(400);
+      expect((await app.inject({ url: '/api/studies/demo/trials?limit=1000' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+    expect(DEFAULT_LIMIT).toBe(200);
+    expect(MAX_LIMIT).toBe(1000);
+  });
+
+  it('a page is built once while the database is unchanged, rebuilt after another process writes', async () => {
+    const app = await buildApp({ db, outputRoot: root, pageMaxStaleMs: 0 });
+    try {
+      const url = '/api/studies/demo/trials?state=COMPLETE';
+      const first = await app.inject({ url });
+      const misses = app.ctx.pages.misses;
+      const again = await app.inject({ url });
+      expect(again.body).toBe(first.body);
+      expect(app.ctx.pages.misses).toBe(misses);
+      expect(app.ctx.pages.hits).toBeGreaterThanOrEqual(1);
+      // Another connection (a running search) finishes a trial: the next answer has it.
+      const store = StudyStore.open(db);
+      try {
+        const s = store.getStudy('demo');
+        const t = store.createTrial(s.id, { state: 'RUNNING', worker: 'w', x: [0.9] });
+        store.finishTrial(s.id, t.number, { state: 'COMPLETE', values: [0.99] });
+      } finally {
+        store.close();
+      }
+      const after = await app.inject({ url });
+      expect(body(after).trials.map((t: any) => t.values[0])).toEqual([0, 0.1, 0.2, 0.99]);
+      expect(app.ctx.pages.misses).toBe(misses + 1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('while writes keep coming, an answer is reused for maxStaleMs, then rebuilt (clock injected)', () => {
+    let now = 1000;
+    const cache = new PageCache(500, () => now);
+    let builds = 0;
+    const build = () => `body-${++builds}`;
+    expect(cache.get('k', 'stamp-1', build)).toBe('body-1');
+    now += 499;
+    expect(cache.get('k', 'stamp-2', build)).toBe('body-1');
+    now += 1;
+    expect(cache.get('k', 'stamp-3', build)).toBe('body-2');
+    // Unchanged database: reused however old.
+    now += 60_000;
+    expect(cache.get('k', 'stamp-3', build)).toBe('body-2');
+    expect(builds).toBe(2);
+  });
 });

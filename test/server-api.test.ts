@@ -78,7 +78,8 @@ beforeAll(async () => {
   store.addNote(s.id, 'started by the test');
   store.createStudy({ name: 'other', config: {}, backend: 'cpu', seed: 0, optimizer: 'grid', objectives: [{ name: 'score', direction: 'maximize' }] });
   store.close();
-  app = await buildApp({ db, outputRoot: root });
+  // Answers reflect every write at once (the cursor test below writes, then polls).
+  app = await buildApp({ db, outputRoot: root, pageMaxStaleMs: 0 });
 });
 
 afterAll(async () => {

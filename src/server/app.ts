@@ -12,6 +12,7 @@ import { registerAuth } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { registerErrorHandler, registerNotFound, serverPaths } from './error-handler.ts';
 import { Launches } from './launches.ts';
+import { PageCache } from './page-cache.ts';
 import exportRoute from './routes/export.ts';
 import launch from './routes/launch.ts';
 import pareto from './routes/pareto.ts';
@@ -24,6 +25,7 @@ import vendor from './routes/vendor.ts';
 import { DEFAULT_PUBLIC_DIR, staticFiles } from './static.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_PAGE_MAX_STALE_MS = 500;
 
 export interface AppOptions {
   /** The study database (created when missing). */
@@ -36,6 +38,8 @@ export interface AppOptions {
   allowCommandLaunch?: boolean;
   /** Launched searches running at once, at most; default 2. */
   maxLaunches?: number;
+  /** How old a cached trial page, CSV or front may be while a search writes (page-cache.ts); default 500 ms. */
+  pageMaxStaleMs?: number;
   /** Exports and launch configs are written under this folder only. */
   outputRoot: string;
   /** Log warnings and errors (with stacks of internal errors) to stderr; default off. */
@@ -60,7 +64,7 @@ export async function buildApp(o: AppOptions): Promise<ReportApp> {
   }
   const db = path.resolve(o.db);
   const store = StudyStore.open(db);
-  const ctx: ServerContext = { store, db, outputRoot, launches: new Launches({ db, outputRoot, store, bin: o.bin, allowCommands: o.allowCommandLaunch === true, maxRunning: o.maxLaunches }) };
+  const ctx: ServerContext = { store, db, outputRoot, launches: new Launches({ db, outputRoot, store, bin: o.bin, allowCommands: o.allowCommandLaunch === true, maxRunning: o.maxLaunches }), pages: new PageCache(o.pageMaxStaleMs ?? DEFAULT_PAGE_MAX_STALE_MS) };
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
     logger: o.logger ? { level: 'warn', ...(o.logStream ? { stream: o.logStream } : {}) } : false,

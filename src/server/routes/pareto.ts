@@ -29,7 +29,7 @@ const pareto: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
         ...ERRORS,
       },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const s = studyNamed(ctx, req.params.name);
       const known = s.objectives.map((o) => o.name);
       let indices = known.map((_, i) => i);
@@ -43,7 +43,10 @@ const pareto: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
         const dup = asked.find((n, i) => asked.indexOf(n) !== i);
         if (dup !== undefined) throw new HttpError('SERVER_E_REQUEST', 400, `objective "${dup}" is named twice in objectives=${req.query.objectives}`);
       }
-      return computeFront(ctx.store.trials(s.id, { states: ['COMPLETE'] }), s.objectives, indices);
+      const body = ctx.pages.get(`pareto\0${s.name}\0${indices.join(',')}`, ctx.store.changeStamp(), () =>
+        reply.serialize(computeFront(ctx.store.trials(s.id, { states: ['COMPLETE'] }), s.objectives, indices)) as string,
+      );
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   });
 };

@@ -32,7 +32,7 @@ const trialsCsvRoute: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) =>
     },
     handler: async (req, reply) => {
       const s = studyNamed(ctx, req.params.name);
-      const body = trialsCsv(s.objectives.map((o) => o.name), ctx.store.trials(s.id));
+      const body = ctx.pages.get(`csv\0${s.name}`, ctx.store.changeStamp(), () => trialsCsv(s.objectives.map((o) => o.name), ctx.store.trials(s.id)));
       const file = `${s.name.replace(/[^A-Za-z0-9_.-]/g, '_')}-trials.csv`;
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}"`).send(body);
     },
