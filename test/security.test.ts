@@ -20,12 +20,17 @@ import { MergeSearchError } from '../src/errors.ts';
 import { Checkpoint } from '../src/io/checkpoint.ts';
 import { SafetensorsFile } from '../src/io/safetensors-reader.ts';
 import { parseRecipe } from '../src/merge/recipe.ts';
+import { recoverInterruptedTrials, runTrials, STALE_HEARTBEAT_MS, workerIsDead } from '../src/search/loop.ts';
+import type { Optimizer, OptimizerContext } from '../src/search/optimizer.ts';
+import { runStudy } from '../src/search/run-study.ts';
+import { readStudyConfig } from '../src/search/study-config.ts';
 import { buildApp, type ReportApp } from '../src/server/app.ts';
 import { checkServeHost, isLoopbackHost } from '../src/server/auth.ts';
 import { PageCache } from '../src/server/page-cache.ts';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../src/server/routes/trials.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { expectCode, rawSafetensors } from './helpers/io-tmp.ts';
+import { SyntheticProblem } from './helpers/synthetic-problem.ts';
 import { REPO_ROOT, runCli, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
 
 const TOKEN = 'sec-token-41';
@@ -444,4 +449,145 @@ describe('trial pages under load: bounded and cached', () => {
     expect(cache.get('k', 'stamp-3', build)).toBe('body-2');
     expect(builds).toBe(2);
   });
+});
+
+describe('search liveness, resume races and Ctrl-C', () => {
+  let dir: string;
+  let configFile: string;
+  beforeAll(() => {
+    dir = path.join(root, 'search');
+    for (const [name, v] of [['base', 0], ['e1', 1], ['e2', -1]] as const) {
+      writeHandCheckpoint(path.join(dir, 'models', name), [{ name: 'layers.0.w', shape: [2], values: [v, v] }]);
+    }
+    fs.writeFileSync(path.join(dir, 'score.mjs'), "console.log(JSON.stringify({ s: 0.5 }));\n");
+    configFile = path.join(dir, 'study.yaml');
+    fs.writeFileSync(
+      configFile,
+      `name: raced
+checkpoints: {base: models/base, experts: [models/e1, models/e2]}
+space: {method: task_arithmetic, granularity: task, parameters: {weight: {low: 0, high: 1}}}
+objectives:
+  - {name: s, command: "node score.mjs {checkpoint}", direction: maximize}
+optimizer: random
+budget: {trials: 100000}
+`,
+    );
+  });
+
+  function waitingStudy(name: string) {
+    const problem = new SyntheticProblem();
+    const ctx: OptimizerContext = {
+      dim: problem.space.dim,
+      low: problem.space.low,
+      high: problem.space.high,
+      init: problem.space.init,
+      names: problem.space.names,
+      objectives: problem.objectives.map((x) => ({ name: x.name, direction: x.direction })),
+      seed: 0,
+      budget: 1,
+      settings: {},
+    };
+    const store = StudyStore.open(path.join(dir, `${name}.db`));
+    const study = store.createStudy({ name, config: {}, backend: 'cpu', seed: 0, optimizer: 'waiter', objectives: ctx.objectives });
+    // A trial left RUNNING by a worker "on this host" whose pid is alive but is not that worker
+    // (the pid was reused after a reboot): this test runner's parent process.
+    const t = store.createTrial(study.id, { state: 'RUNNING', worker: `${os.hostname()}:${process.ppid}`, x: [0.1, 0.2, 0.3] });
+    return { problem, ctx, store, study, trial: t };
+  }
+
+  /** An optimizer that always waits for other workers (as NSGA-II does at a generation's end). */
+  const waiter: Optimizer = {
+    name: 'waiter',
+    family: 'black-box',
+    multiObjective: false,
+    description: 'waits',
+    settings: [],
+    init: () => ({}),
+    ask: () => ({ kind: 'wait' }),
+    tell: (state) => state,
+  };
+
+  it('a stale heartbeat means dead even when the pid is alive (reused); a fresh one from a live pid does not', () => {
+    const { store, study, trial } = waitingStudy('stale');
+    try {
+      const beat = trial.heartbeat!;
+      expect(workerIsDead(trial.worker, beat, STALE_HEARTBEAT_MS, beat + 1000)).toBe(false);
+      expect(workerIsDead(trial.worker, beat, STALE_HEARTBEAT_MS, beat + STALE_HEARTBEAT_MS)).toBe(true);
+      expect(recoverInterruptedTrials(store, study, STALE_HEARTBEAT_MS, beat + 1000)).toEqual([]);
+      const recovered = recoverInterruptedTrials(store, study, STALE_HEARTBEAT_MS, beat + STALE_HEARTBEAT_MS + 1);
+      expect(recovered.map((t) => t.number)).toEqual([0]);
+      expect(store.trials(study.id).map((t) => [t.number, t.state, t.retryOf])).toEqual([
+        [0, 'FAIL', null],
+        [1, 'WAITING', 0],
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a waiting worker says what it waits for, then retries the trial once its heartbeat is stale (clock injected)', async () => {
+    const { problem, ctx, store, study, trial } = waitingStudy('waiting');
+    const lines: string[] = [];
+    const stop = new AbortController();
+    // Each look at the clock moves it 6 s on; a loop that never recovers is stopped after 40 looks
+    // (about four simulated minutes), which fails the test instead of hanging it.
+    let now = trial.heartbeat!;
+    let looks = 0;
+    const clock = () => {
+      if (++looks > 40) stop.abort();
+      return (now += 6000);
+    };
+    try {
+      // Budget 2: the stuck trial and its retry (the interrupted one does not count). The run is
+      // stopped once the retry is done (the waiter would wait on).
+      const r = await runTrials({ store, study, problem, optimizer: waiter, ctx, budget: { trials: 2 }, log: (l) => lines.push(l), now: clock, signal: stop.signal, onTrial: () => stop.abort() });
+      expect(r).toEqual({ reason: 'stopped', trials: 1 });
+      expect(looks).toBeLessThan(40);
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines[0]).toContain(`waiting for trial(s) 0 (worker ${os.hostname()}:${process.ppid}, last heartbeat`);
+      expect(lines[0]).toContain('no heartbeat for 30 s is retried here');
+      const trials = store.trials(study.id);
+      expect(trials.map((t) => [t.number, t.state, t.retryOf])).toEqual([
+        [0, 'FAIL', null],
+        [1, 'COMPLETE', 0],
+      ]);
+      expect(trials[1]!.x).toEqual([0.1, 0.2, 0.3]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('two first `--resume` runs at once: both resume the one study, neither is told to use --resume', async () => {
+    const db = path.join(dir, 'race.db');
+    const config = readStudyConfig(configFile);
+    // Both look for the study before either creates it (runStudy awaits between the two steps).
+    const results = await Promise.allSettled([0, 1].map(() => runStudy({ config, configFile, db, resume: true, signal: AbortSignal.abort() })));
+    for (const r of results) expect(r.status, r.status === 'rejected' ? String(r.reason) : '').toBe('fulfilled');
+    const store = StudyStore.open(db, { readonly: true });
+    try {
+      expect(store.listStudies().map((s) => s.name)).toEqual(['raced']);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
+
+  it('one Ctrl-C stops `search` after its trial with exit code 130 and the --resume command', async () => {
+    const db = path.join(dir, 'ctrlc.db');
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/mergesearch.js'), 'search', configFile, '--db', db], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => {
+      // The first finished trial's line: interrupt once.
+      if (!sent && /trial\s+0\s/.test(d.toString())) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(sent, stderr).toBe(true);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toContain('--resume');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  }, 90_000);
 });

@@ -30,6 +30,10 @@ export interface LoopOptions {
   signal?: AbortSignal;
   onTrial?: (trial: TrialRow, seconds: number) => void;
   heartbeatMs?: number;
+  /** Progress notes (what a waiting worker waits for); default: none. */
+  log?: (line: string) => void;
+  /** The clock liveness is judged by (tests); default Date.now. */
+  now?: () => number;
   /**
    * Stop after this many trials in a row whose evaluator itself failed (command not found, crashed,
    * printed no scores, timed out): a broken evaluator would otherwise spend the whole budget on
@@ -44,13 +48,24 @@ const ATTR_SECONDS = 'elapsed_seconds';
 const ATTR_CLOCK_AT = 'clock_at';
 /** How often a worker waiting on other workers' trials checks whether their owners died. */
 const RECOVER_EVERY_MS = 1000;
+/** A worker waiting this long on other workers' trials says what it waits for. */
+const WAIT_NOTICE_MS = 5000;
 
 export function workerId(): string {
   return `${os.hostname()}:${process.pid}`;
 }
 
-/** Whether the worker that owns a RUNNING trial is gone (same host: its pid is dead). */
-function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number): boolean {
+/** A RUNNING trial whose worker sent no heartbeat for this long is taken as dead. */
+export const STALE_HEARTBEAT_MS = 30_000;
+
+/**
+ * Whether the worker that owns a RUNNING trial is gone. A stale heartbeat means gone, whatever its
+ * pid says: after a reboot (or in another container) the pid may belong to an unrelated process,
+ * and trusting it left --resume waiting forever. A fresh heartbeat from this host with a dead pid
+ * also means gone (a worker killed a moment ago is retried at once, not after the timeout).
+ */
+export function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number, now: number): boolean {
+  if (heartbeat === null || now - heartbeat >= staleMs) return true;
   const [host, pid] = (worker ?? '').split(':');
   if (host === os.hostname() && pid !== undefined && /^\d+$/.test(pid)) {
     if (Number(pid) === process.pid) return true;
@@ -61,17 +76,17 @@ function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: 
       return (e as NodeJS.ErrnoException).code === 'ESRCH';
     }
   }
-  return heartbeat === null || Date.now() - heartbeat >= staleMs;
+  return false;
 }
 
 /**
  * Trials left RUNNING by killed workers → FAIL ("interrupted"), each re-queued as a WAITING trial
  * with the same point. Returns the interrupted trials. Trials of live workers are left alone.
  */
-export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = 30_000): TrialRow[] {
+export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = STALE_HEARTBEAT_MS, now = Date.now()): TrialRow[] {
   return store.transaction(() => {
     const running = store.trials(study.id, { states: ['RUNNING'] });
-    const dead = running.filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs));
+    const dead = running.filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs, now));
     if (dead.length === 0) return [];
     store.failTrials(
       study.id,
@@ -103,6 +118,15 @@ function proposalOf(t: TrialRow): Proposal {
   return { x: t.x, tag: tag?.tag, predicted: t.attrs.predicted as number[] | undefined };
 }
 
+/** What a worker blocked on other workers' trials waits for, and when it stops waiting. */
+export function waitingLine(running: readonly TrialRow[], now: number): string {
+  const list = running.map((t) => `${t.number} (worker ${t.worker ?? 'unknown'}, last heartbeat ${t.heartbeat === null ? 'never' : `${Math.max(0, Math.round((now - t.heartbeat) / 1000))} s ago`})`);
+  return (
+    `waiting for trial(s) ${list.join(', ') || '(none running)'} to finish: the optimizer needs their results before it proposes more; ` +
+    `a trial whose worker sends no heartbeat for ${STALE_HEARTBEAT_MS / 1000} s is retried here`
+  );
+}
+
 type Claim = { trial: TrialRow; proposal: Proposal } | { stop: StopReason } | { wait: true };
 
 export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; trials: number; error?: string }> {
@@ -111,6 +135,8 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
   const started = Date.now();
   let lastClock = started;
   let lastRecovery = started;
+  let lastWaitKey: string | undefined;
+  let waitingSince: number | undefined;
   let finished = 0;
   let evaluatorFailures = 0;
   const loadState = (): Json => (store.loadOptimizerState(study.id)?.state as Json | undefined) ?? optimizer.init(ctx);
@@ -187,14 +213,28 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
     if ('wait' in claim) {
       // Another worker holds the rest of this generation; its tells will unblock us. If that
       // worker died, nobody would: retry its trial here instead of waiting forever.
-      if (Date.now() - lastRecovery >= RECOVER_EVERY_MS) {
-        lastRecovery = Date.now();
-        if (recoverInterruptedTrials(store, study).length > 0) continue;
+      const now = (o.now ?? Date.now)();
+      if (now - lastRecovery >= RECOVER_EVERY_MS) {
+        lastRecovery = now;
+        if (recoverInterruptedTrials(store, study, STALE_HEARTBEAT_MS, now).length > 0) continue;
+      }
+      // A wait of more than a few seconds is said, with what it waits for, once per set of
+      // awaited trials (a silent wait looks like a hang; short waits at generation ends are normal).
+      waitingSince ??= now;
+      if (o.log && now - waitingSince >= WAIT_NOTICE_MS) {
+        const awaited = store.trials(study.id, { states: ['RUNNING'] });
+        const key = awaited.map((t) => t.number).join(',');
+        if (key !== lastWaitKey) {
+          lastWaitKey = key;
+          o.log(waitingLine(awaited, now));
+        }
       }
       await new Promise((r) => setTimeout(r, 50));
       continue;
     }
 
+    waitingSince = undefined;
+    lastWaitKey = undefined;
     const { trial, proposal } = claim;
     const t0 = Date.now();
     const beat = setInterval(() => {
