@@ -15,6 +15,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import vm from 'node:vm';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MergeSearchError } from '../src/errors.ts';
 import { Checkpoint } from '../src/io/checkpoint.ts';
@@ -589,5 +591,67 @@ budget: {trials: 100000}
     expect(code, stderr).toBe(130);
     expect(stderr).toContain('--resume');
     expect(stderr).not.toMatch(/\n\s+at /);
+  }, 90_000);
+});
+
+describe('the report page escapes objective names in plot titles', () => {
+  it('axisTitle (every objective axis title) escapes HTML: plotly renders <a href> in titles as a live link', () => {
+    // report.js is a browser script: run it in a bare context (no DOM; start() left out) to call it.
+    const src = fs.readFileSync(path.join(REPO_ROOT, 'src/server/public/report.js'), 'utf8').replace(/\nstart\(\);\s*$/, '\nglobalThis.__page = { axisTitle };\n');
+    expect(src).toContain('globalThis.__page');
+    const noop = () => null;
+    const context: Record<string, unknown> = { URLSearchParams, location: { search: '', href: 'http://127.0.0.1/' }, document: { getElementById: noop, querySelector: noop, addEventListener: noop, body: { dataset: {} } } };
+    context.window = context;
+    vm.createContext(context);
+    vm.runInContext(src, context);
+    const { axisTitle } = context.__page as { axisTitle: (o: { name: string; direction: string }) => string };
+    expect(axisTitle({ name: '<a href="http://evil.example/">x</a>', direction: 'maximize' })).toBe('&lt;a href=&quot;http://evil.example/&quot;&gt;x&lt;/a&gt; (↑ max)');
+  });
+});
+
+describe.skipIf(!fs.existsSync('/usr/bin/chromium'))('the report page escapes objective names in plot titles (headless Chromium)', () => {
+  it('an objective named <a href=...> shows as text in the axis titles, never as a link', async () => {
+    const evilDb = path.join(root, 'evil.db');
+    const store = StudyStore.open(evilDb);
+    const LINK = '<a href="http://evil.example/">click</a>';
+    const s = store.createStudy({
+      name: 'evil',
+      config: {},
+      backend: 'cpu',
+      seed: 0,
+      optimizer: 'random',
+      objectives: [
+        { name: LINK, direction: 'maximize' },
+        { name: '<b>bold</b>', direction: 'minimize' },
+        { name: 'third', direction: 'minimize' },
+      ],
+    });
+    for (let i = 0; i < 3; i++) {
+      const t = store.createTrial(s.id, { state: 'RUNNING', worker: 'w', x: [i] });
+      store.finishTrial(s.id, t.number, { state: 'COMPLETE', values: [i, 2 - i, i % 2] });
+    }
+    store.close();
+    const app = await buildApp({ db: evilDb, outputRoot: root, token: TOKEN });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as net.AddressInfo).port;
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/?token=${TOKEN}&study=evil`);
+      await page.waitForFunction(() => document.body.dataset.ready === 'true' && document.querySelectorAll('#pareto-plot .xtitle').length > 0, undefined, { timeout: 30_000 });
+      const found = await page.evaluate(() => ({
+        links: [...document.querySelectorAll('.js-plotly-plot a')].map((a) => a.getAttribute('href') ?? (a as Element).getAttribute('xlink:href')),
+        bold: document.querySelectorAll('.js-plotly-plot .xtitle b, .js-plotly-plot .ytitle b').length,
+        titles: [...document.querySelectorAll('#pareto-plot .xtitle, #pareto-plot .ytitle')].map((e) => e.textContent),
+        splom: [...document.querySelectorAll('.js-plotly-plot .xtitle, .js-plotly-plot .ytitle')].map((e) => e.textContent),
+      }));
+      expect(found.links.filter((h) => h?.includes('evil.example'))).toEqual([]);
+      expect(found.bold).toBe(0);
+      expect(found.titles.join(' ')).toContain(`${LINK} (↑ max)`);
+      expect(found.splom.join(' ')).toContain('<b>bold</b>');
+    } finally {
+      await browser.close();
+      await app.close();
+    }
   }, 90_000);
 });
