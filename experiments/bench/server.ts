@@ -1,4 +1,4 @@
-// npm run bench:server [-- --trials 2000 --requests 600 --concurrency 50 --write-every 100]
+// npm run bench:server [-- --trials 2000 --requests 400 --concurrency 50 --write-every 250]
 // The report server under load, on loopback only: a study of --trials trials (64 coefficients and
 // three objectives each, about the size of a layer-wise search), a second process adding a trial
 // every --write-every ms (a running search), and --concurrency clients sending --requests requests
@@ -7,20 +7,20 @@
 // server, so the ratio shows what the route itself costs on this machine.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { buildApp } from '../../src/server/app.ts';
 import { StudyStore } from '../../src/study/index.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, d: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : d);
 const TRIALS = arg('--trials', 2000);
-const REQUESTS = Math.min(arg('--requests', 600), 20_000);
+const REQUESTS = Math.min(arg('--requests', 400), 20_000);
 const CONCURRENCY = Math.min(arg('--concurrency', 50), 500);
-const WRITE_EVERY = arg('--write-every', 100);
+const WRITE_EVERY = arg('--write-every', 250);
 const DIM = 64;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-server-'));
@@ -52,41 +52,48 @@ const app = await buildApp({ db, outputRoot: tmp });
 app.get('/bench/trivial', { config: { public: true } }, async () => ({ ok: true }));
 await app.listen({ host: '127.0.0.1', port: 0 });
 const port = (app.server.address() as AddressInfo).port;
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-
-function get(p: string): Promise<{ ms: number; bytes: number; status: number }> {
-  const t0 = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent, headers: { host: `127.0.0.1:${port}` } }, (res) => {
+// The clients run on a worker thread, so that reading the answers (megabytes per second) does not
+// compete with the server for its event loop.
+const CLIENT = `
+const http = require('node:http');
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', async ({ port, path, requests, concurrency }) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const get = () => new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.get({ host: '127.0.0.1', port, path, agent, headers: { host: '127.0.0.1:' + port } }, (res) => {
       let bytes = 0;
-      res.on('data', (d: Buffer) => (bytes += d.length));
-      res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes, status: res.statusCode ?? 0 }));
+      res.on('data', (d) => (bytes += d.length));
+      res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes, status: res.statusCode }));
     });
     req.on('error', reject);
   });
-}
-
-async function load(p: string): Promise<{ rps: number; p50: number; p99: number; bytes: number; errors: number }> {
-  const lat: number[] = [];
-  let next = 0;
-  let bytes = 0;
-  let errors = 0;
+  const lat = [];
+  let next = 0, bytes = 0, errors = 0;
   const t0 = Date.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < REQUESTS) {
-        next++;
-        const r = await get(p);
-        lat.push(r.ms);
-        bytes = r.bytes;
-        if (r.status !== 200) errors++;
-      }
-    }),
-  );
-  const seconds = (Date.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < requests) {
+      next++;
+      const r = await get();
+      lat.push(r.ms);
+      bytes = r.bytes;
+      if (r.status !== 200) errors++;
+    }
+  }));
+  agent.destroy();
+  parentPort.postMessage({ lat, bytes, errors, seconds: (Date.now() - t0) / 1000 });
+});
+`;
+const client = new Worker(CLIENT, { eval: true });
+
+async function load(p: string, requests = REQUESTS): Promise<{ rps: number; p50: number; p99: number; bytes: number; errors: number }> {
+  const r = await new Promise<{ lat: number[]; bytes: number; errors: number; seconds: number }>((resolve) => {
+    client.once('message', resolve);
+    client.postMessage({ port, path: p, requests, concurrency: CONCURRENCY });
+  });
+  const lat = r.lat.sort((a, b) => a - b);
   const q = (f: number) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))]!;
-  return { rps: REQUESTS / seconds, p50: q(0.5), p99: q(0.99), bytes, errors };
+  return { rps: requests / r.seconds, p50: q(0.5), p99: q(0.99), bytes: r.bytes, errors: r.errors };
 }
 
 const writer = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'server-writer.ts'), db, 'bench', String(WRITE_EVERY), String(DIM)], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -114,16 +121,20 @@ const routes: Array<[string, string | (() => string)]> = [
 ];
 console.log(`report server on 127.0.0.1, study of ${TRIALS} trials (${DIM} coefficients), a writer adding a trial every ${WRITE_EVERY} ms; ${REQUESTS} requests per route, ${CONCURRENCY} at once\n`);
 console.log(`${'route'.padEnd(38)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'bytes'.padStart(9)} ${'errors'.padStart(6)}`);
-let baseline = 0;
-for (const [label, p] of routes) {
-  const r = await load(typeof p === 'string' ? p : p());
-  if (baseline === 0) baseline = r.rps;
-  console.log(`${label.padEnd(38)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.bytes).padStart(9)} ${String(r.errors).padStart(6)}   ${(r.rps / baseline).toFixed(2)}× baseline`);
-}
+// Warm up (JIT, connections) on the trivial route, unmeasured; the baseline is measured again at
+// the end and the faster of the two is used, so machine noise does not favour the routes.
+await load('/bench/trivial', 200);
+const row = (label: string, r: Awaited<ReturnType<typeof load>>, baseline: number) =>
+  `${label.padEnd(38)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.bytes).padStart(9)} ${String(r.errors).padStart(6)}   ${(r.rps / baseline).toFixed(2)}× baseline`;
+const measured: Array<[string, Awaited<ReturnType<typeof load>>]> = [];
+for (const [label, p] of routes) measured.push([label, await load(typeof p === 'string' ? p : p())]);
+measured.push(['trivial route again (baseline)', await load('/bench/trivial')]);
+const baseline = Math.max(measured[0]![1].rps, measured[measured.length - 1]![1].rps);
+for (const [label, r] of measured) console.log(row(label, r, baseline));
 writer.stdin.end();
 await new Promise((r) => writer.on('close', r));
 const pages = (app.ctx as { pages?: { hits: number; misses: number } }).pages;
 console.log(`\nthe writer added ${written.trim()} trials during the run${pages ? `; page cache: ${pages.hits} hits, ${pages.misses} misses` : ''}`);
-agent.destroy();
+await client.terminate();
 await app.close();
 fs.rmSync(tmp, { recursive: true, force: true });

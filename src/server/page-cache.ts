@@ -9,7 +9,7 @@
 // most that long (the page's own polling interval is four times longer). The cache is small
 // and bounded (least recently used out), and keyed by the route's parameters, never by headers.
 export class PageCache {
-  private readonly entries = new Map<string, { stamp: string; built: number; body: string }>();
+  private readonly entries = new Map<string, { stamp: string; built: number; body: Buffer }>();
   hits = 0;
   misses = 0;
 
@@ -19,8 +19,8 @@ export class PageCache {
     private readonly maxEntries = 64,
   ) {}
 
-  /** The body for `key` as of `stamp`, from the cache or from `build`. */
-  get(key: string, stamp: string, build: () => string): string {
+  /** The body for `key` as of `stamp`, from the cache or from `build` (encoded once, as UTF-8). */
+  get(key: string, stamp: string, build: () => string): Buffer {
     const e = this.entries.get(key);
     const t = this.now();
     if (e && (e.stamp === stamp || t - e.built < this.maxStaleMs)) {
@@ -31,7 +31,7 @@ export class PageCache {
       return e.body;
     }
     this.misses++;
-    const body = build();
+    const body = Buffer.from(build(), 'utf8');
     this.entries.delete(key);
     this.entries.set(key, { stamp, built: t, body });
     while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
