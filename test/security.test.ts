@@ -1,4 +1,5 @@
-// Security and hardening (issue 12), in one file a reviewer can read top to bottom:
+// Security and hardening (issue 12), in one file a reviewer can read top to bottom. Each test
+// failed before its fix.
 //  - the report server decides protection from the matched route: no spelling of a URL (percent-
 //    encoded segments, doubled slashes, `..`, mixed case, absolute-form request targets) reaches
 //    the API without the token, and a token-less server answers only Host headers naming its
@@ -6,9 +7,13 @@
 //  - launching a study scored by shell commands is opt-in (--allow-command-launch), and launches
 //    are limited in number;
 //  - API errors name what the caller sent, not the server's paths or other studies; the page's
-//    files are answered once; listen failures and bad --host values are coded errors;
-//  - bounded trial pages, served from a cache that another process's write invalidates;
-//  - the file checks, liveness, exit codes and messages listed further down.
+//    files are answered once; a bad --host or an unresolvable one is a coded error, no stack;
+//  - FIFOs, /dev/zero and link loops as model paths are coded errors before anything is opened;
+//    IO_E_HEADER shows header bytes escaped;
+//  - trial pages are bounded and served from a cache that another process's write invalidates;
+//  - a stale heartbeat means a dead worker whatever its pid says, a waiting worker says what it
+//    waits for (clock injected), two first --resume runs both resume, one Ctrl-C exits 130;
+//  - the report page escapes objective names in plot titles.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
