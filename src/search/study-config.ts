@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { evaluatorNames, isEvaluatorName, LM_EVALUATORS, type Direction, type EvaluatorName, type LmEvaluatorName } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
+import { readRegularFile } from '../io/file-checks.ts';
 import { closestName, getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
@@ -64,7 +65,8 @@ export function zooKind(zoo: string): ZooKind {
   if (zoo === 'skills4' || zoo === 'skills4-tiny') return 'lm';
   if ((BUILTIN_ZOOS as readonly string[]).includes(zoo)) return 'classifier';
   try {
-    const m = JSON.parse(fs.readFileSync(path.join(zoo, 'manifest.json'), 'utf8')) as { benchmark?: unknown };
+    // Never blocks: a FIFO named manifest.json (in a config sent to serve's launch) is refused.
+    const m = JSON.parse(readRegularFile(path.join(zoo, 'manifest.json'), 'zoo manifest')) as { benchmark?: unknown };
     return m.benchmark === 'skills4' ? 'lm' : 'classifier';
   } catch {
     return 'classifier';

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
+import { statInput } from '../io/file-checks.ts';
 import { getOptimizer, resolveSettings } from '../search/optimizers/index.ts';
 import { BUILTIN_ZOOS, parseStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import type { StudyStore } from '../study/index.ts';
@@ -54,6 +55,8 @@ interface Launch extends LaunchInfo {
 function checkFolder(dir: string, what: string, wantFile?: string): void {
   const target = wantFile ? path.join(dir, wantFile) : dir;
   if (!fs.existsSync(target)) fail('CONFIG_E_FIELD', `launch config: ${what} ${dir} ${wantFile ? `has no ${wantFile}` : 'does not exist'} on the server (relative paths resolve against the output root)`);
+  // A FIFO or device where a manifest or checkpoint should be is refused here, not hung on later.
+  statInput(target, `launch config: ${what}`);
 }
 
 export class Launches {
