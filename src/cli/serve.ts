@@ -4,10 +4,10 @@
 import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
+import { fail } from '../errors.ts';
 import { buildApp } from '../server/app.ts';
 import { checkServeHost } from '../server/auth.ts';
 import { DEFAULT_MAX_LAUNCHES } from '../server/launches.ts';
-import { fail } from '../errors.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
 
