@@ -5,6 +5,8 @@ export const ErrorCodes = {
   // checkpoint I/O
   IO_E_NOT_FOUND: 'a file or folder does not exist',
   IO_E_READ: 'a file exists but cannot be read',
+  IO_E_NOT_REGULAR: 'an input path is a FIFO, device or socket, not a regular file or folder',
+  IO_E_LINK_LOOP: 'an input path is a symbolic link loop',
   IO_E_TRUNCATED: 'a file ends before its header says it should',
   IO_E_HEADER: 'a safetensors header is malformed',
   IO_E_DTYPE: 'a tensor has a dtype this tool does not know',
@@ -60,6 +62,8 @@ export const ErrorCodes = {
   SERVER_E_REQUEST: 'an API request is malformed (schema, JSON, body size)',
   SERVER_E_NOT_FOUND: 'no such API route or launch',
   SERVER_E_LAUNCH: 'a study launch cannot start (name in use, process failed to spawn)',
+  SERVER_E_COMMAND: 'a launched config scores with a shell command, and serve was not started with --allow-command-launch',
+  SERVER_E_LISTEN: 'serve cannot listen on the address given (unknown host name, port in use, no permission)',
   SERVER_E_INTERNAL: 'an unexpected server error (details in the server log)',
 } as const;
 

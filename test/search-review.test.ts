@@ -313,7 +313,8 @@ budget: {trials: 2}`);
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 10));
     child.kill('SIGINT');
-    expect(await exited, stderr).toBe(0);
+    // 130: stopped by Ctrl-C (not a finished run), README "Exit codes".
+    expect(await exited, stderr).toBe(130);
     const store = StudyStore.open(db, { readonly: true });
     const trials = store.trials(store.getStudy('joined').id);
     store.close();
@@ -349,7 +350,7 @@ budget: {trials: 2}`);
     expect(workers(), stderr).toBe(3);
     process.kill(-child.pid!, 'SIGINT');
     const code = await exited;
-    expect(code, stderr).toBe(0);
+    expect(code, stderr).toBe(130);
     const store = StudyStore.open(db, { readonly: true });
     const trials = store.trials(store.getStudy('ctrlc').id);
     store.close();

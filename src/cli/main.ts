@@ -1,6 +1,7 @@
 // The mergesearch command line: one file per verb, this one only wires them together.
 import { Command } from 'commander';
 import { MergeSearchError } from '../errors.ts';
+import { printable } from '../io/printable.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerInspect } from './inspect.ts';
@@ -33,7 +34,8 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (e) {
     if (e instanceof MergeSearchError) {
-      process.stderr.write(`error: ${e.message}\n`);
+      // Messages quote file contents and names; a terminal must not obey escapes hidden in them.
+      process.stderr.write(`error: ${printable(e.message, '\n\t')}\n`);
       process.exitCode = 2;
       return;
     }

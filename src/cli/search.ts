@@ -8,6 +8,8 @@ import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { intArg } from './merge.ts';
 
 export const DEFAULT_DB = 'mergesearch.db';
+/** Exit code of a search stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it); --resume continues it. */
+export const EXIT_INTERRUPTED = 130;
 /** Rows of the Pareto set printed at the end of a search. */
 const FRONT_ROWS = 10;
 
@@ -79,7 +81,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     interrupts++;
     // A --join worker gets each Ctrl-C twice (from the terminal and forwarded by the process that
     // started it), so only that process quits at once on the second; it ends its workers then.
-    if (interrupts > 1 && !o.join) process.exit(130);
+    if (interrupts > 1 && !o.join) process.exit(EXIT_INTERRUPTED);
     if (interrupts > 1) return;
     process.stderr.write('\nstopping after the current trial (Ctrl-C again to quit at once; the trial is then retried on --resume)\n');
     controller.abort();
@@ -112,6 +114,8 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       },
     });
     progress.finish();
+    // Stopped by Ctrl-C or SIGTERM: not a finished run, so not 0 (scripts can tell the two apart).
+    if (result.reason === 'stopped') process.exitCode = EXIT_INTERRUPTED;
     // --quiet hides the header and the per-trial lines only: the outcome, an evaluator failure (and
     // its exit code) and the Pareto set, the one place the CLI names the best trial, still print.
     // A worker started by --workers (--join --quiet) leaves all of that to the process that started it.

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import { pathPresent, readRegularFile, statInput } from './file-checks.ts';
 import { SafetensorsFile, type TensorInfo } from './safetensors-reader.ts';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -32,9 +33,8 @@ export class Checkpoint {
   }
 
   static open(p: string): Checkpoint {
-    if (!fs.existsSync(p)) fail('IO_E_NOT_FOUND', `checkpoint ${p} does not exist`);
-    const stat = fs.statSync(p);
-    if (stat.isFile()) {
+    // FIFOs, devices and link loops are refused here, before anything opens them (file-checks.ts).
+    if (statInput(p, 'checkpoint') === 'file') {
       const file = SafetensorsFile.open(p);
       try {
         return new Checkpoint(p, path.dirname(p), [file], new Map(file.tensors), readConfig(path.dirname(p)));
@@ -109,8 +109,9 @@ function listShards(dir: string): { shards: string[]; weightMap?: Record<string,
   const indexPath = path.join(dir, INDEX_FILE);
   if (fs.existsSync(indexPath)) {
     let index: { weight_map?: unknown };
+    const text = readRegularFile(indexPath, 'index');
     try {
-      index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+      index = JSON.parse(text);
     } catch (e) {
       fail('IO_E_INDEX', `${indexPath} is not valid JSON (${(e as Error).message})`);
     }
@@ -134,10 +135,11 @@ function listShards(dir: string): { shards: string[]; weightMap?: Record<string,
 
 function readConfig(dir: string): ModelConfig | undefined {
   const p = path.join(dir, 'config.json');
-  if (!fs.existsSync(p)) return undefined;
+  if (!pathPresent(p)) return undefined;
+  const text = readRegularFile(p, 'config');
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(fs.readFileSync(p, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
     fail('IO_E_CONFIG', `${p} is not valid JSON (${(e as Error).message})`);
   }

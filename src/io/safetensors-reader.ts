@@ -1,7 +1,9 @@
 // Lazy safetensors reader: parses and validates the header, then reads any tensor (or a range
 // of its rows) by offset. Never reads the whole file into memory.
 import fs from 'node:fs';
-import { fail } from '../errors.ts';
+import { fail, MergeSearchError } from '../errors.ts';
+import { openRegularFile } from './file-checks.ts';
+import { printable } from './printable.ts';
 import { DTYPE_SIZES, isDtype, isFloatDtype, decodeToF32, type Dtype } from './dtype.ts';
 
 export interface TensorInfo {
@@ -31,18 +33,14 @@ export class SafetensorsFile {
   }
 
   static open(path: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      fail(err.code === 'ENOENT' ? 'IO_E_NOT_FOUND' : 'IO_E_READ', `cannot open ${path}: ${err.message}`);
-    }
+    const fd = openRegularFile(path, 'safetensors file');
     try {
       const { tensors, metadata } = parseHeader(path, fd);
       return new SafetensorsFile(path, fd, tensors, metadata);
     } catch (e) {
       fs.closeSync(fd);
+      // Messages quote the header (tensor names, JSON.parse's excerpt): escape what a terminal would obey.
+      if (e instanceof MergeSearchError) throw new MergeSearchError(e.code, printable(e.message.slice(e.code.length + 2)));
       throw e;
     }
   }

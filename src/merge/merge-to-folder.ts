@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import { readRegularFile, statInput } from '../io/file-checks.ts';
 import { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import { tensorByteLength } from '../io/safetensors-writer.ts';
 import { executeMerge, type ExecuteOptions } from './executor.ts';
@@ -84,8 +85,9 @@ function checkOutputIsNotAnInput(plan: MergePlan, out: string): void {
 
 function readJsonIfPresent(p: string): Record<string, unknown> | undefined {
   if (!fs.existsSync(p)) return undefined;
+  const text = readRegularFile(p, 'config');
   try {
-    return JSON.parse(fs.readFileSync(p, 'utf8'));
+    return JSON.parse(text);
   } catch (e) {
     fail('IO_E_CONFIG', `${p} is not valid JSON (${(e as Error).message})`);
   }
@@ -111,7 +113,8 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
   const dir = baseDir ?? plan.reference.dir;
   for (const f of TOKENIZER_FILES) {
     const p = path.join(dir, f);
-    if (fs.existsSync(p)) writer.copyFile(p);
+    // A FIFO or device here would block or never end the copy: refused (file-checks.ts).
+    if (fs.existsSync(p) && statInput(p, 'tokenizer file') === 'file') writer.copyFile(p);
   }
   writer.addFile('mergekit_config.yml', recipe.text.endsWith('\n') ? recipe.text : recipe.text + '\n');
   writer.addFile('README.md', modelCard(recipe, out, cardExtra));

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
+import { pathPresent } from '../io/file-checks.ts';
 import { parseOutDtype, type FloatDtype } from '../io/dtype.ts';
 import type { MergeMethod } from './method.ts';
 import type { Setting } from './parameters.ts';
@@ -119,7 +120,9 @@ function resolveModelPath(ref: string, recipeDir: string, where: string): string
   if (ref.trim() === '') fail('RECIPE_E_FIELD', `${where}: the model path is empty`);
   if (ref.includes('+')) fail('RECIPE_E_MODEL', `${where}: ${ref} uses model+lora, which is not supported; merge the LoRA into the model first`);
   const candidates = path.isAbsolute(ref) ? [ref] : [path.resolve(ref), path.resolve(recipeDir, ref)];
-  const found = candidates.find((c) => fs.existsSync(c));
+  // Present, not merely resolvable: a broken link (dangling, a loop) is found here and named
+  // precisely when the checkpoint is opened, instead of reported as missing.
+  const found = candidates.find((c) => pathPresent(c));
   if (!found) {
     fail('RECIPE_E_MODEL', `${where}: model ${ref} was not found (looked in ${[...new Set(candidates)].join(' and ')}); models must be local checkpoint folders — nothing is downloaded`);
   }

@@ -37,7 +37,9 @@ export interface LoopOptions {
    * merges nobody can score. Candidates that score NaN do not count. Default 5.
    */
   maxEvaluatorFailures?: number;
-  /** Milliseconds since the epoch (tests inject a clock; default Date.now). */
+  /** Progress notes (what a waiting worker waits for); default: none. */
+  log?: (line: string) => void;
+  /** Milliseconds since the epoch, for liveness and the time budget (tests inject a clock); default Date.now. */
   now?: () => number;
 }
 
@@ -48,6 +50,10 @@ const COUNT_SECONDS = 'elapsed_seconds';
 const ATTR_CLOCK_AT = 'clock_at';
 /** How often a worker waiting on other workers' trials checks whether their owners died. */
 const RECOVER_EVERY_MS = 1000;
+/** A worker waiting this long on other workers' trials says what it waits for. */
+const WAIT_NOTICE_MS = 5000;
+/** A RUNNING trial whose worker sent no heartbeat for this long is taken as dead. */
+export const STALE_HEARTBEAT_MS = 30_000;
 /** Error codes that mean the evaluator itself is broken (not that the candidate is bad). */
 const EVALUATOR_FAILURES = new Set(['EVAL_E_COMMAND', 'EVAL_E_OUTPUT', 'EVAL_E_TIMEOUT']);
 
@@ -55,8 +61,14 @@ export function workerId(): string {
   return `${os.hostname()}:${process.pid}`;
 }
 
-/** Whether the worker that owns a RUNNING trial is gone (same host: its pid is dead). */
-function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number, now: number): boolean {
+/**
+ * Whether the worker that owns a RUNNING trial is gone. A stale heartbeat means gone, whatever its
+ * pid says: after a reboot (or in another container) the pid may belong to an unrelated process,
+ * and trusting it left --resume waiting forever. A fresh heartbeat from this host with a dead pid
+ * also means gone (a worker killed a moment ago is retried at once, not after the timeout).
+ */
+export function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number, now: number): boolean {
+  if (heartbeat === null || now - heartbeat >= staleMs) return true;
   const [host, pid] = (worker ?? '').split(':');
   if (host === os.hostname() && pid !== undefined && /^\d+$/.test(pid)) {
     if (Number(pid) === process.pid) return true;
@@ -67,7 +79,7 @@ function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: 
       return (e as NodeJS.ErrnoException).code === 'ESRCH';
     }
   }
-  return heartbeat === null || now - heartbeat >= staleMs;
+  return false;
 }
 
 /**
@@ -89,7 +101,7 @@ export function requeue(store: StudyStore, study: StudyRow, trials: readonly Tri
  * Trials left RUNNING by killed workers → FAIL ("interrupted"), each requeued with the same point.
  * Returns the interrupted trials. Trials of live workers are left alone.
  */
-export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = 30_000, now = Date.now()): TrialRow[] {
+export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = STALE_HEARTBEAT_MS, now = Date.now()): TrialRow[] {
   return store.transaction(() => {
     const dead = store.trials(study.id, { states: ['RUNNING'] }).filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs, now));
     requeue(store, study, dead, 'interrupted: the worker running this trial stopped (killed or crashed); retried as a new trial with the same point');
@@ -112,6 +124,15 @@ function proposalOf(t: TrialRow): Proposal {
   return { x: t.x, tag: tag?.tag, predicted: t.attrs.predicted as number[] | undefined };
 }
 
+/** What a worker blocked on other workers' trials waits for, and when it stops waiting. */
+export function waitingLine(running: readonly TrialRow[], now: number): string {
+  const list = running.map((t) => `${t.number} (worker ${t.worker ?? 'unknown'}, last heartbeat ${t.heartbeat === null ? 'never' : `${Math.max(0, Math.round((now - t.heartbeat) / 1000))} s ago`})`);
+  return (
+    `waiting for trial(s) ${list.join(', ') || '(none running)'} to finish: the optimizer needs their results before it proposes more; ` +
+    `a trial whose worker sends no heartbeat for ${STALE_HEARTBEAT_MS / 1000} s is retried here`
+  );
+}
+
 type Claim = { trial: TrialRow; proposal: Proposal } | { stop: StopReason } | { wait: true };
 
 /** What evaluating a claimed trial gave: values, or the failure (with its code), or an interruption. */
@@ -123,6 +144,8 @@ class TrialRun {
   private readonly now: () => number;
   private lastClock: number;
   private lastRecovery: number;
+  private waitingSince: number | undefined;
+  private lastWaitKey: string | undefined;
 
   constructor(private readonly o: LoopOptions) {
     this.worker = o.worker ?? workerId();
@@ -218,11 +241,29 @@ class TrialRun {
    * died, nobody would: retry its trial here instead of waiting forever.
    */
   async waitForOthers(): Promise<void> {
-    if (this.now() - this.lastRecovery >= RECOVER_EVERY_MS) {
-      this.lastRecovery = this.now();
-      if (recoverInterruptedTrials(this.store, this.study, undefined, this.now()).length > 0) return;
+    const now = this.now();
+    if (now - this.lastRecovery >= RECOVER_EVERY_MS) {
+      this.lastRecovery = now;
+      if (recoverInterruptedTrials(this.store, this.study, STALE_HEARTBEAT_MS, now).length > 0) return;
+    }
+    // A wait of more than a few seconds is said, with what it waits for, once per set of awaited
+    // trials (a silent wait looks like a hang; short waits at generation ends are normal).
+    this.waitingSince ??= now;
+    if (this.o.log && now - this.waitingSince >= WAIT_NOTICE_MS) {
+      const awaited = this.store.trials(this.study.id, { states: ['RUNNING'] });
+      const key = awaited.map((t) => t.number).join(',');
+      if (key !== this.lastWaitKey) {
+        this.lastWaitKey = key;
+        this.o.log(waitingLine(awaited, now));
+      }
     }
     await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** A trial was claimed: the next wait is a new one. */
+  claimed(): void {
+    this.waitingSince = undefined;
+    this.lastWaitKey = undefined;
   }
 
   /** Step 2: merge and score the claimed point, beating the trial's heartbeat meanwhile. */
@@ -296,6 +337,7 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
       await run.waitForOthers();
       continue;
     }
+    run.claimed();
     const outcome = await run.evaluate(claim.trial, claim.proposal);
     if (outcome.interrupted) {
       run.interrupt(claim.trial, claim.proposal);

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fail } from '../errors.ts';
+import { fail, MergeSearchError } from '../errors.ts';
 import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
 import { budgetUsed, recoverInterruptedTrials, runTrials, type StopReason } from './loop.ts';
@@ -99,11 +99,14 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     if (study && !o.resume && !o.join) {
       fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
     }
-    if (study) {
-      const changed = changedIdentityFields(readStoredConfig(study).identity, config);
+    const sameConfig = (found: StudyRow) => {
+      const changed = changedIdentityFields(readStoredConfig(found).identity, config);
       if (changed.length > 0) {
         fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
+    };
+    if (study) {
+      sameConfig(study);
     } else if (o.join) {
       fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${o.db}; a worker can only join a study that was started`);
     } else if (o.resume) {
@@ -114,15 +117,24 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;
     const ctx = optimizerContext(config, problem, optimizer, source, planned);
     if (!study) {
-      study = store.createStudy({
-        name: config.name,
-        config: storedConfigOf(config, o.configFile ? path.resolve(o.configFile) : null) as unknown as Json,
-        backend: engine.backend,
-        seed: config.seed,
-        optimizer: optimizer.name,
-        objectives: problem.objectives.map((ob) => ({ name: ob.name, direction: ob.direction })),
-      });
-      store.addNote(study.id, `started on ${engine.backend}: ${problem.description}; optimizer ${optimizer.name} ${JSON.stringify(ctx.settings)}`);
+      try {
+        study = store.createStudy({
+          name: config.name,
+          config: storedConfigOf(config, o.configFile ? path.resolve(o.configFile) : null) as unknown as Json,
+          backend: engine.backend,
+          seed: config.seed,
+          optimizer: optimizer.name,
+          objectives: problem.objectives.map((ob) => ({ name: ob.name, direction: ob.direction })),
+        });
+        store.addNote(study.id, `started on ${engine.backend}: ${problem.description}; optimizer ${optimizer.name} ${JSON.stringify(ctx.settings)}`);
+      } catch (e) {
+        // Another `--resume` created the study since we looked (two first resumes at once): this
+        // one was asked to resume, so it joins that study instead of being told to use --resume.
+        const raced = o.resume && e instanceof MergeSearchError && e.code === 'STUDY_E_EXISTS' ? store.findStudy(config.name) : undefined;
+        if (!raced) throw e;
+        sameConfig(raced);
+        study = raced;
+      }
     }
     const recovered = o.join ? [] : recoverInterruptedTrials(store, study);
     if (recovered.length > 0) log(`marked ${recovered.length} interrupted trial(s) FAIL (${recovered.map((t) => t.number).join(', ')}); they are retried first`);
@@ -131,7 +143,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const children = (o.workers ?? 1) > 1 && !o.join ? spawnWorkers(o, (o.workers ?? 1) - 1, log) : [];
     const s = study;
     const p = problem;
-    const result = await runTrials({ store, study: s, problem: p, optimizer, ctx, budget: config.budget, signal: o.signal, onTrial: (t, sec) => o.onTrial?.(t, sec, s, p) });
+    const result = await runTrials({ store, study: s, problem: p, optimizer, ctx, budget: config.budget, signal: o.signal, log, onTrial: (t, sec) => o.onTrial?.(t, sec, s, p) });
     const codes = await Promise.all(children);
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { Direction } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
+import { readRegularFile } from '../io/file-checks.ts';
 import { closestName, getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';

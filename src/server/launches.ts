@@ -9,12 +9,17 @@
 // Relative paths in a launched config (zoo, checkpoints) resolve against the output root, not
 // against launches/: they are rewritten to absolute paths in the file written. Objective commands
 // run in the output root. A built-in zoo (mnist8, skills4, their -tiny versions) is built under <outputRoot>/zoo/.
+//
+// A `command:` objective runs a shell command as the user running serve, so configs with one are
+// refused unless serve was started with --allow-command-launch (SERVER_E_COMMAND); and at most
+// `maxRunning` launches run at once (each is a search process using the machine's cores).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
+import { statInput } from '../io/file-checks.ts';
 import { getOptimizer, resolveSettings } from '../search/optimizers/index.ts';
 import { parseStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { isBuiltinZoo } from '../zoo/registry.ts';
@@ -24,6 +29,8 @@ import { confinePath } from './paths.ts';
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mergesearch.js');
 export const LOG_LINES = 50;
+/** Launched searches running at once, at most, unless serve says otherwise. */
+export const DEFAULT_MAX_LAUNCHES = 2;
 /** Longest line kept from a child's output (a runaway line without newlines is cut). */
 const MAX_LINE = 2000;
 
@@ -49,18 +56,29 @@ interface Launch extends LaunchInfo {
 function checkFolder(dir: string, what: string, wantFile?: string): void {
   const target = wantFile ? path.join(dir, wantFile) : dir;
   if (!fs.existsSync(target)) fail('CONFIG_E_FIELD', `launch config: ${what} ${dir} ${wantFile ? `has no ${wantFile}` : 'does not exist'} on the server (relative paths resolve against the output root)`);
+  // A FIFO or device where a manifest or checkpoint should be is refused here, not hung on later.
+  statInput(target, `launch config: ${what}`);
 }
 
 export class Launches {
   private readonly all = new Map<string, Launch>();
   private next = 1;
 
-  constructor(private readonly o: { db: string; outputRoot: string; store: StudyStore; bin?: string }) {}
+  constructor(private readonly o: { db: string; outputRoot: string; store: StudyStore; bin?: string; allowCommands?: boolean; maxRunning?: number }) {}
 
   /** Check `text` fully; the parsed config and the YAML to write. Throws a coded error otherwise. */
   validate(text: string, defaultName: string): { config: StudyConfig; yaml: string } {
     const source = 'launch config';
     const config = parseStudyConfig(text, source, { defaultName, dir: this.o.outputRoot });
+    const commands = config.objectives.filter((ob) => ob.kind === 'command');
+    if (commands.length > 0 && this.o.allowCommands !== true) {
+      throw new HttpError(
+        'SERVER_E_COMMAND',
+        403,
+        `${source}: objective "${commands[0]!.name}" is scored by a shell command, and this server was started without --allow-command-launch, so launches may only score with a zoo's evaluators; ` +
+          'run the study yourself with `mergesearch search FILE`, or restart serve with --allow-command-launch if everyone who can reach the API may run commands as you',
+      );
+    }
     const optimizer = getOptimizer(config.optimizer.name);
     resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
     if (config.zoo !== undefined && !isBuiltinZoo(config.zoo)) checkFolder(config.zoo, 'zoo folder', 'manifest.json');
@@ -72,7 +90,12 @@ export class Launches {
       fail('SEARCH_E_OPTIMIZER', `${source}: ${optimizer.name} differentiates through the model, so it needs zoo:, not checkpoints:`);
     }
     if (this.o.store.findStudy(config.name)) {
-      fail('STUDY_E_EXISTS', `a study named "${config.name}" is already in ${this.o.db}; a launch starts a new study, so set another name: in the config`);
+      fail('STUDY_E_EXISTS', `a study named "${config.name}" is already in the study database; a launch starts a new study, so set another name: in the config`);
+    }
+    const max = this.o.maxRunning ?? DEFAULT_MAX_LAUNCHES;
+    const running = [...this.all.values()].filter((l) => l.state === 'running');
+    if (running.length >= max) {
+      throw new HttpError('SERVER_E_LAUNCH', 429, `${running.length} launched search(es) are running already (launches ${running.map((l) => l.id).join(', ')}), the most this server runs at once (serve --max-launches ${max}); wait for one to finish`);
     }
     for (const l of this.all.values()) {
       if (l.study === config.name && l.state === 'running') throw new HttpError('SERVER_E_LAUNCH', 409, `study "${config.name}" is being launched already (launch ${l.id}); set another name: in the config`);
@@ -162,8 +185,7 @@ export class Launches {
   get(id: string): LaunchInfo {
     const l = this.all.get(id);
     if (!l) {
-      const ids = [...this.all.keys()];
-      throw new HttpError('SERVER_E_NOT_FOUND', 404, `no launch "${id}" on this server${ids.length ? `; launches: ${ids.join(', ')}` : '; none was started since it began'}`);
+      throw new HttpError('SERVER_E_NOT_FOUND', 404, `no launch "${id}" on this server; GET /api/launch lists the launches`);
     }
     return this.info(l);
   }

@@ -126,6 +126,17 @@ export class StudyStore {
     this.db.close();
   }
 
+  /**
+   * A value that changes whenever the database changes: SQLite's data_version (bumped by commits
+   * of other connections, other processes included) with this connection's own change count. Two
+   * equal values mean nothing was written in between, so answers computed from the first still hold.
+   */
+  changeStamp(): string {
+    const other = this.st.get('PRAGMA data_version').pluck().get() as number;
+    const own = this.st.get('SELECT total_changes()').pluck().get() as number;
+    return `${other}:${own}`;
+  }
+
   /** Run `fn` atomically under the write lock; nested calls become savepoints. */
   transaction<T>(fn: () => T): T {
     return this.guard(() => this.db.transaction(fn).immediate());

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import { readRegularFile } from '../io/file-checks.ts';
 import type { BenchmarkFamily, FamilyEvaluator, ZooManifest } from './family.ts';
 import { mnist8Family } from './mnist8-family.ts';
 import { skills4Family } from './skills4-family.ts';
@@ -55,9 +56,11 @@ export function missingZooAdvice(dir: string): string {
 export function readZooManifest(dir: string): ZooManifest {
   const file = path.join(dir, 'manifest.json');
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); ${missingZooAdvice(dir)}`);
+  // Never blocks: a FIFO or device named manifest.json is refused (IO_E_NOT_REGULAR).
+  const text = readRegularFile(file, 'zoo manifest');
   let m: Partial<ZooManifest>;
   try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ZooManifest>;
+    m = JSON.parse(text) as Partial<ZooManifest>;
   } catch (e) {
     fail('IO_E_CONFIG', `${file} is not valid JSON (${(e as Error).message}); rebuild the zoo`);
   }

@@ -140,7 +140,8 @@ function seconds(t) {
 
 const objectives = () => state.study?.objectives ?? [];
 const arrow = (o) => (o.direction === 'maximize' ? '↑ max' : '↓ min');
-const axisTitle = (o) => `${o.name} (${arrow(o)})`;
+// Plotly renders a subset of HTML in titles and labels (links included): names are escaped.
+const axisTitle = (o) => esc(`${o.name} (${arrow(o)})`);
 const better = (o, a, b) => (o.direction === 'maximize' ? a > b : a < b);
 const finite = (t, i) => Array.isArray(t.values) && typeof t.values[i] === 'number' && Number.isFinite(t.values[i]);
 const sortedTrials = () => [...state.trials.values()].sort((a, b) => a.number - b.number);
@@ -505,7 +506,7 @@ function renderMatrix() {
       {
         type: 'splom',
         name: 'trials',
-        dimensions: objs.map((o, i) => ({ label: o.name, values: points.map((t) => t.values[i]) })),
+        dimensions: objs.map((o, i) => ({ label: esc(o.name), values: points.map((t) => t.values[i]) })),
         customdata: points.map((t) => t.number),
         text: points.map((t) => `trial ${t.number}${state.allFront.has(t.number) ? ' (Pareto set)' : ''}`),
         marker: {
@@ -680,11 +681,11 @@ function renderDetail() {
           zmax: bounds?.high,
           texttemplate: c.units.length * rowsY.length <= 120 ? '%{z:.3f}' : '',
           hovertemplate: `${esc(param)}<br>%{y} · %{x}<br>%{z:.4f}<extra></extra>`,
-          colorbar: { title: { text: param } },
+          colorbar: { title: { text: esc(param) } },
         },
       ],
       {
-        title: { text: `${param}${bounds ? ` (bounds ${bounds.low} to ${bounds.high})` : ''}` },
+        title: { text: esc(`${param}${bounds ? ` (bounds ${bounds.low} to ${bounds.high})` : ''}`) },
         height: Math.min(640, 140 + 30 * rowsY.length + (longUnits ? 100 : 0)),
         margin: { l: 110, r: 24, t: 40, b: longUnits ? 160 : 48 },
         xaxis: { type: 'category', tickangle: longUnits ? -40 : 0, automargin: true },

@@ -9,6 +9,7 @@ import { MergeSearchError } from '../../errors.ts';
 import { exportTrial } from '../../search/export.ts';
 import { HttpError } from '../auth.ts';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { confinePath } from '../paths.ts';
 import { ERRORS, TRIAL_PARAMS } from '../schemas.ts';
 
@@ -47,7 +48,7 @@ const exportRoute: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
     },
     handler: async (req) => {
       const { name, number } = req.params;
-      const s = ctx.store.getStudy(name);
+      const s = studyNamed(ctx, name);
       const t = ctx.store.trial(s.id, number);
       if (t.state !== 'COMPLETE') {
         throw new HttpError('SERVER_E_REQUEST', 409, `trial ${number} of study "${name}" is ${t.state}${t.error ? ` (${t.error})` : ''}; only COMPLETE trials can be exported`);

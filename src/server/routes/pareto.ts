@@ -3,6 +3,7 @@
 // from (in the objectives' own units; see front.ts for how it is chosen).
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { computeFront } from '../front.ts';
 import { HttpError } from '../auth.ts';
 import { ERRORS, STUDY_NAME_PARAMS } from '../schemas.ts';
@@ -28,8 +29,8 @@ const pareto: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
         ...ERRORS,
       },
     },
-    handler: async (req) => {
-      const s = ctx.store.getStudy(req.params.name);
+    handler: async (req, reply) => {
+      const s = studyNamed(ctx, req.params.name);
       const known = s.objectives.map((o) => o.name);
       let indices = known.map((_, i) => i);
       if (req.query.objectives !== undefined && req.query.objectives !== '') {
@@ -42,7 +43,10 @@ const pareto: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
         const dup = asked.find((n, i) => asked.indexOf(n) !== i);
         if (dup !== undefined) throw new HttpError('SERVER_E_REQUEST', 400, `objective "${dup}" is named twice in objectives=${req.query.objectives}`);
       }
-      return computeFront(ctx.store.trials(s.id, { states: ['COMPLETE'] }), s.objectives, indices);
+      const body = ctx.pages.get(`pareto\0${s.name}\0${indices.join(',')}`, ctx.store.changeStamp(), () =>
+        reply.serialize(computeFront(ctx.store.trials(s.id, { states: ['COMPLETE'] }), s.objectives, indices)) as string,
+      );
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   });
 };

@@ -3,6 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TRIAL_STATES, type TrialState } from '../../study/index.ts';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { jsonSafe, studyHeadJson } from '../json.ts';
 import { ERRORS, STUDY_DETAIL, STUDY_NAME_PARAMS } from '../schemas.ts';
 
@@ -14,7 +15,7 @@ const study: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
     },
     handler: async (req) => {
       const { store } = ctx;
-      const s = store.getStudy(req.params.name);
+      const s = studyNamed(ctx, req.params.name);
       const counts = Object.fromEntries(TRIAL_STATES.map((st) => [st, store.countTrials(s.id, [st])])) as Record<TrialState, number>;
       return {
         study: {

@@ -3,6 +3,7 @@
 // see coefficients.ts), columns = units.
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { coefficientTables, isDecoded, modelCount, modelNames } from '../coefficients.ts';
 import { jsonSafe, trialJson } from '../json.ts';
 import { ERRORS, TRIAL_DETAIL, TRIAL_PARAMS } from '../schemas.ts';
@@ -14,7 +15,7 @@ const trial: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
       response: { 200: { type: 'object', required: ['trial'], properties: { trial: TRIAL_DETAIL } }, ...ERRORS },
     },
     handler: async (req) => {
-      const s = ctx.store.getStudy(req.params.name);
+      const s = studyNamed(ctx, req.params.name);
       const t = ctx.store.trial(s.id, req.params.number);
       const decoded = isDecoded(t.decoded) ? t.decoded : null;
       const { names, from } = modelNames(s, modelCount(decoded), [ctx.outputRoot, process.cwd()]);

@@ -4,6 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TrialRow } from '../../study/index.ts';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { ERRORS, STUDY_NAME_PARAMS } from '../schemas.ts';
 
 export function csvField(v: string): string {
@@ -30,8 +31,8 @@ const trialsCsvRoute: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) =>
       response: { 200: { type: 'string', description: 'text/csv' }, ...ERRORS },
     },
     handler: async (req, reply) => {
-      const s = ctx.store.getStudy(req.params.name);
-      const body = trialsCsv(s.objectives.map((o) => o.name), ctx.store.trials(s.id));
+      const s = studyNamed(ctx, req.params.name);
+      const body = ctx.pages.get(`csv\0${s.name}`, ctx.store.changeStamp(), () => trialsCsv(s.objectives.map((o) => o.name), ctx.store.trials(s.id)));
       const file = `${s.name.replace(/[^A-Za-z0-9_.-]/g, '_')}-trials.csv`;
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}"`).send(body);
     },

@@ -6,11 +6,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TRIAL_STATES, type TrialState } from '../../study/index.ts';
 import type { RouteOptions } from '../context.ts';
+import { studyNamed } from '../study-lookup.ts';
 import { trialJson } from '../json.ts';
 import { ERRORS, STUDY_NAME_PARAMS, TRIAL } from '../schemas.ts';
 
-export const DEFAULT_LIMIT = 1000;
-export const MAX_LIMIT = 10_000;
+// A page of 1,000 trials of a layer-wise search is about 1.5 MB of JSON; larger pages made every
+// other request wait behind their serialisation. Clients page with `after` (the report page does).
+export const DEFAULT_LIMIT = 200;
+export const MAX_LIMIT = 1000;
 const STATE_LIST = `^(${TRIAL_STATES.join('|')})(,(${TRIAL_STATES.join('|')}))*$`;
 
 export function parseStates(s: string | undefined): TrialState[] | undefined {
@@ -39,14 +42,18 @@ const trials: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
         ...ERRORS,
       },
     },
-    handler: async (req) => {
-      const s = ctx.store.getStudy(req.params.name);
+    handler: async (req, reply) => {
       const { after, limit, state } = req.query;
-      // One extra row tells whether more follow.
-      const rows = ctx.store.trials(s.id, { after, limit: limit + 1, states: parseStates(state) });
-      const more = rows.length > limit;
-      const page = more ? rows.slice(0, limit) : rows;
-      return { trials: page.map(trialJson), last: page.length ? page[page.length - 1]!.number : null, more };
+      const key = `trials\0${req.params.name}\0${after ?? ''}\0${limit}\0${state ?? ''}`;
+      const body = ctx.pages.get(key, ctx.store.changeStamp(), () => {
+        const s = studyNamed(ctx, req.params.name);
+        // One extra row tells whether more follow.
+        const rows = ctx.store.trials(s.id, { after, limit: limit + 1, states: parseStates(state) });
+        const more = rows.length > limit;
+        const page = more ? rows.slice(0, limit) : rows;
+        return reply.serialize({ trials: page.map(trialJson), last: page.length ? page[page.length - 1]!.number : null, more }) as string;
+      });
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   });
 };

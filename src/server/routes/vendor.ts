@@ -1,6 +1,6 @@
 // GET /vendor/plotly.min.js: the plotting library of the report page, served from the installed
 // `plotly.js-dist-min` package (no CDN: the page works offline and on machines without internet).
-// No token: it is a public library and holds no data (the auth hook guards /api/ only).
+// Public (no token): it is a library and holds no data.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { FastifyPluginAsync } from 'fastify';
@@ -14,7 +14,7 @@ export function plotlyPath(): string {
 }
 
 const vendor: FastifyPluginAsync<RouteOptions> = async (app) => {
-  app.get('/vendor/plotly.min.js', async (_req, reply) => {
+  app.get('/vendor/plotly.min.js', { config: { public: true } }, async (_req, reply) => {
     const file = plotlyPath();
     // The bundle changes only when the package is upgraded; let the browser keep it for an hour.
     reply.header('cache-control', 'public, max-age=3600').type('text/javascript; charset=utf-8');
