@@ -226,6 +226,14 @@ describe('parameter checks', () => {
   });
 });
 
+describe('one model', () => {
+  it('tsv_m with a single model keeps its whole task vector: base + α·τ', () => {
+    const d = makeData(17, 30, 1);
+    const out = run('tsv_m', NAME, [6, 5], d, { alpha: 0.6 });
+    expectClose(out, Array.from(d.base, (b, e) => b + 0.6 * (d.models[0]![e]! - b)));
+  });
+});
+
 describe('bad input', () => {
   it.each(['tsv_m', 'iso_c', 'iso_cts', 'cart'])('%s: a NaN in a model is MERGE_E_NONFINITE naming the tensor', (method) => {
     const d = makeData(13, 12, 2);

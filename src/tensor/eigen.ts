@@ -49,12 +49,23 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
     v[k - 1] = f - gg;
     hs[k] = h;
     // A ← H·A·H on the leading k×k block: p = A·v/h, q = p − (vᵀp / 2h)·v, A −= v·qᵀ + q·vᵀ.
-    let vp = 0;
+    // Only the lower triangle (j ≤ i) is read and kept up to date: row i's entries give both
+    // A[i][j]·v[j] (into p[i]) and, by symmetry, A[j][i]·v[i] (into p[j]), walking row i forwards.
+    pv.fill(0, 0, k);
     for (let i = 0; i < k; i++) {
       const ai = i * n;
-      let s = 0;
-      for (let j = 0; j < k; j++) s += a[ai + j]! * v[j]!;
-      pv[i] = s / h;
+      const vi = v[i]!;
+      let s = a[ai + i]! * vi;
+      for (let j = 0; j < i; j++) {
+        const x = a[ai + j]!;
+        s += x * v[j]!;
+        pv[j]! += x * vi;
+      }
+      pv[i]! += s;
+    }
+    let vp = 0;
+    for (let i = 0; i < k; i++) {
+      pv[i]! /= h;
       vp += v[i]! * pv[i]!;
     }
     const kk = vp / (2 * h);
@@ -63,7 +74,7 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
       const ai = i * n;
       const vi = v[i]!;
       const qi = pv[i]!;
-      for (let j = 0; j < k; j++) a[ai + j]! -= vi * pv[j]! + qi * v[j]!;
+      for (let j = 0; j <= i; j++) a[ai + j]! -= vi * pv[j]! + qi * v[j]!;
     }
   }
   for (let k = 0; k < n; k++) d[k] = a[k * n + k]!;
