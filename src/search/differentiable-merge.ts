@@ -17,10 +17,11 @@
 // tsv_m (TSV-M): each 2-D tensor's task vectors are decomposed and whitened once (the same
 // functions and cache as the merge method, so the factors are the method's own), and
 //   merged_t = θ₀_t + U⊥ · diag(α · σ ⊙ c(x)) · V⊥ᵀ,
-// where component j of task k is scaled by its `weight` or `group_g` coordinate (the one searched;
-// the others fixed): linear in x, and equal to the tsv_m merge at x. Other tensors follow tsv_m's
-// fallback, θ₀ + α · mean_k(weight_k · τ_k). This is the component granularity of the SVD family:
-// searching group_0..group_3 per task (AdaRank's analogue) or the per-task weight.
+// where component j of task k is scaled by weight_k · group_g,k (each searched or fixed): linear in
+// each of them (bilinear when both are searched), and equal to the tsv_m merge at x. Other tensors
+// follow tsv_m's fallback, θ₀ + α · mean_k(weight_k · τ_k). This is the component granularity of
+// the SVD family: searching group_0..group_3 per task (AdaRank's analogue), the per-task weight, or
+// both (the weight then also reaches the tensors outside the SVD, e.g. norms and biases).
 //
 // The model-specific half (which forward, which data, which loss) lives in the family's loss terms
 // (src/zoo/*-scoring.ts), used through `differentiable-zoo.ts`.
@@ -38,7 +39,7 @@ const ALLOWED_FIXED = new Set(['lambda', 'density', 'normalize', 'rescale', 'int
 const TSV_GROUP_PARAMS = Array.from({ length: TSV_GROUPS }, (_, g) => `group_${g}`);
 const TSV_FIXED = new Set(['alpha', 'rank_fraction', 'weight', ...TSV_GROUP_PARAMS]);
 
-/** A tsv_m 2-D tensor: θ₀ + L·diag(a ⊙ (sel·x) + b)·R. */
+/** A tsv_m 2-D tensor: θ₀ + L·diag(a ⊙ (selW·x) ⊙ (selG·x + gOff))·R (absent selections: 1). */
 interface FactoredPlan {
   kind: 'factored';
   name: string;
@@ -47,10 +48,14 @@ interface FactoredPlan {
   /** rows×kk (the whitened left vectors as columns) and kk×cols. */
   l: tf.Tensor2D;
   r: tf.Tensor2D;
-  /** One-hot rows [kk, dim] picking each searched component's coordinate (zero rows: fixed). */
-  sel: tf.Tensor2D;
+  /** One-hot rows [kk, dim] picking each component's weight coordinate (null: weight fixed). */
+  selW: tf.Tensor2D | null;
+  /** One-hot rows [kk, dim] picking each component's group coordinate (null: groups fixed). */
+  selG: tf.Tensor2D | null;
+  /** 1 where a component's group is fixed (its factor then comes from a), else 0. */
+  gOff: tf.Tensor1D;
+  /** The fixed factors α·σ_j·(fixed weight)·(fixed group). */
   a: tf.Tensor1D;
-  b: tf.Tensor1D;
 }
 
 /** A tensor that does not depend on x (tsv_m's fallback tensors when only component groups are searched). */
@@ -226,20 +231,23 @@ export class DifferentiableMerge {
     const kk = f.kk;
     const l = new Float32Array(rows * kk);
     for (let j = 0; j < kk; j++) for (let i = 0; i < rows; i++) l[i * kk + j] = f.ut[j * rows + i]!;
-    const sel = new Float32Array(kk * space.dim);
+    // scale_j = a_j · (selW·x)_j · (selG·x + gOff)_j: the fixed factors in a, the searched weight
+    // and group coordinates picked by one-hot rows (a group not searched contributes 1 via gOff).
+    const dim = space.dim;
+    const anyGroup = TSV_GROUP_PARAMS.some(searched);
+    const selW = searched('weight') ? new Float32Array(kk * dim) : null;
+    const selG = anyGroup ? new Float32Array(kk * dim) : null;
+    const gOff = new Float32Array(kk);
     const a = new Float32Array(kk);
-    const bias = new Float32Array(kk);
     for (let j = 0; j < kk; j++) {
       const k = f.task[j]!;
       const group = TSV_GROUP_PARAMS[f.group[j]!]!;
-      const scale = alpha * f.s[j]!;
-      const param = searched('weight') ? 'weight' : searched(group) ? group : null;
-      if (param === null) {
-        bias[j] = scale * fixedOf(k, 'weight') * fixedOf(k, group);
-        continue;
+      a[j] = alpha * f.s[j]! * fixedOf(k, 'weight') * fixedOf(k, group);
+      if (selW) selW[j * dim + space.coordinate('weight', k, space.unitOfTensor('weight', name))] = 1;
+      if (selG) {
+        if (searched(group)) selG[j * dim + space.coordinate(group, k, space.unitOfTensor(group, name))] = 1;
+        else gOff[j] = 1;
       }
-      sel[j * space.dim + space.coordinate(param, k, space.unitOfTensor(param, name))] = 1;
-      a[j] = scale * fixedOf(k, 'weight') * fixedOf(k, group);
     }
     return {
       kind: 'factored',
@@ -248,9 +256,10 @@ export class DifferentiableMerge {
       base: tf.keep(tf.tensor(b.values, b.shape)),
       l: tf.keep(tf.tensor2d(l, [rows, kk])),
       r: tf.keep(tf.tensor2d(Float32Array.from(f.vt), [kk, cols])),
-      sel: tf.keep(tf.tensor2d(sel, [kk, space.dim])),
+      selW: selW ? tf.keep(tf.tensor2d(selW, [kk, dim])) : null,
+      selG: selG ? tf.keep(tf.tensor2d(selG, [kk, dim])) : null,
+      gOff: tf.keep(tf.tensor1d(gOff)),
       a: tf.keep(tf.tensor1d(a)),
-      b: tf.keep(tf.tensor1d(bias)),
     };
   }
 
@@ -282,7 +291,10 @@ export class DifferentiableMerge {
       else if (p.kind === 'constant') out[p.name] = tf.add(p.base, 0);
       else {
         const kk = p.a.shape[0];
-        const scale = tf.add(tf.mul(tf.reshape(tf.matMul(p.sel, coef as tf.Tensor2D), [kk]), p.a), p.b);
+        const pick = (sel: tf.Tensor2D) => tf.reshape(tf.matMul(sel, coef as tf.Tensor2D), [kk]);
+        let scale: tf.Tensor = p.a;
+        if (p.selW) scale = tf.mul(scale, pick(p.selW));
+        if (p.selG) scale = tf.mul(scale, tf.add(pick(p.selG), p.gOff));
         out[p.name] = tf.add(p.base, tf.matMul(tf.mul(p.l, tf.reshape(scale, [1, kk])), p.r));
       }
     }
@@ -377,7 +389,7 @@ export class DifferentiableMerge {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose([...this.plans.flatMap((p) => (p.kind === 'dense' ? [p.base, p.taus] : p.kind === 'factored' ? [p.base, p.l, p.r, p.sel, p.a, p.b] : [p.base])), ...(this.select ? [this.select] : [])]);
+    tf.dispose([...this.plans.flatMap((p) => (p.kind === 'dense' ? [p.base, p.taus] : p.kind === 'factored' ? [p.base, p.l, p.r, p.gOff, p.a, ...(p.selW ? [p.selW] : []), ...(p.selG ? [p.selG] : [])] : [p.base])), ...(this.select ? [this.select] : [])]);
   }
 
   private checkLive(): void {
@@ -393,10 +405,9 @@ function checkLinearSpace(space: SearchSpace): void {
   }
   if (method === 'tsv_m') {
     const searched = Object.keys(space.spec.parameters);
-    const groups = searched.filter((p) => TSV_GROUP_PARAMS.includes(p));
     const other = searched.filter((p) => p !== 'weight' && !TSV_GROUP_PARAMS.includes(p));
-    if (other.length > 0 || searched.length === 0 || (searched.includes('weight') && groups.length > 0)) {
-      fail('SEARCH_E_SPACE', `gradient search over tsv_m learns either the per-model weight or the component groups (${TSV_GROUP_PARAMS.join(', ')}), not both and nothing else; move ${[...other, ...(groups.length > 0 && searched.includes('weight') ? ['weight'] : [])].join(', ') || 'the others'} under space.fixed`);
+    if (other.length > 0 || searched.length === 0) {
+      fail('SEARCH_E_SPACE', `gradient search over tsv_m learns the per-model weight and/or the component groups (${TSV_GROUP_PARAMS.join(', ')}); move ${other.join(', ') || 'the others'} under space.fixed`);
     }
     for (const name of Object.keys(space.spec.fixed ?? {})) {
       if (!TSV_FIXED.has(name)) fail('SEARCH_E_SPACE', `space.fixed.${name}: tsv_m takes ${[...TSV_FIXED].join(', ')}`);
