@@ -61,6 +61,10 @@ export const ErrorCodes = {
   SERVER_E_NOT_FOUND: 'no such API route or launch',
   SERVER_E_LAUNCH: 'a study launch cannot start (name in use, process failed to spawn)',
   SERVER_E_INTERNAL: 'an unexpected server error (details in the server log)',
+  // data-informed merge statistics (mergesearch stats; regmean, fisher)
+  STATS_E_MISSING: 'a merge method needs statistics (Gram matrices, Fisher diagonals) that no file provides',
+  STATS_E_FORMAT: 'a statistics file is not one, or does not fit the model it is used with',
+  STATS_E_INPUT: 'statistics cannot be computed: the model or calibration data do not fit',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -14,6 +14,11 @@ import nuslerp from './methods/nuslerp.ts';
 import modelStock from './methods/model_stock.ts';
 import passthrough from './methods/passthrough.ts';
 import widen from './methods/widen.ts';
+import pcb from './methods/pcb.ts';
+import consensus from './methods/consensus.ts';
+import wudi from './methods/wudi.ts';
+import fisher from './methods/fisher.ts';
+import regmean from './methods/regmean.ts';
 
 const ALL: MergeMethod[] = [
   linear,
@@ -30,6 +35,11 @@ const ALL: MergeMethod[] = [
   modelStock,
   passthrough,
   widen,
+  pcb,
+  consensus,
+  wudi,
+  fisher,
+  regmean,
 ] as MergeMethod[];
 
 export const METHODS: ReadonlyMap<string, MergeMethod> = new Map(ALL.map((m) => [m.name, m]));
