@@ -22,7 +22,7 @@ function randoms(n: number, r: () => number, scale = 1): Float32Array {
 /** XᵀX / N for X [rows, n] (float64). */
 function gramFromRows(x: Float32Array, rows: number, n: number): Float64Array {
   const g = new Float64Array(n * n);
-  for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) g[i * n + j] += (x[r * n + i]! * x[r * n + j]!) / rows;
+  for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) g[i * n + j] = g[i * n + j]! + (x[r * n + i]! * x[r * n + j]!) / rows;
   return g;
 }
 
