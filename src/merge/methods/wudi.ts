@@ -29,16 +29,23 @@ interface WudiStats {
   rowOffset?: number;
 }
 
-/** a [m, k] · b [k, n] → [m, n], float64, row-major. */
+/** Rows of b per block: a block (≤ 32 rows × n float64) stays in cache while every row of a uses it. */
+const BLOCK = 32;
+
+/** a [m, k] · b [k, n] → [m, n], float64, row-major, blocked over k so b's rows are reused from cache. */
 function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out = new Float64Array(m * n)): Float64Array {
   out.fill(0);
-  for (let i = 0; i < m; i++) {
-    const oi = i * n;
-    for (let p = 0; p < k; p++) {
-      const v = a[i * k + p]!;
-      if (v === 0) continue;
-      const bp = p * n;
-      for (let j = 0; j < n; j++) out[oi + j] = out[oi + j]! + v * b[bp + j]!;
+  for (let p0 = 0; p0 < k; p0 += BLOCK) {
+    const p1 = Math.min(k, p0 + BLOCK);
+    for (let i = 0; i < m; i++) {
+      const oi = i * n;
+      const ai = i * k;
+      for (let p = p0; p < p1; p++) {
+        const v = a[ai + p]!;
+        if (v === 0) continue;
+        const bp = p * n;
+        for (let j = 0; j < n; j++) out[oi + j] = out[oi + j]! + v * b[bp + j]!;
+      }
     }
   }
   return out;
