@@ -64,7 +64,7 @@ function mlpFisher(params: Record<string, tf.Tensor>, config: MlpConfig, x: Floa
     const probs = tf.tidy(() => tf.exp(f(...tensors))).dataSync() as Float32Array;
     for (let c = 0; c < config.numClasses; c++) {
       // ∇ log p(c|x): the gradient of the log-probability vector against the one-hot direction c.
-      const dy = tf.oneHot(tf.tensor1d([c], 'int32'), config.numClasses).reshape([config.numClasses]);
+      const dy = tf.tensor1d(Float32Array.from({ length: config.numClasses }, (_, j) => (j === c ? 1 : 0)));
       const grads = tf.grads(f)(tensors, dy);
       grads.forEach((g, i) => {
         const v = g.dataSync();
