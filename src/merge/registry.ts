@@ -19,6 +19,7 @@ import consensus from './methods/consensus.ts';
 import wudi from './methods/wudi.ts';
 import fisher from './methods/fisher.ts';
 import regmean from './methods/regmean.ts';
+import regmeanPlus from './methods/regmean_plus.ts';
 
 const ALL: MergeMethod[] = [
   linear,
@@ -40,6 +41,7 @@ const ALL: MergeMethod[] = [
   wudi,
   fisher,
   regmean,
+  regmeanPlus,
 ] as MergeMethod[];
 
 export const METHODS: ReadonlyMap<string, MergeMethod> = new Map(ALL.map((m) => [m.name, m]));

@@ -20,27 +20,15 @@
 // - The base model is not an input (RegMean merges the fine-tuned weights themselves).
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { allocF32, numberParam, type MergeMethod, type TensorContext } from '../method.ts';
-import { modelStatistics, readGram, STATISTICS_PARAM } from '../statistics/store.ts';
+import { gramKey, gramPlusKey, modelStatistics, readGram, STATISTICS_PARAM, type StatisticsKind } from '../statistics/store.ts';
 
-interface RegMeanStats {
+export interface RegMeanStats {
   /** Per model: weightₜ · Gₜ with off-diagonals scaled by alpha, row-major [in, in]. */
   grams: Float64Array[];
   /** Lower Cholesky factor of S = Σₜ grams[t] (dead features' diagonal set to 1), row-major. */
   chol: Float64Array;
   /** 1 where the input feature is zero for every expert. */
   dead: Uint8Array;
-}
-
-/** Whether this tensor is merged by the least-squares rule (a 2-D weight with a Gram per model). */
-function usesGram(ctx: TensorContext): boolean {
-  if (ctx.shape.length !== 2) return false;
-  return ctx.perModel.every((_, i) => readGramOf(ctx, i, true) !== undefined);
-}
-
-function readGramOf(ctx: TensorContext, i: number, probe = false): Float64Array | undefined {
-  const s = modelStatistics(ctx, i, 'gram', 'regmean');
-  if (probe) return s.file.tensors.has(`gram:${ctx.name}`) ? new Float64Array(0) : undefined;
-  return readGram(s, ctx.name, ctx.cols);
 }
 
 /** Factor S (row-major n×n) in float64; adds a growing ridge when it is not positive definite. */
@@ -78,91 +66,108 @@ export function cholSolveInPlace(l: Float64Array, n: number, b: Float64Array): v
   }
 }
 
-const regmean: MergeMethod<RegMeanStats> = {
-  name: 'regmean',
-  description: 'RegMean: per linear layer the least-squares merge (Σ Gₜ)⁻¹ Σ Gₜ Wₜ from each expert\'s input Gram matrix; other tensors averaged',
-  base: 'unused',
-  globalParams: [
-    { name: 'alpha', kind: 'number', default: 0.95, doc: 'scale of the Gram matrices\' off-diagonal entries (1: exact least squares; 0: per-feature weighted average)' },
-  ],
-  modelParams: [
-    { name: 'weight', kind: 'number', default: 1, doc: 'scale of this model\'s Gram matrix (its say in the least-squares fit)' },
-    STATISTICS_PARAM,
-  ],
-  checkModels: (models) => (models < 1 ? 'regmean needs at least one model' : undefined),
-  checkParams(ctx) {
-    const alpha = numberParam(ctx.global.alpha ?? 0.95, 'alpha');
-    if (alpha < 0 || alpha > 1) return `alpha is ${alpha}; it must be in [0, 1]`;
-    for (const [i, p] of ctx.perModel.entries()) {
-      const w = numberParam(p.weight ?? 1, 'weight');
-      if (!(w > 0)) return `weight of ${ctx.modelRefs?.[i] ?? `model ${i + 1}`} is ${w}; RegMean needs positive weights`;
+/**
+ * The factored system of one weight: Grams scaled by their model weights, off-diagonals × alpha,
+ * summed and factored (dead features decoupled). `grams` are modified in place.
+ */
+export function prepareRegmean(grams: Float64Array[], n: number, alpha: number, weights: number[]): RegMeanStats {
+  grams.forEach((g, t) => {
+    const w = weights[t]!;
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) g[r * n + c] = g[r * n + c]! * w * (r === c ? 1 : alpha);
+  });
+  const sum = new Float64Array(n * n);
+  for (const g of grams) for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
+  const dead = new Uint8Array(n);
+  for (let j = 0; j < n; j++) {
+    if (sum[j * n + j] === 0) {
+      dead[j] = 1;
+      sum[j * n + j] = 1; // its row and column are zero: the equation decouples
     }
-    // Find every model's statistics now, so a missing file stops the plan before any data is read.
-    ctx.perModel.forEach((_, i) => modelStatistics(ctx, i, 'gram', 'regmean'));
-    return undefined;
-  },
-  statsPasses: (ctx) => (usesGram(ctx) ? 1 : 0),
-  chunkStats: () => null,
-  combineStats(ctx) {
-    const n = ctx.cols;
-    const alpha = numberParam(ctx.global.alpha ?? 0.95, 'alpha');
-    const grams = ctx.perModel.map((p, i) => {
-      const g = readGramOf(ctx, i)!;
-      const w = numberParam(p.weight ?? 1, 'weight');
-      for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) g[r * n + c] = g[r * n + c]! * w * (r === c ? 1 : alpha);
-      return g;
-    });
-    const sum = new Float64Array(n * n);
-    for (const g of grams) for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g[k]!;
-    const dead = new Uint8Array(n);
-    for (let j = 0; j < n; j++) {
-      if (sum[j * n + j] === 0) {
-        dead[j] = 1;
-        sum[j * n + j] = 1; // its row and column are zero: the equation decouples
-      }
-    }
-    return { grams, chol: choleskyLower(sum, n), dead };
-  },
-  merge(ctx, chunk, stats) {
-    const models = chunk.models;
-    const k = models.length;
-    const len = models[0]!.length;
-    const out = allocF32(chunk, len);
-    if (!stats) {
-      for (let e = 0; e < len; e++) {
-        let acc = 0;
-        for (let m = 0; m < k; m++) acc += models[m]![e]!;
-        out[e] = acc / k;
-      }
-      return out;
-    }
-    const n = ctx.cols;
-    const rows = len / n;
-    const rhs = new Float64Array(n);
-    for (let r = 0; r < rows; r++) {
-      rhs.fill(0);
-      for (let m = 0; m < k; m++) {
-        const g = stats.grams[m]!;
-        const w = models[m]!;
-        const off = r * n;
-        for (let i = 0; i < n; i++) {
-          let acc = 0;
-          const gi = i * n;
-          for (let j = 0; j < n; j++) acc += g[gi + j]! * w[off + j]!;
-          rhs[i] = rhs[i]! + acc;
-        }
-      }
-      for (let j = 0; j < n; j++) {
-        if (!stats.dead[j]) continue;
-        let acc = 0;
-        for (let m = 0; m < k; m++) acc += models[m]![r * n + j]!;
-        rhs[j] = acc / k;
-      }
-      cholSolveInPlace(stats.chol, n, rhs);
-      for (let j = 0; j < n; j++) out[r * n + j] = rhs[j]!;
-    }
-    return out;
-  },
-};
+  }
+  return { grams, chol: choleskyLower(sum, n), dead };
+}
 
-export default regmean;
+/** Merged rows of a weight given its prepared system: each row solves S w = Σₜ Gₜ' wₜ. */
+export function solveRegmeanRows(stats: RegMeanStats, models: Float32Array[], n: number, out: Float32Array): Float32Array {
+  const k = models.length;
+  const rows = models[0]!.length / n;
+  const rhs = new Float64Array(n);
+  for (let r = 0; r < rows; r++) {
+    rhs.fill(0);
+    const off = r * n;
+    for (let m = 0; m < k; m++) {
+      const g = stats.grams[m]!;
+      const w = models[m]!;
+      for (let i = 0; i < n; i++) {
+        let acc = 0;
+        const gi = i * n;
+        for (let j = 0; j < n; j++) acc += g[gi + j]! * w[off + j]!;
+        rhs[i] = rhs[i]! + acc;
+      }
+    }
+    for (let j = 0; j < n; j++) {
+      if (!stats.dead[j]) continue;
+      let acc = 0;
+      for (let m = 0; m < k; m++) acc += models[m]![off + j]!;
+      rhs[j] = acc / k;
+    }
+    cholSolveInPlace(stats.chol, n, rhs);
+    for (let j = 0; j < n; j++) out[off + j] = rhs[j]!;
+  }
+  return out;
+}
+
+/** The average of the models (tensors RegMean does not solve for). */
+export function averageModels(models: Float32Array[], out: Float32Array): Float32Array {
+  const k = models.length;
+  for (let e = 0; e < out.length; e++) {
+    let acc = 0;
+    for (let m = 0; m < k; m++) acc += models[m]![e]!;
+    out[e] = acc / k;
+  }
+  return out;
+}
+
+/** RegMean over the Grams of statistics kind `kind` (regmean: gram; regmean_plus: gram_plus). */
+export function regmeanFamily(name: string, description: string, kind: Extract<StatisticsKind, 'gram' | 'gram_plus'>): MergeMethod<RegMeanStats> {
+  const key = kind === 'gram' ? gramKey : gramPlusKey;
+  const gramOf = (ctx: TensorContext, i: number) => readGram(modelStatistics(ctx, i, kind, name), ctx.name, ctx.cols, key);
+  // A tensor is solved for when it is 2-D and every model's statistics hold a Gram for it.
+  const usesGram = (ctx: TensorContext) => ctx.shape.length === 2 && ctx.perModel.every((_, i) => modelStatistics(ctx, i, kind, name).file.tensors.has(key(ctx.name)));
+  return {
+    name,
+    description,
+    base: 'unused',
+    globalParams: [
+      { name: 'alpha', kind: 'number', default: 0.95, doc: 'scale of the Gram matrices\' off-diagonal entries (1: exact least squares; 0: per-feature weighted average)' },
+    ],
+    modelParams: [
+      { name: 'weight', kind: 'number', default: 1, doc: 'scale of this model\'s Gram matrix (its say in the least-squares fit)' },
+      STATISTICS_PARAM,
+    ],
+    checkModels: (models) => (models < 1 ? `${name} needs at least one model` : undefined),
+    checkParams(ctx) {
+      const alpha = numberParam(ctx.global.alpha ?? 0.95, 'alpha');
+      if (alpha < 0 || alpha > 1) return `alpha is ${alpha}; it must be in [0, 1]`;
+      for (const [i, p] of ctx.perModel.entries()) {
+        const w = numberParam(p.weight ?? 1, 'weight');
+        if (!(w > 0)) return `weight of ${ctx.modelRefs?.[i] ?? `model ${i + 1}`} is ${w}; RegMean needs positive weights`;
+      }
+      // Find every model's statistics now, so a missing file stops the plan before any data is read.
+      ctx.perModel.forEach((_, i) => modelStatistics(ctx, i, kind, name));
+      return undefined;
+    },
+    statsPasses: (ctx) => (usesGram(ctx) ? 1 : 0),
+    chunkStats: () => null,
+    combineStats(ctx) {
+      const grams = ctx.perModel.map((_, i) => gramOf(ctx, i)!);
+      return prepareRegmean(grams, ctx.cols, numberParam(ctx.global.alpha ?? 0.95, 'alpha'), ctx.perModel.map((p) => numberParam(p.weight ?? 1, 'weight')));
+    },
+    merge(ctx, chunk, stats) {
+      const out = allocF32(chunk, chunk.models[0]!.length);
+      return stats ? solveRegmeanRows(stats, chunk.models, ctx.cols, out) : averageModels(chunk.models, out);
+    },
+  };
+}
+
+export default regmeanFamily('regmean', 'RegMean: per linear layer the least-squares merge (Σ Gₜ)⁻¹ Σ Gₜ Wₜ from each expert\'s input Gram matrix; other tensors averaged', 'gram');

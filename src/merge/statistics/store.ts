@@ -5,6 +5,8 @@
 //   gram:<weight name>    F64 [in, in]   mean of xᵀx over the calibration rows x that enter the
 //                                        linear layer whose weight (HF layout [out, in]) is named
 //   fisher:<param name>   F32 <shape of the parameter>  mean squared gradient (diagonal Fisher)
+//   gram_plus:<weight>    F64 [in, in]   as gram:, but the layer's inputs come from the model whose
+//                                        earlier layers are already merged (RegMean++; zoos only)
 //   __metadata__: format=mergesearch-statistics, version=1, kinds=gram,fisher (those present),
 //                 rows (calibration rows behind the Grams), samples (examples behind the Fisher),
 //                 fisher_norm (L2 norm over every fisher: tensor, for normalised Fisher merging),
@@ -23,9 +25,11 @@ import type { TensorContext } from '../method.ts';
 
 export const STATISTICS_FILE = 'merge_statistics.safetensors';
 export const STATISTICS_FORMAT = 'mergesearch-statistics';
-export type StatisticsKind = 'gram' | 'fisher';
+export type StatisticsKind = 'gram' | 'fisher' | 'gram_plus';
 
 export const gramKey = (weight: string) => `gram:${weight}`;
+/** RegMean++ Grams: inputs taken from the partially merged model (src/stats/regmean-plus.ts). */
+export const gramPlusKey = (weight: string) => `gram_plus:${weight}`;
 export const fisherKey = (param: string) => `fisher:${param}`;
 
 /** The parameter that names a model's statistics file (per model, in recipes and in memory). */
@@ -56,6 +60,7 @@ interface OpenStats {
 const open = new Map<string, OpenStats>();
 
 function produceHint(model: string, kind: StatisticsKind): string {
+  if (kind === 'gram_plus') return `produce it for a zoo's experts with \`mergesearch stats --zoo DIR --kind gram_plus\` (RegMean++ statistics depend on every expert), or name an existing file with \`parameters: {statistics: PATH}\` on that model`;
   return `produce it with \`mergesearch stats ${model} --data CALIBRATION.safetensors --kind ${kind}\` (for a zoo: \`mergesearch stats --zoo DIR --kind ${kind}\`), or name an existing file with \`parameters: {statistics: PATH}\` on that model`;
 }
 
@@ -97,13 +102,14 @@ export function modelStatistics(ctx: TensorContext, i: number, kind: StatisticsK
 }
 
 /** Input Gram [in, in] of linear weight `weight`, or undefined when the file has none for it. */
-export function readGram(s: OpenStats, weight: string, inFeatures: number): Float64Array | undefined {
-  const info = s.file.tensors.get(gramKey(weight));
+export function readGram(s: OpenStats, weight: string, inFeatures: number, key: (weight: string) => string = gramKey): Float64Array | undefined {
+  const name = key(weight);
+  const info = s.file.tensors.get(name);
   if (!info) return undefined;
   if (info.dtype !== 'F64' || info.shape.length !== 2 || info.shape[0] !== inFeatures || info.shape[1] !== inFeatures) {
-    fail('STATS_E_FORMAT', `${s.file.path}: ${gramKey(weight)} is ${info.dtype} ${JSON.stringify(info.shape)}, but the weight has ${inFeatures} inputs, so an F64 [${inFeatures}, ${inFeatures}] Gram is needed; the statistics belong to another model — produce them again`);
+    fail('STATS_E_FORMAT', `${s.file.path}: ${name} is ${info.dtype} ${JSON.stringify(info.shape)}, but the weight has ${inFeatures} inputs, so an F64 [${inFeatures}, ${inFeatures}] Gram is needed; the statistics belong to another model — produce them again`);
   }
-  const raw = s.file.readRaw(gramKey(weight));
+  const raw = s.file.readRaw(name);
   return new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
 }
 
