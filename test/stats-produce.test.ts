@@ -11,7 +11,8 @@ import { SafetensorsFile } from '../src/io/safetensors-reader.ts';
 import { mergeToFolder } from '../src/merge/merge-to-folder.ts';
 import { parseRecipe } from '../src/merge/recipe.ts';
 import { closeStatistics, STATISTICS_FILE } from '../src/merge/statistics/store.ts';
-import { initMlpParams, mlpConfigToJson, type MlpConfig } from '../src/models/mlp-classifier.ts';
+import { initMlpParams, mlpConfigToJson, mlpParameterShapes, type MlpConfig } from '../src/models/mlp-classifier.ts';
+import { mergeTensorInMemory } from '../src/merge/in-memory.ts';
 import { produceStatistics, produceZooStatistics } from '../src/stats/produce.ts';
 import { initEngine } from '../src/tensor/engine.ts';
 import { writeTaskData, toInputs } from '../src/zoo/task-data.ts';
@@ -24,15 +25,18 @@ const tmp = makeTmp('ms-stats-');
 const N = 4;
 const CONFIG: MlpConfig = { architecture: 'MlpClassifier', inputSize: 784, hiddenSizes: [5], numClasses: 10, tasks: ['a', 'b'], layerNorm: false, head: 'linear', logitScale: 1 };
 
-function writeMlp(dir: string, seed: number): Record<string, Float32Array> {
+// The zoo's experts have two hidden layers, so RegMean++'s second layer sees merged inputs.
+const ZOO_CONFIG: MlpConfig = { ...CONFIG, hiddenSizes: [5, 4] };
+
+function writeMlp(dir: string, seed: number, config = CONFIG): Record<string, Float32Array> {
   fs.mkdirSync(dir, { recursive: true });
-  const params = initMlpParams(CONFIG, seed);
-  const shapes: Record<string, number[]> = { 'backbone.layers.0.weight': [5, 784], 'backbone.layers.0.bias': [5], 'heads.a.weight': [10, 5], 'heads.a.bias': [10], 'heads.b.weight': [10, 5], 'heads.b.bias': [10] };
+  const params = initMlpParams(config, seed);
+  const shapes = Object.fromEntries(mlpParameterShapes(config).map((p) => [p.name, [...p.shape]]));
   // Biases non-zero so the hidden layer is not trivially symmetric.
   const r = rng(seed + 100);
   for (const k of Object.keys(params)) if (k.endsWith('bias')) params[k] = Float32Array.from(params[k]!, () => r() - 0.5);
   writeSafetensorsFile(path.join(dir, 'model.safetensors'), Object.entries(params).map(([name, v]) => ({ name, dtype: 'F32', shape: shapes[name]!, data: f32Bytes(v) })));
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(mlpConfigToJson(CONFIG)));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(mlpConfigToJson(config)));
   return params;
 }
 
@@ -126,17 +130,44 @@ describe('MLP classifier', () => {
 
   it('gives every expert of a zoo its statistics beside it, which regmean then finds', async () => {
     const zoo = path.join(tmp.dir, 'zoo');
-    writeMlp(path.join(zoo, 'base'), 10);
-    writeMlp(path.join(zoo, 'experts', 'a'), 11);
-    writeMlp(path.join(zoo, 'experts', 'b'), 12);
+    writeMlp(path.join(zoo, 'base'), 10, ZOO_CONFIG);
+    const pa = writeMlp(path.join(zoo, 'experts', 'a'), 11, ZOO_CONFIG);
+    const pb = writeMlp(path.join(zoo, 'experts', 'b'), 12, ZOO_CONFIG);
     fs.mkdirSync(path.join(zoo, 'data', 'a'), { recursive: true });
     fs.mkdirSync(path.join(zoo, 'data', 'b'), { recursive: true });
-    writeData(path.join(zoo, 'data', 'a', 'calibration.safetensors'), 13);
+    const xa = writeData(path.join(zoo, 'data', 'a', 'calibration.safetensors'), 13);
     writeData(path.join(zoo, 'data', 'b', 'calibration.safetensors'), 14);
     const manifest = { benchmark: 'mnist8', tasks: ['a', 'b'], base: 'base', experts: { a: 'experts/a', b: 'experts/b' }, data: { a: { calibration: 'data/a/calibration.safetensors' }, b: { calibration: 'data/b/calibration.safetensors' } } };
     fs.writeFileSync(path.join(zoo, 'manifest.json'), JSON.stringify(manifest));
-    const done = produceZooStatistics(zoo, ['gram'], 4);
-    expect(done.map((d) => d.file)).toEqual([path.join(zoo, 'experts', 'a', STATISTICS_FILE), path.join(zoo, 'experts', 'b', STATISTICS_FILE)]);
+    const done = produceZooStatistics(zoo, ['gram', 'gram_plus'], 4, undefined, 0.8);
+    const files = [path.join(zoo, 'experts', 'a', STATISTICS_FILE), path.join(zoo, 'experts', 'b', STATISTICS_FILE)];
+    expect(done.map((d) => d.file)).toEqual(files);
+    // RegMean++: layer 0's Gram is plain RegMean's; layer 1's is taken on the outputs of the merged
+    // layer 0 (regmean with alpha 0.8, bias averaged), recomputed here in float64.
+    const fa = SafetensorsFile.open(files[0]!);
+    try {
+      expect(fa.metadata.kinds).toBe('gram,gram_plus');
+      expect(fa.metadata.regmean_plus_alpha).toBe('0.8');
+      expectClose(readF64(fa, 'gram_plus:backbone.layers.0.weight'), readF64(fa, 'gram:backbone.layers.0.weight'), 1e-12);
+      const w0 = mergeTensorInMemory({ method: 'regmean', name: 'backbone.layers.0.weight', shape: [5, 784], models: [pa, pb].map((p) => p['backbone.layers.0.weight']!), global: { alpha: 0.8 }, perModel: files.map((f) => ({ statistics: f })) });
+      const b0 = pa['backbone.layers.0.bias']!.map((v, j) => (v + pb['backbone.layers.0.bias']![j]!) / 2);
+      const h = new Float64Array(4 * 5);
+      for (let n = 0; n < 4; n++) {
+        for (let j = 0; j < 5; j++) {
+          let v = b0[j]!;
+          for (let k = 0; k < 784; k++) v += w0[j * 784 + k]! * xa[n * 784 + k]!;
+          h[n * 5 + j] = Math.max(0, v);
+        }
+      }
+      expectClose(readF64(fa, 'gram_plus:backbone.layers.1.weight'), gramOf(h, 4, 5), 1e-4);
+      // The plain Gram of layer 1 is taken through expert a's own layer 0, so it differs.
+      expect(Array.from(readF64(fa, 'gram:backbone.layers.1.weight'))).not.toEqual(Array.from(readF64(fa, 'gram_plus:backbone.layers.1.weight')));
+    } finally {
+      fa.close();
+    }
+    const plusOut = path.join(tmp.dir, 'zoo-merged-plus');
+    await mergeToFolder(parseRecipe(`merge_method: regmean_plus\nparameters: {alpha: 0.8}\nmodels:\n  - model: ${path.join(zoo, 'experts', 'a')}\n  - model: ${path.join(zoo, 'experts', 'b')}\n`), { out: plusOut, threads: 1 });
+    expect(fs.existsSync(path.join(plusOut, 'model.safetensors'))).toBe(true);
     const out = path.join(tmp.dir, 'zoo-merged');
     await mergeToFolder(parseRecipe(`merge_method: regmean\nparameters: {alpha: 1}\nmodels:\n  - model: ${path.join(zoo, 'experts', 'a')}\n  - model: ${path.join(zoo, 'experts', 'b')}\n`), { out, threads: 1 });
     const merged = Checkpoint.open(out);

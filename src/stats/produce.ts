@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { loadLlamaCheckpoint } from '../models/llama-load.ts';
-import { MLP_ARCHITECTURE } from '../models/mlp-classifier.ts';
+import { MLP_ARCHITECTURE, mlpConfigFromJson, type MlpConfig } from '../models/mlp-classifier.ts';
 import { loadTokenizer } from '../models/tokenizer.ts';
 import { STATISTICS_FILE, type StatisticsKind } from '../merge/statistics/store.ts';
 import { writeStatisticsFile, type StatisticsContent } from '../merge/statistics/write.ts';
@@ -20,8 +20,9 @@ import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadClassifier } from '../zoo/zoo-eval.ts';
 import { llamaGramStatistics } from './llama-stats.ts';
 import { mlpStatistics } from './mlp-stats.ts';
+import { mlpRegmeanPlusGrams, type GramMap } from './regmean-plus.ts';
 
-export const STATISTICS_KINDS: readonly StatisticsKind[] = ['gram', 'fisher'];
+export const STATISTICS_KINDS: readonly StatisticsKind[] = ['gram', 'fisher', 'gram_plus'];
 
 export interface StatsRequest {
   /** Checkpoint folder. */
@@ -35,6 +36,8 @@ export interface StatsRequest {
   samples?: number;
   /** MLP classifiers: the task head to follow. */
   task?: string;
+  /** Computed elsewhere and written into the same file (RegMean++ Grams of a zoo's experts). */
+  extra?: Pick<StatisticsContent, 'gramsPlus' | 'plusInfo'>;
 }
 
 export interface StatsSummary {
@@ -92,10 +95,14 @@ export function readTokenSequences(file: string, modelDir: string): number[][] {
 export function produceStatistics(r: StatsRequest): StatsSummary {
   if (!fs.existsSync(r.model)) fail('IO_E_NOT_FOUND', `model ${r.model} does not exist`);
   if (r.kinds.length === 0) fail('STATS_E_INPUT', `no statistics kind asked for; use --kind ${STATISTICS_KINDS.join(',')}`);
+  if (r.kinds.includes('gram_plus') && !r.extra?.gramsPlus) fail('STATS_E_INPUT', `--kind gram_plus (RegMean++) depends on every expert being merged: produce it with \`mergesearch stats --zoo DIR --kind gram_plus\``);
+  const kinds = r.kinds.filter((k) => k !== 'gram_plus');
   const samples = r.samples ?? 256;
   const arch = architectureOf(r.model);
   let content: StatisticsContent;
-  if (arch === MLP_ARCHITECTURE) {
+  if (kinds.length === 0) {
+    content = { info: { model: path.resolve(r.model), calibration: path.resolve(r.data) } };
+  } else if (arch === MLP_ARCHITECTURE) {
     const { config, params } = loadClassifier(r.model);
     try {
       const task = r.task ?? (config.tasks.length === 1 ? config.tasks[0]! : undefined);
@@ -105,7 +112,7 @@ export function produceStatistics(r: StatsRequest): StatsSummary {
       const d = readTaskData(r.data, config.numClasses);
       if (d.images.length / d.count !== config.inputSize) fail('STATS_E_INPUT', `${r.data} holds inputs of width ${d.images.length / d.count}, but ${r.model} takes ${config.inputSize}`);
       const n = Math.min(samples, d.count);
-      content = mlpStatistics(params, config, toInputs(d.images.subarray(0, n * config.inputSize)), n, { kinds: new Set(r.kinds), task });
+      content = mlpStatistics(params, config, toInputs(d.images.subarray(0, n * config.inputSize)), n, { kinds: new Set(kinds), task });
       content.info = { model: path.resolve(r.model), calibration: path.resolve(r.data), task };
     } finally {
       tf.dispose(Object.values(params));
@@ -121,9 +128,10 @@ export function produceStatistics(r: StatsRequest): StatsSummary {
     }
     content.info = { model: path.resolve(r.model), calibration: path.resolve(r.data) };
   }
+  Object.assign(content, r.extra);
   const file = r.out ?? path.join(fs.statSync(r.model).isFile() ? path.dirname(r.model) : r.model, STATISTICS_FILE);
   writeStatisticsFile(file, content);
-  return { file, kinds: r.kinds, grams: content.grams?.size ?? 0, fishers: content.fishers?.size ?? 0, samples: content.samples ?? content.rows ?? 0 };
+  return { file, kinds: r.kinds, grams: (content.grams?.size ?? 0) + (content.gramsPlus?.size ?? 0), fishers: content.fishers?.size ?? 0, samples: content.samples ?? content.rows ?? samples };
 }
 
 interface ZooManifestLike {
@@ -133,17 +141,56 @@ interface ZooManifestLike {
   data: Record<string, Record<string, string>>;
 }
 
-/** Statistics of every expert of a zoo on its own task's calibration split, written beside it. */
-export function produceZooStatistics(zooDir: string, kinds: StatisticsKind[], samples?: number, onDone?: (s: StatsSummary, task: string) => void): StatsSummary[] {
+/**
+ * Statistics of every expert of a zoo on its own task's calibration split, written beside it.
+ * `gram_plus` (RegMean++) merges the experts layer by layer with `alpha` (MLP zoos only).
+ */
+export function produceZooStatistics(zooDir: string, kinds: StatisticsKind[], samples?: number, onDone?: (s: StatsSummary, task: string) => void, alpha = 0.95): StatsSummary[] {
   const file = path.join(zooDir, 'manifest.json');
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${zooDir} (${file} is missing); build one with: mergesearch zoo build mnist8 --out ${zooDir}`);
   const m = readJson(file) as ZooManifestLike;
   if (!Array.isArray(m.tasks) || typeof m.experts !== 'object' || typeof m.data !== 'object') fail('STATS_E_INPUT', `${file} is not a zoo manifest (tasks, experts, data)`);
-  return m.tasks.map((task) => {
+  const dataOf = (task: string) => {
     const data = m.data[task]?.calibration;
     if (!data) fail('STATS_E_INPUT', `${file}: task ${task} has no calibration split`);
-    const s = produceStatistics({ model: path.join(zooDir, m.experts[task]!), data: path.join(zooDir, data), kinds, samples, task: m.benchmark === 'mnist8' ? task : undefined });
+    return path.join(zooDir, data);
+  };
+  const plus = kinds.includes('gram_plus') ? zooRegmeanPlus(zooDir, m, dataOf, samples ?? 256, alpha) : undefined;
+  return m.tasks.map((task, t) => {
+    const s = produceStatistics({
+      model: path.join(zooDir, m.experts[task]!),
+      data: dataOf(task),
+      kinds,
+      samples,
+      task: m.benchmark === 'mnist8' ? task : undefined,
+      extra: plus ? { gramsPlus: plus[t], plusInfo: { regmean_plus_alpha: String(alpha) } } : undefined,
+    });
     onDone?.(s, task);
     return s;
   });
+}
+
+function zooRegmeanPlus(zooDir: string, m: ZooManifestLike, dataOf: (task: string) => string, samples: number, alpha: number): GramMap[] {
+  const experts: Array<Map<string, Float32Array>> = [];
+  let config: MlpConfig | undefined;
+  for (const task of m.tasks) {
+    const dir = path.join(zooDir, m.experts[task]!);
+    if (architectureOf(dir) !== MLP_ARCHITECTURE) fail('STATS_E_INPUT', `--kind gram_plus (RegMean++) is available for MLP-classifier zoos only; ${dir} is not one`);
+    const c = Checkpoint.open(dir);
+    try {
+      config ??= mlpConfigFromJson(c.config?.raw, path.join(dir, 'config.json'));
+      experts.push(new Map([...c.tensors.keys()].map((n) => [n, c.readF32(n)])));
+    } finally {
+      c.close();
+    }
+  }
+  const inputs: Float32Array[] = [];
+  const counts: number[] = [];
+  for (const task of m.tasks) {
+    const d = readTaskData(dataOf(task), config!.numClasses);
+    const n = Math.min(samples, d.count);
+    inputs.push(toInputs(d.images.subarray(0, n * config!.inputSize)));
+    counts.push(n);
+  }
+  return mlpRegmeanPlusGrams(config!, experts, inputs, counts, alpha);
 }
