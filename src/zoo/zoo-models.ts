@@ -29,6 +29,8 @@ export interface LoadedZoo {
   experts: HostParams[];
   tasks: string[];
   numLayers: number;
+  /** Each expert's folder (where data-informed methods find merge_statistics.safetensors). */
+  expertDirs?: string[];
 }
 
 function loadHost(dir: string): { params: HostParams; config: MlpConfig; numLayers: number } {
@@ -47,7 +49,8 @@ export function loadZoo(dir: string): LoadedZoo {
   const manifest = readZooManifest(dir);
   const base = loadHost(path.join(dir, manifest.base));
   const experts = manifest.tasks.map((t) => loadHost(path.join(dir, manifest.experts[t]!)).params);
-  return { dir, manifest, config: base.config, base: base.params, experts, tasks: manifest.tasks, numLayers: base.numLayers };
+  const expertDirs = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));
+  return { dir, manifest, config: base.config, base: base.params, experts, tasks: manifest.tasks, numLayers: base.numLayers, expertDirs };
 }
 
 export interface MergeSpec {
@@ -67,7 +70,7 @@ export type TensorMergeParams = Pick<MergeSpec, 'global'> & { perModel: NonNulla
  * infinity in the result is refused (SEARCH_E_NONFINITE), naming the tensor and element.
  */
 export function mergeHostParams(
-  models: { base: HostParams; experts: HostParams[]; numLayers: number },
+  models: { base: HostParams; experts: HostParams[]; numLayers: number; expertDirs?: string[] },
   tensors: Iterable<string>,
   method: string,
   paramsOf: (tensor: string) => TensorMergeParams,
@@ -87,6 +90,7 @@ export function mergeHostParams(
       perModel: p.perModel,
       t: layerPosition(name, models.numLayers),
       seed: o.seed ?? 0,
+      modelPaths: models.expertDirs,
     });
     if (o.checkFinite) {
       for (let i = 0; i < values.length; i++) {
