@@ -1,10 +1,9 @@
-// npx tsx experiments/mnist8/new-methods.ts --zoo DIR [--split test] — one-shot merges of a mnist8
+// npx tsx experiments/mnist8/new-methods.ts --zoo DIR [--only regmean,pcb,...] — one-shot merges of a mnist8
 // zoo's eight experts with pcb, consensus, wudi, fisher and regmean next to task arithmetic: test
 // accuracy (%) on average and normalized (mean of merged / expert accuracy), hyperparameters chosen
 // on the validation split where the row says so. Needs the experts' statistics for fisher and
-// regmean: `mergesearch stats --zoo DIR --kind gram,fisher` (merge_statistics.safetensors beside each).
-import path from 'node:path';
-import { STATISTICS_FILE } from '../../src/merge/statistics/store.ts';
+// regmean (and regmean_plus): `mergesearch stats --zoo DIR --kind gram,fisher,gram_plus`
+// (merge_statistics.safetensors beside each expert).
 import { initEngine } from '../../src/tensor/engine.ts';
 import { backboneOf, loadZoo, mergeBackbone, scoreBackbone, type MergeSpec } from '../../src/zoo/zoo-models.ts';
 
@@ -13,13 +12,15 @@ const zooDir = args.includes('--zoo') ? args[args.indexOf('--zoo') + 1]! : 'zoo/
 const engine = await initEngine('auto');
 const zoo = loadZoo(zooDir);
 const mean = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0) / m.size;
-const stats = zoo.tasks.map((t) => ({ statistics: path.join(zooDir, zoo.manifest.experts[t]!, STATISTICS_FILE) }));
 const individual = new Map<string, number>();
 zoo.tasks.forEach((task, i) => individual.set(task, scoreBackbone(zoo, backboneOf(zoo.experts[i]!), 'test').get(task)!));
 const normalized = (s: Map<string, number>) => zoo.tasks.reduce((a, t) => a + s.get(t)! / individual.get(t)!, 0) / zoo.tasks.length;
 
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
+
 /** The best of `specs` on validation (mean accuracy), then its test scores. */
 function pick(label: string, specs: Array<[string, MergeSpec]>): void {
+  if (only && !only.includes(specs[0]![1].method)) return;
   const started = Date.now();
   let best: { name: string; spec: MergeSpec; score: number } | undefined;
   for (const [name, spec] of specs) {
@@ -31,8 +32,7 @@ function pick(label: string, specs: Array<[string, MergeSpec]>): void {
   console.log(`| ${label}${specs.length > 1 ? `, ${best!.name} (validation)` : best!.name ? `, ${best!.name}` : ''} | ${(100 * mean(test)).toFixed(1)} | ${(100 * normalized(test)).toFixed(1)} | ${secs.toFixed(1)} |`);
 }
 
-// Statistics are found beside each expert (loadZoo records the folders); `stats` shows the explicit form.
-void stats;
+// regmean/fisher find each expert's statistics beside it (loadZoo records the experts' folders).
 const ones = (extra: Record<string, number | string> = {}) => zoo.experts.map(() => ({ weight: 1, ...extra }));
 const lambdas = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0];
 console.log(`mnist8 zoo ${zooDir} (${engine.backend}); expert test average ${(100 * mean(individual)).toFixed(1)}`);
