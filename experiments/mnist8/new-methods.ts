@@ -39,8 +39,8 @@ console.log(`mnist8 zoo ${zooDir} (${engine.backend}); expert test average ${(10
 console.log('| method | test avg | normalized | s per merge+score |\n|---|---:|---:|---:|');
 pick('task arithmetic', lambdas.map((l) => [`λ = ${l}`, { method: 'task_arithmetic', global: { lambda: l }, perModel: ones() }]));
 pick('pcb, pcb_ratio 0.1', lambdas.map((l) => [`λ = ${l}`, { method: 'pcb', global: { lambda: l, pcb_ratio: 0.1 }, perModel: ones() }]));
-pick('consensus (TA, k 2, tall_lambda 0.6)', lambdas.map((l) => [`λ = ${l}`, { method: 'consensus', global: { lambda: l, k: 2 }, perModel: ones() }]));
-pick('consensus (TIES, k 2)', [1, 1.5, 2, 3].map((l) => [`λ = ${l}`, { method: 'consensus', global: { lambda: l, k: 2, base_method: 'ties' }, perModel: ones() }]));
+pick('consensus (TA, k 2, tall_lambda 0.6)', [...lambdas, 1.5, 2, 3].map((l) => [`λ = ${l}`, { method: 'consensus', global: { lambda: l, k: 2 }, perModel: ones() }]));
+pick('consensus (TIES, k 2)', [0.5, 1, 1.5, 2, 3, 4].map((l) => [`λ = ${l}`, { method: 'consensus', global: { lambda: l, k: 2, base_method: 'ties' }, perModel: ones() }]));
 pick('fisher (normalized)', [['', { method: 'fisher', perModel: ones() }]]);
 pick('regmean', [0.1, 0.5, 0.9, 0.95, 1].map((a) => [`α = ${a}`, { method: 'regmean', global: { alpha: a }, perModel: ones() }]));
 pick('regmean_plus, α = 0.95 (the gram_plus statistics\' alpha)', [['', { method: 'regmean_plus', global: { alpha: 0.95 }, perModel: ones() }]]);
