@@ -200,6 +200,11 @@ describe('fisher', () => {
     expect(merged[1]).toBeCloseTo(6.5, 6);
   });
 
+  it('refuses weights that are all zero (RECIPE_E_PARAM) before reading statistics', () => {
+    const f = fisherFile({ w: { shape: [1, 1], values: Float32Array.from([1]) } });
+    expectCode(() => fisherMerge('w', [1, 1], [Float32Array.from([1]), Float32Array.from([2])], [f, f], {}, [0, 0]), 'RECIPE_E_PARAM', 'weight is 0');
+  });
+
   it('refuses with STATS_E_MISSING when a model has no statistics file', () => {
     const gramOnly = gramFile('w', Float64Array.from([1]), 1);
     expectCode(() => fisherMerge('w', [1, 1], [Float32Array.from([1])], [gramOnly]), 'STATS_E_MISSING', gramOnly, '--kind fisher');
