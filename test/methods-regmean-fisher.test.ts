@@ -141,6 +141,14 @@ describe('regmean', () => {
     expectCode(() => mergeTensorInMemory({ method: 'regmean', name: 'l.weight', shape: [1, 1], models: [Float32Array.from([1])] }), 'STATS_E_MISSING', 'mergesearch stats');
     const fisherOnly = statsFile({ fishers: new Map([['l.weight', { shape: [1, 1], values: Float32Array.from([1]) }]]) });
     expectCode(() => regmean('l.weight', [1, 1], [Float32Array.from([1])], [fisherOnly]), 'STATS_E_MISSING', fisherOnly, '--kind gram');
+    // regmean_plus needs the gram_plus Grams, which only a zoo-wide run produces.
+    const gramOnly = gramFile('l.weight', Float64Array.from([1]), 1);
+    expectCode(
+      () => mergeTensorInMemory({ method: 'regmean_plus', name: 'l.weight', shape: [1, 1], models: [Float32Array.from([1])], perModel: [{ statistics: gramOnly }] }),
+      'STATS_E_MISSING',
+      gramOnly,
+      '--kind gram_plus',
+    );
   });
 
   it('refuses a Gram whose size does not fit the weight (STATS_E_FORMAT)', () => {
