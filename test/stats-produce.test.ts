@@ -134,9 +134,12 @@ describe('MLP classifier', () => {
   });
 
   it('asks for --task when the model has several heads, and for --zoo with gram_plus', () => {
-    const dir = path.join(tmp.dir, 'mlp');
-    expectCode(() => produceStatistics({ model: dir, data: path.join(tmp.dir, 'mlp-data.safetensors'), kinds: ['gram'] }), 'STATS_E_INPUT', '--task');
-    expectCode(() => produceStatistics({ model: dir, data: path.join(tmp.dir, 'mlp-data.safetensors'), kinds: ['gram_plus'], task: 'a' }), 'STATS_E_INPUT', '--zoo DIR --kind gram_plus');
+    const dir = path.join(tmp.dir, 'mlp-heads');
+    writeMlp(dir, 5);
+    const data = path.join(tmp.dir, 'mlp-heads-data.safetensors');
+    writeData(data, 6);
+    expectCode(() => produceStatistics({ model: dir, data, kinds: ['gram'] }), 'STATS_E_INPUT', '--task');
+    expectCode(() => produceStatistics({ model: dir, data, kinds: ['gram_plus'], task: 'a' }), 'STATS_E_INPUT', '--zoo DIR --kind gram_plus');
   });
 
   it('gives every expert of a zoo its statistics beside it, which regmean then finds', async () => {
