@@ -208,11 +208,14 @@ describe('Llama family', () => {
     [30, 31, 32, 33, 34],
   ];
 
-  it('writes a Gram per projection; the first layer\'s equals XᵀX/N of the normed embeddings', () => {
-    const dir = path.join(tmp.dir, 'llama');
+  const dir = path.join(tmp.dir, 'llama');
+  const data = path.join(tmp.dir, 'ids.json');
+  beforeAll(() => {
     writeSyntheticLlama(dir, SHAPE, { dtype: 'F32', seed: 3 });
-    const data = path.join(tmp.dir, 'ids.json');
     fs.writeFileSync(data, JSON.stringify({ input_ids: SEQS }));
+  });
+
+  it('writes a Gram per projection; the first layer\'s equals XᵀX/N of the normed embeddings', () => {
     const s = produceStatistics({ model: dir, data, kinds: ['gram'] });
     expect(s.grams).toBe(SHAPE.layers * 7 + 1); // q k v o gate up down per layer, and lm_head
     const c = Checkpoint.open(dir);
@@ -242,9 +245,8 @@ describe('Llama family', () => {
   });
 
   it('runs as `mergesearch stats` from the command line', () => {
-    const dir = path.join(tmp.dir, 'llama');
     const out = path.join(tmp.dir, 'cli-stats.safetensors');
-    const r = runCli(['stats', dir, '--data', path.join(tmp.dir, 'ids.json'), '--out', out, '--backend', 'wasm'], 120_000);
+    const r = runCli(['stats', dir, '--data', data, '--out', out, '--backend', 'wasm'], 120_000);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`${out}: ${SHAPE.layers * 7 + 1} Gram matrices`);
