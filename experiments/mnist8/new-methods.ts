@@ -1,4 +1,4 @@
-// npx tsx experiments/mnist8/new-methods.ts --zoo DIR [--only regmean,pcb,...] — one-shot merges of a mnist8
+// npx tsx experiments/mnist8/new-methods.ts --zoo DIR [--only regmean,pcb,...] (method names or row-label prefixes) — one-shot merges of a mnist8
 // zoo's eight experts with pcb, consensus, wudi, fisher and regmean next to task arithmetic: test
 // accuracy (%) on average and normalized (mean of merged / expert accuracy), hyperparameters chosen
 // on the validation split where the row says so. Needs the experts' statistics for fisher and
@@ -20,7 +20,7 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split('
 
 /** The best of `specs` on validation (mean accuracy), then its test scores. */
 function pick(label: string, specs: Array<[string, MergeSpec]>): void {
-  if (only && !only.includes(specs[0]![1].method)) return;
+  if (only && !only.some((o) => o === specs[0]![1].method || label.startsWith(o))) return;
   const started = Date.now();
   let best: { name: string; spec: MergeSpec; score: number } | undefined;
   for (const [name, spec] of specs) {
