@@ -64,6 +64,18 @@ describe('export', () => {
     }
   });
 
+  it('re-scores against the zoo\'s task list, not the order of the checkpoint\'s heads in config.json', async () => {
+    const out = path.join(tmp.dir, 'export-reordered');
+    await exportTrial({ db, study: 'dare', trial: 2, out, threads: 1 });
+    const file = path.join(out, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { tasks: string[] };
+    cfg.tasks.reverse();
+    fs.writeFileSync(file, JSON.stringify(cfg));
+    const rows = rescoreExport(db, 'dare', 2, out);
+    expect(rows.map((r) => r.objective).slice(0, 8)).toEqual(JSON.parse(fs.readFileSync(path.join(tmp.dir, 'zoo', 'manifest.json'), 'utf8')).tasks);
+    for (const row of rows) expect(Math.abs(row.rescored! - row.recorded), row.objective).toBeLessThanOrEqual(row.objective === 'plain_loss' ? 1e-4 : 0);
+  });
+
   it('writes a recipe that `mergesearch merge` turns into the same bytes', () => {
     const out = path.join(tmp.dir, 'export-1');
     const again = path.join(tmp.dir, 'remerged');

@@ -14,19 +14,23 @@ import { initEngine } from '../src/tensor/engine.ts';
 import { LAYER_NORM_EPS } from '../src/models/mlp-classifier.ts';
 import { buildMnist8 } from '../src/zoo/mnist8.ts';
 import { readTaskData, toInputs } from '../src/zoo/task-data.ts';
-import { loadZoo, mergeBackbone, type HostParams, type LoadedZoo } from '../src/zoo/zoo-models.ts';
+import { mergeBackbone, type LoadedClassifierZoo } from '../src/zoo/zoo-models.ts';
+import { loadMnist8Zoo } from '../src/zoo/mnist8-family.ts';
+import type { LoadedZoo } from '../src/zoo/family.ts';
+import { type HostParams } from '../src/merge/host-merge.ts';
 import type { Json, Optimizer } from '../src/search/optimizer.ts';
+import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 
 const tmp = makeTmp('ms-gradient-');
-let zoo: LoadedZoo;
+let zoo: LoadedZoo & LoadedClassifierZoo;
 let backbone: string[];
 
 beforeAll(async () => {
   await initEngine('wasm');
   const dir = path.join(tmp.dir, 'tiny');
   buildMnist8({ out: dir, seed: 1, tiny: true });
-  zoo = loadZoo(dir);
+  zoo = loadMnist8Zoo(dir);
   backbone = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
 }, 120_000);
 afterAll(() => tmp.cleanup());
@@ -173,7 +177,7 @@ describe('DifferentiableZoo', () => {
     const p = new DifferentiableZoo(zoo, s);
     try {
       const x = s.init.map((_, i) => 0.05 + ((i * 37) % 19) / 20);
-      const mine = p.mergedBackbone(x);
+      const mine = p.mergedHost(x);
       let worst = 0;
       for (const t of backbone) {
         const u = s.unitOfTensor('weight', t);
@@ -193,7 +197,7 @@ describe('DifferentiableZoo', () => {
     const p = new DifferentiableZoo(zoo, s);
     try {
       const x = s.init.map(() => 0.35);
-      const mine = p.mergedBackbone(x);
+      const mine = p.mergedHost(x);
       const ref = mergeBackbone(zoo, { method: 'ties', global: { normalize: false, lambda: 0.9 }, perModel: zoo.tasks.map(() => ({ weight: 0.35, density: 0.4 })) });
       expect(maxAbsDiff(mine, ref, backbone)).toBeLessThan(1e-5);
       // The TIES preprocessing did something: plain task arithmetic is far from it.
@@ -223,7 +227,7 @@ describe('DifferentiableZoo', () => {
       const { loss: loss2, grads } = p.labelledLossAndGrad(x, 50, 4);
       expect(loss).toBe(loss2);
       expect(loss).toBeGreaterThan(0.1);
-      const merged = p.mergedBackbone(x);
+      const merged = p.mergedHost(x);
       for (const t of backbone) {
         const u = s.unitOfTensor('weight', t);
         const gt = grads.get(t)!;
@@ -293,13 +297,13 @@ describe('DifferentiableZoo', () => {
     const x = [...s.init];
     p.entropyAndGrad(x, 8, 1);
     p.alignment(x, { candidates: [p.vertex(0)], samples: 10, sampleSeed: 1, against: 'weights' });
-    p.mergedBackbone(x);
+    p.mergedHost(x);
     p.entropyValue(x, 8, 1);
     const warm = tf.memory().numTensors;
     for (let i = 0; i < 5; i++) {
       p.entropyAndGrad(x, 8, i);
       p.alignment(x, { candidates: [p.vertex(i), x], samples: 10, sampleSeed: i, against: 'task_vector', tasks: [i] });
-      p.mergedBackbone(x);
+      p.mergedHost(x);
       p.entropyValue(x, 8, i);
     }
     const ctxA = ctxOf(s, p, adamerging as unknown as Optimizer<Json>, { steps: 6, eval_every: 3, batch: 4 });
@@ -369,6 +373,29 @@ describe('adamerging', () => {
       p.dispose();
     }
   }, 60_000);
+});
+
+describe('golden traces of the gradient optimizers (committed in test/golden/)', () => {
+  // Proposals and their intermediate values, rounded to 9 significant digits (float32 forward and
+  // backward): any change in the problem's losses, the merge or the optimizer shows here.
+  it.each([
+    ['adamerging-mnist8-layer', adamerging, 'layer', 'task_arithmetic', { steps: 12, eval_every: 4, batch: 8 }],
+    ['adamerging-mnist8-ce-scaled', adamerging, 'task', 'task_arithmetic', { steps: 6, eval_every: 3, batch: 8, loss: 'cross_entropy', logit_scale: 32 }],
+    ['adamerging-plus-mnist8', adamerging, 'tensor', 'ties', { steps: 6, eval_every: 3, batch: 8 }],
+    ['frank-wolfe-hard-mnist8', frankWolfe, 'task', 'task_arithmetic', { variant: 'hard', iterations: 3, samples: 20 }],
+    ['frank-wolfe-soft-mnist8', frankWolfe, 'layer', 'task_arithmetic', { variant: 'soft', iterations: 2, samples: 20, ada_steps: 3, ada_batch: 4 }],
+  ] as const)('%s', (name, optimizer, granularity, method, settings) => {
+    const s = space(granularity, method, method === 'ties' ? { density: 0.5, normalize: false } : {});
+    const p = new DifferentiableZoo(zoo, s);
+    try {
+      const o = optimizer as unknown as Optimizer<Json>;
+      const { proposals } = run(o, ctxOf(s, p, o, settings as unknown as Record<string, Json>, 7), 4);
+      expect(proposals.length).toBeGreaterThan(0);
+      expectGolden(`gradient-${name}`, proposals.map((pr) => ({ x: pr.x, intermediate: pr.intermediate ?? null })), 9);
+    } finally {
+      p.dispose();
+    }
+  }, 120_000);
 });
 
 describe('frank-wolfe', () => {

@@ -17,18 +17,24 @@ import { subsampleIndices } from '../evaluators/subsample.ts';
 import { layerPosition } from '../src/merge/parameters.ts';
 import type { LlamaParams } from '../src/models/llama.ts';
 import { exportTrial } from '../src/search/export.ts';
-import { DifferentiableLm } from '../src/search/differentiable-lm.ts';
-import { LmZooProblem, scoreLmObjectives } from '../src/search/lm-zoo-problem.ts';
+import { DifferentiableZoo } from '../src/search/differentiable-zoo.ts';
+import { ZooProblem } from '../src/search/zoo-problem.ts';
+import { scoreLmObjectives } from '../src/zoo/lm-scoring.ts';
+import { loadSkills4Zoo } from '../src/zoo/skills4-family.ts';
+import type { LoadedZoo } from '../src/zoo/family.ts';
 import { rescoreExport } from '../src/search/rescore.ts';
 import { runStudy } from '../src/search/run-study.ts';
 import { SearchSpace, type Granularity } from '../src/search/space.ts';
 import { parseStudyConfig, type StudyConfig, type ZooObjective } from '../src/search/study-config.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { initEngine } from '../src/tensor/engine.ts';
-import { lmExamples, loadLmZoo, type LoadedLmZoo } from '../src/zoo/skills4-models.ts';
+import { lmExamples, type LoadedLmZoo } from '../src/zoo/skills4-models.ts';
 import { buildSkills4 } from '../src/zoo/skills4.ts';
-import type { HostParams } from '../src/zoo/zoo-models.ts';
+import type { HostParams } from '../src/merge/host-merge.ts';
+import { expectGolden } from './helpers/golden.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
+import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
+import type { Json } from '../src/search/optimizer.ts';
 import { refLogits, refLogSoftmax, refScore } from './reference/llama-reference.ts';
 import { refMerge } from './reference/merge-reference.ts';
 
@@ -38,7 +44,7 @@ const GRAD_REL_TOL = 1e-4;
 
 const tmp = makeTmp('ms-search-lm-');
 let zooDir: string;
-let zoo: LoadedLmZoo;
+let zoo: LoadedZoo & LoadedLmZoo;
 let rawConfig: Record<string, unknown>;
 let tensors: string[];
 
@@ -47,7 +53,7 @@ beforeAll(async () => {
   zooDir = path.join(tmp.dir, 'skills4-tiny');
   // Few training steps: the checks need distinct experts, not good ones.
   buildSkills4({ out: zooDir, seed: 2, tiny: true, steps: { base: 40, experts: 20 } });
-  zoo = loadLmZoo(zooDir);
+  zoo = loadSkills4Zoo(zooDir);
   rawConfig = JSON.parse(fs.readFileSync(path.join(zooDir, 'base', 'config.json'), 'utf8')) as Record<string, unknown>;
   tensors = [...zoo.base.keys()];
 }, 180_000);
@@ -59,8 +65,8 @@ function space(granularity: Granularity, method = 'task_arithmetic', fixed: Reco
   return new SearchSpace({ method, granularity, parameters: TA_WEIGHT, fixed }, tensors, zoo.tasks);
 }
 
-function problemOf(s: SearchSpace, objectives: StudyConfig['objectives'] = [{ kind: 'zoo', name: 'sort', task: 'sort', evaluator: 'exact_match', split: 'calibration', direction: 'maximize' }], samples?: number): LmZooProblem {
-  return new LmZooProblem(zoo, { name: 't', seed: 4, samples, space: s.spec, objectives });
+function problemOf(s: SearchSpace, objectives: StudyConfig['objectives'] = [{ kind: 'zoo', name: 'sort', task: 'sort', evaluator: 'exact_match', split: 'calibration', direction: 'maximize' }], samples?: number): ZooProblem {
+  return new ZooProblem(zoo, { name: 't', seed: 4, samples, space: s.spec, objectives });
 }
 
 /** Coefficients spread over [0.2, 0.8], different for every coordinate. */
@@ -94,8 +100,8 @@ function maxAbsDiff(a: HostParams, b: Record<string, ArrayLike<number>> | HostPa
   return d;
 }
 
-/** The calibration examples a DifferentiableLm call with (batch, seed) uses for task i. */
-function picks(d: DifferentiableLm, task: number, batch: number, seed: number): LmExample[] {
+/** The calibration examples a DifferentiableZoo call with (batch, seed) uses for task i. */
+function picks(d: DifferentiableZoo, task: number, batch: number, seed: number): LmExample[] {
   const all = lmExamples(zoo, zoo.tasks[task]!, 'calibration');
   return Array.from(d.hostIndices(task, batch, seed), (j) => all[j]!);
 }
@@ -136,11 +142,11 @@ function toTf(p: HostParams): LlamaParams {
   return out;
 }
 
-describe('LmZooProblem: the candidate', () => {
+describe('ZooProblem: the candidate', () => {
   it(`task arithmetic (layer-wise) equals the float64 formula within ${MERGE_TOL}`, () => {
     const s = space('layer');
     const x = spread(s.dim);
-    const d = maxAbsDiff(problemOf(s).mergeParams(x), taskArithmetic64(s, x));
+    const d = maxAbsDiff(problemOf(s).mergeCandidate(x), taskArithmetic64(s, x));
     console.log(`task arithmetic candidate: max |Δ| ${d.toExponential(2)}`);
     expect(d).toBeLessThan(MERGE_TOL);
   });
@@ -148,7 +154,7 @@ describe('LmZooProblem: the candidate', () => {
   it(`dare_ties with per-layer weights and per-model densities equals the merge reference within ${MERGE_TOL} (same seeded masks)`, () => {
     const s = new SearchSpace({ method: 'dare_ties', granularity: 'layer', parameters: { weight: { low: 0, high: 1 }, density: { low: 0.3, high: 1, granularity: 'task' } } }, tensors, zoo.tasks);
     const x = spread(s.dim, 3);
-    const merged = problemOf(s).mergeParams(x, 9);
+    const merged = problemOf(s).mergeCandidate(x, 9);
     const ref: Record<string, Float64Array> = {};
     for (const t of tensors) {
       const p = s.paramsFor(x, t);
@@ -165,7 +171,7 @@ describe('LmZooProblem: the candidate', () => {
     }
     expect(maxAbsDiff(merged, ref)).toBeLessThan(MERGE_TOL);
     // And the seed matters: another seed draws other masks.
-    expect(maxAbsDiff(problemOf(s).mergeParams(x, 10), ref)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(problemOf(s).mergeCandidate(x, 10), ref)).toBeGreaterThan(1e-3);
   });
 
   it('objectives equal the evaluators on the same seeded subsample; perplexity is exp(token_loss); one scorer run per (task, split)', () => {
@@ -185,8 +191,8 @@ budget: {trials: 1}
       'objectives.yaml',
     ).objectives as ZooObjective[];
     const problem = problemOf(s, objectives, 24);
-    const merged = problem.mergeParams(x);
-    const r = problem.scoreHost(merged, problem.objectives);
+    const merged = problem.mergeCandidate(x);
+    const r = problem.score(merged, problem.objectives);
     expect(problem.objectives.map((o) => o.direction)).toEqual(['maximize', 'minimize', 'minimize', 'minimize']);
     // token_loss and perplexity share one scorer run: 24 + 24 + 24 examples.
     expect(r.evaluations).toBe(72);
@@ -211,22 +217,22 @@ budget: {trials: 1}
   }, 60_000);
 });
 
-describe('DifferentiableLm', () => {
+describe('DifferentiableZoo', () => {
   it(`builds the candidate of the exact merge code: task arithmetic (any x, lambda 0.7), and ties normalize false with uniform x, within ${MERGE_TOL}`, () => {
     const s = space('layer', 'task_arithmetic', { lambda: 0.7 });
     const x = spread(s.dim, 1);
-    const d = new DifferentiableLm(zoo, s);
+    const d = new DifferentiableZoo(zoo, s);
     try {
-      expect(maxAbsDiff(d.mergedParams(x), problemOf(s).mergeParams(x))).toBeLessThan(MERGE_TOL);
-      expect(maxAbsDiff(d.mergedParams(x), taskArithmetic64(s, x, 0.7))).toBeLessThan(MERGE_TOL);
+      expect(maxAbsDiff(d.mergedHost(x), problemOf(s).mergeCandidate(x))).toBeLessThan(MERGE_TOL);
+      expect(maxAbsDiff(d.mergedHost(x), taskArithmetic64(s, x, 0.7))).toBeLessThan(MERGE_TOL);
     } finally {
       d.dispose();
     }
     const ties = space('tensor', 'ties', { density: 0.4, normalize: false });
     const uniform = new Array<number>(ties.dim).fill(0.6);
-    const dt = new DifferentiableLm(zoo, ties);
+    const dt = new DifferentiableZoo(zoo, ties);
     try {
-      expect(maxAbsDiff(dt.mergedParams(uniform), problemOf(ties).mergeParams(uniform))).toBeLessThan(MERGE_TOL);
+      expect(maxAbsDiff(dt.mergedHost(uniform), problemOf(ties).mergeCandidate(uniform))).toBeLessThan(MERGE_TOL);
     } finally {
       dt.dispose();
     }
@@ -234,7 +240,7 @@ describe('DifferentiableLm', () => {
 
   it(`prompt entropy and answer-token loss, and their gradients in x, match a float64 forward with central differences (gradient within ${GRAD_REL_TOL} of its largest entry)`, () => {
     const s = space('layer');
-    const d = new DifferentiableLm(zoo, s);
+    const d = new DifferentiableZoo(zoo, s);
     const x = spread(s.dim, 2);
     const batch = 3;
     const seed = 11;
@@ -263,7 +269,7 @@ describe('DifferentiableLm', () => {
       // The value-only path agrees with the gradient path, and with the evaluator on the same prompts.
       const value = d.entropyValue(x, batch, seed);
       expect(value).toBeCloseTo(d.entropyAndGrad(x, batch, seed).loss, 5);
-      const params = toTf(d.mergedParams(x));
+      const params = toTf(d.mergedHost(x));
       try {
         const perTask = sets.map((ex) => promptEntropy(params, zoo.config, ex.map((e) => e.prompt)));
         expect(value).toBeCloseTo(perTask.reduce((a, b) => a + b, 0), 4);
@@ -281,7 +287,7 @@ describe('DifferentiableLm', () => {
 
   it('the oracle: gradients in the merged weights agree with the x gradient (chain rule), and cosines equal a float64 computation', () => {
     const s = space('task');
-    const d = new DifferentiableLm(zoo, s);
+    const d = new DifferentiableZoo(zoo, s);
     const x = [0.3, 0.5, 0.7, 0.4];
     try {
       const { loss, grads } = d.labelledLossAndGrad(x, 4, 5);
@@ -329,14 +335,41 @@ describe('DifferentiableLm', () => {
 
   it('refuses logit_scale (no cosine head) and a space it cannot differentiate, and leaks no tensors', () => {
     const before = tf.memory().numTensors;
-    const d = new DifferentiableLm(zoo, space('task'));
+    const d = new DifferentiableZoo(zoo, space('task'));
     d.entropyAndGrad([0.3, 0.3, 0.3, 0.3], 2, 1);
     d.labelledLossAndGrad([0.3, 0.3, 0.3, 0.3], 2, 1);
     expectCode(() => d.entropyAndGrad([0.3, 0.3, 0.3, 0.3], 2, 1, { logitScale: 5 }), 'SEARCH_E_SPACE', 'logit_scale');
     d.dispose();
     expect(tf.memory().numTensors).toBe(before);
-    expectCode(() => new DifferentiableLm(zoo, new SearchSpace({ method: 'widen', granularity: 'task', parameters: TA_WEIGHT }, tensors, zoo.tasks)), 'SEARCH_E_SPACE');
+    expectCode(() => new DifferentiableZoo(zoo, new SearchSpace({ method: 'widen', granularity: 'task', parameters: TA_WEIGHT }, tensors, zoo.tasks)), 'SEARCH_E_SPACE');
   });
+});
+
+describe('golden traces of the gradient optimizers on a language-model zoo (committed in test/golden/)', () => {
+  it.each([
+    ['adamerging-lm-entropy', 'adamerging', 'layer', { steps: 4, eval_every: 2, batch: 3 }],
+    ['adamerging-lm-answer-loss', 'adamerging', 'task', { steps: 4, eval_every: 2, batch: 3, loss: 'cross_entropy' }],
+    ['frank-wolfe-hard-lm', 'frank-wolfe', 'task', { variant: 'hard', iterations: 2, samples: 4 }],
+  ] as const)('%s', (name, optimizerName, granularity, settings) => {
+    const s = space(granularity);
+    const p = new DifferentiableZoo(zoo, s);
+    try {
+      const o = getOptimizer(optimizerName);
+      const ctx = { dim: s.dim, low: s.low, high: s.high, init: s.init, names: s.names, objectives: [{ name: 'em', direction: 'maximize' as const }], seed: 5, budget: 100, settings: resolveSettings(o, settings as unknown as Record<string, Json>), gradient: p };
+      let state = o.init(ctx);
+      const proposals: Array<{ x: number[]; intermediate: unknown }> = [];
+      for (let i = 0; i < 3; i++) {
+        const r = o.ask(state, ctx);
+        if (r.kind !== 'propose') break;
+        state = o.tell(r.state, ctx, r.proposal, [0.5]);
+        proposals.push({ x: r.proposal.x, intermediate: r.proposal.intermediate ?? null });
+      }
+      expect(proposals.length).toBeGreaterThan(0);
+      expectGolden(`gradient-${name}`, proposals, 9);
+    } finally {
+      p.dispose();
+    }
+  }, 120_000);
 });
 
 describe('study configs on a language-model zoo', () => {
@@ -344,7 +377,7 @@ describe('study configs on a language-model zoo', () => {
 
   it('defaults to exact_match (maximised) and accepts the language-model evaluators', () => {
     const c = parseStudyConfig(cfg('{tasks: all}'), 'lm.yaml');
-    const problem = new LmZooProblem(zoo, c);
+    const problem = new ZooProblem(zoo, c);
     expect(problem.objectives.map((o) => [o.name, o.evaluator, o.direction])).toEqual(zoo.tasks.map((t) => [t, 'exact_match', 'maximize']));
     for (const ev of ['token_loss', 'perplexity', 'prompt_entropy']) {
       expect((parseStudyConfig(cfg(`{tasks: all, evaluator: ${ev}}`), 'lm.yaml').objectives[0] as ZooObjective).direction).toBe('minimize');

@@ -3,13 +3,13 @@
 // and resumed in the middle proposes what an uninterrupted run does, trials left RUNNING by a dead
 // worker are failed and retried with the same point, NaN candidates are recorded FAIL and the
 // search goes on. Regenerate golden files (after an intended change) with UPDATE_GOLDEN=1.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
+import { budgetUsed, recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
 import type { OptimizerContext } from '../src/search/optimizer.ts';
 import { StudyStore } from '../src/study/index.ts';
+import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 import { SyntheticProblem } from './helpers/synthetic-problem.ts';
 
@@ -51,10 +51,7 @@ describe.each(BLACK_BOX)('%s in the trial loop', (name) => {
   it('matches its golden trace and depends on the seed', async () => {
     const xs = round(await trace(name, 40));
     expect(xs.length).toBeGreaterThan(0);
-    const file = path.join(import.meta.dirname, 'golden', `search-${name}.json`);
-    if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, `${JSON.stringify(xs)}\n`);
-    expect(fs.existsSync(file), `${file} is missing; create it with UPDATE_GOLDEN=1 npx vitest run test/search-loop.test.ts`).toBe(true);
-    expect(xs).toEqual(JSON.parse(fs.readFileSync(file, 'utf8')));
+    expectGolden(`search-${name}`, xs);
     if (name !== 'grid') expect(round(await trace(name, 40, 1))).not.toEqual(xs);
   });
 
@@ -141,6 +138,36 @@ describe('budgets', () => {
     const s = setup('random');
     const r = await runTrials({ ...s, budget: { evaluations: 7 } });
     expect(r).toEqual({ reason: 'budget', trials: 7 });
+    s.store.close();
+  });
+
+  it('stops on a time budget read from an injected clock (no wall time involved)', async () => {
+    const s = setup('random');
+    // Every reading of the clock advances it by 100 ms: the loop reads it a fixed number of times
+    // per trial, so the trial count at a 3 s budget is the same on any machine.
+    let t = 1_000_000;
+    const now = () => (t += 100);
+    const r = await runTrials({ ...s, budget: { seconds: 3 }, now });
+    const used = budgetUsed(s.store, s.study);
+    expect(r.reason).toBe('budget');
+    expect(used.seconds).toBeGreaterThanOrEqual(3);
+    expect(used.seconds).toBeLessThan(3.5);
+    const again = setup('random');
+    let t2 = 1_000_000;
+    expect((await runTrials({ ...again, budget: { seconds: 3 }, now: () => (t2 += 100) })).trials).toBe(r.trials);
+    s.store.close();
+    again.store.close();
+  });
+
+  it('counts evaluations and interrupted trials with one-statement counters that add up', async () => {
+    const s = setup('random');
+    await runTrials({ ...s, budget: { trials: 5 } });
+    // SyntheticProblem reports one evaluation per trial.
+    expect(budgetUsed(s.store, s.study)).toMatchObject({ trials: 5, evaluations: 5 });
+    expect(s.store.addStudyCounter(s.study.id, 'evaluations', 0.5)).toBe(5.5);
+    expect(s.store.addStudyCounter(s.study.id, 'fresh', 0.1)).toBe(0.1);
+    expect(s.store.addStudyCounter(s.study.id, 'fresh', 0.2)).toBe(0.1 + 0.2);
+    expect(() => s.store.addStudyCounter(s.study.id, 'fresh', NaN)).toThrow(/not a finite number/);
     s.store.close();
   });
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { buildMnist8 } from '../../src/zoo/mnist8.ts';
 import { seededRandom } from '../../src/zoo/mnist-data.ts';
-import { backboneOf, loadZoo, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
+import { backboneOf, loadClassifierZoo, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
 
 const args = process.argv.slice(2);
 const flag = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
@@ -15,7 +15,7 @@ const zooDir = flag('--zoo') ?? 'zoo/mnist8';
 const count = Number(flag('--candidates') ?? 20);
 const engine = await initEngine('auto');
 if (!fs.existsSync(`${zooDir}/manifest.json`)) buildMnist8({ out: zooDir, seed: 0, onLog: (l) => console.error(l) });
-const zoo = loadZoo(zooDir);
+const zoo = loadClassifierZoo(zooDir);
 const LIMIT = 1000;
 
 const fixed = backboneOf(zoo.base);

@@ -1,9 +1,10 @@
-// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR]
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR] [-- --method NAME]
 // Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
 // layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
 // a baseline that only reads every input tensor and writes one output of the same size, and the
 // linear, ties and dare_ties merges. Prints input GB/s, the ratio to the baseline, peak RSS.
 // --llama 1b: three 1.1 B-parameter bf16 checkpoints merged with ties (time and peak memory).
+// --method NAME: time that method instead of the default steps (after the baseline on the 1 GB family).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,10 +23,13 @@ const flag = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 
+/** Methods benchmarked with their default parameters. */
+const DEFAULT_PARAMS = new Set(['tsv_m', 'iso_c', 'iso_cts', 'cart', 'widen', 'model_stock']);
+
 function recipeFor(method: string, dirs: string[]): string {
   const [base, ...experts] = dirs;
-  const params = method === 'linear' ? 'weight: 0.25' : method === 'ties' ? 'weight: 1.0, density: 0.2' : 'weight: 0.5, density: 0.3';
-  const models = (method === 'linear' ? dirs : experts).map((d) => `  - model: ${d}\n    parameters: { ${params} }`).join('\n');
+  const params = method === 'linear' ? 'weight: 0.25' : method === 'ties' ? 'weight: 1.0, density: 0.2' : DEFAULT_PARAMS.has(method) ? '' : 'weight: 0.5, density: 0.3';
+  const models = (method === 'linear' ? dirs : experts).map((d) => `  - model: ${d}${params ? `\n    parameters: { ${params} }` : ''}`).join('\n');
   return `merge_method: ${method}\n${method === 'linear' ? '' : `base_model: ${base}\n`}models:\n${models}\n`;
 }
 
@@ -78,7 +82,8 @@ async function parent(): Promise<void> {
   const experts = llama === '1b' ? 2 : 3;
   const dtype = llama === '1b' ? 'BF16' : 'F16';
   const root = flag('--keep') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-bench-'));
-  const steps = llama === '1b' ? ['ties'] : ['baseline', 'linear', 'ties', 'dare_ties'];
+  const method = flag('--method');
+  const steps = llama === '1b' ? [method ?? 'ties'] : method ? ['baseline', method] : ['baseline', 'linear', 'ties', 'dare_ties'];
   try {
     if (!fs.existsSync(path.join(root, `expert-${experts}`, 'config.json'))) {
       const t0 = Date.now();

@@ -12,10 +12,11 @@ import { getOptimizer } from '../../src/search/optimizers/index.ts';
 import type { GradientProblem } from '../../src/search/optimizer.ts';
 import { optimizerContext } from '../../src/search/run-study.ts';
 import { parseStudyConfig } from '../../src/search/study-config.ts';
-import { ensureZoo, ZooProblem } from '../../src/search/zoo-problem.ts';
+import { ZooProblem } from '../../src/search/zoo-problem.ts';
+import { ensureZoo } from '../../src/zoo/registry.ts';
 import { StudyStore } from '../../src/study/index.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
-import { loadZoo } from '../../src/zoo/zoo-models.ts';
+import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, d: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : d);
@@ -24,7 +25,7 @@ const SAMPLES = arg('--samples', 200);
 const STEPS = arg('--steps', 40);
 
 const engine = await initEngine('auto');
-const zoo = loadZoo(ensureZoo('mnist8', { onLog: (l) => console.error(l) }));
+const zoo = loadMnist8Zoo(ensureZoo('mnist8', { onLog: (l) => console.error(l) }));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-search-'));
 
 function configFor(optimizer: string, granularity: string, extra = '', trials = TRIALS): ReturnType<typeof parseStudyConfig> {

@@ -23,10 +23,12 @@ import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { sampleRankCorrelation, sampleCorrelation } from 'simple-statistics';
 import { initEngine } from '../../src/tensor/engine.ts';
-import { loadZoo, backboneOf, type HostParams, type LoadedZoo } from '../../src/zoo/zoo-models.ts';
+import { backboneOf, type LoadedClassifierZoo } from '../../src/zoo/zoo-models.ts';
+import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
+import { type HostParams } from '../../src/merge/host-merge.ts';
 import { SearchSpace } from '../../src/search/space.ts';
 import { DifferentiableZoo } from '../../src/search/differentiable-zoo.ts';
-import { adamStep, sampleSeed } from '../../src/search/optimizers/adamerging.ts';
+import { adamStep, sampleSeed } from '../../src/search/optimizers/gradient-steps.ts';
 import { mlpLogits, type MlpConfig } from '../../src/models/mlp-classifier.ts';
 import { readTaskData, toInputs } from '../../src/zoo/task-data.ts';
 import { entropyLoss } from '../../evaluators/entropy.ts';
@@ -40,14 +42,14 @@ const only = opt('--only')?.split(',') ?? ['floor', 'paths', 'random'];
 const jsonOut = opt('--json');
 
 await initEngine('wasm');
-const zoo = loadZoo('zoo/mnist8');
+const zoo = loadMnist8Zoo('zoo/mnist8');
 const T = zoo.tasks.length;
 const C = zoo.config.numClasses;
 const tensors = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
 const space = new SearchSpace({ method: 'task_arithmetic', granularity: 'tensor', parameters: { weight: { low: 0, high: 1, init: 0.3 } } }, tensors, zoo.tasks);
 const U = tensors.length;
 const D = space.dim;
-const withScale = (s: number): LoadedZoo => ({ ...zoo, config: { ...zoo.config, logitScale: s } });
+const withScale = (s: number): typeof zoo => ({ ...zoo, config: { ...zoo.config, logitScale: s } });
 const dz16 = new DifferentiableZoo(zoo, space);
 const dz100 = new DifferentiableZoo(withScale(100), space);
 const cfg16 = zoo.config;
@@ -189,7 +191,7 @@ function alignment(x: number[], tied: boolean, cfgH: MlpConfig = cfg16): { perTa
 
 if (only.includes('floor')) {
   log('\n== floor: entropy (nats, scale 16) and test accuracy (%) per task');
-  const ta = dz16.mergedBackbone(space.init);
+  const ta = dz16.mergedHost(space.init);
   const rows: Array<[string, Stats[]]> = [
     ['base', evalBackbone(backboneOf(zoo.base)).test],
     ['expert (own task)', zoo.tasks.map((_, i) => evalBackbone(backboneOf(zoo.experts[i]!)).test[i]!)],
@@ -254,7 +256,7 @@ if (only.includes('paths')) {
     const batchLoss: number[] = [];
     const checkpoint = (step: number) => {
       const full = p.tied ? untie(x) : x;
-      const { cal, test } = evalBackbone(dz16.mergedBackbone(full));
+      const { cal, test } = evalBackbone(dz16.mergedHost(full));
       const al = alignment(full, p.tied, p.objective === 'entropy100' ? cfg100 : cfg16);
       const lam = lambdaPerModel(full);
       records.push({ step, lambda: lam, cal: cal.map(({ hist: _h, ...r }) => r), test: test.map((s) => ({ ...s })), align: al, batchLoss: batchLoss.length ? mean(batchLoss.splice(0)) : null });
@@ -302,7 +304,7 @@ if (only.includes('random')) {
     const sumH: number[] = [], sumH100: number[] = [], meanA: number[] = [];
     for (let c = 0; c < n; c++) {
       const x = draw(r);
-      const bb = dz16.mergedBackbone(x);
+      const bb = dz16.mergedHost(x);
       const st = zoo.tasks.map((_, i) => stats(logitsOf(bb, i, 'calibration', rows[i]), Array.from(rows[i]!, (j) => split(i, 'calibration').labels[j]!)));
       st.forEach((s, i) => { H[i]!.push(s.entropy); H100[i]!.push(s.entropy100); A[i]!.push(s.acc); });
       sumH.push(st.reduce((a, s) => a + s.entropy, 0));

@@ -5,12 +5,13 @@
 // regmean (and regmean_plus): `mergesearch stats --zoo DIR --kind gram,fisher,gram_plus`
 // (merge_statistics.safetensors beside each expert).
 import { initEngine } from '../../src/tensor/engine.ts';
-import { backboneOf, loadZoo, mergeBackbone, scoreBackbone, type MergeSpec } from '../../src/zoo/zoo-models.ts';
+import type { MergeSpec } from '../../src/merge/host-merge.ts';
+import { backboneOf, loadClassifierZoo, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
 
 const args = process.argv.slice(2);
 const zooDir = args.includes('--zoo') ? args[args.indexOf('--zoo') + 1]! : 'zoo/mnist8';
 const engine = await initEngine('auto');
-const zoo = loadZoo(zooDir);
+const zoo = loadClassifierZoo(zooDir);
 const mean = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0) / m.size;
 const individual = new Map<string, number>();
 zoo.tasks.forEach((task, i) => individual.set(task, scoreBackbone(zoo, backboneOf(zoo.experts[i]!), 'test').get(task)!));

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { buildMnist8 } from '../../src/zoo/mnist8.ts';
-import { backboneOf, loadZoo, mergeBackbone, scoreBackbone, type MergeSpec } from '../../src/zoo/zoo-models.ts';
+import { backboneOf, loadClassifierZoo, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
+import { type MergeSpec } from '../../src/merge/host-merge.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -19,7 +20,7 @@ if (!fs.existsSync(path.join(zooDir, 'manifest.json'))) {
   console.error(`building the mnist8 zoo in ${zooDir} (seed 0) ...`);
   buildMnist8({ out: zooDir, seed: 0, onLog: (l) => console.error(l) });
 }
-const zoo = loadZoo(zooDir);
+const zoo = loadClassifierZoo(zooDir);
 const started = Date.now();
 
 const mean = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0) / m.size;

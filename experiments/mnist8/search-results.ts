@@ -6,9 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mergeBackbone, scoreBackbone, backboneOf, loadZoo } from '../../src/zoo/zoo-models.ts';
+import { mergeBackbone, scoreBackbone, backboneOf } from '../../src/zoo/zoo-models.ts';
+import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
 import { runFreshStudy } from '../fresh-study.ts';
-import { ensureZoo, ZooProblem } from '../../src/search/zoo-problem.ts';
+import { ZooProblem } from '../../src/search/zoo-problem.ts';
+import { ensureZoo } from '../../src/zoo/registry.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,7 +24,7 @@ const END = '<!-- search-results:end -->';
 
 const engine = await initEngine('auto');
 const zooDir = ensureZoo('mnist8', { onLog: (l) => console.error(l) });
-const zoo = loadZoo(zooDir);
+const zoo = loadMnist8Zoo(zooDir);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const individual = zoo.tasks.map((task, i) => scoreBackbone(zoo, backboneOf(zoo.experts[i]!), 'test').get(task)!);
 const normalized = (scores: number[]) => mean(scores.map((s, i) => s / individual[i]!));
@@ -68,9 +70,9 @@ const files = fs
 for (const f of files) {
   const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db);
   const problem = new ZooProblem(zoo, config);
-  const test = problem.scoreBackbone(problem.mergeBackbone(best.x), problem.objectives, 'test').values;
+  const test = problem.score(problem.mergeCandidate(best.x), problem.objectives, 'test').values;
   const final = complete[complete.length - 1]!;
-  const last = problem.scoreBackbone(problem.mergeBackbone(final.x), problem.objectives, 'test').values;
+  const last = problem.score(problem.mergeCandidate(final.x), problem.objectives, 'test').values;
   problem.close();
   // MAP: how far its surrogates' predictions at the evaluated front points are from the real values.
   if (front) notes.push(`${config.name}: the surrogates predicted a mean calibration accuracy of ${fmt(front.predicted)} % at the ${front.points} front points evaluated; they scored ${fmt(front.measured)} %.`);

@@ -6,13 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LmZooProblem, scoreLmHostParams } from '../../src/search/lm-zoo-problem.ts';
+import { ZooProblem } from '../../src/search/zoo-problem.ts';
+import { scoreLmHostParams } from '../../src/zoo/lm-scoring.ts';
+import { loadSkills4Zoo } from '../../src/zoo/skills4-family.ts';
 import type { ZooObjective } from '../../src/search/study-config.ts';
-import { ensureZoo } from '../../src/search/zoo-problem.ts';
+import { ensureZoo } from '../../src/zoo/registry.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { runFreshStudy } from '../fresh-study.ts';
-import { loadLmZoo, mergeLmZoo } from '../../src/zoo/skills4-models.ts';
-import type { HostParams, MergeSpec } from '../../src/zoo/zoo-models.ts';
+import { mergeLmZoo } from '../../src/zoo/skills4-models.ts';
+import type { HostParams, MergeSpec } from '../../src/merge/host-merge.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -24,7 +26,7 @@ const LAMBDAS = [0.2, 0.4, 0.6, 0.8, 1.0, 1.2];
 
 const engine = await initEngine('auto');
 const zooDir = ensureZoo('skills4', { onLog: (l) => console.error(l) });
-const zoo = loadLmZoo(zooDir);
+const zoo = loadSkills4Zoo(zooDir);
 const started = Date.now();
 const tasks = zoo.tasks;
 const objectivesOn = (split: 'validation' | 'test'): ZooObjective[] =>
@@ -95,8 +97,8 @@ if (!skipStudies) {
     .sort();
   for (const f of files) {
     const { config, complete, best, attrs, seconds, front } = await runFreshStudy(path.join(here, 'studies', f), db);
-    const problem = new LmZooProblem(zoo, config);
-    const merged = problem.mergeParams(best.x);
+    const problem = new ZooProblem(zoo, config);
+    const merged = problem.mergeCandidate(best.x);
     problem.close();
     if (front) notes.push(`${config.name}: the surrogates predicted a mean calibration exact match of ${(100 * front.predicted).toFixed(1)} % at the ${front.points} front points evaluated; they scored ${(100 * front.measured).toFixed(1)} %.`);
     push({

@@ -5,12 +5,12 @@
 // validation and test splits of zoo/skills4.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scoreLmHostParams } from '../../src/search/lm-zoo-problem.ts';
+import { scoreLmHostParams } from '../../src/zoo/lm-scoring.ts';
 import type { ZooObjective } from '../../src/search/study-config.ts';
 import { StudyStore } from '../../src/study/index.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { loadLmZoo, mergeLmZoo } from '../../src/zoo/skills4-models.ts';
-import type { MergeSpec } from '../../src/zoo/zoo-models.ts';
+import type { MergeSpec } from '../../src/merge/host-merge.ts';
 
 const store = StudyStore.open(path.join(path.dirname(fileURLToPath(import.meta.url)), 'studies.db'), { readonly: true });
 let trials = 0;

@@ -14,6 +14,10 @@ import nuslerp from './methods/nuslerp.ts';
 import modelStock from './methods/model_stock.ts';
 import passthrough from './methods/passthrough.ts';
 import widen from './methods/widen.ts';
+import tsvM from './methods/tsv_m.ts';
+import isoC from './methods/iso_c.ts';
+import isoCts from './methods/iso_cts.ts';
+import cart from './methods/cart.ts';
 import pcb from './methods/pcb.ts';
 import consensus from './methods/consensus.ts';
 import wudi from './methods/wudi.ts';
@@ -36,6 +40,10 @@ const ALL: MergeMethod[] = [
   modelStock,
   passthrough,
   widen,
+  tsvM,
+  isoC,
+  isoCts,
+  cart,
   pcb,
   consensus,
   wudi,

@@ -14,19 +14,57 @@
 // the majority sign; here trimming is per tensor with zero → +, mergekit's TIES, so that a proposal
 // means the same merge on the export path.
 //
-// The model-specific half (which forward, which data, which loss) lives in the problems that use
-// this: `differentiable-zoo.ts` (classifier zoos) and `differentiable-lm.ts` (language-model zoos).
+// tsv_m (TSV-M): each 2-D tensor's task vectors are decomposed and whitened once (the same
+// functions and cache as the merge method, so the factors are the method's own), and
+//   merged_t = θ₀_t + U⊥ · diag(α · σ ⊙ c(x)) · V⊥ᵀ,
+// where component j of task k is scaled by its `weight` or `group_g` coordinate (the one searched;
+// the others fixed): linear in x, and equal to the tsv_m merge at x. Other tensors follow tsv_m's
+// fallback, θ₀ + α · mean_k(weight_k · τ_k). This is the component granularity of the SVD family:
+// searching group_0..group_3 per task (AdaRank's analogue) or the per-task weight.
+//
+// The model-specific half (which forward, which data, which loss) lives in the family's loss terms
+// (src/zoo/*-scoring.ts), used through `differentiable-zoo.ts`.
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
-import { streamKey } from '../tensor/random.ts';
-import type { HostParams } from '../zoo/zoo-models.ts';
+import { streamKey, tensorSeed } from '../tensor/random.ts';
+import type { HostParams } from '../merge/host-merge.ts';
+import { isSvdMatrix } from '../merge/svd-family.ts';
+import { TSV_GROUPS, tsvFactors, tsvTaskSvd } from '../merge/methods/tsv_m.ts';
 import type { SearchSpace } from './space.ts';
 
-const SUPPORTED_METHODS = ['task_arithmetic', 'ties'] as const;
+const SUPPORTED_METHODS = ['task_arithmetic', 'ties', 'tsv_m'] as const;
 /** Fixed parameters that leave the candidate linear in x (or have no numeric effect). */
 const ALLOWED_FIXED = new Set(['lambda', 'density', 'normalize', 'rescale', 'int8_mask', 'lines_alpha', 'lines_beta']);
+const TSV_GROUP_PARAMS = Array.from({ length: TSV_GROUPS }, (_, g) => `group_${g}`);
+const TSV_FIXED = new Set(['alpha', 'rank_fraction', 'weight', ...TSV_GROUP_PARAMS]);
 
-interface TensorPlan {
+/** A tsv_m 2-D tensor: θ₀ + L·diag(a ⊙ (sel·x) + b)·R. */
+interface FactoredPlan {
+  kind: 'factored';
+  name: string;
+  shape: number[];
+  base: tf.Tensor;
+  /** rows×kk (the whitened left vectors as columns) and kk×cols. */
+  l: tf.Tensor2D;
+  r: tf.Tensor2D;
+  /** One-hot rows [kk, dim] picking each searched component's coordinate (zero rows: fixed). */
+  sel: tf.Tensor2D;
+  a: tf.Tensor1D;
+  b: tf.Tensor1D;
+}
+
+/** A tensor that does not depend on x (tsv_m's fallback tensors when only component groups are searched). */
+interface ConstantPlan {
+  kind: 'constant';
+  name: string;
+  shape: number[];
+  base: tf.Tensor;
+}
+
+type TensorPlan = DensePlan | FactoredPlan | ConstantPlan;
+
+interface DensePlan {
+  kind: 'dense';
   name: string;
   shape: number[];
   unit: number;
@@ -48,6 +86,8 @@ export interface MergeSources {
   expertNames: string[];
   /** The tensors merged (the others are the caller's business: heads, or nothing). */
   tensors: string[];
+  /** The merge's seed (the study's), for methods with seeded decompositions (tsv_m). Default 0. */
+  seed?: number;
 }
 
 export class DifferentiableMerge {
@@ -57,8 +97,8 @@ export class DifferentiableMerge {
   readonly lambda: number;
   readonly tensorNames: string[];
   private readonly plans: TensorPlan[] = [];
-  /** One-hot rows [units·K, dim]: row u·K + k picks x[coordinate('weight', k, u)]. */
-  private readonly select: tf.Tensor2D;
+  /** One-hot rows [units·K, dim]: row u·K + k picks x[coordinate('weight', k, u)] (when weight is searched). */
+  private readonly select: tf.Tensor2D | null = null;
   private disposed = false;
 
   constructor(
@@ -67,7 +107,7 @@ export class DifferentiableMerge {
   ) {
     checkLinearSpace(space);
     const method = space.method;
-    const lambda = space.spec.fixed?.lambda ?? 1;
+    const lambda = method === 'tsv_m' ? 1 : (space.spec.fixed?.lambda ?? 1);
     if (typeof lambda !== 'number' || !Number.isFinite(lambda) || lambda === 0) fail('SEARCH_E_SPACE', `space.fixed.lambda must be a finite non-zero number, got ${JSON.stringify(lambda)}`);
     this.lambda = lambda;
 
@@ -79,10 +119,16 @@ export class DifferentiableMerge {
     if (missing.length > 0) fail('SEARCH_E_SPACE', `the space does not cover merged tensor ${missing[0]}; build it over every merged tensor of the zoo`);
     const extra = space.tensors.filter((n) => !sources.tensors.includes(n));
     if (extra.length > 0) fail('SEARCH_E_SPACE', `the space names tensor ${extra[0]}, which is not a merged tensor of the zoo`);
-    this.units = space.unitsOf('weight').length;
+    const searched = Object.keys(space.spec.parameters);
+    this.units = space.unitsOf(searched.includes('weight') ? 'weight' : searched[0]!).length;
     this.tensorNames = [...sources.tensors];
 
     const K = this.models;
+    if (method === 'tsv_m') {
+      for (const name of sources.tensors) this.plans.push(this.tsvPlan(name, sources));
+      if (searched.includes('weight')) this.select = this.weightSelect();
+      return;
+    }
     for (const name of sources.tensors) {
       const b = sources.base.get(name);
       if (!b) fail('IO_E_NO_TENSOR', `tensor ${name} is missing from the base model`);
@@ -103,6 +149,7 @@ export class DifferentiableMerge {
       const stacked = new Float32Array(K * numel);
       taus.forEach((t, k) => stacked.set(t, k * numel));
       this.plans.push({
+        kind: 'dense',
         name,
         shape: b.shape,
         unit: space.unitOfTensor('weight', name),
@@ -114,9 +161,97 @@ export class DifferentiableMerge {
       });
     }
 
-    const sel = new Float32Array(this.units * K * space.dim);
-    for (let u = 0; u < this.units; u++) for (let k = 0; k < K; k++) sel[(u * K + k) * space.dim + this.coordinate(k, u)] = 1;
-    this.select = tf.keep(tf.tensor2d(sel, [this.units * K, space.dim]));
+    this.select = this.weightSelect();
+  }
+
+  private weightSelect(): tf.Tensor2D {
+    const K = this.models;
+    const dim = this.space.dim;
+    const sel = new Float32Array(this.units * K * dim);
+    for (let u = 0; u < this.units; u++) for (let k = 0; k < K; k++) sel[(u * K + k) * dim + this.coordinate(k, u)] = 1;
+    return tf.keep(tf.tensor2d(sel, [this.units * K, dim]));
+  }
+
+  /** tsv_m: the tensor's whitened factors (the method's own, through its cache), or its fallback. */
+  private tsvPlan(name: string, sources: MergeSources): TensorPlan {
+    const space = this.space;
+    const b = sources.base.get(name);
+    if (!b) fail('IO_E_NO_TENSOR', `tensor ${name} is missing from the base model`);
+    const K = this.models;
+    const numel = b.values.length;
+    const taus = sources.experts.map((e, k) => {
+      const t = e.get(name);
+      if (!t || t.values.length !== numel) fail('MERGE_E_SHAPE', `tensor ${name} is missing or has another size in expert ${sources.expertNames[k]}`);
+      const tau = new Float32Array(numel);
+      for (let i = 0; i < numel; i++) tau[i] = t.values[i]! - b.values[i]!;
+      return tau;
+    });
+    // The fixed values (x is irrelevant for them) and which of weight/group_g are searched.
+    const fixed = space.paramsFor(space.init, name);
+    const alpha = Number(fixed.global.alpha ?? 1);
+    const searched = (param: string) => param in space.spec.parameters;
+    const fixedOf = (k: number, param: string) => (searched(param) ? 1 : Number(fixed.perModel[k]![param] ?? 1));
+    if (!isSvdMatrix({ name, shape: b.shape })) {
+      // tsv_m's fallback: θ₀ + α · mean_k(weight_k · τ_k).
+      if (!searched('weight')) {
+        const out = Float32Array.from(b.values);
+        taus.forEach((tau, k) => {
+          const c = (alpha * fixedOf(k, 'weight')) / K;
+          for (let i = 0; i < numel; i++) out[i] = out[i]! + c * tau[i]!;
+        });
+        return { kind: 'constant', name, shape: b.shape, base: tf.keep(tf.tensor(out, b.shape)) };
+      }
+      const scaled = taus.map((tau) => Float32Array.from(tau, (v) => (alpha / K) * v));
+      const stacked = new Float32Array(K * numel);
+      scaled.forEach((t, k) => stacked.set(t, k * numel));
+      return {
+        kind: 'dense',
+        name,
+        shape: b.shape,
+        unit: space.unitOfTensor('weight', name),
+        base: tf.keep(tf.tensor(b.values, b.shape)),
+        taus: tf.keep(tf.tensor2d(stacked, [K, numel])),
+        hostBase: b.values,
+        hostTaus: scaled,
+        gram: gramOf([b.values, ...scaled]),
+      };
+    }
+    const [rows, cols] = b.shape as [number, number];
+    const ctx = { rows, cols, global: fixed.global, perModel: fixed.perModel, seed: tensorSeed(sources.seed ?? 0, name) };
+    const f = tsvFactors(
+      taus.map((tau, k) => tsvTaskSvd(Float64Array.from(tau), ctx, k)),
+      rows,
+      cols,
+    );
+    const kk = f.kk;
+    const l = new Float32Array(rows * kk);
+    for (let j = 0; j < kk; j++) for (let i = 0; i < rows; i++) l[i * kk + j] = f.ut[j * rows + i]!;
+    const sel = new Float32Array(kk * space.dim);
+    const a = new Float32Array(kk);
+    const bias = new Float32Array(kk);
+    for (let j = 0; j < kk; j++) {
+      const k = f.task[j]!;
+      const group = TSV_GROUP_PARAMS[f.group[j]!]!;
+      const scale = alpha * f.s[j]!;
+      const param = searched('weight') ? 'weight' : searched(group) ? group : null;
+      if (param === null) {
+        bias[j] = scale * fixedOf(k, 'weight') * fixedOf(k, group);
+        continue;
+      }
+      sel[j * space.dim + space.coordinate(param, k, space.unitOfTensor(param, name))] = 1;
+      a[j] = scale * fixedOf(k, 'weight') * fixedOf(k, group);
+    }
+    return {
+      kind: 'factored',
+      name,
+      shape: b.shape,
+      base: tf.keep(tf.tensor(b.values, b.shape)),
+      l: tf.keep(tf.tensor2d(l, [rows, kk])),
+      r: tf.keep(tf.tensor2d(Float32Array.from(f.vt), [kk, cols])),
+      sel: tf.keep(tf.tensor2d(sel, [kk, space.dim])),
+      a: tf.keep(tf.tensor1d(a)),
+      b: tf.keep(tf.tensor1d(bias)),
+    };
   }
 
   coordinate(model: number, unit: number): number {
@@ -125,6 +260,7 @@ export class DifferentiableMerge {
 
   /** x whose candidate is model m's own weights (θ₀ + τ̃ₘ): 1/lambda at m's coordinates, 0 elsewhere. */
   vertex(model: number): number[] {
+    if (this.space.method === 'tsv_m') fail('SEARCH_E_SPACE', 'frank-wolfe moves toward the experts\' own weights; over tsv_m use adamerging or a black-box optimizer');
     const x = new Array<number>(this.space.dim).fill(0);
     for (let u = 0; u < this.units; u++) x[this.coordinate(model, u)] = 1 / this.lambda;
     return x;
@@ -134,11 +270,22 @@ export class DifferentiableMerge {
   mergedTensors(coef: tf.Tensor): Record<string, tf.Tensor> {
     this.checkLive();
     const K = this.models;
-    const w = tf.reshape(tf.mul(tf.matMul(this.select, coef as tf.Tensor2D), this.lambda), [this.units, K]);
-    // slice, not split: tfjs 4.22's split gradient throws for a single piece (task granularity)
-    const rows = Array.from({ length: this.units }, (_, u) => tf.slice(w, [u, 0], [1, K]) as tf.Tensor2D);
+    let rows: tf.Tensor2D[] = [];
+    if (this.select) {
+      const w = tf.reshape(tf.mul(tf.matMul(this.select, coef as tf.Tensor2D), this.lambda), [this.units, K]);
+      // slice, not split: tfjs 4.22's split gradient throws for a single piece (task granularity)
+      rows = Array.from({ length: this.units }, (_, u) => tf.slice(w, [u, 0], [1, K]) as tf.Tensor2D);
+    }
     const out: Record<string, tf.Tensor> = {};
-    for (const p of this.plans) out[p.name] = tf.add(p.base, tf.reshape(tf.matMul(rows[p.unit]!, p.taus), p.shape));
+    for (const p of this.plans) {
+      if (p.kind === 'dense') out[p.name] = tf.add(p.base, tf.reshape(tf.matMul(rows[p.unit]!, p.taus), p.shape));
+      else if (p.kind === 'constant') out[p.name] = tf.add(p.base, 0);
+      else {
+        const kk = p.a.shape[0];
+        const scale = tf.add(tf.mul(tf.reshape(tf.matMul(p.sel, coef as tf.Tensor2D), [kk]), p.a), p.b);
+        out[p.name] = tf.add(p.base, tf.matMul(tf.mul(p.l, tf.reshape(scale, [1, kk])), p.r));
+      }
+    }
     return out;
   }
 
@@ -199,6 +346,7 @@ export class DifferentiableMerge {
     const cosine = Array.from({ length: this.units }, () => new Array<number>(candidates.length).fill(0));
     const a = new Float64Array(K + 1);
     for (const p of this.plans) {
+      if (p.kind !== 'dense') fail('SEARCH_E_SPACE', `frank-wolfe moves toward the experts' own weights; over ${this.space.method} use adamerging or a black-box optimizer`);
       const g = grads.get(p.name);
       if (!g) throw new Error(`no gradient for merged tensor ${p.name}`);
       // d[0] = ∇·θ₀, d[k+1] = ∇·τ̃ₖ
@@ -229,7 +377,7 @@ export class DifferentiableMerge {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose([...this.plans.flatMap((p) => [p.base, p.taus]), this.select]);
+    tf.dispose([...this.plans.flatMap((p) => (p.kind === 'dense' ? [p.base, p.taus] : p.kind === 'factored' ? [p.base, p.l, p.r, p.sel, p.a, p.b] : [p.base])), ...(this.select ? [this.select] : [])]);
   }
 
   private checkLive(): void {
@@ -241,7 +389,19 @@ export class DifferentiableMerge {
 function checkLinearSpace(space: SearchSpace): void {
   const method = space.method;
   if (!(SUPPORTED_METHODS as readonly string[]).includes(method)) {
-    fail('SEARCH_E_SPACE', `gradient search needs a merge that is linear in the weights: method task_arithmetic, or ties (AdaMerging++); the space uses ${method}`);
+    fail('SEARCH_E_SPACE', `gradient search needs a merge that is linear in the weights: method task_arithmetic, ties (AdaMerging++) or tsv_m (its per-task weight or component groups); the space uses ${method}`);
+  }
+  if (method === 'tsv_m') {
+    const searched = Object.keys(space.spec.parameters);
+    const groups = searched.filter((p) => TSV_GROUP_PARAMS.includes(p));
+    const other = searched.filter((p) => p !== 'weight' && !TSV_GROUP_PARAMS.includes(p));
+    if (other.length > 0 || searched.length === 0 || (searched.includes('weight') && groups.length > 0)) {
+      fail('SEARCH_E_SPACE', `gradient search over tsv_m learns either the per-model weight or the component groups (${TSV_GROUP_PARAMS.join(', ')}), not both and nothing else; move ${[...other, ...(groups.length > 0 && searched.includes('weight') ? ['weight'] : [])].join(', ') || 'the others'} under space.fixed`);
+    }
+    for (const name of Object.keys(space.spec.fixed ?? {})) {
+      if (!TSV_FIXED.has(name)) fail('SEARCH_E_SPACE', `space.fixed.${name}: tsv_m takes ${[...TSV_FIXED].join(', ')}`);
+    }
+    return;
   }
   const searched = Object.keys(space.spec.parameters);
   const other = searched.filter((p) => p !== 'weight');

@@ -1,9 +1,9 @@
 // Export a trial: rebuild the study's search space, turn the trial's point into a mergekit recipe,
 // run it on the full checkpoints with the streaming engine, and write the checkpoint folder with
 // `mergekit_config.yml` and a model card carrying the trial's metrics and its place on the front.
-// For a zoo study the recipe also routes each task's head to that task's expert (weight 1 for it,
-// 0 for the others, density 1), the convention the search scored with: heads are not merged.
-// A language-model zoo (skills4) has no heads: every tensor is in the space.
+// For a zoo study the recipe also routes each tensor the family does not merge (a classifier's task
+// heads) to the expert that supplies it (weight 1 for it, 0 for the others, density 1), the
+// convention the search scored with. A language-model zoo merges every tensor.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
@@ -15,23 +15,10 @@ import { getMethod } from '../merge/registry.ts';
 import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
-import { SearchSpace, type SpaceSpec, type TensorParams } from './space.ts';
-import type { ObjectiveSpec } from './study-config.ts';
+import { SearchSpace, type TensorParams } from './space.ts';
 import { recipeFor, recipeYaml } from './to-recipe.ts';
-import { ensureZoo } from './zoo-problem.ts';
-import { readZooManifest } from '../zoo/zoo-eval.ts';
-import { readSkills4Manifest } from '../zoo/skills4-eval.ts';
-import { isSkills4Zoo } from '../zoo/skills4-models.ts';
-
-/** What a study stored about its config (see run-study.ts `identity`). */
-export interface StudyIdentity {
-  zoo: string | null;
-  checkpoints: { base: string; experts: string[] } | null;
-  space: SpaceSpec;
-  objectives: ObjectiveSpec[];
-  samples: number | null;
-  seed: number;
-}
+import { ensureZoo, zooLayout } from '../zoo/registry.ts';
+import { readStoredConfig, type StudyIdentity } from './study-identity.ts';
 
 export interface ExportOptions {
   db: string;
@@ -50,10 +37,9 @@ export interface ExportResult {
   seconds: number;
 }
 
+/** The stored identity of a study (what it searched, on which models). */
 export function studyIdentity(study: StudyRow): StudyIdentity {
-  const id = (study.config as { identity?: StudyIdentity } | null)?.identity;
-  if (!id?.space) fail('STUDY_E_NOT_FOUND', `study "${study.name}" has no stored search space (it was not created by mergesearch search)`);
-  return id;
+  return readStoredConfig(study).identity;
 }
 
 interface Sources {
@@ -65,26 +51,24 @@ interface Sources {
   allTensors: string[];
   /** The base's layer count as the streaming engine reads it (config.json first). */
   numLayers: number;
-  /** zoo: task of each expert, whose head it provides. */
-  headTask?: string[];
+  /** zoo: for a tensor the candidate does not merge, the index of the expert that supplies it (-1: none). */
+  ownerOf?: (tensor: string) => number;
 }
 
 function sourcesOf(id: StudyIdentity, log?: (line: string) => void): Sources {
   if (id.zoo) {
     // Absolute paths, so the recipe runs from any folder.
-    const dir = path.resolve(ensureZoo(id.zoo, { onLog: log }));
-    if (isSkills4Zoo(dir)) {
-      // A language model has no per-task heads: the space covers every tensor.
-      const m = readSkills4Manifest(dir);
-      const base = path.join(dir, m.base);
-      const { names: all, numLayers } = tensorNames(base);
-      return { base, experts: m.tasks.map((t) => path.join(dir, m.experts[t]!)), modelNames: [...m.tasks], spaceTensors: all, allTensors: all, numLayers };
-    }
-    const manifest = readZooManifest(dir);
-    const base = path.join(dir, manifest.base);
-    const experts = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));
-    const { names: all, numLayers } = tensorNames(base);
-    return { base, experts, modelNames: manifest.tasks, spaceTensors: all.filter((n) => n.startsWith('backbone.')), allTensors: all, numLayers, headTask: manifest.tasks };
+    const layout = zooLayout(path.resolve(ensureZoo(id.zoo, { onLog: log })));
+    const { names: all, numLayers } = tensorNames(layout.base);
+    return {
+      base: layout.base,
+      experts: layout.experts,
+      modelNames: layout.tasks,
+      spaceTensors: all.filter((n) => layout.family.mergesTensor(n)),
+      allTensors: all,
+      numLayers,
+      ownerOf: (tensor) => layout.family.tensorOwner(tensor, layout.tasks),
+    };
   }
   if (!id.checkpoints) fail('STUDY_E_NOT_FOUND', 'the study names neither a zoo nor checkpoints');
   const { names: all, numLayers } = tensorNames(id.checkpoints.base);
@@ -107,9 +91,9 @@ export function spaceOfStudy(study: StudyRow, log?: (line: string) => void): { s
   return { space: new SearchSpace(id.space, sources.spaceTensors, sources.modelNames), sources };
 }
 
-/** Parameters that route each zoo head to its own expert unchanged. */
+/** Parameters that route each unmerged zoo tensor (a task's head) to its own expert unchanged. */
 function headParams(space: SearchSpace, sources: Sources): Array<{ tensor: string; params: TensorParams }> {
-  if (!sources.headTask) return [];
+  if (!sources.ownerOf) return [];
   const method = getMethod(space.method)!;
   const modelParams = new Set(method.modelParams.map((p) => p.name));
   const globalParams = new Set(method.globalParams.map((p) => p.name));
@@ -117,7 +101,7 @@ function headParams(space: SearchSpace, sources: Sources): Array<{ tensor: strin
   const out: Array<{ tensor: string; params: TensorParams }> = [];
   for (const tensor of sources.allTensors) {
     if (sources.spaceTensors.includes(tensor)) continue;
-    const owner = sources.headTask.findIndex((task) => tensor.startsWith(`heads.${task}.`));
+    const owner = sources.ownerOf(tensor);
     const global: Record<string, Scalar> = {};
     for (const [k, v] of Object.entries(fixed)) if (globalParams.has(k)) global[k] = v;
     if (globalParams.has('lambda')) global.lambda = 1;
@@ -182,7 +166,7 @@ export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
     store.close();
   }
   const { space, sources } = spaceOfStudy(study, o.log);
-  if (sources.headTask && !getMethod(space.method)!.modelParams.some((p) => p.name === 'weight')) {
+  if (sources.spaceTensors.length < sources.allTensors.length && !getMethod(space.method)!.modelParams.some((p) => p.name === 'weight')) {
     // Heads can only be routed through a per-model weight; the search scored each task through its
     // own expert's head, so this export's values will differ from the recorded ones.
     o.log?.(`warning: ${space.method} has no per-model weight, so the task heads cannot be routed to their experts: they are merged by ${space.method} too, unlike in the search`);

@@ -1,9 +1,10 @@
-// The trial loop: claim a retried trial or ask the optimizer for a new point, score it, tell the
-// optimizer, and log everything to the study. Each step that reads and writes the optimizer state
-// runs in one IMMEDIATE transaction, so several worker processes share one study safely and a
-// process killed at any moment leaves a consistent database: the optimizer state as of its last
-// ask or tell, and at most one RUNNING trial, which the next run marks FAIL and retries with the
-// same point (so the optimizer sees exactly the values an uninterrupted run would have given it).
+// The trial loop, in named steps: claim (a retried trial, or a new point from the optimizer) →
+// evaluate (merge and score, with a heartbeat) → record (result, counters, tell the optimizer).
+// Each step that reads and writes the optimizer state runs in one IMMEDIATE transaction, so
+// several worker processes share one study safely and a process killed at any moment leaves a
+// consistent database: the optimizer state as of its last ask or tell, and at most one RUNNING
+// trial, which the next run fails and requeues with the same point (`requeue`), so the optimizer
+// sees exactly the values an uninterrupted run would have given it.
 import os from 'node:os';
 import { MergeSearchError } from '../errors.ts';
 import type { StudyRow, StudyStore, TrialRow } from '../study/index.ts';
@@ -36,21 +37,26 @@ export interface LoopOptions {
    * merges nobody can score. Candidates that score NaN do not count. Default 5.
    */
   maxEvaluatorFailures?: number;
+  /** Milliseconds since the epoch (tests inject a clock; default Date.now). */
+  now?: () => number;
 }
 
-const ATTR_INTERRUPTED = 'interrupted_trials';
-const ATTR_EVALUATIONS = 'evaluations';
-const ATTR_SECONDS = 'elapsed_seconds';
+/** Study counters (attributes updated with `addStudyCounter`). */
+const COUNT_INTERRUPTED = 'interrupted_trials';
+const COUNT_EVALUATIONS = 'evaluations';
+const COUNT_SECONDS = 'elapsed_seconds';
 const ATTR_CLOCK_AT = 'clock_at';
 /** How often a worker waiting on other workers' trials checks whether their owners died. */
 const RECOVER_EVERY_MS = 1000;
+/** Error codes that mean the evaluator itself is broken (not that the candidate is bad). */
+const EVALUATOR_FAILURES = new Set(['EVAL_E_COMMAND', 'EVAL_E_OUTPUT', 'EVAL_E_TIMEOUT']);
 
 export function workerId(): string {
   return `${os.hostname()}:${process.pid}`;
 }
 
 /** Whether the worker that owns a RUNNING trial is gone (same host: its pid is dead). */
-function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number): boolean {
+function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number, now: number): boolean {
   const [host, pid] = (worker ?? '').split(':');
   if (host === os.hostname() && pid !== undefined && /^\d+$/.test(pid)) {
     if (Number(pid) === process.pid) return true;
@@ -61,29 +67,32 @@ function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: 
       return (e as NodeJS.ErrnoException).code === 'ESRCH';
     }
   }
-  return heartbeat === null || Date.now() - heartbeat >= staleMs;
+  return heartbeat === null || now - heartbeat >= staleMs;
 }
 
 /**
- * Trials left RUNNING by killed workers → FAIL ("interrupted"), each re-queued as a WAITING trial
- * with the same point. Returns the interrupted trials. Trials of live workers are left alone.
+ * Fail `trials` with `reason` and queue each again as a WAITING trial with the same point (and
+ * predicted values): the one way a trial is retried. Counts them as interrupted, so they do not
+ * count against the budget. Call inside a transaction.
  */
-export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = 30_000): TrialRow[] {
+export function requeue(store: StudyStore, study: StudyRow, trials: readonly TrialRow[], reason: string): void {
+  if (trials.length === 0) return;
+  store.failTrials(study.id, trials.map((t) => t.number), reason);
+  for (const t of trials) {
+    const retry = store.createTrial(study.id, { state: 'WAITING', x: t.x, decoded: t.decoded, tag: t.tag, retryOf: t.number });
+    if (t.attrs.predicted !== undefined) store.setTrialAttr(study.id, retry.number, 'predicted', t.attrs.predicted);
+  }
+  store.addStudyCounter(study.id, COUNT_INTERRUPTED, trials.length);
+}
+
+/**
+ * Trials left RUNNING by killed workers → FAIL ("interrupted"), each requeued with the same point.
+ * Returns the interrupted trials. Trials of live workers are left alone.
+ */
+export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = 30_000, now = Date.now()): TrialRow[] {
   return store.transaction(() => {
-    const running = store.trials(study.id, { states: ['RUNNING'] });
-    const dead = running.filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs));
-    if (dead.length === 0) return [];
-    store.failTrials(
-      study.id,
-      dead.map((t) => t.number),
-      'interrupted: the worker running this trial stopped (killed or crashed); retried as a new trial with the same point',
-    );
-    for (const t of dead) {
-      const retry = store.createTrial(study.id, { state: 'WAITING', x: t.x, decoded: t.decoded, tag: t.tag, retryOf: t.number });
-      if (t.attrs.predicted !== undefined) store.setTrialAttr(study.id, retry.number, 'predicted', t.attrs.predicted);
-    }
-    const attrs = store.studyAttrs(study.id);
-    store.setStudyAttr(study.id, ATTR_INTERRUPTED, ((attrs[ATTR_INTERRUPTED] as number | undefined) ?? 0) + dead.length);
+    const dead = store.trials(study.id, { states: ['RUNNING'] }).filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs, now));
+    requeue(store, study, dead, 'interrupted: the worker running this trial stopped (killed or crashed); retried as a new trial with the same point');
     return dead;
   });
 }
@@ -92,9 +101,9 @@ export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, sta
 export function budgetUsed(store: StudyStore, study: StudyRow): { trials: number; evaluations: number; seconds: number } {
   const a = store.studyAttrs(study.id);
   return {
-    trials: store.countTrials(study.id) - ((a[ATTR_INTERRUPTED] as number | undefined) ?? 0),
-    evaluations: (a[ATTR_EVALUATIONS] as number | undefined) ?? 0,
-    seconds: (a[ATTR_SECONDS] as number | undefined) ?? 0,
+    trials: store.countTrials(study.id) - ((a[COUNT_INTERRUPTED] as number | undefined) ?? 0),
+    evaluations: (a[COUNT_EVALUATIONS] as number | undefined) ?? 0,
+    seconds: (a[COUNT_SECONDS] as number | undefined) ?? 0,
   };
 }
 
@@ -105,153 +114,197 @@ function proposalOf(t: TrialRow): Proposal {
 
 type Claim = { trial: TrialRow; proposal: Proposal } | { stop: StopReason } | { wait: true };
 
-export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; trials: number; error?: string }> {
-  const { store, study, problem, optimizer, ctx } = o;
-  const worker = o.worker ?? workerId();
-  const started = Date.now();
-  let lastClock = started;
-  let lastRecovery = started;
-  let finished = 0;
-  let evaluatorFailures = 0;
-  const loadState = (): Json => (store.loadOptimizerState(study.id)?.state as Json | undefined) ?? optimizer.init(ctx);
+/** What evaluating a claimed trial gave: values, or the failure (with its code), or an interruption. */
+type Outcome = { interrupted: true } | { interrupted: false; values: number[] | null; evaluations: number; error?: string; code?: string; seconds: number };
+
+/** One worker's run over a study: the loop's steps, sharing the study, the clock and the budget. */
+class TrialRun {
+  private readonly worker: string;
+  private readonly now: () => number;
+  private lastClock: number;
+  private lastRecovery: number;
+
+  constructor(private readonly o: LoopOptions) {
+    this.worker = o.worker ?? workerId();
+    this.now = o.now ?? Date.now;
+    this.lastClock = this.now();
+    this.lastRecovery = this.lastClock;
+  }
+
+  private get store(): StudyStore {
+    return this.o.store;
+  }
+
+  private get study(): StudyRow {
+    return this.o.study;
+  }
+
+  private loadState(): Json {
+    return (this.store.loadOptimizerState(this.study.id)?.state as Json | undefined) ?? this.o.optimizer.init(this.o.ctx);
+  }
+
   // Wall time spent, accumulated in the study so a time budget spans resumed runs. Several workers
   // share one wall clock: each counts only the time since the later of its own last reading and
   // any worker's (clock_at), so time covered by several workers at once is counted once.
-  const since = (a: Record<string, unknown>) => Math.max(lastClock, (a[ATTR_CLOCK_AT] as number | undefined) ?? 0);
-  const clock = () => {
-    const now = Date.now();
-    const a = store.studyAttrs(study.id);
-    store.setStudyAttr(study.id, ATTR_SECONDS, ((a[ATTR_SECONDS] as number | undefined) ?? 0) + Math.max(0, now - since(a)) / 1000);
-    store.setStudyAttr(study.id, ATTR_CLOCK_AT, now);
-    lastClock = now;
-  };
-  const exhausted = (): boolean => {
-    const used = budgetUsed(store, study);
-    const b = o.budget;
+  private since(): number {
+    return Math.max(this.lastClock, (this.store.studyAttrs(this.study.id)[ATTR_CLOCK_AT] as number | undefined) ?? 0);
+  }
+
+  /** Add the wall time since the last reading to the study's clock. Call inside a transaction. */
+  recordClock(): void {
+    const now = this.now();
+    this.store.addStudyCounter(this.study.id, COUNT_SECONDS, Math.max(0, now - this.since()) / 1000);
+    this.store.setStudyAttr(this.study.id, ATTR_CLOCK_AT, now);
+    this.lastClock = now;
+  }
+
+  private exhausted(): boolean {
+    const used = budgetUsed(this.store, this.study);
+    const b = this.o.budget;
     return (
       (b.trials !== undefined && used.trials >= b.trials) ||
       (b.evaluations !== undefined && used.evaluations >= b.evaluations) ||
-      (b.seconds !== undefined && used.seconds + Math.max(0, Date.now() - since(store.studyAttrs(study.id))) / 1000 >= b.seconds)
+      (b.seconds !== undefined && used.seconds + Math.max(0, this.now() - this.since()) / 1000 >= b.seconds)
     );
-  };
-  const create = (p: Proposal): TrialRow => {
-    const trial = store.createTrial(study.id, { state: 'RUNNING', worker, x: p.x, decoded: problem.space.decode(p.x), tag: { tag: p.tag ?? null } });
-    if (p.intermediate?.length) store.addIntermediate(study.id, trial.number, p.intermediate);
-    if (p.predicted) store.setTrialAttr(study.id, trial.number, 'predicted', p.predicted);
-    return trial;
-  };
+  }
 
+  private create(p: Proposal): TrialRow {
+    const trial = this.store.createTrial(this.study.id, { state: 'RUNNING', worker: this.worker, x: p.x, decoded: this.o.problem.space.decode(p.x), tag: { tag: p.tag ?? null } });
+    if (p.intermediate?.length) this.store.addIntermediate(this.study.id, trial.number, p.intermediate);
+    if (p.predicted) this.store.setTrialAttr(this.study.id, trial.number, 'predicted', p.predicted);
+    return trial;
+  }
+
+  /** Step 1: a trial to evaluate — a requeued one first, else the optimizer's next point. */
+  claim(): Claim {
+    return this.o.optimizer.family === 'gradient' ? this.claimGradient() : this.claimBlackBox();
+  }
+
+  private claimBlackBox(): Claim {
+    const { store, study } = this;
+    return store.transaction((): Claim => {
+      const waiting = store.claimWaitingTrial(study.id, this.worker);
+      if (waiting) return { trial: waiting, proposal: proposalOf(waiting) };
+      if (this.exhausted()) return { stop: 'budget' };
+      const r = this.o.optimizer.ask(this.loadState(), this.o.ctx);
+      if (r.kind === 'done') return { stop: 'done' };
+      if (r.kind === 'wait') return { wait: true };
+      store.saveOptimizerState(study.id, r.state);
+      return { trial: this.create(r.proposal), proposal: r.proposal };
+    });
+  }
+
+  /** Gradient steps run outside the transaction (they take seconds); one worker owns the study. */
+  private claimGradient(): Claim {
+    const { store, study } = this;
+    const waiting = store.transaction(() => store.claimWaitingTrial(study.id, this.worker));
+    if (waiting) return { trial: waiting, proposal: proposalOf(waiting) };
+    if (this.exhausted()) return { stop: 'budget' };
+    const before = store.loadOptimizerState(study.id);
+    const r = this.o.optimizer.ask((before?.state as Json | undefined) ?? this.o.optimizer.init(this.o.ctx), this.o.ctx);
+    if (r.kind !== 'propose') return { stop: 'done' };
+    return store.transaction(() => {
+      const now = store.loadOptimizerState(study.id);
+      if ((now?.version ?? 0) !== (before?.version ?? 0)) {
+        throw new MergeSearchError('STUDY_E_BUSY', `study ${study.name} was changed by another process while this one took gradient steps; gradient optimizers run on one worker`);
+      }
+      store.saveOptimizerState(study.id, r.state);
+      return { trial: this.create(r.proposal), proposal: r.proposal };
+    });
+  }
+
+  /**
+   * Another worker holds the rest of this generation; its tells will unblock us. If that worker
+   * died, nobody would: retry its trial here instead of waiting forever.
+   */
+  async waitForOthers(): Promise<void> {
+    if (this.now() - this.lastRecovery >= RECOVER_EVERY_MS) {
+      this.lastRecovery = this.now();
+      if (recoverInterruptedTrials(this.store, this.study, undefined, this.now()).length > 0) return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Step 2: merge and score the claimed point, beating the trial's heartbeat meanwhile. */
+  async evaluate(trial: TrialRow, proposal: Proposal): Promise<Outcome> {
+    const t0 = this.now();
+    const beat = setInterval(() => {
+      try {
+        this.store.heartbeat(this.study.id, trial.number);
+      } catch {
+        // A missed heartbeat only delays recovery of this trial; the evaluation goes on.
+      }
+    }, this.o.heartbeatMs ?? 2000);
+    try {
+      const e = await this.o.problem.evaluate(proposal.x, this.o.signal);
+      const bad = e.values.findIndex((v) => !Number.isFinite(v));
+      const seconds = (this.now() - t0) / 1000;
+      if (bad < 0) return { interrupted: false, values: e.values, evaluations: e.evaluations, seconds };
+      return { interrupted: false, values: null, evaluations: e.evaluations, seconds, code: 'SEARCH_E_NONFINITE', error: `SEARCH_E_NONFINITE: objective ${this.o.problem.objectives[bad]!.name} is ${e.values[bad]} for this candidate` };
+    } catch (err) {
+      // Stopped mid-evaluation: the trial is retried by --resume.
+      if (this.o.signal?.aborted) return { interrupted: true };
+      if (!(err instanceof MergeSearchError)) throw err;
+      return { interrupted: false, values: null, evaluations: 0, seconds: (this.now() - t0) / 1000, code: err.code, error: err.message };
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Step 3: the trial's result, the study's counters and clock, and the optimizer told, in one transaction. */
+  record(trial: TrialRow, proposal: Proposal, r: Extract<Outcome, { interrupted: false }>): TrialRow {
+    const { store, study } = this;
+    return store.transaction(() => {
+      const row = store.finishTrial(study.id, trial.number, r.values ? { state: 'COMPLETE', values: r.values } : { state: 'FAIL', error: r.error ?? 'failed' });
+      store.setTrialAttr(study.id, trial.number, 'evaluations', r.evaluations);
+      store.setTrialAttr(study.id, trial.number, 'seconds', r.seconds);
+      store.addStudyCounter(study.id, COUNT_EVALUATIONS, r.evaluations);
+      this.recordClock();
+      const state = this.o.optimizer.tell(this.loadState(), this.o.ctx, proposal, r.values);
+      store.saveOptimizerState(study.id, state);
+      const attrs = this.o.optimizer.attributes?.(state, this.o.ctx);
+      if (attrs) for (const [k, v] of Object.entries(attrs)) store.setStudyAttr(study.id, k, v);
+      return row;
+    });
+  }
+
+  /** A trial stopped mid-evaluation: requeued for --resume, the clock recorded. */
+  interrupt(trial: TrialRow, proposal: Proposal): void {
+    this.store.transaction(() => {
+      requeue(this.store, this.study, [{ ...trial, attrs: { ...trial.attrs, ...(proposal.predicted ? { predicted: proposal.predicted } : {}) } }], 'interrupted: the search was stopped during this trial; retried on --resume');
+      this.recordClock();
+    });
+  }
+}
+
+export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; trials: number; error?: string }> {
+  const run = new TrialRun(o);
+  let finished = 0;
+  let evaluatorFailures = 0;
   while (true) {
     // Yield to the event loop once per trial: a zoo candidate is merged and scored synchronously,
     // so without this turn Ctrl-C (a signal handler) and heartbeat timers would only run once the
     // whole budget is spent.
     await new Promise((r) => setImmediate(r));
     if (o.signal?.aborted) return { reason: 'stopped', trials: finished };
-    let claim: Claim;
-    if (optimizer.family === 'gradient') {
-      // Gradient steps run outside the transaction (they take seconds); one worker owns the study.
-      const waiting = store.transaction(() => store.claimWaitingTrial(study.id, worker));
-      if (waiting) claim = { trial: waiting, proposal: proposalOf(waiting) };
-      else if (exhausted()) claim = { stop: 'budget' };
-      else {
-        const before = store.loadOptimizerState(study.id);
-        const r = optimizer.ask((before?.state as Json | undefined) ?? optimizer.init(ctx), ctx);
-        if (r.kind !== 'propose') claim = { stop: 'done' };
-        else {
-          claim = store.transaction(() => {
-            const now = store.loadOptimizerState(study.id);
-            if ((now?.version ?? 0) !== (before?.version ?? 0)) {
-              throw new MergeSearchError('STUDY_E_BUSY', `study ${study.name} was changed by another process while this one took gradient steps; gradient optimizers run on one worker`);
-            }
-            store.saveOptimizerState(study.id, r.state);
-            return { trial: create(r.proposal), proposal: r.proposal };
-          });
-        }
-      }
-    } else {
-      claim = store.transaction((): Claim => {
-        const waiting = store.claimWaitingTrial(study.id, worker);
-        if (waiting) return { trial: waiting, proposal: proposalOf(waiting) };
-        if (exhausted()) return { stop: 'budget' };
-        const r = optimizer.ask(loadState(), ctx);
-        if (r.kind === 'done') return { stop: 'done' };
-        if (r.kind === 'wait') return { wait: true };
-        store.saveOptimizerState(study.id, r.state);
-        return { trial: create(r.proposal), proposal: r.proposal };
-      });
-    }
+    const claim = run.claim();
     if ('stop' in claim) {
-      store.transaction(clock);
+      o.store.transaction(() => run.recordClock());
       return { reason: claim.stop, trials: finished };
     }
     if ('wait' in claim) {
-      // Another worker holds the rest of this generation; its tells will unblock us. If that
-      // worker died, nobody would: retry its trial here instead of waiting forever.
-      if (Date.now() - lastRecovery >= RECOVER_EVERY_MS) {
-        lastRecovery = Date.now();
-        if (recoverInterruptedTrials(store, study).length > 0) continue;
-      }
-      await new Promise((r) => setTimeout(r, 50));
+      await run.waitForOthers();
       continue;
     }
-
-    const { trial, proposal } = claim;
-    const t0 = Date.now();
-    const beat = setInterval(() => {
-      try {
-        store.heartbeat(study.id, trial.number);
-      } catch {
-        // A missed heartbeat only delays recovery of this trial; the evaluation goes on.
-      }
-    }, o.heartbeatMs ?? 2000);
-    let values: number[] | null = null;
-    let evaluations = 0;
-    let error: string | undefined;
-    try {
-      const e = await problem.evaluate(proposal.x, o.signal);
-      evaluations = e.evaluations;
-      const bad = e.values.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) error = `SEARCH_E_NONFINITE: objective ${problem.objectives[bad]!.name} is ${e.values[bad]} for this candidate`;
-      else values = e.values;
-    } catch (err) {
-      if (o.signal?.aborted) {
-        // Stopped mid-evaluation: leave the trial to be retried by --resume.
-        clearInterval(beat);
-        store.transaction(() => {
-          store.failTrials(study.id, [trial.number], 'interrupted: the search was stopped during this trial; retried on --resume');
-          const retry = store.createTrial(study.id, { state: 'WAITING', x: trial.x, decoded: trial.decoded, tag: trial.tag, retryOf: trial.number });
-          if (proposal.predicted) store.setTrialAttr(study.id, retry.number, 'predicted', proposal.predicted);
-          const a = store.studyAttrs(study.id);
-          store.setStudyAttr(study.id, ATTR_INTERRUPTED, ((a[ATTR_INTERRUPTED] as number | undefined) ?? 0) + 1);
-          clock();
-        });
-        return { reason: 'stopped', trials: finished };
-      }
-      if (!(err instanceof MergeSearchError)) {
-        clearInterval(beat);
-        throw err;
-      }
-      error = err.message;
-    } finally {
-      clearInterval(beat);
+    const outcome = await run.evaluate(claim.trial, claim.proposal);
+    if (outcome.interrupted) {
+      run.interrupt(claim.trial, claim.proposal);
+      return { reason: 'stopped', trials: finished };
     }
-    const seconds = (Date.now() - t0) / 1000;
-    const done = store.transaction(() => {
-      const row = store.finishTrial(study.id, trial.number, values ? { state: 'COMPLETE', values } : { state: 'FAIL', error: error ?? 'failed' });
-      store.setTrialAttr(study.id, trial.number, 'evaluations', evaluations);
-      store.setTrialAttr(study.id, trial.number, 'seconds', seconds);
-      const a = store.studyAttrs(study.id);
-      store.setStudyAttr(study.id, ATTR_EVALUATIONS, ((a[ATTR_EVALUATIONS] as number | undefined) ?? 0) + evaluations);
-      clock();
-      const state = optimizer.tell(loadState(), ctx, proposal, values);
-      store.saveOptimizerState(study.id, state);
-      const attrs = optimizer.attributes?.(state, ctx);
-      if (attrs) for (const [k, v] of Object.entries(attrs)) store.setStudyAttr(study.id, k, v);
-      return row;
-    });
+    const row = run.record(claim.trial, claim.proposal, outcome);
     finished++;
-    o.onTrial?.(done, seconds);
-    evaluatorFailures = error !== undefined && /^EVAL_E_(COMMAND|OUTPUT|TIMEOUT)/.test(error) ? evaluatorFailures + 1 : 0;
-    if (evaluatorFailures >= (o.maxEvaluatorFailures ?? 5)) return { reason: 'failing', trials: finished, error };
+    o.onTrial?.(row, outcome.seconds);
+    evaluatorFailures = outcome.code !== undefined && EVALUATOR_FAILURES.has(outcome.code) ? evaluatorFailures + 1 : 0;
+    if (evaluatorFailures >= (o.maxEvaluatorFailures ?? 5)) return { reason: 'failing', trials: finished, error: outcome.error };
   }
 }

@@ -5,12 +5,8 @@ import type { SearchSpace } from './space.ts';
 import type { GradientProblem } from './optimizer.ts';
 import type { ObjectiveSpec } from './study-config.ts';
 
-export interface Evaluation {
-  /** One value per objective, in objective order. */
-  values: number[];
-  /** Forward passes used (samples run through a model), for evaluation budgets and reports. */
-  evaluations: number;
-}
+export type { Evaluation } from '../zoo/family.ts';
+import type { Evaluation } from '../zoo/family.ts';
 
 export interface Problem {
   readonly space: SearchSpace;

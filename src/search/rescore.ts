@@ -1,20 +1,17 @@
-// Score an exported zoo checkpoint on its study's objectives again, through the checkpoint's own
-// heads, the same split and the same seeded subsample the study used: the export reproduces the
-// study's values when these agree.
+// Score an exported zoo checkpoint on its study's objectives again — the zoo's task list from the
+// zoo's manifest (as the study had it), the checkpoint's own tensors (heads included), the same
+// splits and the same seeded subsample the study used: the export reproduces the study's values
+// when these agree.
 import { fail } from '../errors.ts';
 import { StudyStore } from '../study/index.ts';
-import { loadClassifier, scoreOnZoo } from '../zoo/zoo-eval.ts';
-import { loadLlamaCheckpoint } from '../models/llama-load.ts';
-import { isSkills4Zoo, loadLmZoo } from '../zoo/skills4-models.ts';
-import { studyIdentity, type StudyIdentity } from './export.ts';
-import { scoreLmObjectives } from './lm-zoo-problem.ts';
+import { ensureZoo, familyOfDir } from '../zoo/registry.ts';
 import { resolveZooObjectives, type ZooObjective } from './study-config.ts';
-import { ensureZoo } from './zoo-problem.ts';
+import { readStoredConfig } from './study-identity.ts';
 
 export interface RescoreRow {
   objective: string;
   recorded: number;
-  /** Undefined for objectives this check cannot recompute (entropy, command evaluators). */
+  /** Undefined for objectives this check cannot recompute (command evaluators). */
   rescored?: number;
 }
 
@@ -22,50 +19,31 @@ export function rescoreExport(db: string, studyName: string, trialNumber: number
   const store = StudyStore.open(db, { readonly: true });
   let identity;
   let values: number[];
-  let tasks: string[];
+  let names: string[];
   try {
     const study = store.getStudy(studyName);
-    identity = studyIdentity(study);
+    identity = readStoredConfig(study).identity;
     const t = store.trial(study.id, trialNumber);
     if (!t.values) fail('STUDY_E_NOT_FOUND', `trial ${trialNumber} has no values`);
     values = t.values;
-    tasks = study.objectives.map((o) => o.name);
+    names = study.objectives.map((o) => o.name);
   } finally {
     store.close();
   }
   if (!identity.zoo) return [];
   const zooDir = ensureZoo(identity.zoo);
-  if (isSkills4Zoo(zooDir)) return rescoreLm(zooDir, identity, values, dir);
-  const model = loadClassifier(dir);
-  const objectives = resolveZooObjectives(identity.objectives, model.config.tasks, 'stored study config');
-  const rows: RescoreRow[] = [];
-  const cache = new Map<string, ReturnType<typeof scoreOnZoo>[number]>();
-  objectives.forEach((o, i) => {
-    if (o.kind !== 'zoo' || o.evaluator === 'entropy') {
-      rows.push({ objective: tasks[i] ?? o.name, recorded: values[i]! });
-      return;
-    }
-    const key = `${o.task}/${o.split}`;
-    let s = cache.get(key);
-    if (!s) {
-      s = scoreOnZoo(model.config, model.params, zooDir, o.split, { tasks: [o.task], samples: identity.samples ?? undefined, sampleSeed: identity.seed })[0]!;
-      cache.set(key, s);
-    }
-    rows.push({ objective: o.name, recorded: values[i]!, rescored: o.evaluator === 'accuracy' ? s.accuracy : s.crossEntropy });
-  });
-  for (const t of Object.values(model.params)) t.dispose();
-  return rows;
-}
-
-/** A language-model export scored on every objective the study recorded (entropy included: it needs no labels). */
-function rescoreLm(zooDir: string, identity: StudyIdentity, values: number[], dir: string): RescoreRow[] {
-  const zoo = loadLmZoo(zooDir);
-  const objectives = resolveZooObjectives(identity.objectives, zoo.tasks, 'stored study config') as ZooObjective[];
-  const model = loadLlamaCheckpoint(dir);
+  const zoo = familyOfDir(zooDir).load(zooDir);
+  const objectives = resolveZooObjectives(identity.objectives, zoo.tasks, 'stored study config');
+  if (objectives.length !== values.length || objectives.some((o, i) => o.name !== names[i])) {
+    fail('STUDY_E_NOT_FOUND', `study ${studyName} recorded objectives ${names.join(', ')}, but its config resolves to ${objectives.map((o) => o.name).join(', ')} on the zoo ${zooDir} now; was the zoo rebuilt with other tasks?`);
+  }
+  const zooObjectives = objectives.filter((o): o is ZooObjective => o.kind === 'zoo');
+  const scorer = zoo.scorer({ samples: identity.samples ?? undefined, seed: identity.seed });
   try {
-    const scored = scoreLmObjectives(zoo, model.params, objectives, { samples: identity.samples ?? undefined, seed: identity.seed });
-    return objectives.map((o, i) => ({ objective: o.name, recorded: values[i]!, rescored: scored.values[i]! }));
+    const scored = scorer.score(zoo.readCheckpoint(dir), zooObjectives).values;
+    let k = 0;
+    return objectives.map((o, i) => (o.kind === 'zoo' ? { objective: o.name, recorded: values[i]!, rescored: scored[k++]! } : { objective: o.name, recorded: values[i]! }));
   } finally {
-    model.dispose();
+    scorer.close();
   }
 }

@@ -14,9 +14,9 @@ import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
 import type { Problem } from './problem.ts';
-import { zooKind, type StudyConfig } from './study-config.ts';
-import { ensureZoo, ZooProblem } from './zoo-problem.ts';
-import { LmZooProblem } from './lm-zoo-problem.ts';
+import type { StudyConfig } from './study-config.ts';
+import { changedIdentityFields, readStoredConfig, storedConfigOf } from './study-identity.ts';
+import { ZooProblem } from './zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
 
 export interface RunStudyOptions {
@@ -44,21 +44,8 @@ export interface RunStudyResult {
   error?: string;
 }
 
-/** The parts of a config that must not change when a study is resumed. */
-function identity(c: StudyConfig): Json {
-  return JSON.parse(JSON.stringify({ zoo: c.zoo ?? null, checkpoints: c.checkpoints ?? null, space: c.space, objectives: c.objectives, samples: c.samples ?? null, optimizer: c.optimizer, seed: c.seed }));
-}
-
-/** JSON with object keys sorted, so reordering keys in a config is not a change. */
-function canonical(v: Json): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k]!)}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
 export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
   if (config.zoo === undefined) return CommandProblem.fromConfig(config, source);
-  if (zooKind(config.zoo) === 'lm') return LmZooProblem.fromDir(ensureZoo(config.zoo, { onLog: log }), config, source);
   return ZooProblem.fromConfig(config, log, source);
 }
 
@@ -113,9 +100,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
     }
     if (study) {
-      const before = ((study.config as { identity?: Json }).identity ?? {}) as Record<string, Json>;
-      const now = identity(config) as Record<string, Json>;
-      const changed = Object.keys(now).filter((k) => canonical(before[k] ?? null) !== canonical(now[k]!));
+      const changed = changedIdentityFields(readStoredConfig(study).identity, config);
       if (changed.length > 0) {
         fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
@@ -126,12 +111,12 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     }
     const engine = await initEngine(config.backend);
     problem = buildProblem(config, log, source);
-    const planned = study ? (study.config as { budget?: StudyConfig['budget'] }).budget?.trials : config.budget.trials;
+    const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;
     const ctx = optimizerContext(config, problem, optimizer, source, planned);
     if (!study) {
       study = store.createStudy({
         name: config.name,
-        config: { identity: identity(config), budget: config.budget, source: o.configFile ? path.resolve(o.configFile) : null },
+        config: storedConfigOf(config, o.configFile ? path.resolve(o.configFile) : null) as unknown as Json,
         backend: engine.backend,
         seed: config.seed,
         optimizer: optimizer.name,

@@ -4,11 +4,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { evaluatorNames, isEvaluatorName, LM_EVALUATORS, type Direction, type EvaluatorName, type LmEvaluatorName } from '../../evaluators/index.ts';
+import type { Direction } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { closestName, getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
+import type { BenchmarkFamily } from '../zoo/family.ts';
+import { allEvaluators, BUILTIN_ZOOS, familyOfZoo, isBuiltinZoo } from '../zoo/registry.ts';
 import type { Json } from './optimizer.ts';
 import { GRANULARITIES, type Granularity, type GroupSpec, type ParamRange, type SpaceSpec } from './space.ts';
 
@@ -18,8 +20,8 @@ export type EvalSplit = (typeof SPLITS)[number];
 export interface ZooObjective {
   kind: 'zoo';
   name: string;
-  /** Classifier zoos (mnist8): accuracy, cross_entropy, entropy; language-model zoos (skills4): the LM scorers. */
-  evaluator: EvaluatorName | LmEvaluatorName;
+  /** One of the zoo family's evaluators (src/zoo/*-family.ts): accuracy, exact_match, ... */
+  evaluator: string;
   task: string;
   split: EvalSplit;
   direction: Direction;
@@ -54,24 +56,7 @@ export interface StudyConfig {
   dir: string;
 }
 
-export const BUILTIN_ZOOS = ['mnist8', 'mnist8-tiny', 'skills4', 'skills4-tiny'] as const;
-
-/** Which kind of model a zoo holds: classifiers with per-task heads, or language models. */
-export type ZooKind = 'classifier' | 'lm';
-
-/** A built-in zoo by name; a folder by the benchmark its manifest names (a missing folder: classifier). */
-export function zooKind(zoo: string): ZooKind {
-  if (zoo === 'skills4' || zoo === 'skills4-tiny') return 'lm';
-  if ((BUILTIN_ZOOS as readonly string[]).includes(zoo)) return 'classifier';
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(zoo, 'manifest.json'), 'utf8')) as { benchmark?: unknown };
-    return m.benchmark === 'skills4' ? 'lm' : 'classifier';
-  } catch {
-    return 'classifier';
-  }
-}
-
-const LM_EVALUATOR_NAMES = Object.keys(LM_EVALUATORS) as LmEvaluatorName[];
+export { BUILTIN_ZOOS };
 
 const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget'];
 
@@ -126,7 +111,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   const dir = o.dir ?? process.cwd();
   if (doc.zoo !== undefined) {
     if (typeof doc.zoo !== 'string' || doc.zoo === '') bad('zoo', `${BUILTIN_ZOOS.join(' or ')}, or the path of a zoo folder`, doc.zoo);
-    zoo = (BUILTIN_ZOOS as readonly string[]).includes(doc.zoo as string) ? (doc.zoo as string) : path.resolve(dir, doc.zoo as string);
+    zoo = isBuiltinZoo(doc.zoo as string) ? (doc.zoo as string) : path.resolve(dir, doc.zoo as string);
   } else {
     const c = doc.checkpoints;
     if (!isObj(c) || typeof c.base !== 'string' || !Array.isArray(c.experts) || c.experts.length < 1 || !c.experts.every((e) => typeof e === 'string')) {
@@ -152,7 +137,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   else bad('objectives', 'a list of objectives', doc.objectives);
   if (rawObjectives.length === 0) bad('objectives', 'a non-empty list', doc.objectives);
   const objectives: ObjectiveSpec[] = [];
-  rawObjectives.forEach((entry, i) => objectives.push(...validateObjective(entry, `objectives[${i}]`, source, zoo === undefined ? undefined : zooKind(zoo))));
+  rawObjectives.forEach((entry, i) => objectives.push(...validateObjective(entry, `objectives[${i}]`, source, zoo === undefined ? undefined : (familyOfZoo(zoo) ?? 'unknown'))));
   const names = objectives.map((ob) => ob.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) bad('objectives', 'objectives with distinct names', dup);
@@ -223,9 +208,15 @@ function validateSpace(raw: unknown, source: string): SpaceSpec {
   return { method: method as string, granularity, groups, parameters, fixed };
 }
 
-function validateObjective(raw: unknown, key: string, source: string, kind: ZooKind | undefined): ObjectiveSpec[] {
+/**
+ * One objective entry. `family`: the zoo's family (its evaluators and their directions), 'unknown'
+ * for a zoo folder not readable yet (any family's evaluators pass; loading reports the folder), or
+ * undefined when the study merges checkpoints (command objectives only).
+ */
+function validateObjective(raw: unknown, key: string, source: string, family: BenchmarkFamily | 'unknown' | undefined): ObjectiveSpec[] {
   const bad = (k: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: ${key}${k ? `.${k}` : ''} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
-  const names: string[] = kind === 'lm' ? LM_EVALUATOR_NAMES : evaluatorNames();
+  const evaluators = family === undefined ? [] : family === 'unknown' ? allEvaluators() : family.evaluators;
+  const names = evaluators.map((e) => e.name);
   if (!isObj(raw)) bad('', `{task: NAME, evaluator: ${names.join('|')}} or {command: "...", key: NAME, direction: maximize|minimize}`, raw);
   const r = raw as Obj;
   const direction = (d: unknown, fallback: Direction): Direction => {
@@ -244,15 +235,18 @@ function validateObjective(raw: unknown, key: string, source: string, kind: ZooK
     return [{ kind: 'command', name: typeof r.name === 'string' ? r.name : (k as string), command: r.command as string, key: k as string, direction: direction(r.direction, 'maximize'), timeoutSeconds: t as number }];
   }
   for (const k of Object.keys(r)) if (!['name', 'evaluator', 'task', 'split', 'direction', '__tasks', 'tasks'].includes(k)) bad(k, 'one of name, evaluator, task, tasks, split, direction (unknown key)');
-  if (kind === undefined) bad('', 'a command objective ({command, key, direction}) when the study merges checkpoints');
-  const evaluator = r.evaluator ?? (kind === 'lm' ? 'exact_match' : 'accuracy');
-  const known = kind === 'lm' ? typeof evaluator === 'string' && (LM_EVALUATOR_NAMES as string[]).includes(evaluator) : typeof evaluator === 'string' && isEvaluatorName(evaluator);
-  if (!known) bad('evaluator', `one of ${names.join(', ')}, command${kind === 'lm' ? ' (the zoo holds language models)' : ''}`, evaluator);
+  if (family === undefined) bad('', 'a command objective ({command, key, direction}) when the study merges checkpoints');
+  const evaluator = r.evaluator ?? evaluators[0]!.name;
+  const info = evaluators.find((e) => e.name === evaluator);
+  if (!info) {
+    const near = typeof evaluator === 'string' ? closestName(evaluator, names) : undefined;
+    bad('evaluator', `one of ${names.join(', ')}, command${typeof family === 'object' ? ` (the ${family.name} zoo holds ${family.holds})` : ''}${near ? `; did you mean "${near}"?` : ''}`, evaluator);
+  }
   const split = (r.split ?? 'calibration') as EvalSplit;
   if (!SPLITS.includes(split)) bad('split', SPLITS.join(', '), r.split);
   if (split === 'test') process.emitWarning?.(`${source}: ${key} scores on the test split; searching on it overfits the table you report`);
-  const ev = evaluator as EvaluatorName | LmEvaluatorName;
-  const dir = direction(r.direction, ev === 'accuracy' || ev === 'exact_match' ? 'maximize' : 'minimize');
+  const ev = info!.name;
+  const dir = direction(r.direction, info!.direction);
   if (r.__tasks !== undefined) {
     // Expanded later against the zoo's task list: a placeholder per "all".
     return [{ kind: 'zoo', name: `${ev}:*`, evaluator: ev, task: r.__tasks === 'all' ? '*' : (r.__tasks as string[]).join(','), split, direction: dir }];

@@ -1,48 +1,26 @@
-// Search on an in-memory zoo: the backbone is merged with the exact merge-method code, per tensor
-// with the parameters the coefficient vector gives it, and scored through each task's expert head
-// on a fixed, seeded subsample of the split (the same samples for every trial, so trials compare).
-import fs from 'node:fs';
+// Search on an in-memory zoo of any benchmark family: a candidate merges the family's merged tensors
+// (a classifier's backbone, every tensor of a language model) with the exact merge-method code, per
+// tensor with the parameters the coefficient vector gives it, and the family's scorer scores it on
+// a fixed, seeded subsample of each objective's split (the same samples for every trial, so trials
+// compare). The family decides everything model-specific; this file knows none of it.
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { getEvaluator, subsampleIndices } from '../../evaluators/index.ts';
-import { mlpLogits } from '../models/mlp-classifier.ts';
-import { buildMnist8 } from '../zoo/mnist8.ts';
-import { buildSkills4 } from '../zoo/skills4.ts';
-import { subset } from '../zoo/mnist-data.ts';
-import { readTaskData, toInputs } from '../zoo/task-data.ts';
-import { loadZoo, mergeHostParams, type HostParams, type LoadedZoo } from '../zoo/zoo-models.ts';
+import { fail } from '../errors.ts';
+import { mergeHostParams, type HostParams } from '../merge/host-merge.ts';
+import type { EvalSplit, LoadedZoo, ZooScorer } from '../zoo/family.ts';
+import { ensureZoo, familyOfDir } from '../zoo/registry.ts';
 import { DifferentiableZoo } from './differentiable-zoo.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
-import { BUILTIN_ZOOS, resolveZooObjectives, type EvalSplit, type StudyConfig, type ZooObjective } from './study-config.ts';
-
-/** Where a built-in zoo lives, and building it when it is missing (cached for later runs). */
-export function ensureZoo(name: string, o: { root?: string; onLog?: (line: string) => void } = {}): string {
-  if (!(BUILTIN_ZOOS as readonly string[]).includes(name)) return name;
-  const dir = path.join(o.root ?? 'zoo', name);
-  if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
-    const lm = name.startsWith('skills4');
-    o.onLog?.(`the ${name} zoo is not built yet: building it into ${dir} (seed 0; cached for later runs; ${lm ? (name.endsWith('tiny') ? 'about a minute' : 'about 15 minutes') : 'about a minute'})`);
-    const build = lm ? buildSkills4 : buildMnist8;
-    build({ out: dir, seed: 0, tiny: name.endsWith('-tiny'), onLog: o.onLog });
-  }
-  return dir;
-}
-
-interface TaskBatch {
-  x: tf.Tensor2D;
-  labels: Uint8Array;
-}
+import { resolveZooObjectives, type StudyConfig, type ZooObjective } from './study-config.ts';
 
 export class ZooProblem implements Problem {
   readonly space: SearchSpace;
   readonly objectives: ZooObjective[];
   readonly description: string;
   readonly tensors: string[];
-  /** Seed of the random merge methods (dare_*, della*): the study's, as export uses it too. */
+  /** Seed of the random merge methods (dare_*, della*) and of the subsample: the study's, as export uses it too. */
   readonly seed: number;
-  private readonly data = new Map<string, TaskBatch>();
-  private readonly heads: Record<string, tf.Tensor>[];
+  private readonly scorer: ZooScorer;
   private differentiable?: DifferentiableZoo;
 
   constructor(
@@ -50,81 +28,48 @@ export class ZooProblem implements Problem {
     config: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name'>,
     source = 'study config',
   ) {
-    this.tensors = [...zoo.base.keys()].filter((n) => n.startsWith('backbone.'));
+    this.tensors = zoo.mergedTensors;
     this.seed = config.seed;
     this.space = new SearchSpace(config.space, this.tensors, zoo.tasks);
     this.objectives = resolveZooObjectives(config.objectives, zoo.tasks, source) as ZooObjective[];
+    const known = zoo.family.evaluators.map((e) => e.name);
     for (const o of this.objectives) {
-      const key = `${o.task}/${o.split}`;
-      if (this.data.has(key)) continue;
-      let d = readTaskData(path.join(zoo.dir, zoo.manifest.data[o.task]![o.split]), zoo.config.numClasses);
-      // One subsample per study (seeded by the study's seed), reused by every trial.
-      if (config.samples !== undefined && config.samples < d.count) d = subset(d, subsampleIndices(d.count, config.samples, config.seed));
-      this.data.set(key, { x: tf.keep(tf.tensor2d(toInputs(d.images), [d.count, zoo.config.inputSize])), labels: d.labels });
+      if (!known.includes(o.evaluator)) {
+        fail('CONFIG_E_FIELD', `${source}: objective "${o.name}" uses evaluator ${o.evaluator}, which the ${zoo.family.name} zoo cannot score; use one of ${known.join(', ')}`);
+      }
     }
-    this.heads = zoo.tasks.map((task, i) => {
-      const h: Record<string, tf.Tensor> = {};
-      for (const [name, t] of zoo.experts[i]!) if (name.startsWith(`heads.${task}.`)) h[name] = tf.keep(tf.tensor(t.values, t.shape));
-      return h;
-    });
-    this.description = `${path.basename(zoo.dir)} zoo: ${zoo.tasks.length} experts (${zoo.tasks.join(', ')}), ${this.tensors.length} backbone tensors, ${this.space.dim} coefficients`;
+    this.scorer = zoo.scorer({ samples: config.samples, seed: config.seed });
+    this.description = `${path.basename(zoo.dir)} zoo (${zoo.family.name}): ${zoo.tasks.length} experts (${zoo.tasks.join(', ')}), ${this.tensors.length} merged tensors, ${this.space.dim} coefficients`;
   }
 
+  /** The study's zoo (a built-in zoo is built first when missing), loaded by its family. */
   static fromConfig(config: StudyConfig, onLog?: (line: string) => void, source?: string): ZooProblem {
     const dir = ensureZoo(config.zoo!, { onLog });
-    return new ZooProblem(loadZoo(dir), config, source);
+    return new ZooProblem(familyOfDir(dir).load(dir), config, source);
   }
 
-  /** The merged backbone for coefficients x (host arrays), with the exact merge-method code. */
-  mergeBackbone(x: readonly number[], seed = this.seed): HostParams {
+  /** The merged tensors for coefficients x (host arrays), with the exact merge-method code. */
+  mergeCandidate(x: readonly number[], seed = this.seed): HostParams {
     return mergeHostParams(this.zoo, this.tensors, this.space.method, (name) => this.space.paramsFor(x, name), { seed, checkFinite: true });
   }
 
-
   /** The differentiable twin for gradient optimizers, built on first use (it holds the task vectors). */
   get gradient(): DifferentiableZoo {
-    this.differentiable ??= new DifferentiableZoo(this.zoo, this.space);
+    this.differentiable ??= new DifferentiableZoo(this.zoo, this.space, { seed: this.seed });
     return this.differentiable;
   }
 
   async evaluate(x: number[]): Promise<Evaluation> {
-    const backbone = this.mergeBackbone(x);
-    return this.scoreBackbone(backbone, this.objectives);
+    return this.score(this.mergeCandidate(x), this.objectives);
   }
 
-  /** Values of `objectives` (zoo objectives of this zoo) for a merged backbone. */
-  scoreBackbone(backbone: HostParams, objectives: readonly ZooObjective[], splitOverride?: EvalSplit): Evaluation {
-    let evaluations = 0;
-    const values = tf.tidy(() => {
-      const params: Record<string, tf.Tensor> = {};
-      for (const [name, t] of backbone) params[name] = tf.tensor(t.values, t.shape);
-      const logitsOf = new Map<string, Float32Array>();
-      return objectives.map((o) => {
-        const split = splitOverride ?? o.split;
-        const key = `${o.task}/${split}`;
-        let batch = this.data.get(key);
-        if (!batch) {
-          const d = readTaskData(path.join(this.zoo.dir, this.zoo.manifest.data[o.task]![split]), this.zoo.config.numClasses);
-          batch = { x: tf.keep(tf.tensor2d(toInputs(d.images), [d.count, this.zoo.config.inputSize])), labels: d.labels };
-          this.data.set(key, batch);
-        }
-        let logits = logitsOf.get(key);
-        if (!logits) {
-          const ti = this.zoo.tasks.indexOf(o.task);
-          logits = mlpLogits({ ...params, ...this.heads[ti]! }, this.zoo.config, batch.x, o.task).dataSync() as Float32Array;
-          logitsOf.set(key, logits);
-          evaluations += batch.labels.length;
-        }
-        return getEvaluator(o.evaluator).score(logits, batch.labels, this.zoo.config.numClasses);
-      });
-    });
-    return { values, evaluations };
+  /** Values of `objectives` (objectives of this zoo) for a merged model or a whole checkpoint's tensors. */
+  score(params: HostParams, objectives: readonly ZooObjective[], splitOverride?: EvalSplit): Evaluation {
+    return this.scorer.score(params, objectives, splitOverride);
   }
 
   close(): void {
     this.differentiable?.dispose();
-    for (const b of this.data.values()) b.x.dispose();
-    this.data.clear();
-    for (const h of this.heads) for (const t of Object.values(h)) t.dispose();
+    this.scorer.close();
   }
 }

@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { StudyRow } from '../study/index.ts';
 import type { DecodedParams } from '../search/space.ts';
+import { readStoredConfigParts } from '../search/study-identity.ts';
+import { builtinZooDir, isBuiltinZoo, readZooManifest } from '../zoo/registry.ts';
 
 export interface CoefficientTable {
   scope: 'model' | 'global';
@@ -21,21 +23,15 @@ export interface CoefficientTable {
 
 export type ModelsFrom = 'zoo' | 'checkpoints' | 'numbered';
 
-interface Identity {
-  zoo?: string | null;
-  checkpoints?: { base: string; experts: string[] } | null;
-}
-
 function zooTasks(zoo: string, searchDirs: string[]): string[] | undefined {
-  const builtin = zoo === 'mnist8' || zoo === 'mnist8-tiny';
   // A built-in zoo lives in zoo/NAME under the folder the search ran in; try the likely ones.
-  const candidates = builtin ? searchDirs.map((d) => path.join(d, 'zoo', zoo)) : [zoo];
+  const candidates = isBuiltinZoo(zoo) ? searchDirs.map((d) => builtinZooDir(zoo, path.join(d, 'zoo'))) : [zoo];
   for (const dir of candidates) {
+    if (!fs.existsSync(path.join(dir, 'manifest.json'))) continue;
     try {
-      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tasks?: unknown };
-      if (Array.isArray(manifest.tasks) && manifest.tasks.every((t) => typeof t === 'string')) return manifest.tasks as string[];
+      return readZooManifest(dir).tasks;
     } catch {
-      // not here
+      // not a readable zoo
     }
   }
   return undefined;
@@ -46,9 +42,9 @@ function zooTasks(zoo: string, searchDirs: string[]): string[] | undefined {
  * zoo may have been built under (the server's output root and working folder, the config's folder).
  */
 export function modelNames(study: StudyRow, count: number, searchDirs: string[]): { names: string[]; from: ModelsFrom } {
-  const config = study.config as { identity?: Identity; source?: string | null } | null;
-  const id = config?.identity;
-  const dirs = [...searchDirs, ...(typeof config?.source === 'string' ? [path.dirname(config.source)] : [])];
+  const stored = readStoredConfigParts(study);
+  const id = stored.identity;
+  const dirs = [...searchDirs, ...(stored.source ? [path.dirname(stored.source)] : [])];
   if (typeof id?.zoo === 'string') {
     const tasks = zooTasks(id.zoo, dirs);
     if (tasks && tasks.length === count) return { names: tasks, from: 'zoo' };

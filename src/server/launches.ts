@@ -8,7 +8,7 @@
 //
 // Relative paths in a launched config (zoo, checkpoints) resolve against the output root, not
 // against launches/: they are rewritten to absolute paths in the file written. Objective commands
-// run in the output root. A built-in zoo (mnist8, mnist8-tiny) is built under <outputRoot>/zoo/.
+// run in the output root. A built-in zoo (mnist8, skills4, their -tiny versions) is built under <outputRoot>/zoo/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
 import { getOptimizer, resolveSettings } from '../search/optimizers/index.ts';
-import { BUILTIN_ZOOS, parseStudyConfig, type StudyConfig } from '../search/study-config.ts';
+import { parseStudyConfig, type StudyConfig } from '../search/study-config.ts';
+import { isBuiltinZoo } from '../zoo/registry.ts';
 import type { StudyStore } from '../study/index.ts';
 import { HttpError } from './auth.ts';
 import { confinePath } from './paths.ts';
@@ -62,7 +63,7 @@ export class Launches {
     const config = parseStudyConfig(text, source, { defaultName, dir: this.o.outputRoot });
     const optimizer = getOptimizer(config.optimizer.name);
     resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
-    if (config.zoo !== undefined && !(BUILTIN_ZOOS as readonly string[]).includes(config.zoo)) checkFolder(config.zoo, 'zoo folder', 'manifest.json');
+    if (config.zoo !== undefined && !isBuiltinZoo(config.zoo)) checkFolder(config.zoo, 'zoo folder', 'manifest.json');
     if (config.checkpoints) {
       checkFolder(config.checkpoints.base, 'checkpoints.base');
       config.checkpoints.experts.forEach((e, i) => checkFolder(e, `checkpoints.experts[${i}]`));

@@ -64,8 +64,36 @@ export const STUDY_DETAIL = {
   required: [...STUDY_HEAD_REQUIRED, 'config', 'attrs', 'notes'],
   properties: {
     ...STUDY_HEAD_PROPERTIES,
-    // Free-form: what the search stored (identity: zoo or checkpoints, space, objectives, optimizer, seed; budget; source).
-    config: {},
+    // The stored study config (src/search/study-identity.ts): version, identity (zoo or checkpoints,
+    // space, objectives, samples, optimizer, seed), budget, source. Studies made by other tools may
+    // hold anything, so unknown shapes pass through.
+    config: {
+      anyOf: [
+        {
+          type: 'object',
+          properties: {
+            version: { type: 'integer' },
+            identity: {
+              type: 'object',
+              properties: {
+                zoo: { type: ['string', 'null'] },
+                checkpoints: { anyOf: [{ type: 'null' }, { type: 'object', properties: { base: { type: 'string' }, experts: { type: 'array', items: { type: 'string' } } }, additionalProperties: true }] },
+                space: { type: 'object', additionalProperties: true },
+                objectives: { type: 'array', items: { type: 'object', additionalProperties: true } },
+                samples: { type: ['integer', 'null'] },
+                optimizer: { type: 'object', additionalProperties: true },
+                seed: { type: 'integer' },
+              },
+              additionalProperties: true,
+            },
+            budget: { type: 'object', additionalProperties: true },
+            source: { type: ['string', 'null'] },
+          },
+          additionalProperties: true,
+        },
+        {},
+      ],
+    },
     attrs: { type: 'object', additionalProperties: true },
     notes: {
       type: 'array',

@@ -234,6 +234,25 @@ export class StudyStore {
     });
   }
 
+  /**
+   * Add `delta` to a numeric study attribute (a counter: trials interrupted, evaluations, seconds)
+   * in one statement, so concurrent workers never lose an update; returns the new value.
+   */
+  addStudyCounter(studyId: number, key: string, delta: number): number {
+    if (!Number.isFinite(delta)) throw new Error(`addStudyCounter: ${key} += ${delta} is not a finite number`);
+    return this.transaction(() => {
+      this.requireStudy(studyId);
+      const row = this.st
+        .get(
+          `INSERT INTO study_attrs (study_id, key, value) VALUES (?, ?, printf('%!.17g', ?))
+           ON CONFLICT (study_id, key) DO UPDATE SET value = printf('%!.17g', CAST(value AS REAL) + CAST(excluded.value AS REAL))
+           RETURNING value`,
+        )
+        .get(studyId, key, delta) as { value: string };
+      return Number(row.value);
+    });
+  }
+
   studyAttrs(studyId: number): Record<string, unknown> {
     return this.read(() => {
       const rows = this.st.get(`SELECT key, value FROM study_attrs WHERE study_id = ? ORDER BY key`).all(studyId) as Array<{ key: string; value: string }>;

@@ -11,7 +11,7 @@ import type { LmExample } from '../../evaluators/lm.ts';
 import { encodeExamples, readSkillData, readSkills4Manifest, stopIds } from './skills4-eval.ts';
 import type { Skills4Manifest } from './skills4.ts';
 import type { EvalSplit } from './skills4-tasks.ts';
-import { fixedMergeParams, mergeHostParams, type HostParams, type MergeSpec } from './zoo-models.ts';
+import { mergeHostFixed, type HostParams, type MergeSpec } from '../merge/host-merge.ts';
 
 export interface LoadedLmZoo {
   dir: string;
@@ -26,17 +26,6 @@ export interface LoadedLmZoo {
   stop: number[];
   /** The eos id appended to every answer when its loss is scored. */
   eos: number;
-}
-
-/** True when `dir` holds a skills4 zoo (its manifest says so). */
-export function isSkills4Zoo(dir: string): boolean {
-  const file = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(file)) return false;
-  try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { benchmark?: unknown }).benchmark === 'skills4';
-  } catch {
-    return false;
-  }
 }
 
 export function loadLmZoo(dir: string): LoadedLmZoo {
@@ -85,6 +74,5 @@ export function lmExamples(zoo: LoadedLmZoo, task: string, split: EvalSplit): Lm
 
 /** Merge every tensor of a language-model zoo with a method's exact semantics (as `mergesearch merge`). */
 export function mergeLmZoo(zoo: LoadedLmZoo, spec: MergeSpec): HostParams {
-  const params = fixedMergeParams(spec, zoo.experts.length);
-  return mergeHostParams(zoo, zoo.base.keys(), spec.method, () => params, { seed: spec.seed });
+  return mergeHostFixed(zoo, zoo.base.keys(), spec);
 }

@@ -38,7 +38,7 @@
 // every iteration (the oracle ranks cosines with full weights rather than ⟨∇, θₘ − θ⟩, and the
 // samples change every iteration); the steps are small (γ₀ = 0.03), so it mostly does.
 import type { Json, Optimizer, OptimizerContext } from '../optimizer.ts';
-import { adamStep, gradientOf, noGradientMessage, sampleSeed } from './adamerging.ts';
+import { adamStep, gradientOf, noGradientMessage, sampleSeed } from './gradient-steps.ts';
 
 interface Oracle {
   [key: string]: Json;

@@ -1,0 +1,78 @@
+// What a study stores about the config it was started with, as one typed, versioned record with
+// one writer (`storedConfigOf`, when the study is created) and one reader (`readStoredConfig`, for
+// resume, export, re-scoring and the report server). `identity` holds what must not change on
+// --resume; `budget` may; `source` is the config file it came from.
+import { fail } from '../errors.ts';
+import type { StudyRow } from '../study/index.ts';
+import type { Json } from './optimizer.ts';
+import type { SpaceSpec } from './space.ts';
+import type { ObjectiveSpec, StudyConfig } from './study-config.ts';
+
+/** Version of the stored record; studies written before versioning read as version 1. */
+export const STORED_CONFIG_VERSION = 1;
+
+export interface StudyIdentity {
+  /** A built-in zoo name or an absolute zoo folder; null for a checkpoint study. */
+  zoo: string | null;
+  checkpoints: { base: string; experts: string[] } | null;
+  space: SpaceSpec;
+  objectives: ObjectiveSpec[];
+  samples: number | null;
+  optimizer: StudyConfig['optimizer'];
+  seed: number;
+}
+
+export interface StoredStudyConfig {
+  version: number;
+  identity: StudyIdentity;
+  budget: StudyConfig['budget'];
+  /** The study config file (absolute), when the study was started from one. */
+  source: string | null;
+}
+
+/** The record stored with a new study. */
+export function storedConfigOf(c: StudyConfig, source: string | null): StoredStudyConfig {
+  const identity: StudyIdentity = JSON.parse(
+    JSON.stringify({ zoo: c.zoo ?? null, checkpoints: c.checkpoints ?? null, space: c.space, objectives: c.objectives, samples: c.samples ?? null, optimizer: c.optimizer, seed: c.seed }),
+  ) as StudyIdentity;
+  return { version: STORED_CONFIG_VERSION, identity, budget: c.budget, source };
+}
+
+/**
+ * The stored record of a study. A study that was not created by `mergesearch search` (no stored
+ * space) or by a newer version is refused with STUDY_E_NOT_FOUND / STUDY_E_VERSION.
+ */
+export function readStoredConfig(study: StudyRow): StoredStudyConfig {
+  const raw = (study.config ?? {}) as Partial<StoredStudyConfig> & Record<string, unknown>;
+  const version = typeof raw.version === 'number' ? raw.version : 1;
+  if (version > STORED_CONFIG_VERSION) {
+    fail('STUDY_E_VERSION', `study "${study.name}" was written by a newer mergesearch (stored config version ${version}, this one reads ${STORED_CONFIG_VERSION}); upgrade mergesearch to use it`);
+  }
+  const id = raw.identity;
+  if (!id || typeof id !== 'object' || !id.space) fail('STUDY_E_NOT_FOUND', `study "${study.name}" has no stored search space (it was not created by mergesearch search)`);
+  return { version, identity: id, budget: raw.budget ?? {}, source: typeof raw.source === 'string' ? raw.source : null };
+}
+
+/**
+ * Whatever parts of the record a study holds, without failing (the report server shows studies
+ * created by other tools or older versions too): fields not stored are absent.
+ */
+export function readStoredConfigParts(study: StudyRow): { identity: Partial<StudyIdentity>; source: string | null } {
+  const raw = (study.config ?? {}) as Partial<StoredStudyConfig>;
+  const id = raw.identity && typeof raw.identity === 'object' ? raw.identity : {};
+  return { identity: id, source: typeof raw.source === 'string' ? raw.source : null };
+}
+
+/** JSON with object keys sorted, so reordering keys in a config is not a change. */
+function canonical(v: Json): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k]!)}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** The identity fields that differ between a stored study and a config (what --resume refuses). */
+export function changedIdentityFields(stored: StudyIdentity, config: StudyConfig): string[] {
+  const before = stored as unknown as Record<string, Json>;
+  const now = storedConfigOf(config, null).identity as unknown as Record<string, Json>;
+  return Object.keys(now).filter((k) => canonical(before[k] ?? null) !== canonical(now[k]!));
+}

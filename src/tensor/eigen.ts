@@ -1,0 +1,162 @@
+// Symmetric eigendecomposition on flat float64 arrays: Householder reduction to tridiagonal form,
+// then the implicit QL iteration with Wilkinson-type shifts (the classic EISPACK route; Golub & Van
+// Loan §8.3). Written for the SVD-family merges, whose Gram matrices reach 2048×2048 and beyond:
+// every inner loop here walks a contiguous row (the eigenvector rotations act on rows of Qᵀ, not
+// on columns of Q), which is several times faster in V8 than an array-of-arrays implementation.
+// Accuracy: backward stable — eigenvalues within ~n·1e-16·‖A‖ of the exact ones, eigenvectors
+// orthonormal to ~n·1e-16 (checked in test/svd.test.ts against ml-matrix).
+
+/** Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). */
+export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+  const a = Float64Array.from(g);
+  const d = new Float64Array(n);
+  const e = new Float64Array(n); // e[i] couples i and i+1 after the reduction
+  const p = tridiagonalize(a, n, d, e);
+  const qt = transposeSquare(p, n); // rows of Qᵀ: the vectors the rotations act on
+  tridiagonalQl(d, e, qt, n);
+  return { values: d, vectors: qt };
+}
+
+/**
+ * Reduce the symmetric matrix in `a` (overwritten) to tridiagonal T = Pᵀ·A·P. Returns P (row-major);
+ * fills the diagonal of T in d and the off-diagonal in e (e[i] = T[i+1][i], e[n−1] = 0).
+ */
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): Float64Array {
+  const vs = new Float64Array(n * n); // row k: the Householder vector of step k (entries < k)
+  const hs = new Float64Array(n); // its h = |v|²/2 (0: no reflection at that step)
+  const sub = new Float64Array(n); // sub[k] = T[k][k−1]
+  const pv = new Float64Array(n);
+  for (let k = n - 1; k >= 1; k--) {
+    const row = k * n;
+    let scale = 0;
+    for (let j = 0; j < k; j++) scale += Math.abs(a[row + j]!);
+    if (k === 1 || scale === 0) {
+      sub[k] = a[row + k - 1]!;
+      continue;
+    }
+    // Householder vector v (scaled by 1/scale, which H = I − v·vᵀ/h does not see) mapping row k's
+    // first k entries onto the last of them.
+    const v = vs.subarray(row, row + k);
+    let sigma = 0;
+    for (let j = 0; j < k; j++) {
+      v[j] = a[row + j]! / scale;
+      sigma += v[j]! * v[j]!;
+    }
+    const f = v[k - 1]!;
+    const gg = f >= 0 ? -Math.sqrt(sigma) : Math.sqrt(sigma);
+    sub[k] = scale * gg;
+    const h = sigma - f * gg;
+    v[k - 1] = f - gg;
+    hs[k] = h;
+    // A ← H·A·H on the leading k×k block: p = A·v/h, q = p − (vᵀp / 2h)·v, A −= v·qᵀ + q·vᵀ.
+    let vp = 0;
+    for (let i = 0; i < k; i++) {
+      const ai = i * n;
+      let s = 0;
+      for (let j = 0; j < k; j++) s += a[ai + j]! * v[j]!;
+      pv[i] = s / h;
+      vp += v[i]! * pv[i]!;
+    }
+    const kk = vp / (2 * h);
+    for (let i = 0; i < k; i++) pv[i]! -= kk * v[i]!;
+    for (let i = 0; i < k; i++) {
+      const ai = i * n;
+      const vi = v[i]!;
+      const qi = pv[i]!;
+      for (let j = 0; j < k; j++) a[ai + j]! -= vi * pv[j]! + qi * v[j]!;
+    }
+  }
+  for (let k = 0; k < n; k++) d[k] = a[k * n + k]!;
+  for (let k = 0; k + 1 < n; k++) e[k] = sub[k + 1]!;
+  e[n - 1] = 0;
+  // P = H_{n−1}·…·H₁, built by left-multiplying the identity by H₁, H₂, …: H_k acts on the leading
+  // k rows, where everything before it lives.
+  const pm = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) pm[i * n + i] = 1;
+  const w = new Float64Array(n);
+  for (let k = 2; k < n; k++) {
+    const h = hs[k]!;
+    if (h === 0) continue;
+    const v = vs.subarray(k * n, k * n + k);
+    w.fill(0, 0, k);
+    for (let i = 0; i < k; i++) {
+      const vi = v[i]!;
+      if (vi === 0) continue;
+      const pi = i * n;
+      for (let j = 0; j < k; j++) w[j]! += vi * pm[pi + j]!;
+    }
+    for (let i = 0; i < k; i++) {
+      const f = v[i]! / h;
+      if (f === 0) continue;
+      const pi = i * n;
+      for (let j = 0; j < k; j++) pm[pi + j]! -= f * w[j]!;
+    }
+  }
+  return pm;
+}
+
+/**
+ * Diagonalise the symmetric tridiagonal (d, e) in place by implicit QL steps, applying every
+ * rotation to the rows of qt (so that qt ends as the eigenvectors, one per row).
+ */
+function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: number): void {
+  for (let l = 0; l < n; l++) {
+    let iterations = 0;
+    for (;;) {
+      let m = l;
+      for (; m < n - 1; m++) {
+        const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
+        if (Math.abs(e[m]!) <= 1e-16 * dd || Math.abs(e[m]!) + dd === dd) break;
+      }
+      if (m === l) break;
+      if (++iterations > 60) throw new Error(`eigenSymmetric: no convergence for eigenvalue ${l} of ${n}`);
+      // Shift from the leading 2×2 block (Wilkinson).
+      let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
+      let r = Math.hypot(g, 1);
+      g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
+      let s = 1;
+      let c = 1;
+      let p = 0;
+      let i = m - 1;
+      let deflated = false;
+      for (; i >= l; i--) {
+        const f = s * e[i]!;
+        const b = c * e[i]!;
+        r = Math.hypot(f, g);
+        e[i + 1] = r;
+        if (r === 0) {
+          // Underflow: the matrix splits here; redo from l.
+          d[i + 1]! -= p;
+          e[m] = 0;
+          deflated = true;
+          break;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[i + 1]! - p;
+        r = (d[i]! - g) * s + 2 * c * b;
+        p = s * r;
+        d[i + 1] = g + p;
+        g = c * r - b;
+        const ri = i * n;
+        const rj = ri + n;
+        for (let k = 0; k < n; k++) {
+          const x = qt[ri + k]!;
+          const y = qt[rj + k]!;
+          qt[rj + k] = s * x + c * y;
+          qt[ri + k] = c * x - s * y;
+        }
+      }
+      if (deflated) continue;
+      d[l]! -= p;
+      e[l] = g;
+      e[m] = 0;
+    }
+  }
+}
+
+function transposeSquare(a: Float64Array, n: number): Float64Array {
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[j * n + i] = a[i * n + j]!;
+  return out;
+}

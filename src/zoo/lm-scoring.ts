@@ -1,0 +1,139 @@
+// Scoring and differentiable losses of a language-model zoo (skills4): every tensor of the decoder
+// is merged (a language model has no per-task heads), and each objective scores a model on a fixed,
+// seeded subsample of a task's split — exact match of greedy answers, loss or perplexity per answer
+// token, or the entropy of the first answer token's prediction. The differentiable losses are the
+// language-model analogues of the classifier ones:
+//   unlabelled (AdaMerging): the entropy of the next-token prediction after each calibration prompt
+//     (the first answer token's distribution), mean over prompts;
+//   labelled (AdaMerging with labels, Frank-Wolfe's oracle): the loss per answer token (answer +
+//     eos, teacher forcing).
+import * as tf from '@tensorflow/tfjs';
+import { exactMatch, LM_EVALUATORS, promptEntropy, tokenLoss, type LmExample } from '../../evaluators/lm.ts';
+import { subsampleIndices } from '../../evaluators/subsample.ts';
+import { fail } from '../errors.ts';
+import type { HostParams } from '../merge/host-merge.ts';
+import { llamaLogits, llamaTargetLogLikelihood, type LlamaParams } from '../models/llama.ts';
+import type { Evaluation, EvalSplit, FamilyObjective, LossOptions, LossTerms, ZooScorer } from './family.ts';
+import { lmExamples, type LoadedLmZoo } from './skills4-models.ts';
+
+/** Prompts per batch when scoring (generation and teacher forcing). */
+const SCORE_BATCH = 128;
+
+const LM_EVALUATOR_NAMES = Object.keys(LM_EVALUATORS);
+
+export interface LmScoreOptions {
+  /** Examples per task: a subsample seeded by `seed` (the same for every candidate); default all. */
+  samples?: number;
+  seed: number;
+  /** Score on this split instead of each objective's own (reports on the test split). */
+  splitOverride?: EvalSplit;
+}
+
+/** The examples a study scores for (task, split): the whole split or its seeded subsample. */
+export function lmObjectiveExamples(zoo: LoadedLmZoo, task: string, split: EvalSplit, o: Pick<LmScoreOptions, 'samples' | 'seed'>): LmExample[] {
+  const all = lmExamples(zoo, task, split);
+  if (o.samples === undefined || o.samples >= all.length) return all;
+  return Array.from(subsampleIndices(all.length, o.samples, o.seed), (i) => all[i]!);
+}
+
+/** scoreLmObjectives for a model held as host arrays (uploaded for the call, then freed). */
+export function scoreLmHostParams(zoo: LoadedLmZoo, merged: HostParams, objectives: readonly FamilyObjective[], o: LmScoreOptions): Evaluation {
+  const params: LlamaParams = {};
+  for (const [name, t] of merged) params[name] = tf.tensor(t.values, t.shape, 'float32');
+  try {
+    return scoreLmObjectives(zoo, params, objectives, o);
+  } finally {
+    tf.dispose(Object.values(params));
+  }
+}
+
+/**
+ * Values of language-model objectives for a parameter map. Each scorer runs once per (task, split)
+ * however many objectives read it; `evaluations` counts the examples run through the model per scorer.
+ */
+export function scoreLmObjectives(zoo: LoadedLmZoo, params: LlamaParams, objectives: readonly FamilyObjective[], o: LmScoreOptions): Evaluation {
+  let evaluations = 0;
+  const cache = new Map<string, number>();
+  const values = objectives.map((ob) => {
+    const split = o.splitOverride ?? ob.split;
+    const examples = lmObjectiveExamples(zoo, ob.task, split, o);
+    const scorer = ob.evaluator === 'perplexity' ? 'token_loss' : ob.evaluator;
+    const key = `${ob.task}/${split}/${scorer}`;
+    let v = cache.get(key);
+    if (v === undefined) {
+      evaluations += examples.length;
+      if (scorer === 'exact_match') v = exactMatch(params, zoo.config, examples, { stop: zoo.stop, batchSize: SCORE_BATCH }).exactMatch;
+      else if (scorer === 'token_loss') v = tokenLoss(params, zoo.config, examples, { suffix: [zoo.eos], batchSize: SCORE_BATCH }).loss;
+      else if (scorer === 'prompt_entropy') v = promptEntropy(params, zoo.config, examples.map((e) => e.prompt), { positions: 'last', batchSize: SCORE_BATCH });
+      else fail('CONFIG_E_FIELD', `evaluator ${ob.evaluator} does not score language models; use one of ${LM_EVALUATOR_NAMES.join(', ')}`);
+      cache.set(key, v!);
+    }
+    return ob.evaluator === 'perplexity' ? Math.exp(v!) : v!;
+  });
+  return { values, evaluations };
+}
+
+export class LmScorer implements ZooScorer {
+  constructor(
+    private readonly zoo: LoadedLmZoo,
+    private readonly o: { samples?: number; seed: number },
+  ) {}
+
+  score(params: HostParams, objectives: readonly FamilyObjective[], splitOverride?: EvalSplit): Evaluation {
+    return scoreLmHostParams(this.zoo, params, objectives, { ...this.o, splitOverride });
+  }
+
+  close(): void {}
+}
+
+export class LmLosses implements LossTerms {
+  private readonly data: LmExample[][];
+
+  constructor(
+    private readonly zoo: LoadedLmZoo,
+    split: EvalSplit,
+  ) {
+    this.data = zoo.tasks.map((task) => lmExamples(zoo, task, split));
+  }
+
+  count(task: number): number {
+    return this.data[task]!.length;
+  }
+
+  checkOptions(options: LossOptions): void {
+    if (options.logitScale) fail('SEARCH_E_SPACE', 'the optimizer setting logit_scale rescales a cosine classifier head; a language-model zoo has none: remove it');
+  }
+
+  adaptationLoss(params: Record<string, tf.Tensor>, task: number, indices: Uint32Array, options: LossOptions): tf.Scalar {
+    const examples = this.pick(task, indices);
+    return options.labels ? this.answerLoss(params, examples) : this.promptEntropy(params, examples);
+  }
+
+  labelledLoss(params: Record<string, tf.Tensor>, task: number, indices: Uint32Array): tf.Scalar {
+    return this.answerLoss(params, this.pick(task, indices));
+  }
+
+  dispose(): void {}
+
+  private pick(task: number, indices: Uint32Array): LmExample[] {
+    return Array.from(indices, (j) => this.data[task]![j]!);
+  }
+
+  /** Mean entropy of the next-token prediction after each prompt (right padding; causal attention keeps it out). */
+  private promptEntropy(params: LlamaParams, examples: LmExample[]): tf.Scalar {
+    const len = Math.max(...examples.map((e) => e.prompt.length));
+    const ids = examples.map((e) => [...e.prompt, ...new Array<number>(len - e.prompt.length).fill(0)]);
+    const last = new Float32Array(examples.length * len);
+    examples.forEach((e, b) => (last[b * len + e.prompt.length - 1] = 1 / examples.length));
+    const logP = tf.logSoftmax(llamaLogits(params, this.zoo.config, ids), -1);
+    const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), -1));
+    return tf.sum(tf.mul(entropy, tf.tensor2d(last, [examples.length, len]))) as tf.Scalar;
+  }
+
+  /** Loss per answer token (answer + eos) over the examples. */
+  private answerLoss(params: LlamaParams, examples: LmExample[]): tf.Scalar {
+    const batch = examples.map((e) => ({ input: e.prompt, target: [...e.answer, this.zoo.eos] }));
+    const tokens = batch.reduce((a, b) => a + b.target.length, 0);
+    return tf.div(tf.neg(tf.sum(llamaTargetLogLikelihood(params, this.zoo.config, batch))), tokens) as tf.Scalar;
+  }
+}

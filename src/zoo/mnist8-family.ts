@@ -1,0 +1,93 @@
+// The mnist8 benchmark family: eight transformed-digit classification tasks, a 784-256-256 MLP
+// backbone with one cosine head per task. Candidates merge the backbone; each task is scored
+// through its own expert's head (heads are not merged). See mnist8.ts for how the zoo is built.
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { EVALUATORS } from '../../evaluators/index.ts';
+import { fail } from '../errors.ts';
+import { checkMlpParams } from '../models/mlp-classifier.ts';
+import { ClassifierLosses, ClassifierScorer } from './classifier-scoring.ts';
+import type { BenchmarkFamily, EvalOptions, LoadedZoo } from './family.ts';
+import { buildMnist8 } from './mnist8.ts';
+import { SPLITS, type SplitName } from './mnist-data.ts';
+import { loadClassifier, readZooManifest, scoreOnZoo } from './zoo-eval.ts';
+import { loadClassifierHost, loadClassifierZoo, type LoadedClassifierZoo } from './zoo-models.ts';
+
+const isBackbone = (name: string) => name.startsWith('backbone.');
+
+/** A mnist8 zoo in memory, with its family's scorers (and the classifier fields the experiments read). */
+export function loadMnist8Zoo(dir: string): LoadedZoo & LoadedClassifierZoo {
+  const zoo = loadClassifierZoo(dir);
+  return {
+    ...zoo,
+    family: mnist8Family,
+    mergedTensors: [...zoo.base.keys()].filter(isBackbone),
+    // Methods, not closures over `zoo`: a copy with other experts or config ({...zoo, config}) scores itself.
+    scorer(o) {
+      return new ClassifierScorer(this, o);
+    },
+    lossTerms(split = 'calibration') {
+      return new ClassifierLosses(this, split);
+    },
+    readCheckpoint(model) {
+      const { params, config } = loadClassifierHost(model);
+      checkMlpParams(config, new Map([...params].map(([n, t]) => [n, t.shape])), model);
+      const missing = zoo.tasks.filter((t) => !config.tasks.includes(t));
+      if (missing.length > 0) fail('MERGE_E_SHAPE', `${model} has no head for ${missing.join(', ')}, which the zoo ${dir} scores (its heads: ${config.tasks.join(', ')})`);
+      for (const name of zoo.base.keys()) {
+        if (!isBackbone(name)) continue;
+        const want = zoo.base.get(name)!.shape;
+        const got = params.get(name)?.shape;
+        if (JSON.stringify(got) !== JSON.stringify(want)) fail('MERGE_E_SHAPE', `tensor ${name} is ${JSON.stringify(got ?? 'missing')} in ${model} but ${JSON.stringify(want)} in the zoo ${dir}`);
+      }
+      return params;
+    },
+  };
+}
+
+/** Each task's head tensors from the zoo's expert for that task (eval --expert-heads). */
+function expertHeads(zooDir: string, tasks: string[], experts: Record<string, string>): Record<string, Record<string, tf.Tensor>> {
+  const out: Record<string, Record<string, tf.Tensor>> = {};
+  for (const task of tasks) {
+    const { params } = loadClassifier(path.join(zooDir, experts[task]!));
+    out[task] = {};
+    for (const [name, t] of Object.entries(params)) {
+      if (name.startsWith(`heads.${task}.`)) out[task]![name] = t;
+      else t.dispose();
+    }
+  }
+  return out;
+}
+
+function evalCheckpoint(o: EvalOptions) {
+  if (!(SPLITS as readonly string[]).includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${SPLITS.join(', ')} on an mnist8 zoo, got ${o.split}`);
+  const { config, params } = loadClassifier(o.model);
+  const zoo = readZooManifest(o.zooDir);
+  const heads = o.expertTensors ? expertHeads(o.zooDir, zoo.tasks, zoo.experts) : undefined;
+  try {
+    const scores = scoreOnZoo(config, params, o.zooDir, o.split as SplitName, { samples: o.samples, sampleSeed: o.sampleSeed, heads });
+    const mean = scores.reduce((a, s) => a + s.accuracy, 0) / scores.length;
+    const lines = [
+      ...scores.map((s) => `  ${s.task.padEnd(10)} accuracy ${s.accuracy.toFixed(4)}  cross-entropy ${s.crossEntropy.toFixed(4)}  (${s.samples} samples)`),
+      `  ${'average'.padEnd(10)} accuracy ${mean.toFixed(4)}`,
+    ];
+    return { json: { scores, meanAccuracy: mean }, lines };
+  } finally {
+    tf.dispose(Object.values(params));
+    for (const h of Object.values(heads ?? {})) tf.dispose(Object.values(h));
+  }
+}
+
+export const mnist8Family: BenchmarkFamily = {
+  name: 'mnist8',
+  holds: 'classifiers with per-task heads',
+  summary: 'eight transformed-digit classification experts (MLP backbone, one head per task): fast, for comparing merge methods and optimizers',
+  buildTime: { full: 'about a minute', tiny: 'a few seconds' },
+  splits: SPLITS,
+  evaluators: [EVALUATORS.accuracy, EVALUATORS.cross_entropy, EVALUATORS.entropy],
+  mergesTensor: isBackbone,
+  tensorOwner: (name, tasks) => tasks.findIndex((task) => name.startsWith(`heads.${task}.`)),
+  build: (o) => buildMnist8(o),
+  load: loadMnist8Zoo,
+  evalCheckpoint,
+};

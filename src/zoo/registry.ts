@@ -1,0 +1,106 @@
+// Every benchmark family by name, and the questions the rest of the program asks about zoos: is
+// this a built-in zoo name, where does it live (building it when missing), which family does a
+// folder hold, what are its tasks and expert folders. Adding a family = one adapter file + one line
+// in FAMILIES.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../errors.ts';
+import type { BenchmarkFamily, FamilyEvaluator, ZooManifest } from './family.ts';
+import { mnist8Family } from './mnist8-family.ts';
+import { skills4Family } from './skills4-family.ts';
+
+export const FAMILIES: readonly BenchmarkFamily[] = [mnist8Family, skills4Family];
+
+/** Built-in zoo names: each family's name, and NAME-tiny for its small test version. */
+export const BUILTIN_ZOOS: readonly string[] = FAMILIES.flatMap((f) => [f.name, `${f.name}-tiny`]);
+
+export function familyNames(): string[] {
+  return FAMILIES.map((f) => f.name);
+}
+
+export function isBuiltinZoo(zoo: string): boolean {
+  return BUILTIN_ZOOS.includes(zoo);
+}
+
+export function getFamily(name: string): BenchmarkFamily | undefined {
+  return FAMILIES.find((f) => f.name === name);
+}
+
+/** The family of a built-in zoo name (mnist8-tiny → mnist8). */
+function familyOfBuiltin(zoo: string): BenchmarkFamily | undefined {
+  return getFamily(zoo.replace(/-tiny$/, ''));
+}
+
+/** The default folder of a built-in zoo: zoo/NAME under `root` (the working folder by default). */
+export function builtinZooDir(zoo: string, root = 'zoo'): string {
+  return path.join(root, zoo);
+}
+
+/** manifest.json of a zoo folder, checked for the fields every family writes. */
+export function readZooManifest(dir: string): ZooManifest {
+  const file = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(file)) {
+    const hint = `build one with: npx mergesearch zoo build ${familyNames().join('|')} --out ${dir}`;
+    fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); give the folder of a built zoo, a built-in name (${BUILTIN_ZOOS.join(', ')}), or ${hint}`);
+  }
+  let m: Partial<ZooManifest>;
+  try {
+    m = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ZooManifest>;
+  } catch (e) {
+    fail('IO_E_CONFIG', `${file} is not valid JSON (${(e as Error).message}); rebuild the zoo`);
+  }
+  if (typeof m !== 'object' || m === null || !Array.isArray(m.tasks) || typeof m.base !== 'string' || typeof m.experts !== 'object' || m.experts === null || typeof m.data !== 'object') {
+    fail('IO_E_CONFIG', `${file} lacks tasks, base, experts or data; rebuild the zoo`);
+  }
+  for (const t of m.tasks) if (typeof m.experts[t] !== 'string') fail('IO_E_CONFIG', `${file} names no expert for task ${String(t)}; rebuild the zoo`);
+  return m as ZooManifest;
+}
+
+/** The family a zoo folder holds, by its manifest's `benchmark`. */
+export function familyOfDir(dir: string): BenchmarkFamily {
+  const m = readZooManifest(dir);
+  const f = getFamily(m.benchmark);
+  if (!f) fail('IO_E_CONFIG', `${path.join(dir, 'manifest.json')} describes a "${String(m.benchmark)}" zoo, which this version does not know; known families: ${familyNames().join(', ')}`);
+  return f;
+}
+
+/**
+ * The family of a study's `zoo:` (a built-in name or a folder), or undefined when a folder cannot
+ * be read yet (validation then accepts any family's evaluators and loading reports the folder).
+ */
+export function familyOfZoo(zoo: string): BenchmarkFamily | undefined {
+  if (isBuiltinZoo(zoo)) return familyOfBuiltin(zoo);
+  try {
+    return familyOfDir(zoo);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every evaluator of every family, once each (validating a config whose zoo is not readable yet). */
+export function allEvaluators(): FamilyEvaluator[] {
+  const seen = new Map<string, FamilyEvaluator>();
+  for (const f of FAMILIES) for (const e of f.evaluators) if (!seen.has(e.name)) seen.set(e.name, e);
+  return [...seen.values()];
+}
+
+/** Where a zoo lives: a folder as given, or a built-in zoo under `root`, built when missing (cached). */
+export function ensureZoo(zoo: string, o: { root?: string; onLog?: (line: string) => void } = {}): string {
+  const family = isBuiltinZoo(zoo) ? familyOfBuiltin(zoo) : undefined;
+  if (!family) return zoo;
+  const dir = builtinZooDir(zoo, o.root);
+  if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
+    const tiny = zoo.endsWith('-tiny');
+    o.onLog?.(`the ${zoo} zoo is not built yet: building it into ${dir} (seed 0; cached for later runs; ${tiny ? family.buildTime.tiny : family.buildTime.full})`);
+    family.build({ out: dir, seed: 0, tiny, onLog: o.onLog });
+  }
+  return dir;
+}
+
+/** A zoo's tasks and checkpoint folders (absolute), read from its manifest without loading weights. */
+export function zooLayout(dir: string): { family: BenchmarkFamily; tasks: string[]; base: string; experts: string[] } {
+  const family = familyOfDir(dir);
+  const m = readZooManifest(dir);
+  const abs = path.resolve(dir);
+  return { family, tasks: [...m.tasks], base: path.join(abs, m.base), experts: m.tasks.map((t) => path.join(abs, m.experts[t]!)) };
+}

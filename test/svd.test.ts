@@ -1,0 +1,194 @@
+// The float64 SVD kernels (src/tensor/svd.ts) against ml-matrix's SingularValueDecomposition
+// (Golub-Kahan bidiagonalisation: a different algorithm from our Gram-eigendecomposition and
+// randomized range finder).
+//
+// Tolerances: exact path, singular values within 1e-9 relative and reconstructions within 1e-9 of
+// max |A|; randomized path on a decaying spectrum, top singular values within 1e-8 relative and
+// singular vectors within 1e-6 (|cos| of the angle to the reference); on a flat (Gaussian)
+// spectrum the rank-k error within 5 % of the optimum (Eckart-Young) — the stated accuracy.
+import { EigenvalueDecomposition, Matrix, SingularValueDecomposition } from 'ml-matrix';
+import { describe, expect, it } from 'vitest';
+import { gramOfRows, orthonormalRows, symmetricEigen } from '../src/tensor/dense.ts';
+import { polarRows, svdThin, svdTopK, type Svd } from '../src/tensor/svd.ts';
+import { seededRandom } from '../src/tensor/random.ts';
+
+function gaussian(seed: number, n: number): Float64Array {
+  const r = seededRandom(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+function refSvd(a: Float64Array, m: number, n: number): { s: number[]; u: Matrix; v: Matrix } {
+  const svd = new SingularValueDecomposition(Matrix.from1DArray(m, n, a), { autoTranspose: true });
+  return { s: svd.diagonal, u: svd.leftSingularVectors, v: svd.rightSingularVectors };
+}
+
+/** Σ sᵢuᵢvᵢᵀ from a vector-major Svd. */
+function rebuild(x: Svd, m: number, n: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < x.k; i++) for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) out[r * n + c]! += x.s[i]! * x.ut[i * m + r]! * x.vt[i * n + c]!;
+  return out;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** max |XXᵀ − I| for K vectors of length n stored vector-major. */
+function orthoError(x: Float64Array, kk: number, n: number): number {
+  let worst = 0;
+  for (let i = 0; i < kk; i++) {
+    for (let j = 0; j < kk; j++) {
+      let d = 0;
+      for (let e = 0; e < n; e++) d += x[i * n + e]! * x[j * n + e]!;
+      worst = Math.max(worst, Math.abs(d - (i === j ? 1 : 0)));
+    }
+  }
+  return worst;
+}
+
+/** A = X·diag(decay^i)·Yᵀ with random orthonormal-ish X, Y: a quickly decaying spectrum. */
+function decaying(seed: number, m: number, n: number, decay: number): Float64Array {
+  const r = Math.min(m, n);
+  const x = orthonormalRows(gaussian(seed, r * m), r, m).q;
+  const y = orthonormalRows(gaussian(seed + 1, r * n), r, n).q;
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < r; i++) {
+    const s = 10 * decay ** i;
+    for (let p = 0; p < m; p++) for (let q = 0; q < n; q++) a[p * n + q]! += s * x[i * m + p]! * y[i * n + q]!;
+  }
+  return a;
+}
+
+describe('svdThin (Gram eigendecomposition)', () => {
+  it.each([
+    [30, 20],
+    [20, 30],
+  ])('%i×%i: singular values and reconstruction match ml-matrix; U and V orthonormal', (m, n) => {
+    const a = gaussian(3, m * n);
+    const x = svdThin(a, m, n);
+    const ref = refSvd(a, m, n);
+    expect(x.k).toBe(Math.min(m, n));
+    for (let i = 0; i < x.k; i++) expect(Math.abs(x.s[i]! - ref.s[i]!)).toBeLessThan(1e-9 * ref.s[0]!);
+    expect(maxDiff(rebuild(x, m, n), a)).toBeLessThan(1e-9 * maxAbs(a));
+    expect(orthoError(x.ut, x.k, m)).toBeLessThan(1e-9);
+    expect(orthoError(x.vt, x.k, n)).toBeLessThan(1e-9);
+  });
+
+  it('drops numerically zero directions of a rank-deficient matrix', () => {
+    // rank 2: outer products of two pairs
+    const m = 8;
+    const n = 6;
+    const u = gaussian(5, 2 * m);
+    const v = gaussian(6, 2 * n);
+    const a = new Float64Array(m * n);
+    for (let i = 0; i < 2; i++) for (let p = 0; p < m; p++) for (let q = 0; q < n; q++) a[p * n + q]! += u[i * m + p]! * v[i * n + q]!;
+    const x = svdThin(a, m, n);
+    expect(x.k).toBe(2);
+    expect(maxDiff(rebuild(x, m, n), a)).toBeLessThan(1e-9 * maxAbs(a));
+  });
+});
+
+describe('svdTopK (randomized range finder)', () => {
+  const m = 140;
+  const n = 100;
+  const k = 8; // k + 10 = 18 columns, well under half of min(m, n): the randomized path runs
+
+  it('on a decaying spectrum: top-k values and vectors match the full SVD', () => {
+    const a = decaying(11, m, n, 0.7);
+    const x = svdTopK(a, m, n, k, { seed: 1 });
+    const ref = refSvd(a, m, n);
+    expect(x.k).toBe(k);
+    for (let i = 0; i < k; i++) {
+      expect(Math.abs(x.s[i]! - ref.s[i]!)).toBeLessThan(1e-8 * ref.s[i]!);
+      let du = 0;
+      let dv = 0;
+      for (let p = 0; p < m; p++) du += x.ut[i * m + p]! * ref.u.get(p, i);
+      for (let q = 0; q < n; q++) dv += x.vt[i * n + q]! * ref.v.get(q, i);
+      expect(Math.abs(Math.abs(du) - 1)).toBeLessThan(1e-6);
+      expect(Math.abs(Math.abs(dv) - 1)).toBeLessThan(1e-6);
+    }
+    expect(orthoError(x.ut, k, m)).toBeLessThan(1e-10);
+    expect(orthoError(x.vt, k, n)).toBeLessThan(1e-10);
+  });
+
+  it('on a flat Gaussian spectrum: rank-k error within 5 % of the optimum', () => {
+    const a = gaussian(12, m * n);
+    const x = svdTopK(a, m, n, k, { seed: 2 });
+    const ref = refSvd(a, m, n);
+    const optimal = Math.sqrt(ref.s.slice(k).reduce((s, v) => s + v * v, 0));
+    const approx = rebuild(x, m, n);
+    let err = 0;
+    for (let i = 0; i < a.length; i++) err += (a[i]! - approx[i]!) ** 2;
+    expect(Math.sqrt(err)).toBeGreaterThanOrEqual(optimal * (1 - 1e-9));
+    expect(Math.sqrt(err)).toBeLessThan(1.05 * optimal);
+  });
+
+  it('is deterministic for a seed, and takes the exact path when k is large', () => {
+    const a = gaussian(13, m * n);
+    const x1 = svdTopK(a, m, n, k, { seed: 9 });
+    const x2 = svdTopK(a, m, n, k, { seed: 9 });
+    expect(Buffer.from(x1.ut.buffer).equals(Buffer.from(x2.ut.buffer))).toBe(true);
+    const big = svdTopK(a, m, n, 60);
+    const exact = svdThin(a, m, n);
+    expect(maxDiff(big.s, exact.s.slice(0, 60))).toBe(0);
+  });
+});
+
+describe('polarRows', () => {
+  it('equals P·Qᵀ from the SVD X = PΣQᵀ and has orthonormal columns', () => {
+    const n = 15;
+    const kk = 6;
+    const x = gaussian(21, kk * n); // X is n×kk, stored vector-major (kk×n)
+    const p = polarRows(x, kk, n);
+    expect(orthoError(p, kk, n)).toBeLessThan(1e-12);
+    const xm = Matrix.from1DArray(kk, n, x).transpose();
+    const ref = new SingularValueDecomposition(xm);
+    const pq = ref.leftSingularVectors.mmul(ref.rightSingularVectors.transpose()); // n×kk
+    let worst = 0;
+    for (let i = 0; i < kk; i++) for (let e = 0; e < n; e++) worst = Math.max(worst, Math.abs(p[i * n + e]! - pq.get(e, i)));
+    expect(worst).toBeLessThan(1e-10);
+  });
+
+  it('leaves an orthonormal set unchanged', () => {
+    const q = orthonormalRows(gaussian(22, 4 * 10), 4, 10).q;
+    expect(maxDiff(polarRows(q, 4, 10), q)).toBeLessThan(1e-12);
+  });
+});
+
+describe('symmetricEigen (flat Householder + implicit QL)', () => {
+  it.each([1, 2, 5, 40, 120])('n = %i: A·v = λ·v, orthonormal vectors, values equal ml-matrix\'s', (n) => {
+    const g = gramOfRows(gaussian(40 + n, n * (n + 2)), n, n + 2);
+    g[0] = g[0]! + 3; // a non-Gram perturbation keeps it symmetric
+    const { values, vectors } = symmetricEigen(g, n);
+    const top = Math.abs(values[0]!);
+    for (let i = 0; i < n; i++) {
+      if (i > 0) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        for (let c = 0; c < n; c++) s += g[r * n + c]! * vectors[i * n + c]!;
+        expect(Math.abs(s - values[i]! * vectors[i * n + r]!)).toBeLessThan(1e-12 * top);
+      }
+    }
+    expect(orthoError(vectors, n, n)).toBeLessThan(1e-12);
+    const ref = new EigenvalueDecomposition(Matrix.from1DArray(n, n, g), { assumeSymmetric: true }).realEigenvalues.sort((a, b) => b - a);
+    for (let i = 0; i < n; i++) expect(Math.abs(values[i]! - ref[i]!)).toBeLessThan(1e-12 * top);
+  });
+
+  it('handles a diagonal matrix with repeated values and an already tridiagonal one', () => {
+    const diag = new Float64Array([2, 0, 0, 0, 2, 0, 0, 0, -1]);
+    expect(Array.from(symmetricEigen(diag, 3).values)).toEqual([2, 2, -1]);
+    const tri = new Float64Array([2, -1, 0, -1, 2, -1, 0, -1, 2]); // eigenvalues 2 − √2·cos(kπ/4)
+    const v = symmetricEigen(tri, 3).values;
+    [2 + Math.SQRT2, 2, 2 - Math.SQRT2].forEach((x, i) => expect(Math.abs(v[i]! - x)).toBeLessThan(1e-14));
+  });
+});
