@@ -47,3 +47,5 @@ pick('regmean', [0.1, 0.5, 0.9, 0.95, 1].map((a) => [`α = ${a}`, { method: 'reg
 pick('regmean_plus, α = 0.95 (the gram_plus statistics\' alpha)', [['', { method: 'regmean_plus', global: { alpha: 0.95 }, perModel: ones() }]]);
 pick('wudi (reference: lr 1e-5, 300 steps, λ 1)', [['', { method: 'wudi' }]]);
 pick('wudi, lr 1e-3, 300 steps', [0.3, 0.5, 1].map((l) => [`λ = ${l}`, { method: 'wudi', global: { lr: 1e-3, lambda: l } }]));
+// One WUDI candidate (a 256-wide zoo's WUDI costs minutes per merge): the tiny zoo's choice.
+pick('wudi single, lr 1e-3, 300 steps', [['λ = 0.5', { method: 'wudi', global: { lr: 1e-3, lambda: 0.5 } }]]);
