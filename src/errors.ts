@@ -65,6 +65,10 @@ export const ErrorCodes = {
   SERVER_E_COMMAND: 'a launched config scores with a shell command, and serve was not started with --allow-command-launch',
   SERVER_E_LISTEN: 'serve cannot listen on the address given (unknown host name, port in use, no permission)',
   SERVER_E_INTERNAL: 'an unexpected server error (details in the server log)',
+  // data-informed merge statistics (mergesearch stats; regmean, fisher)
+  STATS_E_MISSING: 'a merge method needs statistics (Gram matrices, Fisher diagonals) that no file provides',
+  STATS_E_FORMAT: 'a statistics file is not one, or does not fit the model it is used with',
+  STATS_E_INPUT: 'statistics cannot be computed: the model or calibration data do not fit',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

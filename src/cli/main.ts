@@ -10,6 +10,7 @@ import { registerQuickstart } from './quickstart.ts';
 import { registerReport } from './report.ts';
 import { registerSearch } from './search.ts';
 import { registerServe } from './serve.ts';
+import { registerStats } from './stats.ts';
 import { registerZoo } from './zoo.ts';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerZoo(program);
   registerEval(program);
+  registerStats(program);
   return program;
 }
 

@@ -19,6 +19,8 @@ export interface HostModels {
   experts: HostParams[];
   /** The layer count, for parameter gradients over depth. */
   numLayers: number;
+  /** The experts' folders, when known: where data-informed methods (regmean, fisher) find statistics. */
+  expertDirs?: string[];
 }
 
 export interface MergeSpec {
@@ -58,6 +60,7 @@ export function mergeHostParams(
       perModel: p.perModel,
       t: layerPosition(name, models.numLayers),
       seed: o.seed ?? 0,
+      modelPaths: models.expertDirs,
     });
     if (o.checkFinite) {
       for (let i = 0; i < values.length; i++) {

@@ -18,6 +18,8 @@ export interface InMemoryTensor {
   perModel?: Array<Record<string, Scalar | undefined>>;
   t?: number;
   seed?: number;
+  /** The models' folders, where methods that need statistics look for them (else `statistics` per model). */
+  modelPaths?: string[];
   /** Split into this many row chunks (default 1). */
   chunks?: number;
 }
@@ -41,6 +43,7 @@ export function mergeTensorInMemory(x: InMemoryTensor): Float32Array {
     global: defaults(method.globalParams, x.global),
     perModel: x.models.map((_, i) => defaults(method.modelParams, x.perModel?.[i])),
     seed: tensorSeed(x.seed ?? 0, x.name),
+    modelPaths: x.modelPaths,
   };
   const bad = method.checkParams?.(ctx);
   // Coded as on the streaming path (plan.ts): a search records such a candidate FAIL and goes on.

@@ -32,6 +32,8 @@ export interface TensorContext {
   perModel: Array<Record<string, Scalar | undefined>>;
   /** The input models as written in the recipe (for messages), when known. */
   modelRefs?: string[];
+  /** The input models' resolved paths, when known (where methods look for statistics files). */
+  modelPaths?: string[];
   /** Seed for this tensor's random choices (derived from the run seed and the tensor name). */
   seed: number;
 }

@@ -82,6 +82,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
         perModel: merge ? modelRefs.map((m) => resolveModel(method, recipe, m, info.name, t)) : [],
         seed: tensorSeed(seed, info.name),
         modelRefs: modelRefs.map((m) => m.ref),
+        modelPaths: modelRefs.map((m) => m.path),
       };
       if (merge) {
         const bad = method.checkParams?.(ctx);

@@ -113,7 +113,10 @@ function readModel(m: unknown, where: string, recipeDir: string): RecipeModel {
     if (k !== 'model' && k !== 'parameters') fail('RECIPE_E_FIELD', `${where}: unknown key ${k}; a model entry has model and parameters`);
   }
   if (typeof o.model !== 'string') fail('RECIPE_E_FIELD', `${where}: model must be a path to a checkpoint folder or .safetensors file`);
-  return { ref: o.model, path: resolveModelPath(o.model, recipeDir, where), parameters: readParameters(o.parameters, `${where}.parameters`) };
+  const parameters = readParameters(o.parameters, `${where}.parameters`);
+  // A statistics file (regmean, fisher) is found relative to the recipe, like the model itself.
+  if (typeof parameters.statistics === 'string' && !path.isAbsolute(parameters.statistics)) parameters.statistics = path.resolve(recipeDir, parameters.statistics);
+  return { ref: o.model, path: resolveModelPath(o.model, recipeDir, where), parameters };
 }
 
 function resolveModelPath(ref: string, recipeDir: string, where: string): string {

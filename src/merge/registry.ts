@@ -18,6 +18,12 @@ import tsvM from './methods/tsv_m.ts';
 import isoC from './methods/iso_c.ts';
 import isoCts from './methods/iso_cts.ts';
 import cart from './methods/cart.ts';
+import pcb from './methods/pcb.ts';
+import consensus from './methods/consensus.ts';
+import wudi from './methods/wudi.ts';
+import fisher from './methods/fisher.ts';
+import regmean from './methods/regmean.ts';
+import regmeanPlus from './methods/regmean_plus.ts';
 
 const ALL: MergeMethod[] = [
   linear,
@@ -38,6 +44,12 @@ const ALL: MergeMethod[] = [
   isoC,
   isoCts,
   cart,
+  pcb,
+  consensus,
+  wudi,
+  fisher,
+  regmean,
+  regmeanPlus,
 ] as MergeMethod[];
 
 export const METHODS: ReadonlyMap<string, MergeMethod> = new Map(ALL.map((m) => [m.name, m]));

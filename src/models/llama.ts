@@ -35,6 +35,8 @@ export interface LlamaLogitsOptions {
   attentionMask?: number[][] | tf.Tensor;
   /** [B, T] position ids. Default: cumsum(attentionMask) - 1 (0, 1, 2, ... without a mask). */
   positionIds?: number[][];
+  /** Called with every linear layer's input [B·T, in] and its weight's name (statistics producers). */
+  onLinearInput?: (weight: string, x: tf.Tensor2D) => void;
 }
 
 export interface LlamaGenerateOptions {
@@ -193,10 +195,12 @@ function attentionBias(keyMask: Int32Array | null, batch: number, len: number, p
 interface Weights {
   params: LlamaParams;
   transposed?: Map<string, tf.Tensor2D>;
+  onLinearInput?: (weight: string, x: tf.Tensor2D) => void;
 }
 
 function linear(w: Weights, x: tf.Tensor2D, prefix: string, rows: number, cols: number, bias: boolean): tf.Tensor2D {
   const name = `${prefix}.weight`;
+  w.onLinearInput?.(name, x);
   const wt = w.transposed?.get(name);
   const y = (wt ? tf.matMul(x, wt) : tf.matMul(x, param(w.params, name, [rows, cols]) as tf.Tensor2D, false, true)) as tf.Tensor2D;
   return bias ? tf.add<tf.Tensor2D>(y, param(w.params, `${prefix}.bias`, [rows])) : y;
@@ -324,7 +328,7 @@ export function llamaLogits(params: LlamaParams, config: LlamaConfig, ids: numbe
   else if (keyMask) positions = positionsFromMask(keyMask, batch, len);
   else positions = Int32Array.from({ length: batch * len }, (_, i) => i % len);
   return tf.tidy(() => {
-    const w: Weights = { params };
+    const w: Weights = { params, onLinearInput: options.onLinearInput };
     const { hidden } = decoder(w, config, { ids: data, batch, len, positions, keyMask });
     return tf.reshape(lmHead(w, config, hidden), [batch, len, config.vocabSize]) as tf.Tensor3D;
   });

@@ -20,6 +20,8 @@ export interface LoadedClassifierZoo {
   experts: HostParams[];
   tasks: string[];
   numLayers: number;
+  /** Each expert's folder (where data-informed methods find merge_statistics.safetensors). */
+  expertDirs: string[];
 }
 
 export function loadClassifierHost(dir: string): { params: HostParams; config: MlpConfig; numLayers: number } {
@@ -38,7 +40,8 @@ export function loadClassifierZoo(dir: string): LoadedClassifierZoo {
   const manifest = readZooManifest(dir);
   const base = loadClassifierHost(path.join(dir, manifest.base));
   const experts = manifest.tasks.map((t) => loadClassifierHost(path.join(dir, manifest.experts[t]!)).params);
-  return { dir, manifest, config: base.config, base: base.params, experts, tasks: manifest.tasks, numLayers: base.numLayers };
+  const expertDirs = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));
+  return { dir, manifest, config: base.config, base: base.params, experts, tasks: manifest.tasks, numLayers: base.numLayers, expertDirs };
 }
 
 /** Merge the backbone with a method's exact semantics (the same code as `mergesearch merge`). */
