@@ -34,6 +34,8 @@ export interface TensorContext {
   modelRefs?: string[];
   /** The input models' resolved paths, when known (where methods look for statistics files). */
   modelPaths?: string[];
+  /** Only the parameter values are being checked (a search space's bounds): no data or statistics to look for. */
+  valuesOnly?: boolean;
   /** Seed for this tensor's random choices (derived from the run seed and the tensor name). */
   seed: number;
 }

@@ -189,6 +189,7 @@ export class SearchSpace {
         perModel: p.perModel.map((m) => withDefaults(method.modelParams, m)),
         modelRefs: this.modelNames,
         seed: 0,
+        valuesOnly: true,
       });
     const start = this.paramsFor(this.init, tensor);
     const bad = check(start);

@@ -37,7 +37,7 @@ const fisher: MergeMethod = {
       if (!(w >= 0)) return `weight of ${ctx.modelRefs?.[i] ?? `model ${i + 1}`} is ${w}; it must be ≥ 0`;
     }
     if (ctx.perModel.every((p) => numberParam(p.weight ?? 1, 'weight') === 0)) return 'every model\'s weight is 0; at least one must be positive';
-    ctx.perModel.forEach((_, i) => modelStatistics(ctx, i, 'fisher', 'fisher'));
+    if (!ctx.valuesOnly) ctx.perModel.forEach((_, i) => modelStatistics(ctx, i, 'fisher', 'fisher'));
     return undefined;
   },
   merge(ctx, chunk) {

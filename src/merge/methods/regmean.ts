@@ -154,7 +154,7 @@ export function regmeanFamily(name: string, description: string, kind: Extract<S
         if (!(w > 0)) return `weight of ${ctx.modelRefs?.[i] ?? `model ${i + 1}`} is ${w}; RegMean needs positive weights`;
       }
       // Find every model's statistics now, so a missing file stops the plan before any data is read.
-      ctx.perModel.forEach((_, i) => modelStatistics(ctx, i, kind, name));
+      if (!ctx.valuesOnly) ctx.perModel.forEach((_, i) => modelStatistics(ctx, i, kind, name));
       return undefined;
     },
     statsPasses: (ctx) => (usesGram(ctx) ? 1 : 0),
