@@ -14,6 +14,7 @@ import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
 import { runFreshStudy } from '../fresh-study.ts';
 import { ZooProblem } from '../../src/search/zoo-problem.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
+import { produceZooStatistics } from '../../src/stats/produce.ts';
 import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -66,6 +67,13 @@ for (const [label, method, extra] of [
   }
   const test = scoreBackbone(zoo, mergeBackbone(zoo, { method, global: { lambda: best.lambda }, perModel: zoo.experts.map(() => ({ weight: 1, ...extra })) }), 'test');
   rows.push({ name: `${label.replace('λ', `λ = ${best.lambda},`)}`, optimizer: '—', space: method, test: zoo.tasks.map((t) => test.get(t)!), trials: LAMBDAS.length, forward: LAMBDAS.length * zoo.manifest.splits.validation * zoo.tasks.length, steps: 0, seconds: (Date.now() - t0) / 1000, trial: -1 });
+}
+
+// RegMean studies read each expert's Gram matrices beside it (merge_statistics.safetensors): make
+// them once for this zoo when missing (256 calibration samples per task, `mergesearch stats --zoo`).
+if (!zoo.tasks.every((t) => fs.existsSync(path.join(target.zooDir, zoo.manifest.experts[t]!, 'merge_statistics.safetensors')))) {
+  console.error('computing the experts\' Gram statistics for the regmean studies (mergesearch stats --zoo --kind gram)');
+  produceZooStatistics(target.zooDir, ['gram'], 256);
 }
 
 const files = fs
