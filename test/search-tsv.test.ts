@@ -90,6 +90,15 @@ describe('tsv_m weights and component groups', () => {
   });
 });
 
+describe('where a search starts', () => {
+  it('tsv_m (and the other methods whose weights scale a model\'s part) start weight at 1; task arithmetic at 1/N', () => {
+    const w = { weight: { low: 0, high: 2 } };
+    expect(new SearchSpace({ method: 'tsv_m', granularity: 'task', parameters: w }, NAMES, MODEL_NAMES).init).toEqual([1, 1, 1]);
+    expect(new SearchSpace({ method: 'regmean', granularity: 'task', parameters: { weight: { low: 0.1, high: 2 } } }, NAMES, MODEL_NAMES).init).toEqual([1, 1, 1]);
+    expect(new SearchSpace({ method: 'task_arithmetic', granularity: 'task', parameters: w }, NAMES, MODEL_NAMES).init).toEqual([1 / 3, 1 / 3, 1 / 3]);
+  });
+});
+
 describe('the differentiable tsv_m candidate', () => {
   const spaceOf = (spec: Partial<SpaceSpec>) => new SearchSpace({ method: 'tsv_m', granularity: 'layer', parameters: { weight: { low: 0, high: 2 } }, ...spec } as SpaceSpec, NAMES, MODEL_NAMES);
   const sources = { base, experts, expertNames: MODEL_NAMES, tensors: NAMES, seed: 3 };

@@ -71,6 +71,12 @@ export interface MergeMethod<S = unknown> {
   base: BaseUse;
   globalParams: ParamDef[];
   modelParams: ParamDef[];
+  /**
+   * Where a search starts a parameter when the space gives no init (default: `weight` at 1/N, the
+   * task-arithmetic convention; others at their defaults). Methods whose weights scale each model's
+   * part rather than share a sum (tsv_m, iso_c, regmean, fisher) start `weight` at 1.
+   */
+  searchInit?: Record<string, number>;
   /** Why this number of models cannot be merged, or undefined when it can. */
   checkModels?(models: number, hasBase: boolean): string | undefined;
   /** Why these resolved parameter values are invalid for this tensor, or undefined. */

@@ -51,6 +51,7 @@ export interface SvdFamilySpec<A> {
   base: 'required' | 'unused';
   globalParams: ParamDef[];
   modelParams: ParamDef[];
+  searchInit?: Record<string, number>;
   checkModels?(models: number, hasBase: boolean): string | undefined;
   checkParams?(ctx: TensorContext): string | undefined;
   /** Gather passes for a 2-D tensor. */
@@ -73,6 +74,7 @@ export function svdFamily<A>(spec: SvdFamilySpec<A>): MergeMethod<FamilyStats<A>
     base: spec.base,
     globalParams: spec.globalParams,
     modelParams: spec.modelParams,
+    searchInit: spec.searchInit,
     checkModels: spec.checkModels,
     checkParams: spec.checkParams,
     statsPasses: (ctx) => (isSvdMatrix(ctx) ? spec.passes(ctx) : 0),

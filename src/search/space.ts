@@ -29,7 +29,7 @@ export interface GroupSpec {
 export interface ParamRange {
   low: number;
   high: number;
-  /** Starting value; default 1/N for `weight`, else the method's default clamped into bounds. */
+  /** Starting value; default: the method's `searchInit`, else 1/N for `weight`, else the method's default, clamped into bounds. */
   init?: number;
   /** Overrides the space's granularity for this parameter (e.g. one density per model). */
   granularity?: Granularity;
@@ -139,7 +139,7 @@ export class SearchSpace {
       const { units, unitOf } = buildUnits(tensors, granularity, groups);
       const scope = perModel.has(param) ? 'model' : 'global';
       let init = range.init;
-      if (init === undefined) init = param === 'weight' ? 1 / n : typeof def.default === 'number' ? def.default : (range.low + range.high) / 2;
+      if (init === undefined) init = method.searchInit?.[param] ?? (param === 'weight' ? 1 / n : typeof def.default === 'number' ? def.default : (range.low + range.high) / 2);
       if (range.init !== undefined && !(range.init >= range.low && range.init <= range.high)) {
         fail('SEARCH_E_SPACE', `space.parameters.${param}.init = ${range.init} is outside [${range.low}, ${range.high}]`);
       }

@@ -24,6 +24,7 @@ const fisher: MergeMethod = {
     { name: 'normalize', kind: 'boolean', default: true, doc: 'scale each model\'s Fisher by the inverse of its global L2 norm (FusionBench normalize_fisher_weight)' },
     { name: 'epsilon', kind: 'number', default: 1e-6, doc: 'added to every Fisher entry (FusionBench minimal_fisher_weight)' },
   ],
+  searchInit: { weight: 1 },
   modelParams: [
     { name: 'weight', kind: 'number', default: 1, doc: 'scaling coefficient of this model\'s Fisher' },
     STATISTICS_PARAM,

@@ -33,6 +33,7 @@ export default svdFamily<{ l: Float64Array; rt: Float64Array; kk: number }>({
   description: 'Iso-C: the summed task matrix with its singular values all set to their mean (per 2-D weight)',
   base: 'required',
   globalParams: [{ name: 'alpha', kind: 'number', default: 1, doc: ALPHA_DOC }],
+  searchInit: { weight: 1 },
   modelParams: [{ name: 'weight', kind: 'number', default: 1, doc: 'scale of this model\'s task vector in the sum' }],
   checkModels: (models, hasBase) => (!hasBase ? 'iso_c needs base_model' : models < 1 ? 'iso_c needs at least one model besides the base' : undefined),
   passes: () => 1,

@@ -67,6 +67,7 @@ export default svdFamily<CtsAcc>({
     { name: 'alpha', kind: 'number', default: 1, doc: ALPHA_DOC },
     { name: 'common_space_fraction', kind: 'number', default: 0.8, doc: 'fraction of min(rows, cols) given to the common subspace; the rest is shared equally among the tasks' },
   ],
+  searchInit: { weight: 1 },
   modelParams: [{ name: 'weight', kind: 'number', default: 1, doc: 'scale of this model\'s task vector' }],
   checkModels: (models, hasBase) => (!hasBase ? 'iso_cts needs base_model' : models < 1 ? 'iso_cts needs at least one model besides the base' : undefined),
   checkParams: (ctx) => checkFraction(ctx, 'common_space_fraction', false),

@@ -141,6 +141,7 @@ export function regmeanFamily(name: string, description: string, kind: Extract<S
     globalParams: [
       { name: 'alpha', kind: 'number', default: 0.95, doc: 'scale of the Gram matrices\' off-diagonal entries (1: exact least squares; 0: per-feature weighted average)' },
     ],
+    searchInit: { weight: 1 },
     modelParams: [
       { name: 'weight', kind: 'number', default: 1, doc: 'scale of this model\'s Gram matrix (its say in the least-squares fit)' },
       STATISTICS_PARAM,

@@ -105,6 +105,7 @@ export default svdFamily<TsvAcc>({
     { name: 'alpha', kind: 'number', default: 1, doc: ALPHA_DOC },
     { name: 'rank_fraction', kind: 'number', default: 1, doc: 'fraction of min(rows, cols) shared equally among the tasks as their number of kept singular triplets' },
   ],
+  searchInit: { weight: 1 },
   modelParams: [
     { name: 'weight', kind: 'number', default: 1, doc: "scale of this model's recombined components (the same as scaling its task vector before the decomposition, for weight > 0)" },
     ...GROUP_PARAMS.map((name, g) => ({
