@@ -90,6 +90,18 @@ describe('tsv_m weights and component groups', () => {
   });
 });
 
+describe('parameter patterns', () => {
+  it('group_* expands to tsv_m\'s 32 component groups in order, explicit keys and fixed ones left out', () => {
+    const s = new SearchSpace({ method: 'tsv_m', granularity: 'task', parameters: { group_3: { low: 0, high: 1 }, 'group_*': { low: 0, high: 3, init: 1 } }, fixed: { group_5: 0.5 } }, NAMES, MODEL_NAMES);
+    const expected = ['group_3', ...Array.from({ length: 32 }, (_, g) => `group_${g}`).filter((n) => n !== 'group_3' && n !== 'group_5')];
+    expect(Object.keys(s.spec.parameters)).toEqual(expected);
+    expect(s.dim).toBe(31 * 3);
+    expect(s.high.slice(0, 3)).toEqual([1, 1, 1]);
+    expect(s.high.slice(3)).toEqual(Array(30 * 3).fill(3));
+    expectCode(() => new SearchSpace({ method: 'tsv_m', granularity: 'task', parameters: { 'dens*': { low: 0, high: 1 } } }, NAMES, MODEL_NAMES), 'SEARCH_E_SPACE', 'dens*', 'matches no parameter');
+  });
+});
+
 describe('where a search starts', () => {
   it('tsv_m (and the other methods whose weights scale a model\'s part) start weight at 1; task arithmetic at 1/N', () => {
     const w = { weight: { low: 0, high: 2 } };

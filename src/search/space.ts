@@ -94,9 +94,14 @@ export class SearchSpace {
    * @param tensors the names of the tensors being merged (in the order they are merged)
    * @param modelNames the input models (experts), for coordinate names
    */
-  constructor(readonly spec: SpaceSpec, tensors: string[], readonly modelNames: string[]) {
-    const method = getMethod(spec.method);
-    if (!method) fail('SEARCH_E_SPACE', `unknown merge method "${spec.method}"`);
+  /** The space as given, with parameter patterns (`group_*`) expanded to the method's parameters. */
+  readonly spec: SpaceSpec;
+
+  constructor(given: SpaceSpec, tensors: string[], readonly modelNames: string[]) {
+    const method = getMethod(given.method);
+    if (!method) fail('SEARCH_E_SPACE', `unknown merge method "${given.method}"`);
+    const spec = expandPatterns(given, [...method.modelParams, ...method.globalParams].map((d) => d.name));
+    this.spec = spec;
     this.method = spec.method;
     this.tensors = tensors;
     if (tensors.length === 0) fail('SEARCH_E_SPACE', 'there are no tensors to merge');
@@ -272,6 +277,26 @@ export class SearchSpace {
   private checkVector(x: readonly number[]): void {
     if (x.length !== this.dim) throw new Error(`coefficient vector has ${x.length} entries, the space has ${this.dim}`);
   }
+}
+
+/**
+ * `parameters` keys with `*` (e.g. `group_*` for tsv_m's 32 component groups) stand for every method
+ * parameter they match, in the method's order, each with the same range; explicit keys win.
+ */
+function expandPatterns(spec: SpaceSpec, names: string[]): SpaceSpec {
+  if (!Object.keys(spec.parameters).some((k) => k.includes('*'))) return spec;
+  const parameters: Record<string, ParamRange> = {};
+  for (const [key, range] of Object.entries(spec.parameters)) {
+    if (!key.includes('*')) {
+      parameters[key] = range;
+      continue;
+    }
+    const re = new RegExp(`^${key.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    const matched = names.filter((n) => re.test(n) && !(n in spec.parameters) && !(n in (spec.fixed ?? {})));
+    if (matched.length === 0) fail('SEARCH_E_SPACE', `space.parameters.${key} matches no parameter of ${spec.method}; it takes ${names.join(', ')}`);
+    for (const n of matched) parameters[n] = range;
+  }
+  return { ...spec, parameters };
 }
 
 function groupOf(tensor: string, groups: readonly GroupSpec[]): string | undefined {

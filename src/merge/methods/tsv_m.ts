@@ -14,7 +14,7 @@ import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
 //      by their nearest matrix with orthonormal columns, the polar factor (SVD U = PΣQᵀ → PQᵀ;
 //      computed here as U(UᵀU)^-1/2, the same matrix) — this decorrelates the tasks' directions;
 //   3. merged = base + α · U⊥ · diag(c ⊙ σ) · V⊥ᵀ, where component j of task t is scaled by
-//      cⱼ = weightₜ · group_gₜ (g: which of the TSV_GROUPS contiguous groups of task t's kept
+//      cⱼ = weightₜ · group_gₜ (g: which of the TSV_GROUPS (32) contiguous groups of task t's kept
 //      triplets, largest first, j falls in). All 1 (the defaults) is TSV-M; `weight` is the
 //      per-task scale (FusionBench's per-task list, which scales τₜ before the SVD: the same merge
 //      for weight > 0, since the singular vectors and the whitening do not depend on it); the
@@ -34,7 +34,7 @@ interface TsvAcc {
 }
 
 /** Number of component groups each task's kept triplets are split into (top first). */
-export const TSV_GROUPS = 4;
+export const TSV_GROUPS = 32;
 const GROUP_PARAMS = Array.from({ length: TSV_GROUPS }, (_, g) => `group_${g}`);
 
 function rankPerTask(ctx: Pick<TensorContext, 'rows' | 'cols' | 'global' | 'perModel'>): number {
