@@ -34,7 +34,7 @@ const done = (number: number, values: Array<number | null>, extra: object = {}) 
 
 describe('html.js: one escaping helper', () => {
   it('esc replaces the five HTML-special characters and nothing else', () => {
-    expect(esc(`<a href="x">Tom & Jerry's</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;');
+    expect(esc(`<a href="x">Tom & Jerry's</a>`)).toBe('&lt;a href=&#34;x&#34;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;');
     expect(esc('plain — ü 1.5')).toBe('plain — ü 1.5');
     expect(esc(0)).toBe('0');
   });
@@ -206,7 +206,7 @@ describe('markup.js: the HTML fragments escape what a study holds', () => {
       '<option value="0">acc (↑ max)</option><option value="1">&lt;img src=x onerror=alert(1)&gt; (↓ min)</option>',
     );
     expect(String(markup.studyOptions([{ name: 'a"b', optimizer: 'nsga2', counts: { COMPLETE: 2, FAIL: 1 } }]))).toBe(
-      '<option value="a&quot;b">a&quot;b — nsga2, 3 trials</option>',
+      '<option value="a&#34;b">a&#34;b — nsga2, 3 trials</option>',
     );
   });
 
@@ -246,7 +246,7 @@ describe('markup.js: the HTML fragments escape what a study holds', () => {
     expect(summary).toContain('<dt>trials</dt><dd>2 COMPLETE</dd><dt>elapsed</dt><dd>12.3 s</dd>');
     expect(summary).toContain('<p class="muted">objectives: acc (↑ max), loss (↓ min)</p>');
     expect(summary).toContain('<li><span class="muted">today</span> &lt;img src=x onerror=alert(1)&gt;</li>');
-    expect(summary).toContain('<pre>{\n &quot;name&quot;: &quot;&lt;img src=x onerror=alert(1)&gt;&quot;\n}</pre>');
+    expect(summary).toContain('<pre>{\n &#34;name&#34;: &#34;&lt;img src=x onerror=alert(1)&gt;&#34;\n}</pre>');
     // No notes: no notes box.
     expect(String(markup.summaryHtml({ ...study, notes: [] }, {}))).not.toContain('<summary>notes</summary>');
 
@@ -259,7 +259,7 @@ describe('markup.js: the HTML fragments escape what a study holds', () => {
     expect(String(markup.detailMetaHtml(t))).toBe(
       '<p><span class="muted">worker</span> &lt;img src=x onerror=alert(1)&gt;</p>' +
         '<p><span class="muted">retry of trial</span> 0</p>' +
-        '<p><span class="muted">method</span> ties · fixed {&quot;k&quot;:0.2}</p>',
+        '<p><span class="muted">method</span> ties · fixed {&#34;k&#34;:0.2}</p>',
     );
     expect(String(markup.exportHintHtml('a&b.db', 's<1>', 4))).toBe(
       'This is a saved report; export from the command line:<br><code>mergesearch export --db a&amp;b.db --study s&lt;1&gt; --trial 4 --out DIR</code>',
@@ -305,7 +305,8 @@ describe('figures.js: the Plotly figures as data', () => {
     const pareto = figures.paretoFigure({ study: evil, trials, ix: 0, iy: 1, frontNumbers: [], hypervolume: null, selected: null });
     const hist = figures.historyFigure({ study: evil, trials, i: 0 });
     const matrix = figures.matrixFigure({ study: evil, trials, front: new Set() });
-    const texts = [JSON.stringify(pareto), JSON.stringify(hist.layout), hist.data[0].hovertemplate, JSON.stringify(matrix.data[0].dimensions)].join(' ');
+    // The history trace's name shows in the legend, which renders the same HTML subset.
+    const texts = [JSON.stringify(pareto), JSON.stringify(hist), JSON.stringify(matrix.data[0].dimensions)].join(' ');
     expect(texts).not.toContain('<b>');
     expect(texts).toContain('&lt;b&gt;b&lt;/b&gt;');
   });
@@ -336,9 +337,10 @@ describe('figures.js: the Plotly figures as data', () => {
     expect(weight.layout.margin.b).toBe(48);
 
     // A global parameter is one row named after it; long unit names tilt and get room below.
-    const units = ['a_long_unit_name_0', 'b'];
+    const units = ['a_long_unit_name_0', 'b<i>'];
     const lambda = figures.heatmapFigure('<λ>', { units, values: [[0.5, 0.6]] }, null);
-    expect(lambda.data[0].y).toEqual(['<λ>']);
+    expect(lambda.data[0].y).toEqual(['&lt;λ&gt;']);
+    expect(lambda.data[0].x).toEqual(['a_long_unit_name_0', 'b&lt;i&gt;']);
     expect(lambda.data[0].zmin).toBeUndefined();
     expect(lambda.layout.title.text).toBe('&lt;λ&gt;');
     expect(lambda.layout.height).toBe(140 + 30 + 100); // 270

@@ -136,7 +136,8 @@ export function historyFigure({ study, trials, i }) {
     {
       type: 'scatter',
       mode: 'markers',
-      name: o.name,
+      // The legend shows trace names, and renders them as Plotly's HTML subset too.
+      name: esc(o.name),
       x: xs,
       y: ys,
       customdata: ts.map((t) => t.number),
@@ -172,8 +173,9 @@ export function heatmapFigure(param, table, bounds) {
       type: 'heatmap',
       name: param,
       z: table.values,
-      x: table.units,
-      y: rows,
+      // Tick labels render Plotly's HTML subset too; model and unit names come from folders and tensors.
+      x: table.units.map(esc),
+      y: rows.map(esc),
       colorscale: 'Viridis',
       zmin: bounds?.low,
       zmax: bounds?.high,

@@ -3,9 +3,12 @@
 // `Html` (a fragment built the same way). dom.js's setHtml refuses plain strings, so a value can
 // reach the page unescaped only by being wrapped in Html on purpose.
 
-const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+// Quotes as numeric references: the same text also goes to Plotly titles, labels and hover
+// templates, whose HTML subset decodes &amp; &lt; &gt; and numeric references but shows &quot;
+// as typed.
+const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 
-/** `s` as HTML text, safe in element content and in quoted attribute values. */
+/** `s` as HTML text, safe in element content, in quoted attribute values and in Plotly text. */
 export function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 }
