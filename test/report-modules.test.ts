@@ -1,7 +1,7 @@
 // The report page's pure modules (src/server/public/report/*.js: escaping, formatting, trial
 // questions, the Pareto set, the table's sort, the HTML fragments, the Plotly figures, the embedded
 // data source) on hand-worked examples, and the bundler that inlines them into the saved report.
-// The DOM-bound parts (dom.js, main.js) are covered by test/report-browser.test.ts in Chromium.
+// The DOM-bound parts (dom.js, detail.js, main.js) are covered by test/report-browser.test.ts in Chromium.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -4,21 +4,12 @@
 // or from JSON embedded in the page (`mergesearch report --out report.html`, a self-contained file
 // that works from file:// with no network; src/server/report-bundle.ts inlines these modules).
 // Every chart is drawn by Plotly (window.Plotly), axes included.
-import { $, draw, drawNew, plotted, purge, setHtml, showError, showLoading } from './dom.js';
-import { heatmapFigure, heatmapId, historyFigure, intermediateFigure, matrixFigure, paramBounds, paretoFigure } from './figures.js';
+import { exportTrial, showTrial } from './detail.js';
+import { $, draw, setHtml, showError, showLoading } from './dom.js';
+import { historyFigure, matrixFigure, paretoFigure } from './figures.js';
 import { trialTotal } from './format.js';
 import { paretoSet } from './front.js';
-import {
-  detailMetaHtml,
-  detailValuesHtml,
-  exportHintHtml,
-  NO_COEFFICIENTS,
-  objectiveOptions,
-  studyOptions,
-  summaryHtml,
-  tableBodyHtml,
-  tableHeadHtml,
-} from './markup.js';
+import { objectiveOptions, studyOptions, summaryHtml, tableBodyHtml, tableHeadHtml } from './markup.js';
 import { apiSource, embeddedSource } from './source.js';
 import { nextSort, tableColumns, visibleRows } from './table.js';
 import { byNumber, stateCounts } from './trials.js';
@@ -283,93 +274,11 @@ async function selectTrial(number) {
     const { trial } = await source.trial(state.name, number);
     if (gen !== state.generation || state.selected !== number) return;
     state.detail = trial;
-    renderDetail();
+    showTrial(trial, { study: state.study, onFront: state.allFront.has(trial.number), source });
   } catch (e) {
     showError(`Could not load trial ${number}: ${e.message}`);
   } finally {
     delete $('detail').dataset.loading;
-  }
-}
-
-function renderDetail() {
-  const t = state.detail;
-  $('detail-empty').hidden = true;
-  $('detail-body').hidden = false;
-  $('detail-title').textContent = `Trial ${t.number} — ${t.state}${state.allFront.has(t.number) ? ' · on the Pareto front' : ''}`;
-  setHtml($('detail-values'), detailValuesHtml(t, objectives()));
-  setHtml($('detail-meta'), detailMetaHtml(t));
-  renderHeatmaps(t);
-  const inter = $('intermediate-plot');
-  const steps = t.intermediate ?? [];
-  inter.hidden = steps.length === 0;
-  if (steps.length) drawNew(inter, intermediateFigure(steps));
-  else if (plotted(inter)) purge(inter);
-  renderExportBox(t);
-  $('detail').dataset.trial = String(t.number);
-}
-
-/** One heatmap per searched parameter: models × units (a global parameter is one row). */
-function renderHeatmaps(t) {
-  const box = $('heatmaps');
-  for (const div of box.querySelectorAll('.plot')) purge(div);
-  box.replaceChildren();
-  const tables = Object.entries(t.coefficients ?? {});
-  if (!tables.length) {
-    setHtml(box, NO_COEFFICIENTS);
-    return;
-  }
-  for (const [param, c] of tables) {
-    const div = document.createElement('div');
-    div.className = 'plot heatmap';
-    div.id = heatmapId(param);
-    div.dataset.param = param;
-    box.appendChild(div);
-    drawNew(div, heatmapFigure(param, c, paramBounds(state.study.config, param)));
-  }
-}
-
-function renderExportBox(t) {
-  const btn = $('export-btn');
-  const input = $('export-out');
-  const result = $('export-result');
-  result.textContent = '';
-  result.className = 'export-result';
-  input.value = `${state.name}-trial-${t.number}`;
-  if (!source.live) {
-    btn.disabled = true;
-    input.disabled = true;
-    setHtml(result, exportHintHtml(source.db ?? 'STUDIES.db', state.name, t.number));
-    return;
-  }
-  const ok = t.state === 'COMPLETE';
-  btn.disabled = !ok;
-  input.disabled = !ok;
-  if (!ok) result.textContent = `Only COMPLETE trials can be exported (this one is ${t.state}).`;
-}
-
-async function doExport() {
-  const t = state.detail;
-  if (!t) return;
-  const out = $('export-out').value.trim();
-  const result = $('export-result');
-  const btn = $('export-btn');
-  if (!out) {
-    result.className = 'export-result err';
-    result.textContent = 'Give an output folder first.';
-    return;
-  }
-  btn.disabled = true;
-  result.className = 'export-result busy';
-  result.textContent = `Exporting trial ${t.number} to ${out}…`;
-  try {
-    const r = await source.exportTrial(state.name, t.number, out);
-    result.className = 'export-result ok';
-    result.textContent = `Exported trial ${t.number} to ${r.out} in ${Number(r.seconds).toFixed(1)} s: ${(r.files ?? []).join(', ')}`;
-  } catch (e) {
-    result.className = 'export-result err';
-    result.textContent = `Export failed: ${e.message}`;
-  } finally {
-    btn.disabled = false;
   }
 }
 
@@ -401,7 +310,7 @@ function bind() {
     const tr = ev.target.closest('tr[data-number]');
     if (tr) selectTrial(Number(tr.dataset.number));
   });
-  $('export-btn').addEventListener('click', doExport);
+  $('export-btn').addEventListener('click', () => exportTrial(state.detail, state.name, source));
 }
 
 async function start() {
