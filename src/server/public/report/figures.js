@@ -6,7 +6,7 @@ import { bestSoFar } from './front.js';
 import { esc } from './html.js';
 import { completed, hasValue } from './trials.js';
 
-export const COLORS = {
+const COLORS = {
   dominated: 'rgba(134, 142, 150, 0.40)',
   front: '#d6336c',
   predicted: '#2b8a3e',
