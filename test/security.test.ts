@@ -20,7 +20,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import vm from 'node:vm';
+import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MergeSearchError } from '../src/errors.ts';
@@ -162,10 +162,16 @@ describe('the token cannot be bypassed by spelling the URL differently', () => {
 
   it('the page and the plotting library stay public; nothing else is', async () => {
     expect((await app.inject({ url: '/' })).statusCode).toBe(200);
-    expect((await app.inject({ url: '/report.js' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/report/main.js' })).statusCode).toBe(200);
+    // Every module of the page, without the token, as JavaScript.
+    for (const f of fs.readdirSync(path.join(REPO_ROOT, 'src/server/public/report'))) {
+      const r = await app.inject({ url: `/report/${f}` });
+      expect(r.statusCode, f).toBe(200);
+      expect(r.headers['content-type'], f).toBe('text/javascript; charset=utf-8');
+    }
     expect((await app.inject({ url: '/vendor/plotly.min.js', method: 'HEAD' })).statusCode).toBe(200);
     // A method no route has (outside /api/) is still guarded, then unknown.
-    expect((await app.inject({ method: 'POST', url: '/report.js' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/report/main.js' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'DELETE', url: '/', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(404);
   });
 
@@ -305,7 +311,7 @@ describe('the page files are answered once', () => {
     log.on('data', (d) => (text += d));
     const app = await buildApp({ db, outputRoot: root, logger: true, logStream: log });
     try {
-      for (const url of ['/report.js', '/style.css', '/', '/missing.js']) {
+      for (const url of ['/report/main.js', '/style.css', '/', '/missing.js']) {
         const r = await app.inject({ url });
         expect(r.statusCode, url).toBe(url === '/missing.js' ? 404 : 200);
       }
@@ -601,17 +607,11 @@ budget: {trials: 100000}
 });
 
 describe('the report page escapes objective names in plot titles', () => {
-  it('axisTitle (every objective axis title) escapes HTML: plotly renders <a href> in titles as a live link', () => {
-    // report.js is a browser script: run it in a bare context (no DOM; start() left out) to call it.
-    const src = fs.readFileSync(path.join(REPO_ROOT, 'src/server/public/report.js'), 'utf8').replace(/\nstart\(\);\s*$/, '\nglobalThis.__page = { axisTitle };\n');
-    expect(src).toContain('globalThis.__page');
-    const noop = () => null;
-    const context: Record<string, unknown> = { URLSearchParams, location: { search: '', href: 'http://127.0.0.1/' }, document: { getElementById: noop, querySelector: noop, addEventListener: noop, body: { dataset: {} } } };
-    context.window = context;
-    vm.createContext(context);
-    vm.runInContext(src, context);
-    const { axisTitle } = context.__page as { axisTitle: (o: { name: string; direction: string }) => string };
-    expect(axisTitle({ name: '<a href="http://evil.example/">x</a>', direction: 'maximize' })).toBe('&lt;a href=&quot;http://evil.example/&quot;&gt;x&lt;/a&gt; (↑ max)');
+  it('axisTitle (every objective axis title) escapes HTML: plotly renders <a href> in titles as a live link', async () => {
+    // The page's modules are plain browser JavaScript without types: imported by URL, untyped.
+    const url = pathToFileURL(path.join(REPO_ROOT, 'src/server/public/report/format.js')).href;
+    const { axisTitle } = (await import(url)) as { axisTitle: (o: { name: string; direction: string }) => string };
+    expect(axisTitle({ name: '<a href="http://evil.example/">x</a>', direction: 'maximize' })).toBe('&lt;a href=&#34;http://evil.example/&#34;&gt;x&lt;/a&gt; (↑ max)');
   });
 });
 

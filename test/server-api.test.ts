@@ -449,6 +449,8 @@ describe('static files', () => {
     fs.mkdirSync(pub, { recursive: true });
     fs.writeFileSync(path.join(pub, 'index.html'), '<p>report</p>');
     fs.writeFileSync(path.join(pub, 'app.js'), 'console.log(1)');
+    fs.mkdirSync(path.join(pub, 'page'));
+    fs.writeFileSync(path.join(pub, 'page', 'part.js'), 'export const x = 1;');
     fs.writeFileSync(path.join(root, 'secret.txt'), 'secret');
     const a = await buildApp({ db, outputRoot: root, publicDir: pub });
     try {
@@ -459,6 +461,11 @@ describe('static files', () => {
       const js = await a.inject({ url: '/app.js?token=x' });
       expect(js.headers['content-type']).toMatch(/^text\/javascript/);
       expect(js.body).toBe('console.log(1)');
+      // A module in a sub-folder (as the report page's report/*.js), with a JavaScript type: browsers refuse module scripts of any other type.
+      const part = await a.inject({ url: '/page/part.js' });
+      expect(part.statusCode).toBe(200);
+      expect(part.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(part.body).toBe('export const x = 1;');
       for (const url of ['/../secret.txt', '/%2e%2e/secret.txt', '/..%2fsecret.txt', '/missing.js']) {
         const r = await a.inject({ url });
         expect(r.statusCode, url).toBe(404);

@@ -1,8 +1,9 @@
 // The report page as ONE self-contained HTML file (`mergesearch report --out report.html`): the
-// page's HTML, CSS and JS, the Plotly bundle, and the data the JSON API would return, all inlined,
-// so the file opens from file:// on a machine with no network and no mergesearch. The page finds
-// the embedded JSON (<script type="application/json" id="mergesearch-data">) and reads it instead
-// of the API; export is switched off there (it needs the server and the checkpoints).
+// page's HTML, CSS and JS modules (joined into one script by report-bundle.ts), the Plotly bundle,
+// and the data the JSON API would return, all inlined, so the file opens from file:// on a machine
+// with no network and no mergesearch. The page finds the embedded JSON
+// (<script type="application/json" id="mergesearch-data">) and reads it instead of the API;
+// export is switched off there (it needs the server and the checkpoints).
 //
 // The embedded JSON is built with the API's own row builders (json.ts, front.ts, coefficients.ts),
 // so the saved page shows what the live page shows.
@@ -14,6 +15,7 @@ import { StudyStore } from '../study/index.ts';
 import { coefficientTables, isDecoded, modelCount, modelNames } from './coefficients.ts';
 import { computeFront, type FrontResult } from './front.ts';
 import { jsonSafe, studyHeadJson, summaryJson, trialJson } from './json.ts';
+import { bundleModules } from './report-bundle.ts';
 import { plotlyPath } from './routes/vendor.ts';
 import { DEFAULT_PUBLIC_DIR } from './static.ts';
 
@@ -116,9 +118,9 @@ export function reportHtml(data: ReportData, o: { publicDir?: string } = {}): st
   html = replaceOnce(html, /<script src="vendor\/plotly\.min\.js"><\/script>/, 'plotly script', `<script>\n${scriptText(plotly)}\n</script>`);
   html = replaceOnce(
     html,
-    /<script type="module" src="report\.js"><\/script>/,
-    'report.js script',
-    `<script type="application/json" id="mergesearch-data">${json}</script>\n  <script type="module">\n${scriptText(read('report.js'))}\n</script>`,
+    /<script type="module" src="report\/main\.js"><\/script>/,
+    'report/main.js script',
+    `<script type="application/json" id="mergesearch-data">${json}</script>\n  <script type="module">\n${scriptText(bundleModules(dir, 'report/main.js'))}\n</script>`,
   );
   const names = Object.keys(data.byStudy);
   return html.replace(/<title>[^<]*<\/title>/, () => `<title>mergesearch report: ${names.join(', ').replace(/[&<>]/g, ' ')}</title>`);
