@@ -16,7 +16,7 @@ import {
   type ModelSparsity,
   type SparsifyKind,
 } from './sparsify.ts';
-import { taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
+import { subtractInto, taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
 import { bucketMembers, finishSelection, highHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
@@ -86,7 +86,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       const x = chunk.models[i]!;
       const b = chunk.base!;
       const d = allocF32(chunk, x.length);
-      for (let k = 0, n = x.length; k < n; k++) d[k] = x[k]! - b[k]!;
+      subtractInto(d, x, b);
       return d;
     });
   }

@@ -1,3 +1,5 @@
+import { wasmBernoulli } from './wasm/kernel-calls.ts';
+
 // Counter-based random numbers: the value for element i depends only on (seed, stream, i), so a
 // random mask comes out identical whether a tensor is merged whole, in chunks, or on several
 // threads, and the same seed always gives the same merge.
@@ -36,6 +38,10 @@ export function bernoulliMask(key: number, first: number, p: number, mask: Uint8
     const hi = Math.floor(index / 4294967296);
     const k = key ^ Math.imul(hi, 0x9e3779b1);
     const end = Math.min(n, i + (4294967296 - (index % 4294967296)));
+    if (wasmBernoulli(k, index, threshold, mask.subarray(i, end))) {
+      i = end;
+      continue;
+    }
     // Kept as an int32 (same bits as the unsigned index) so V8 stays on integer arithmetic.
     let lo = index | 0;
     for (; i < end; i++, lo = (lo + 1) | 0) {
