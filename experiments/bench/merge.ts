@@ -1,8 +1,11 @@
-// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR]
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR] [-- --no-peer]
 // Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
 // layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
 // a baseline that only reads every input tensor and writes one output of the same size, and the
 // linear, ties and dare_ties merges. Prints input GB/s, the ratio to the baseline, peak RSS.
+// A peer runs in the same run: mergekit's per-tensor pipeline in numpy (mergekit_peer.py; needs
+// python3 with numpy, else it is skipped) for linear and ties, and the table ends with our speed
+// over the peer's. MERGESEARCH_KERNELS=js measures the JavaScript kernels instead of wasm.
 // --llama 1b: three 1.1 B-parameter bf16 checkpoints merged with ties (time and peak memory).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -61,7 +64,24 @@ async function child(step: string, root: string, threads: number): Promise<void>
   process.stdout.write(JSON.stringify({ step, secs, inputBytes, rss }) + '\n');
 }
 
-function runStep(step: string, root: string, threads: number): { secs: number; inputBytes: number; rss: number } {
+type StepResult = { secs: number; inputBytes: number; rss: number };
+
+/** The numpy peer on the same checkpoints, or undefined when python3 or numpy is missing. */
+function runPeer(method: string, root: string): StepResult | undefined {
+  const dirs = fs.readdirSync(root).filter((d) => d === 'base' || d.startsWith('expert-')).sort().map((d) => path.join(root, d));
+  const out = path.join(root, `peer-${method}.safetensors`);
+  try {
+    const text = execFileSync('python3', [path.join(path.dirname(self), 'mergekit_peer.py'), method, out, ...dirs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20 });
+    return JSON.parse(text.trim().split('\n').pop()!);
+  } catch (e) {
+    process.stderr.write(`peer ${method} skipped: ${(e as Error).message.split('\n')[0]}\n`);
+    return undefined;
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+}
+
+function runStep(step: string, root: string, threads: number): StepResult {
   const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -93,12 +113,22 @@ async function parent(): Promise<void> {
       const r = runStep(step, root, threads);
       rows.push({ step, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
     }
+    const peerMethods = llama === '1b' || args.includes('--no-peer') ? [] : ['linear', 'ties'];
+    for (const m of peerMethods) {
+      const r = runPeer(m, root);
+      if (r) rows.push({ step: `peer-${m}`, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
+    }
     const base = rows.find((r) => r.step === 'baseline');
-    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads`);
-    console.log('step        seconds   input GB/s   ratio to baseline   peak RSS');
+    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads, ${process.env.MERGESEARCH_KERNELS ?? 'wasm'} kernels`);
+    console.log('step           seconds   input GB/s   ratio to baseline   peak RSS');
     for (const r of rows) {
       const ratio = base ? (r.gbps / base.gbps).toFixed(2) : 'n/a';
-      console.log(`${r.step.padEnd(11)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
+      console.log(`${r.step.padEnd(14)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
+    }
+    for (const m of peerMethods) {
+      const ours = rows.find((r) => r.step === m);
+      const peer = rows.find((r) => r.step === `peer-${m}`);
+      if (ours && peer) console.log(`${m}: ours / numpy peer = ${(ours.gbps / peer.gbps).toFixed(2)}×`);
     }
   } finally {
     if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });
