@@ -381,37 +381,6 @@ typedef struct {
   double scale; // consensus: lambda × LiNeS; otherwise scale / divisor
 } Combine;
 
-// The keep factor q (0 or 1) of model m for elements e..e+3, as two f64x2 (lo, hi).
-static inline void keep4(Model *m, u32 e, v128_t t4, v128_t *qlo, v128_t *qhi) {
-  const v128_t one = wasm_f64x2_splat(1.0);
-  v128_t q; // i32 lanes all-ones where kept
-  if (m->keep == 1) {
-    v128_t b = wasm_v128_load32_zero(m->mask + e);
-    v128_t u = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(b));
-    *qlo = wasm_f64x2_convert_low_u32x4(u);
-    *qhi = wasm_f64x2_convert_low_u32x4(wasm_i32x4_shuffle(u, u, 2, 3, 2, 3));
-    return;
-  }
-  v128_t a = wasm_v128_and(t4, wasm_i32x4_splat(0x7fffffff));
-  v128_t th = wasm_i32x4_splat(m->bits);
-  q = wasm_u32x4_gt(a, th);
-  v128_t eq = wasm_i32x4_eq(a, th);
-  if (wasm_v128_any_true(eq)) {
-    // Rare: admit threshold-equal elements in index order while admissions last.
-    u32 lanes[4];
-    wasm_v128_store(lanes, q);
-    for (int j = 0; j < 4; j++) {
-      if ((((const u32 *)m->input)[e + j] & 0x7fffffff) == m->bits) {
-        lanes[j] = m->seen < m->admit ? 0xffffffffu : 0;
-        m->seen++;
-      }
-    }
-    q = wasm_v128_load(lanes);
-  }
-  *qlo = wasm_v128_and(wasm_i64x2_extend_low_i32x4(q), one);
-  *qhi = wasm_v128_and(wasm_i64x2_extend_high_i32x4(q), one);
-}
-
 static inline double keep1(Model *m, u32 e) {
   if (m->keep == 0) return 1.0;
   if (m->keep == 1) return (double)m->mask[e];
@@ -445,71 +414,125 @@ static inline void finish1(Combine *c, Model *ms, double b, double *a, u32 e) {
   }
 }
 
-EXPORT(task_vector_combine) void task_vector_combine(Combine *c, Model *ms) {
-  const u32 n = c->n, k = c->k;
+// Blocked: each model's terms aᵢ = τᵢ·effᵢ·qᵢ for a block of elements go to a small float64
+// buffer (one tight loop per model, its keep kind and τ form hoisted out), then one pass over the
+// block combines them. The buffers stay in L1; no per-element branch on a model's kind remains.
+#define BLK 512
+static double A[MAXK][BLK];
+static double B[BLK];
+
+// One model's terms over a block (len a multiple of 4). The model's fields are copied to locals
+// first: stores to `a` could alias them, which would make the compiler reload them per element.
+static void model_terms(Model *m, const float *base, u32 e0, u32 len, double *restrict a) {
+  const v128_t f = wasm_f64x2_splat(m->eff);
+  const v128_t one = wasm_f64x2_splat(1.0);
+  const float *restrict x = m->input + e0;
+  const float *restrict bb = base + e0;
+  const u32 isDelta = m->isDelta, keep = m->keep;
+  const u8 *restrict mask = keep == 1 ? m->mask + e0 : 0;
+  const u32 bits = m->bits, admit = m->admit;
+  u32 seen = m->seen;
+  const v128_t th = wasm_i32x4_splat(bits), abs = wasm_i32x4_splat(0x7fffffff);
+  for (u32 j = 0; j < len; j += 4) {
+    v128_t t4 = wasm_v128_load(x + j);
+    v128_t tlo = lo64(t4), thi = hi64(t4);
+    if (!isDelta) {
+      v128_t b4 = wasm_v128_load(bb + j);
+      tlo = wasm_f64x2_sub(tlo, lo64(b4));
+      thi = wasm_f64x2_sub(thi, hi64(b4));
+    }
+    tlo = wasm_f64x2_mul(tlo, f);
+    thi = wasm_f64x2_mul(thi, f);
+    if (keep == 1) {
+      v128_t u = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(mask + j)));
+      tlo = wasm_f64x2_mul(tlo, wasm_f64x2_convert_low_u32x4(u));
+      thi = wasm_f64x2_mul(thi, wasm_f64x2_convert_low_u32x4(wasm_i32x4_shuffle(u, u, 2, 3, 2, 3)));
+    } else if (keep == 2) {
+      v128_t ab = wasm_v128_and(t4, abs);
+      v128_t q = wasm_u32x4_gt(ab, th);
+      if (__builtin_expect(wasm_v128_any_true(wasm_i32x4_eq(ab, th)), 0)) {
+        // Rare: admit threshold-equal elements in index order while admissions last.
+        u32 lanes[4], av[4];
+        wasm_v128_store(lanes, q);
+        wasm_v128_store(av, ab);
+        for (int l = 0; l < 4; l++) {
+          if (av[l] == bits) {
+            lanes[l] = seen < admit ? 0xffffffffu : 0;
+            seen++;
+          }
+        }
+        q = wasm_v128_load(lanes);
+      }
+      tlo = wasm_f64x2_mul(tlo, wasm_v128_and(wasm_i64x2_extend_low_i32x4(q), one));
+      thi = wasm_f64x2_mul(thi, wasm_v128_and(wasm_i64x2_extend_high_i32x4(q), one));
+    }
+    wasm_v128_store(a + j, tlo);
+    wasm_v128_store(a + j + 2, thi);
+  }
+  m->seen = seen;
+}
+
+static inline __attribute__((always_inline)) void combine_block(const u32 K, Combine *c, Model *ms, u32 e0, u32 len) {
   const v128_t one = wasm_f64x2_splat(1.0), zero = wasm_f64x2_splat(0.0), negOne = wasm_f64x2_splat(-1.0);
   const v128_t scale = wasm_f64x2_splat(c->scale);
-  v128_t alo[MAXK], ahi[MAXK];
-  u32 e = 0;
-  for (; e + 4 <= n; e += 4) {
-    v128_t b4 = wasm_v128_load(c->base + e);
-    v128_t blo = lo64(b4), bhi = hi64(b4);
-    v128_t sumlo = zero, sumhi = zero;
-    for (u32 i = 0; i < k; i++) {
-      Model *m = &ms[i];
-      v128_t t4 = wasm_v128_load(m->input + e);
-      v128_t tlo = lo64(t4), thi = hi64(t4);
-      if (!m->isDelta) {
-        tlo = wasm_f64x2_sub(tlo, blo);
-        thi = wasm_f64x2_sub(thi, bhi);
-      }
-      v128_t f = wasm_f64x2_splat(m->eff);
-      tlo = wasm_f64x2_mul(tlo, f);
-      thi = wasm_f64x2_mul(thi, f);
-      if (m->keep != 0) {
-        v128_t qlo, qhi;
-        keep4(m, e, t4, &qlo, &qhi);
-        tlo = wasm_f64x2_mul(tlo, qlo);
-        thi = wasm_f64x2_mul(thi, qhi);
-      }
-      alo[i] = tlo;
-      ahi[i] = thi;
-      sumlo = i == 0 ? tlo : wasm_f64x2_add(sumlo, tlo);
-      sumhi = i == 0 ? thi : wasm_f64x2_add(sumhi, thi);
-    }
-    v128_t rlo, rhi;
-    if (c->consensus) {
-      v128_t sglo = wasm_v128_bitselect(one, negOne, wasm_f64x2_ge(sumlo, zero));
-      v128_t sghi = wasm_v128_bitselect(one, negOne, wasm_f64x2_ge(sumhi, zero));
-      v128_t slo = zero, shi = zero, dlo = zero, dhi = zero;
-      for (u32 i = 0; i < k; i++) {
-        v128_t klo = wasm_v128_and(wasm_f64x2_gt(wasm_f64x2_mul(alo[i], sglo), zero), one);
-        v128_t khi = wasm_v128_and(wasm_f64x2_gt(wasm_f64x2_mul(ahi[i], sghi), zero), one);
-        v128_t w = wasm_f64x2_splat(ms[i].weight);
-        v128_t tl = wasm_f64x2_mul(klo, alo[i]), th = wasm_f64x2_mul(khi, ahi[i]);
-        v128_t dl = wasm_f64x2_mul(klo, w), dh = wasm_f64x2_mul(khi, w);
-        slo = i == 0 ? tl : wasm_f64x2_add(slo, tl);
-        shi = i == 0 ? th : wasm_f64x2_add(shi, th);
-        dlo = i == 0 ? dl : wasm_f64x2_add(dlo, dl);
-        dhi = i == 0 ? dh : wasm_f64x2_add(dhi, dh);
-      }
-      if (c->normalize) {
-        dlo = wasm_f64x2_add(dlo, wasm_v128_and(wasm_f64x2_eq(dlo, zero), one));
-        dhi = wasm_f64x2_add(dhi, wasm_v128_and(wasm_f64x2_eq(dhi, zero), one));
-        rlo = wasm_f64x2_add(blo, wasm_f64x2_mul(wasm_f64x2_div(slo, dlo), scale));
-        rhi = wasm_f64x2_add(bhi, wasm_f64x2_mul(wasm_f64x2_div(shi, dhi), scale));
+  const u32 consensus = c->consensus, normalize = c->normalize;
+  v128_t w[MAXK];
+  for (u32 i = 0; i < K; i++) w[i] = wasm_f64x2_splat(ms[i].weight);
+  for (u32 j = 0; j < len; j += 4) {
+    v128_t r[2];
+    for (u32 h = 0; h < 2; h++) {
+      const u32 jj = j + 2 * h;
+      v128_t b = wasm_v128_load(B + jj);
+      v128_t sum = wasm_v128_load(A[0] + jj);
+      for (u32 i = 1; i < K; i++) sum = wasm_f64x2_add(sum, wasm_v128_load(A[i] + jj));
+      if (consensus) {
+        v128_t sg = wasm_v128_bitselect(one, negOne, wasm_f64x2_ge(sum, zero));
+        v128_t s = zero, d = zero;
+        for (u32 i = 0; i < K; i++) {
+          v128_t a = wasm_v128_load(A[i] + jj);
+          v128_t k = wasm_v128_and(wasm_f64x2_gt(wasm_f64x2_mul(a, sg), zero), one);
+          v128_t t = wasm_f64x2_mul(k, a), dt = wasm_f64x2_mul(k, w[i]);
+          s = i == 0 ? t : wasm_f64x2_add(s, t);
+          d = i == 0 ? dt : wasm_f64x2_add(d, dt);
+        }
+        if (normalize) {
+          d = wasm_f64x2_add(d, wasm_v128_and(wasm_f64x2_eq(d, zero), one));
+          r[h] = wasm_f64x2_add(b, wasm_f64x2_mul(wasm_f64x2_div(s, d), scale));
+        } else {
+          r[h] = wasm_f64x2_add(b, wasm_f64x2_mul(s, scale));
+        }
       } else {
-        rlo = wasm_f64x2_add(blo, wasm_f64x2_mul(slo, scale));
-        rhi = wasm_f64x2_add(bhi, wasm_f64x2_mul(shi, scale));
+        r[h] = wasm_f64x2_add(b, wasm_f64x2_mul(sum, scale));
       }
-    } else {
-      rlo = wasm_f64x2_add(blo, wasm_f64x2_mul(sumlo, scale));
-      rhi = wasm_f64x2_add(bhi, wasm_f64x2_mul(sumhi, scale));
     }
-    wasm_v128_store(c->out + e, store4(rlo, rhi));
+    wasm_v128_store(c->out + e0 + j, store4(r[0], r[1]));
+  }
+}
+
+EXPORT(task_vector_combine) void task_vector_combine(Combine *c, Model *ms) {
+  const u32 n = c->n, k = c->k;
+  const u32 n4 = n & ~3u;
+  for (u32 e0 = 0; e0 < n4; e0 += BLK) {
+    const u32 len = n4 - e0 < BLK ? n4 - e0 : BLK;
+    for (u32 j = 0; j < len; j += 4) {
+      v128_t b4 = wasm_v128_load(c->base + e0 + j);
+      wasm_v128_store(B + j, lo64(b4));
+      wasm_v128_store(B + j + 2, hi64(b4));
+    }
+    for (u32 i = 0; i < k; i++) model_terms(&ms[i], c->base, e0, len, A[i]);
+    // Specialised for the usual model counts, so the loops over models unroll.
+    switch (k) {
+      case 1: combine_block(1, c, ms, e0, len); break;
+      case 2: combine_block(2, c, ms, e0, len); break;
+      case 3: combine_block(3, c, ms, e0, len); break;
+      case 4: combine_block(4, c, ms, e0, len); break;
+      case 5: combine_block(5, c, ms, e0, len); break;
+      case 6: combine_block(6, c, ms, e0, len); break;
+      default: combine_block(k, c, ms, e0, len); break;
+    }
   }
   double a[MAXK];
-  for (; e < n; e++) {
+  for (u32 e = n4; e < n; e++) {
     double b = c->base[e];
     for (u32 i = 0; i < k; i++) {
       Model *m = &ms[i];
