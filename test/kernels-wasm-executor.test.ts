@@ -1,6 +1,6 @@
 // The streaming executor writes the same checkpoint bytes on the wasm kernels (chunk data in the
 // kernel heap, worker threads each with their own instance) as on the JavaScript reference kernels,
-// for every method of the task-vector family and linear, in f16 and bf16.
+// for linear, the task-vector family and WIDEN, in f16 and bf16.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,6 +39,7 @@ const CASES: Array<[string, string, string]> = [
   ['dare_ties', 'weight: 0.5, density: 0.3', 'F16'],
   ['dare_linear', 'weight: 0.5, density: 0.3', 'BF16'],
   ['breadcrumbs_ties', 'weight: 0.7, density: 0.5, gamma: 0.02', 'F16'],
+  ['widen', '', 'BF16'],
 ];
 
 describe.each(CASES)('%s (%s) in %s', (method, params, dtype) => {

@@ -170,3 +170,32 @@ export function wasmTaskVectorCombine(out: Float32Array, base: Float32Array, mod
     return staged(k, [bytes.subarray(0, 32), bytes.subarray(32)], [], ([c, ms]) => (k.x.task_vector_combine(c!, ms!), true));
   }) ?? false;
 }
+
+/** WIDEN's per-column sums (|base|², |x|², x·base per model) over a chunk's rows, or undefined. */
+export function wasmWidenColumnStats(base: Float32Array, models: Float32Array[], rows: number, cols: number): { bb: Float64Array; xx: Float64Array[]; xb: Float64Array[] } | undefined {
+  const k = kernels(rows * cols);
+  if (!k || models.length === 0) return undefined;
+  const n = rows * cols;
+  const bb = new Float64Array(cols);
+  const xx = new Float64Array(models.length * cols);
+  const xb = new Float64Array(models.length * cols);
+  const ptrs = new Uint32Array(models.length);
+  const ok = staged(k, [base.subarray(0, n), ...models.map((x) => x.subarray(0, n))], [bb, xx, xb], (p, [pb, pxx, pxb]) => {
+    models.forEach((_, i) => (ptrs[i] = p[1 + i]!));
+    return staged(k, [ptrs], [], ([pp]) => (k.x.widen_col_stats(p[0]!, pp!, models.length, rows, cols, pb!, pxx!, pxb!), true));
+  });
+  if (!ok) return undefined;
+  return { bb, xx: models.map((_, i) => xx.slice(i * cols, (i + 1) * cols)), xb: models.map((_, i) => xb.slice(i * cols, (i + 1) * cols)) };
+}
+
+/** out[e] += w[col or row of e] · (x[e] − base[e]), rounded to float32; w has one entry per column (or per row). */
+export function wasmWidenMergeModel(out: Float32Array, base: Float32Array, x: Float32Array, w: Float64Array, rows: number, cols: number, rowWise: boolean): boolean {
+  const n = rows * cols;
+  const k = kernels(n);
+  if (!k) return false;
+  return staged(k, [out.subarray(0, n), base.subarray(0, n), x.subarray(0, n), w], [out.subarray(0, n)], ([o, b, xi, wi], [oo]) => {
+    if (o !== oo) new Uint8Array(k.heap.current()).copyWithin(oo!, o!, o! + n * 4);
+    k.x.widen_merge_model(oo!, b!, xi!, wi!, rows, cols, +rowWise);
+    return true;
+  }) ?? false;
+}

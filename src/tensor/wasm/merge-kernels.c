@@ -9,6 +9,7 @@
 //
 // Built by src/tensor/wasm/build-kernels.sh (npm run build:kernels) into src/tensor/wasm/merge-kernels.wasm.
 // The memory is imported (shared, so that growing it never detaches the views JavaScript holds).
+#include <stddef.h>
 #include <stdint.h>
 #include <wasm_simd128.h>
 
@@ -540,5 +541,58 @@ EXPORT(task_vector_combine) void task_vector_combine(Combine *c, Model *ms) {
       a[i] = m->keep == 0 ? t * m->eff : t * m->eff * keep1(m, e);
     }
     finish1(c, ms, b, a, e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WIDEN (methods/widen.ts): per-column statistics and the per-column weighted merge. Vectorised
+// across neighbouring columns, so each column's float64 sums still run over rows in order, as in
+// the reference; the merge rounds `out` to float32 after each model, as the reference's
+// Float32Array does.
+
+// bb[c] = Σ_r b²; xx[m·cols + c] = Σ_r x_m²; xb[m·cols + c] = Σ_r x_m·b, summed over rows in order.
+EXPORT(widen_col_stats) void widen_col_stats(const float *base, const float *const *xs, u32 k, u32 rows, u32 cols, double *bb, double *xx, double *xb) {
+  for (u32 c = 0; c < cols; c++) bb[c] = 0;
+  for (u32 c = 0; c < k * cols; c++) xx[c] = xb[c] = 0;
+  for (u32 r = 0; r < rows; r++) {
+    const float *brow = base + (size_t)r * cols;
+    u32 c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      v128_t b = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(brow + c));
+      wasm_v128_store(bb + c, wasm_f64x2_add(wasm_v128_load(bb + c), wasm_f64x2_mul(b, b)));
+      for (u32 m = 0; m < k; m++) {
+        v128_t x = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(xs[m] + (size_t)r * cols + c));
+        double *pxx = xx + (size_t)m * cols + c, *pxb = xb + (size_t)m * cols + c;
+        wasm_v128_store(pxx, wasm_f64x2_add(wasm_v128_load(pxx), wasm_f64x2_mul(x, x)));
+        wasm_v128_store(pxb, wasm_f64x2_add(wasm_v128_load(pxb), wasm_f64x2_mul(x, b)));
+      }
+    }
+    for (; c < cols; c++) {
+      double b = brow[c];
+      bb[c] += b * b;
+      for (u32 m = 0; m < k; m++) {
+        double x = xs[m][(size_t)r * cols + c];
+        xx[(size_t)m * cols + c] += x * x;
+        xb[(size_t)m * cols + c] += x * b;
+      }
+    }
+  }
+}
+
+// out[e] = f32(out[e] + w[j] · (x[e] − base[e])), j the column (or, rowWise, the row) of e.
+EXPORT(widen_merge_model) void widen_merge_model(float *out, const float *base, const float *x, const double *w, u32 rows, u32 cols, u32 rowWise) {
+  for (u32 r = 0; r < rows; r++) {
+    const size_t at = (size_t)r * cols;
+    u32 c = 0;
+    const v128_t wr = rowWise ? wasm_f64x2_splat(w[r]) : wasm_f64x2_splat(0);
+    for (; c + 2 <= cols; c += 2) {
+      v128_t o = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(out + at + c));
+      v128_t xv = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(x + at + c));
+      v128_t bv = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(base + at + c));
+      v128_t wv = rowWise ? wr : wasm_v128_load(w + c);
+      o = wasm_f64x2_add(o, wasm_f64x2_mul(wv, wasm_f64x2_sub(xv, bv)));
+      wasm_v128_store64_lane(out + at + c, wasm_f32x4_demote_f64x2_zero(o), 0);
+    }
+    for (; c < cols; c++) out[at + c] = (float)((double)out[at + c] + (rowWise ? w[r] : w[c]) * ((double)x[at + c] - (double)base[at + c]));
   }
 }

@@ -35,6 +35,8 @@ interface Exports {
   dot_f64(a: number, b: number, n: number): number;
   weighted_sum(out: number, inputs: number, weights: number, k: number, n: number): void;
   task_vector_combine(combine: number, models: number): void;
+  widen_col_stats(base: number, xs: number, k: number, rows: number, cols: number, bb: number, xx: number, xb: number): void;
+  widen_merge_model(out: number, base: number, x: number, w: number, rows: number, cols: number, rowWise: number): void;
 }
 
 const PAGE = 65536;
