@@ -187,6 +187,11 @@ export function kernelHeap(): WasmHeap | null {
  * when the temporaries do not fit.
  */
 export function staged<T>(k: WasmKernels, inputs: View[], outputs: View[], run: (inPtrs: number[], outPtrs: number[]) => T): T | undefined {
+  // A wasm memory never shrinks: staging whole large arrays would leave the heap at their size for
+  // the life of the thread. Large foreign arrays take the JavaScript path instead.
+  let foreign = 0;
+  for (const v of [...inputs, ...outputs]) if (!k.heap.owns(v)) foreign += v.byteLength;
+  if (foreign > STAGE_MAX_BYTES) return undefined;
   const temps: number[] = [];
   const place = (v: View): number => {
     if (k.heap.owns(v)) return v.byteOffset;
@@ -212,6 +217,9 @@ export function staged<T>(k: WasmKernels, inputs: View[], outputs: View[], run: 
     for (const o of temps) k.heap.release(o);
   }
 }
+
+/** Most bytes copied into the heap for one call (see staged). */
+export const STAGE_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Below this many elements a kernel call (and any staging) costs more than the JS loop. */
 export const WASM_MIN_ELEMENTS = 64;
