@@ -41,6 +41,10 @@ describe('wasm kernels are available', () => {
     expect(wasmDecode('F16', new Uint8Array(128), out)).toBe(true);
     expect(withKernelBackend('js', () => wasmKernels())).toBeNull();
   });
+
+  it('an unknown MERGESEARCH_KERNELS value is refused with ENGINE_E_KERNELS', () => {
+    expect(() => withKernelBackend('simd' as KernelBackend, () => wasmKernels())).toThrow(/ENGINE_E_KERNELS.*MERGESEARCH_KERNELS=simd/);
+  });
 });
 
 describe('f16 / bf16 decode and encode', () => {
@@ -217,5 +221,3 @@ describe('heap growth keeps earlier views valid', () => {
     heap.give(a);
   });
 });
-
-export type { KernelBackend };
