@@ -1,8 +1,8 @@
-import { wasmBernoulli } from './wasm/kernel-calls.ts';
-
 // Counter-based random numbers: the value for element i depends only on (seed, stream, i), so a
 // random mask comes out identical whether a tensor is merged whole, in chunks, or on several
-// threads, and the same seed always gives the same merge.
+// threads, and the same seed always gives the same merge. bernoulliMask's loop is the reference
+// for the wasm kernel that runs unless MERGESEARCH_KERNELS=js.
+import { wasmBernoulli } from './wasm/kernel-calls.ts';
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
