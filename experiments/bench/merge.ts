@@ -38,6 +38,7 @@ async function child(step: string, root: string, threads: number): Promise<void>
   const out = path.join(root, `out-${step}`);
   fs.rmSync(out, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let inputBytes = 0;
   if (step === 'baseline') {
     const cs = dirs.map((d) => Checkpoint.open(d));
@@ -59,12 +60,14 @@ async function child(step: string, root: string, threads: number): Promise<void>
     inputBytes = s.inputBytes;
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const used = process.cpuUsage(cpu0); // all threads of this process
+  const cpu = (used.user + used.system) / 1e6;
   fs.rmSync(out, { recursive: true, force: true });
   const rss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(JSON.stringify({ step, secs, inputBytes, rss }) + '\n');
+  process.stdout.write(JSON.stringify({ step, secs, cpu, inputBytes, rss }) + '\n');
 }
 
-type StepResult = { secs: number; inputBytes: number; rss: number };
+type StepResult = { secs: number; cpu: number; inputBytes: number; rss: number };
 
 /** The numpy peer on the same checkpoints, or undefined when python3 or numpy is missing. */
 function runPeer(method: string, root: string): StepResult | undefined {
@@ -108,27 +111,30 @@ async function parent(): Promise<void> {
     }
     // Warm the page cache so the first measured step does not pay for cold reads alone.
     runStep('baseline', root, threads);
-    const rows: Array<{ step: string; secs: number; gbps: number; rss: number }> = [];
+    const rows: Array<{ step: string; secs: number; cpu: number; gbps: number; rss: number; bytes: number }> = [];
     for (const step of steps) {
       const r = runStep(step, root, threads);
-      rows.push({ step, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
+      rows.push({ step, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
     }
     const peerMethods = llama === '1b' || args.includes('--no-peer') ? [] : ['linear', 'ties'];
     for (const m of peerMethods) {
       const r = runPeer(m, root);
-      if (r) rows.push({ step: `peer-${m}`, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
+      if (r) rows.push({ step: `peer-${m}`, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
     }
     const base = rows.find((r) => r.step === 'baseline');
     console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads, ${process.env.MERGESEARCH_KERNELS ?? 'wasm'} kernels`);
-    console.log('step           seconds   input GB/s   ratio to baseline   peak RSS');
+    // On a shared machine wall time swings with other people's load; CPU seconds (all threads) per
+    // input byte swing far less, so the last column is the ratio of those to the baseline's.
+    console.log('step           seconds   input GB/s   ratio to baseline   peak RSS   CPU s   CPU-time ratio');
     for (const r of rows) {
       const ratio = base ? (r.gbps / base.gbps).toFixed(2) : 'n/a';
-      console.log(`${r.step.padEnd(14)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
+      const cpuRatio = base ? (base.cpu / base.bytes / (r.cpu / r.bytes)).toFixed(2) : 'n/a';
+      console.log(`${r.step.padEnd(14)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB   ${r.cpu.toFixed(1).padStart(5)}   ${cpuRatio.padStart(14)}`);
     }
     for (const m of peerMethods) {
       const ours = rows.find((r) => r.step === m);
       const peer = rows.find((r) => r.step === `peer-${m}`);
-      if (ours && peer) console.log(`${m}: ours / numpy peer = ${(ours.gbps / peer.gbps).toFixed(2)}×`);
+      if (ours && peer) console.log(`${m}: ours / numpy peer = ${(ours.gbps / peer.gbps).toFixed(2)}× (wall), ${(peer.cpu / peer.bytes / (ours.cpu / ours.bytes)).toFixed(2)}× (CPU time)`);
     }
   } finally {
     if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 
 For each tensor name: read it from every checkpoint, convert to float32, merge as mergekit's
 generalized task arithmetic does, convert back to the input dtype and write it to one safetensors
-file. Prints one JSON line: {"step", "secs", "inputBytes", "rss"}.
+file. Prints one JSON line: {"step", "secs", "cpu", "inputBytes", "rss"}.
 
   linear:    sum_i w_i x_i / sum_i w_i
   ties:      tau_i = x_i - base; keep the top int(density * numel) of |tau_i| (np.argpartition, as
@@ -114,6 +114,7 @@ def merge(method, base, models, rng):
 def main():
     method, out_file, base_dir, *model_dirs = sys.argv[1:]
     t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     base_ck = open_checkpoint(base_dir)
     model_cks = [open_checkpoint(d) for d in model_dirs]
     handles = {}
@@ -143,8 +144,10 @@ def main():
     for f in handles.values():
         f.close()
     secs = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"step": f"peer-{method}", "secs": secs, "inputBytes": input_bytes, "rss": rss}))
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    rss = r1.ru_maxrss * 1024
+    print(json.dumps({"step": f"peer-{method}", "secs": secs, "cpu": cpu, "inputBytes": input_bytes, "rss": rss}))
 
 
 if __name__ == "__main__":
