@@ -8,7 +8,7 @@ import { normPartial } from '../src/merge/sparsify.ts';
 import { subtractInto, taskVectorCombine, weightedSum, type Keep } from '../src/tensor/fused-kernels.ts';
 import { withKernelBackend, type KernelBackend } from '../src/tensor/kernel-backend.ts';
 import { bernoulliMask } from '../src/tensor/random.ts';
-import { bucketMembers, highHistogram, markSelected, type Selection } from '../src/tensor/select.ts';
+import { bucketMembers, highHistogram, markSelected, subtractAndHistogram, type Selection } from '../src/tensor/select.ts';
 import { wasmDecode, wasmTaskVectorCombine } from '../src/tensor/wasm/kernel-calls.ts';
 import { kernelHeap, wasmKernels } from '../src/tensor/wasm/wasm-kernels.ts';
 import { rng } from './helpers/io-tmp.ts';
@@ -96,6 +96,15 @@ describe('task vectors and exact selection', () => {
     expect(bytesOf(tw).equals(bytesOf(tj))).toBe(true);
     const [hj, hw] = both(() => highHistogram(tj));
     expect(bytesOf(hw).equals(bytesOf(hj))).toBe(true);
+    // The fused first pass: the same τ and the same histogram.
+    const [fj, fw] = both(() => {
+      const t = new Float32Array(n);
+      return { t, h: subtractAndHistogram(t, x, b) };
+    });
+    for (const f of [fj, fw]) {
+      expect(bytesOf(f.t).equals(bytesOf(tj))).toBe(true);
+      expect(bytesOf(f.h).equals(bytesOf(hj))).toBe(true);
+    }
     // The bucket holding the median |τ|, and a threshold inside it with ties to admit.
     let acc = 0;
     let bucket = 0;

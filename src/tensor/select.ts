@@ -3,7 +3,8 @@
 // picks the bucket, then the low bits of that bucket's elements pin the value. Ties at the
 // threshold are admitted in index order, so exactly m elements are kept.
 
-import { wasmBucketMembers, wasmHighHistogram, wasmMarkSelected } from './wasm/kernel-calls.ts';
+import { subtractInto } from './fused-kernels.ts';
+import { wasmBucketMembers, wasmHighHistogram, wasmMarkSelected, wasmSubtractHistogram } from './wasm/kernel-calls.ts';
 
 const HIGH_BUCKETS = 1 << 15; // bits of |x| >>> 16 (the sign bit is cleared)
 const LOW_BUCKETS = 1 << 16;
@@ -38,6 +39,14 @@ export function highHistogram(values: Float32Array): Uint32Array {
   const bits = absBits(values);
   for (let i = 0, n = bits.length; i < n; i++) hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
   return hist;
+}
+
+/** out = x − b (a task vector) and highHistogram(out), fused into one pass on the wasm path. */
+export function subtractAndHistogram(out: Float32Array, x: Float32Array, b: Float32Array): Uint32Array {
+  const fast = wasmSubtractHistogram(out, x, b);
+  if (fast) return fast;
+  subtractInto(out, x, b);
+  return highHistogram(out);
 }
 
 /** The high bucket holding the m-th largest element, from the chunks' summed histograms. */

@@ -53,6 +53,15 @@ export function wasmHighHistogram(values: Float32Array): Uint32Array | undefined
   }
 }
 
+/** out = x − b and the histogram of |out|'s high bits, in one pass; or undefined. */
+export function wasmSubtractHistogram(out: Float32Array, x: Float32Array, b: Float32Array): Uint32Array | undefined {
+  const n = out.length;
+  const k = kernels(n);
+  if (!k) return undefined;
+  const hist = new Uint32Array(1 << 15);
+  return staged(k, [x.subarray(0, n), b.subarray(0, n)], [out, hist], ([xi, bi], [o, h]) => (k.x.subtract_histogram(xi!, bi!, o!, n, h!), hist));
+}
+
 /** The low 16 bits of the |x| in high bucket `bucket`, in index order, or undefined. */
 export function wasmBucketMembers(values: Float32Array, bucket: number): Uint16Array | undefined {
   const n = values.length;

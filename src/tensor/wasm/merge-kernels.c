@@ -176,6 +176,28 @@ EXPORT(high_histogram) void high_histogram(const u32 *bits, u32 n, u32 *hist, u3
   for (u32 j = 0; j < 32768; j++) hist[j] = scratch4[j] + scratch4[32768 + j] + scratch4[65536 + j] + scratch4[98304 + j];
 }
 
+// τ = x − b written to `out` and the histogram of |τ|'s high bits, in one pass (the first
+// statistics pass of a top-k selection needs both; fusing saves re-reading τ).
+EXPORT(subtract_histogram) void subtract_histogram(const float *x, const float *b, float *out, u32 n, u32 *hist) {
+  for (u32 j = 0; j < 32768; j++) hist[j] = 0;
+  u32 i = 0;
+  const v128_t m = wasm_i32x4_splat(0x7fffffff);
+  for (; i + 4 <= n; i += 4) {
+    v128_t t = wasm_f32x4_sub(wasm_v128_load(x + i), wasm_v128_load(b + i));
+    wasm_v128_store(out + i, t);
+    v128_t hi = wasm_u32x4_shr(wasm_v128_and(t, m), 16);
+    hist[wasm_u32x4_extract_lane(hi, 0)]++;
+    hist[wasm_u32x4_extract_lane(hi, 1)]++;
+    hist[wasm_u32x4_extract_lane(hi, 2)]++;
+    hist[wasm_u32x4_extract_lane(hi, 3)]++;
+  }
+  for (; i < n; i++) {
+    union { float f; u32 u; } t = {x[i] - b[i]};
+    out[i] = t.f;
+    hist[(t.u & 0x7fffffff) >> 16]++;
+  }
+}
+
 // The low 16 bits of every |x| whose high bits equal `bucket`, in index order; returns the count.
 EXPORT(bucket_members) u32 bucket_members(const u32 *bits, u32 n, u32 bucket, u16 *out) {
   u32 count = 0;

@@ -27,6 +27,7 @@ interface Exports {
   count_out_of_range(inp: number, n: number, limit: number, first: number): number;
   subtract(x: number, b: number, out: number, n: number): void;
   high_histogram(bits: number, n: number, hist: number, scratch4: number): void;
+  subtract_histogram(x: number, b: number, out: number, n: number, hist: number): void;
   bucket_members(bits: number, n: number, bucket: number, out: number): number;
   mark_selected(bits: number, n: number, t: number, admit: number, seen: number, out: number): number;
   mask_and_not(mask: number, drop: number, n: number): void;
