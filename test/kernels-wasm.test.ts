@@ -188,14 +188,18 @@ describe('fused combines', () => {
         const inputs = models.map((m, i) => (isDelta[i] ? taus[i]! : m));
         const eff = [0.7, -0.3, 1.25, 0];
         const weights = [0.7, -0.3, 1, 0.5];
-        const [j, w] = both(() => {
-          const out = new Float32Array(n);
-          taskVectorCombine(out, base, inputs, isDelta, masks, eff, weights, 0.9, consensus, normalize);
-          return out;
-        });
-        // NaN payloads are not part of the contract (a NaN output fails the merge either way).
-        const canon = (a: Float32Array) => bytesOf(a.map((v) => (Number.isNaN(v) ? NaN : v)));
-        expect(canon(w).equals(canon(j))).toBe(true);
+        // 4 models, and 7 (past the kernel's unrolled model counts).
+        for (const k of [4, 7]) {
+          const pick = <T>(a: T[]) => Array.from({ length: k }, (_, i) => a[i % 4]!);
+          const [j, w] = both(() => {
+            const out = new Float32Array(n);
+            taskVectorCombine(out, base, pick(inputs), pick(isDelta), pick(masks).map((m) => (m && !(m instanceof Uint8Array) ? { ...m } : m)), pick(eff), pick(weights), 0.9, consensus, normalize);
+            return out;
+          });
+          // NaN payloads are not part of the contract (a NaN output fails the merge either way).
+          const canon = (a: Float32Array) => bytesOf(a.map((v) => (Number.isNaN(v) ? NaN : v)));
+          expect(canon(w).equals(canon(j))).toBe(true);
+        }
       }
     }
   });
