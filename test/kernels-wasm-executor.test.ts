@@ -1,6 +1,6 @@
 // The streaming executor writes the same checkpoint bytes on the wasm kernels (chunk data in the
 // kernel heap, worker threads each with their own instance) as on the JavaScript reference kernels,
-// for linear, the task-vector family and WIDEN, in f16 and bf16.
+// for linear, the task-vector family and WIDEN, in f16, bf16 and f32.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-kern-'));
   families.F16 = writeSyntheticFamily(path.join(root, 'f16'), SHAPE, 3, { seed: 3, dtype: 'F16' });
   families.BF16 = writeSyntheticFamily(path.join(root, 'bf16'), SHAPE, 3, { seed: 4, dtype: 'BF16' });
+  families.F32 = writeSyntheticFamily(path.join(root, 'f32'), SHAPE, 2, { seed: 5, dtype: 'F32' });
 });
 afterAll(() => {
   delete process.env[KERNEL_ENV];
@@ -40,6 +41,7 @@ const CASES: Array<[string, string, string]> = [
   ['dare_linear', 'weight: 0.5, density: 0.3', 'BF16'],
   ['breadcrumbs_ties', 'weight: 0.7, density: 0.5, gamma: 0.02', 'F16'],
   ['widen', '', 'BF16'],
+  ['ties', 'weight: 0.8, density: 0.3', 'F32'],
 ];
 
 describe.each(CASES)('%s (%s) in %s', (method, params, dtype) => {
