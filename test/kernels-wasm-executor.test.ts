@@ -34,6 +34,7 @@ function recipe(dirs: string[], method: string, params: string): string {
 
 const CASES: Array<[string, string, string]> = [
   ['linear', 'weight: 0.3', 'F16'],
+  ['linear', 'weight: 0.3', 'BF16'],
   ['task_arithmetic', 'weight: 0.4', 'BF16'],
   ['ties', 'weight: 1.0, density: 0.2', 'F16'],
   ['ties', 'weight: 0.6, density: 0.5', 'BF16'],

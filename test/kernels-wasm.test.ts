@@ -9,7 +9,7 @@ import { subtractInto, taskVectorCombine, weightedSum, type Keep } from '../src/
 import { withKernelBackend, type KernelBackend } from '../src/tensor/kernel-backend.ts';
 import { bernoulliMask } from '../src/tensor/random.ts';
 import { bucketMembers, highHistogram, markSelected, subtractAndHistogram, type Selection } from '../src/tensor/select.ts';
-import { wasmDecode, wasmTaskVectorCombine } from '../src/tensor/wasm/kernel-calls.ts';
+import { wasmDecode, wasmTaskVectorCombine, wasmWeightedSumHalf } from '../src/tensor/wasm/kernel-calls.ts';
 import { kernelHeap, wasmKernels } from '../src/tensor/wasm/wasm-kernels.ts';
 import { rng } from './helpers/io-tmp.ts';
 
@@ -164,6 +164,46 @@ describe('fused combines', () => {
         return out;
       });
       expect(bytesOf(w).equals(bytesOf(j))).toBe(true);
+    }
+  });
+
+  it.each(LENGTHS)('the fused half-precision weighted sum equals decode → weightedSum → range check → encode (n = %i)', (n) => {
+    const kinds = ['F16', 'BF16', 'F16'] as const;
+    const weights = [0.3, -0.45, 0.8];
+    // Clamped data stays in range (the bytes are compared); raw data has Inf/NaN/overflow (the
+    // count and the first index are compared: the merge then fails and writes nothing).
+    for (const [outKind, clamp] of [['F16', true], ['BF16', true], ['F16', false], ['BF16', false]] as const) {
+      const raws = kinds.map((d, i) => {
+        const raw = new Uint8Array(n * 2);
+        encodeFromF32(d, awkward(n, 90 + i).map((v) => (!clamp ? v : Number.isFinite(v) ? Math.max(-30000, Math.min(30000, v)) : 1)), raw);
+        return raw;
+      });
+      const limit = outKind === 'F16' ? 65520 : 3.3e38;
+      const ref = withKernelBackend('js', () => {
+        const xs = raws.map((r, i) => {
+          const x = new Float32Array(n);
+          decodeToF32(kinds[i]!, r, x);
+          return x;
+        });
+        const sum = new Float32Array(n);
+        weightedSum(sum, xs, weights);
+        const bad = sum.reduce((a, v) => a + +!(Math.abs(v) < limit), 0);
+        const first = sum.findIndex((v) => !(Math.abs(v) < limit));
+        const out = new Uint8Array(n * 2);
+        encodeFromF32(outKind, sum, out);
+        return { bad, first, out };
+      });
+      const out = new Uint8Array(n * 2);
+      const got = withKernelBackend('wasm', () => wasmWeightedSumHalf(raws, [...kinds], weights, out, outKind, limit));
+      expect(got).toBeDefined();
+      expect(got!.count).toBe(ref.bad);
+      expect(got!.first).toBe(ref.first);
+      if (clamp) {
+        expect(ref.bad).toBe(0);
+        expect(Buffer.from(out).equals(Buffer.from(ref.out))).toBe(true);
+      } else {
+        expect(ref.bad).toBeGreaterThan(0);
+      }
     }
   });
 

@@ -8,7 +8,7 @@ import type { Chunk, TensorContext } from './method.ts';
 import { getMethod } from './registry.ts';
 import { F32Pool } from '../tensor/array-pool.ts';
 import { kernelHeap, type WasmHeap } from '../tensor/wasm/wasm-kernels.ts';
-import { wasmCountOutOfRange } from '../tensor/wasm/kernel-calls.ts';
+import { wasmCountOutOfRange, wasmWeightedSumHalf } from '../tensor/wasm/kernel-calls.ts';
 
 export interface ChunkTask {
   kind: 'stats' | 'merge';
@@ -62,6 +62,10 @@ export class ChunkRunner {
   run(task: ChunkTask): ChunkResult {
     const method = getMethod(task.method);
     if (!method) throw new Error(`unknown method ${task.method}`);
+    if (task.kind === 'merge' && method.plainWeightedSum) {
+      const fused = this.fusedWeightedSum(task, method.plainWeightedSum(task.ctx));
+      if (fused) return fused;
+    }
     const chunk = this.chunk(task);
     let keepChunk = task.kind === 'stats' && this.kept.has(key(task));
     try {
@@ -112,6 +116,37 @@ export class ChunkRunner {
       if (inHeap) heap!.give(inHeap);
     }
     return {};
+  }
+
+  /**
+   * A plain weighted sum of half-precision inputs into a half-precision output, in one wasm pass
+   * from the raw file bytes (no float32 arrays in between); undefined when it does not apply.
+   */
+  private fusedWeightedSum(task: ChunkTask, weights: number[]): ChunkResult | undefined {
+    const out = task.out!;
+    const heap = kernelHeap();
+    if (!heap || out.dtype === 'F32') return undefined;
+    const kinds = task.modelFiles.map((f) => this.file(f).info(task.ctx.name).dtype);
+    if (!kinds.every((d): d is 'F16' | 'BF16' => d === 'F16' || d === 'BF16')) return undefined;
+    const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
+    const blocks: Uint8Array[] = [];
+    try {
+      for (let i = 0; i <= task.modelFiles.length; i++) {
+        const b = heap.u8(count * 2);
+        if (!b) return undefined;
+        blocks.push(b);
+      }
+      const encoded = blocks.pop()!;
+      task.modelFiles.forEach((f, i) => this.file(f).readRaw(task.ctx.name, task.rowStart, task.rowEnd, blocks[i]));
+      blocks.push(encoded);
+      const r = wasmWeightedSumHalf(blocks.slice(0, -1), kinds, weights, encoded, out.dtype, OVERFLOW[out.dtype]);
+      if (!r) return undefined;
+      if (r.count > 0) return { nonFinite: r.count, firstBad: task.rowStart * task.ctx.cols + r.first };
+      writeFully(out.fd, encoded, out.offset + task.rowStart * task.ctx.cols * 2, out.file);
+      return {};
+    } finally {
+      for (const b of blocks) heap.give(b);
+    }
   }
 
   /** Forget everything kept for earlier tensors and close input files. */

@@ -208,3 +208,23 @@ export function wasmWidenMergeModel(out: Float32Array, base: Float32Array, x: Fl
     return true;
   }) ?? false;
 }
+
+/**
+ * out = encode(Σᵢ weights[i] · decode(inputs[i])) for half-precision inputs and output, in one pass
+ * (the bits of decodeToF32 → weightedSum → encodeFromF32). Returns how many results fall outside
+ * the output's range (then `out` is not to be used) and the first, or undefined (not run).
+ */
+export function wasmWeightedSumHalf(inputs: Uint8Array[], kinds: Array<'F16' | 'BF16'>, weights: number[], out: Uint8Array, outKind: 'F16' | 'BF16', limit: number): { count: number; first: number } | undefined {
+  const n = out.length / 2;
+  const k = kernels(n);
+  if (!k || inputs.length === 0) return undefined;
+  const ptrs = new Uint32Array(inputs.length);
+  const kindCodes = new Uint32Array(kinds.map((d) => (d === 'BF16' ? 1 : 0)));
+  const w = new Float64Array(weights.slice(0, inputs.length));
+  const first = new Uint32Array(1);
+  const count = staged(k, [...inputs.map((x) => x.subarray(0, n * 2)), kindCodes, w], [out, first], (p, [o, f]) => {
+    inputs.forEach((_, i) => (ptrs[i] = p[i]!));
+    return staged(k, [ptrs], [], ([pp]) => k.x.weighted_sum_half(pp!, p[inputs.length]!, p[inputs.length + 1]!, inputs.length, n, o!, outKind === 'BF16' ? 1 : 0, limit, f!));
+  });
+  return count === undefined ? undefined : { count, first: count > 0 ? first[0]! : -1 };
+}
