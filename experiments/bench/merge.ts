@@ -1,8 +1,11 @@
-// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR] [-- --method NAME]
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
 // Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
 // layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
 // a baseline that only reads every input tensor and writes one output of the same size, and the
 // linear, ties and dare_ties merges. Prints input GB/s, the ratio to the baseline, peak RSS.
+// A peer runs in the same run: mergekit's per-tensor pipeline in numpy (mergekit_peer.py; needs
+// python3 with numpy, else it is skipped) for linear and ties, and the table ends with our speed
+// over the peer's. MERGESEARCH_KERNELS=js measures the JavaScript kernels instead of wasm.
 // --llama 1b: three 1.1 B-parameter bf16 checkpoints merged with ties (time and peak memory).
 // --method NAME: time that method instead of the default steps (after the baseline on the 1 GB family).
 import { execFileSync } from 'node:child_process';
@@ -39,6 +42,7 @@ async function child(step: string, root: string, threads: number): Promise<void>
   const out = path.join(root, `out-${step}`);
   fs.rmSync(out, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let inputBytes = 0;
   if (step === 'baseline') {
     const cs = dirs.map((d) => Checkpoint.open(d));
@@ -60,12 +64,31 @@ async function child(step: string, root: string, threads: number): Promise<void>
     inputBytes = s.inputBytes;
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const used = process.cpuUsage(cpu0); // all threads of this process
+  const cpu = (used.user + used.system) / 1e6;
   fs.rmSync(out, { recursive: true, force: true });
   const rss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(JSON.stringify({ step, secs, inputBytes, rss }) + '\n');
+  process.stdout.write(JSON.stringify({ step, secs, cpu, inputBytes, rss }) + '\n');
 }
 
-function runStep(step: string, root: string, threads: number): { secs: number; inputBytes: number; rss: number } {
+type StepResult = { secs: number; cpu: number; inputBytes: number; rss: number };
+
+/** The numpy peer on the same checkpoints, or undefined when python3 or numpy is missing. */
+function runPeer(method: string, root: string): StepResult | undefined {
+  const dirs = fs.readdirSync(root).filter((d) => d === 'base' || d.startsWith('expert-')).sort().map((d) => path.join(root, d));
+  const out = path.join(root, `peer-${method}.safetensors`);
+  try {
+    const text = execFileSync('python3', [path.join(path.dirname(self), 'mergekit_peer.py'), method, out, ...dirs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20 });
+    return JSON.parse(text.trim().split('\n').pop()!);
+  } catch (e) {
+    process.stderr.write(`peer ${method} skipped: ${(e as Error).message.split('\n')[0]}\n`);
+    return undefined;
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+}
+
+function runStep(step: string, root: string, threads: number): StepResult {
   const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -93,17 +116,30 @@ async function parent(): Promise<void> {
     }
     // Warm the page cache so the first measured step does not pay for cold reads alone.
     runStep('baseline', root, threads);
-    const rows: Array<{ step: string; secs: number; gbps: number; rss: number }> = [];
+    const rows: Array<{ step: string; secs: number; cpu: number; gbps: number; rss: number; bytes: number }> = [];
     for (const step of steps) {
       const r = runStep(step, root, threads);
-      rows.push({ step, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
+      rows.push({ step, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
+    }
+    const peerMethods = llama === '1b' || args.includes('--no-peer') ? [] : ['linear', 'ties'];
+    for (const m of peerMethods) {
+      const r = runPeer(m, root);
+      if (r) rows.push({ step: `peer-${m}`, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
     }
     const base = rows.find((r) => r.step === 'baseline');
-    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads`);
-    console.log('step        seconds   input GB/s   ratio to baseline   peak RSS');
+    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads, ${process.env.MERGESEARCH_KERNELS ?? 'wasm'} kernels`);
+    // On a shared machine wall time swings with other people's load; CPU seconds (all threads) per
+    // input byte swing far less, so the last column is the ratio of those to the baseline's.
+    console.log('step           seconds   input GB/s   ratio to baseline   peak RSS   CPU s   CPU-time ratio');
     for (const r of rows) {
       const ratio = base ? (r.gbps / base.gbps).toFixed(2) : 'n/a';
-      console.log(`${r.step.padEnd(11)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
+      const cpuRatio = base ? (base.cpu / base.bytes / (r.cpu / r.bytes)).toFixed(2) : 'n/a';
+      console.log(`${r.step.padEnd(14)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB   ${r.cpu.toFixed(1).padStart(5)}   ${cpuRatio.padStart(14)}`);
+    }
+    for (const m of peerMethods) {
+      const ours = rows.find((r) => r.step === m);
+      const peer = rows.find((r) => r.step === `peer-${m}`);
+      if (ours && peer) console.log(`${m}: ours / numpy peer = ${(ours.gbps / peer.gbps).toFixed(2)}× (wall), ${(peer.cpu / peer.bytes / (ours.cpu / ours.bytes)).toFixed(2)}× (CPU time)`);
     }
   } finally {
     if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });

@@ -1,5 +1,7 @@
 // safetensors dtypes and conversions between the float formats and float32.
 // Conversions to half formats round to nearest, ties to even, as PyTorch does.
+// The bulk loops here are the reference; the wasm kernels run them unless MERGESEARCH_KERNELS=js.
+import { wasmDecode, wasmEncode } from '../tensor/wasm/kernel-calls.ts';
 
 export const DTYPE_SIZES = {
   F64: 8,
@@ -94,6 +96,7 @@ export function decodeToF32(dtype: FloatDtype, bytes: Uint8Array, out: Float32Ar
     new Uint8Array(out.buffer, out.byteOffset, n * 4).set(bytes.subarray(0, n * 4));
     return;
   }
+  if (wasmDecode(dtype, bytes, out)) return;
   const u16 = alignedU16(bytes, n);
   if (dtype === 'F16') {
     for (let i = 0; i < n; i++) out[i] = F16_TO_F32[u16[i]!]!;
@@ -110,6 +113,7 @@ export function encodeFromF32(dtype: FloatDtype, values: Float32Array, out: Uint
     out.set(new Uint8Array(values.buffer, values.byteOffset, n * 4));
     return;
   }
+  if (wasmEncode(dtype, values, out)) return;
   const bits = new Uint32Array(values.buffer, values.byteOffset, n);
   const o16 = alignedU16(out, n);
   if (dtype === 'F16') encodeF16(bits, o16);

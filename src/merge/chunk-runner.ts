@@ -7,6 +7,8 @@ import { writeFully } from '../io/safetensors-writer.ts';
 import type { Chunk, TensorContext } from './method.ts';
 import { getMethod } from './registry.ts';
 import { F32Pool } from '../tensor/array-pool.ts';
+import { kernelHeap, type WasmHeap } from '../tensor/wasm/wasm-kernels.ts';
+import { wasmCountOutOfRange, wasmWeightedSumHalf } from '../tensor/wasm/kernel-calls.ts';
 
 export interface ChunkTask {
   kind: 'stats' | 'merge';
@@ -39,7 +41,11 @@ const OVERFLOW: Record<FloatDtype, number> = {
   BF16: new Float32Array(new Uint32Array([0x7f7f8000]).buffer)[0]!,
 };
 
-/** Per-thread state: open input files and chunks kept between passes. */
+/**
+ * Per-thread state: open input files and chunks kept between passes. With the wasm kernels, a
+ * chunk's arrays live in this thread's kernel heap: file bytes are read straight into it, decoded,
+ * merged and encoded there without copies (arrays fall back to the JS pool when the heap is full).
+ */
 export class ChunkRunner {
   private readonly files = new Map<string, SafetensorsFile>();
   private readonly kept = new Map<string, Chunk>();
@@ -56,6 +62,10 @@ export class ChunkRunner {
   run(task: ChunkTask): ChunkResult {
     const method = getMethod(task.method);
     if (!method) throw new Error(`unknown method ${task.method}`);
+    if (task.kind === 'merge' && method.plainWeightedSum) {
+      const fused = this.fusedWeightedSum(task, method.plainWeightedSum(task.ctx));
+      if (fused) return fused;
+    }
     const chunk = this.chunk(task);
     let keepChunk = task.kind === 'stats' && this.kept.has(key(task));
     try {
@@ -78,20 +88,65 @@ export class ChunkRunner {
     const out = task.out!;
     // Values the output dtype cannot hold become Inf when encoded: count them with NaN and Inf.
     const limit = OVERFLOW[out.dtype];
-    let nonFinite = 0;
-    let firstBad = -1;
-    for (let i = 0; i < merged.length; i++) {
-      if (!(Math.abs(merged[i]!) < limit)) {
-        if (nonFinite === 0) firstBad = task.rowStart * task.ctx.cols + i;
-        nonFinite++;
+    const fast = wasmCountOutOfRange(merged, limit);
+    let nonFinite = fast?.count ?? 0;
+    let firstBad = fast && fast.count > 0 ? task.rowStart * task.ctx.cols + fast.first : -1;
+    if (!fast) {
+      for (let i = 0; i < merged.length; i++) {
+        if (!(Math.abs(merged[i]!) < limit)) {
+          if (nonFinite === 0) firstBad = task.rowStart * task.ctx.cols + i;
+          nonFinite++;
+        }
       }
     }
     if (nonFinite > 0) return { nonFinite, firstBad };
     const size = DTYPE_SIZES[out.dtype];
-    const bytes = this.scratchOf(merged.length * size);
-    encodeFromF32(out.dtype, merged, bytes);
-    writeFully(out.fd, bytes, out.offset + task.rowStart * task.ctx.cols * size, out.file);
+    const at = out.offset + task.rowStart * task.ctx.cols * size;
+    if (out.dtype === 'F32') {
+      writeFully(out.fd, new Uint8Array(merged.buffer, merged.byteOffset, merged.byteLength), at, out.file);
+      return {};
+    }
+    const heap = kernelHeap();
+    const inHeap = heap?.u8(merged.length * size);
+    const bytes = inHeap ?? this.scratchOf(merged.length * size);
+    try {
+      encodeFromF32(out.dtype, merged, bytes);
+      writeFully(out.fd, bytes, at, out.file);
+    } finally {
+      if (inHeap) heap!.give(inHeap);
+    }
     return {};
+  }
+
+  /**
+   * A plain weighted sum of half-precision inputs into a half-precision output, in one wasm pass
+   * from the raw file bytes (no float32 arrays in between); undefined when it does not apply.
+   */
+  private fusedWeightedSum(task: ChunkTask, weights: number[]): ChunkResult | undefined {
+    const out = task.out!;
+    const heap = kernelHeap();
+    if (!heap || out.dtype === 'F32') return undefined;
+    const kinds = task.modelFiles.map((f) => this.file(f).info(task.ctx.name).dtype);
+    if (!kinds.every((d): d is 'F16' | 'BF16' => d === 'F16' || d === 'BF16')) return undefined;
+    const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
+    const blocks: Uint8Array[] = [];
+    try {
+      for (let i = 0; i <= task.modelFiles.length; i++) {
+        const b = heap.u8(count * 2);
+        if (!b) return undefined;
+        blocks.push(b);
+      }
+      const encoded = blocks.pop()!;
+      task.modelFiles.forEach((f, i) => this.file(f).readRaw(task.ctx.name, task.rowStart, task.rowEnd, blocks[i]));
+      blocks.push(encoded);
+      const r = wasmWeightedSumHalf(blocks.slice(0, -1), kinds, weights, encoded, out.dtype, OVERFLOW[out.dtype]);
+      if (!r) return undefined;
+      if (r.count > 0) return { nonFinite: r.count, firstBad: task.rowStart * task.ctx.cols + r.first };
+      writeFully(out.fd, encoded, out.offset + task.rowStart * task.ctx.cols * 2, out.file);
+      return {};
+    } finally {
+      for (const b of blocks) heap.give(b);
+    }
   }
 
   /** Forget everything kept for earlier tensors and close input files. */
@@ -105,11 +160,19 @@ export class ChunkRunner {
     }
   }
 
-  /** Hand a chunk's arrays back to the pool; the chunk must not be used afterwards. */
+  /** Hand a chunk's arrays back to the heap or pool; the chunk must not be used afterwards. */
   private release(chunk: Chunk): void {
-    for (const a of this.owned.get(chunk) ?? []) this.pool.give(a);
+    const heap = this.heapOf.get(chunk);
+    for (const a of this.owned.get(chunk) ?? []) {
+      if (heap?.owns(a)) heap.give(a);
+      else this.pool.give(a);
+    }
     this.owned.delete(chunk);
+    this.heapOf.delete(chunk);
   }
+
+  /** The heap a chunk's arrays were taken from (the backend may change between merges). */
+  private readonly heapOf = new Map<Chunk, WasmHeap>();
 
   private chunk(task: ChunkTask): Chunk {
     const k = key(task);
@@ -117,22 +180,33 @@ export class ChunkRunner {
     if (have) return have;
     const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
     const owned: Float32Array[] = [];
+    const heap = kernelHeap();
     const alloc = (n: number) => {
-      const a = this.pool.take(n);
+      const a = heap?.f32(n) ?? this.pool.take(n);
       owned.push(a);
       return a;
     };
-    const read = (file: string) => this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd, alloc(count), this.scratchOf(count * 2));
-    const chunk: Chunk = {
-      alloc,
-      index: task.index,
-      rowStart: task.rowStart,
-      rowEnd: task.rowEnd,
-      base: task.baseFile ? read(task.baseFile) : null,
-      models: task.modelFiles.map(read),
-      cache: new Map(),
+    const read = (file: string) => {
+      const into = alloc(count);
+      // Raw half-precision bytes go to the heap too, so the decode reads and writes wasm memory.
+      const raw = heap?.u8(count * 2);
+      try {
+        return this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd, into, raw ?? this.scratchOf(count * 2));
+      } finally {
+        if (raw) heap!.give(raw);
+      }
     };
+    const chunk: Chunk = { alloc, index: task.index, rowStart: task.rowStart, rowEnd: task.rowEnd, base: null, models: [], cache: new Map() };
+    // Registered before reading, so a failed read still hands back what was allocated.
     this.owned.set(chunk, owned);
+    if (heap) this.heapOf.set(chunk, heap);
+    try {
+      chunk.base = task.baseFile ? read(task.baseFile) : null;
+      chunk.models = task.modelFiles.map(read);
+    } catch (e) {
+      this.release(chunk);
+      throw e;
+    }
     if (task.keep && task.kind === 'stats') this.kept.set(k, chunk);
     return chunk;
   }

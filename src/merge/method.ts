@@ -91,6 +91,12 @@ export interface MergeMethod<S = unknown> {
   statsForChunk?(ctx: TensorContext, stats: S, rowStart: number, rowEnd: number): S;
   /** Merged rows of one chunk. */
   merge(ctx: TensorContext, chunk: Chunk, stats: S | undefined): Float32Array;
+  /**
+   * When merge() is exactly weightedSum(chunk.models, weights) (no base, no statistics): those
+   * weights. The streaming executor may then go from half-precision input bytes to half-precision
+   * output bytes in one fused wasm pass, with the same bits as merge() plus encoding.
+   */
+  plainWeightedSum?(ctx: TensorContext): number[];
 }
 
 export function numberParam(v: Scalar | undefined, name: string): number {

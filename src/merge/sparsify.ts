@@ -3,6 +3,7 @@
 // numbers (top-k thresholds, norms before and after masking) come from statistics passes.
 import { bernoulliMask, uniformAt, streamKey } from '../tensor/random.ts';
 import { markSelected, type Selection } from '../tensor/select.ts';
+import { wasmMaskAndNot, wasmNormPartial } from '../tensor/wasm/kernel-calls.ts';
 
 export type SparsifyKind = 'magnitude' | 'random' | 'magnitude_outliers' | 'della_magprune';
 export type RescaleKind = 'none' | 'l1' | 'l2' | 'linf' | 'inverse_density';
@@ -93,7 +94,7 @@ export function keepMask(
     if (drop && !drop.none) {
       const dropMask = new Uint8Array(n);
       markSelected(tau, drop, chunkIndex, dropMask);
-      for (let i = 0; i < n; i++) if (dropMask[i]) mask[i] = 0;
+      if (!wasmMaskAndNot(mask, dropMask)) for (let i = 0; i < n; i++) if (dropMask[i]) mask[i] = 0;
     }
     return mask;
   }
@@ -133,6 +134,10 @@ export function keepMask(
 
 /** Partial norms of τ before and after masking, for the rescale factor. */
 export function normPartial(kind: RescaleKind, tau: Float32Array, mask: Uint8Array | null): [number, number] {
+  if (kind === 'l1' || kind === 'l2' || kind === 'linf') {
+    const fast = wasmNormPartial(kind, tau, mask);
+    if (fast) return fast;
+  }
   let before = 0;
   let after = 0;
   const n = tau.length;

@@ -16,8 +16,8 @@ import {
   type ModelSparsity,
   type SparsifyKind,
 } from './sparsify.ts';
-import { taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
-import { bucketMembers, finishSelection, highHistogram, pickBucket, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
+import { subtractInto, taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
+import { bucketMembers, finishSelection, highHistogram, pickBucket, subtractAndHistogram, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
   name: string;
@@ -86,7 +86,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       const x = chunk.models[i]!;
       const b = chunk.base!;
       const d = allocF32(chunk, x.length);
-      for (let k = 0, n = x.length; k < n; k++) d[k] = x[k]! - b[k]!;
+      subtractInto(d, x, b);
       return d;
     });
   }
@@ -152,6 +152,13 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         return targets(s).map((m, j) => {
           if (m === undefined || trivialSelection(m, ctx.rows * ctx.cols)) return null;
           if (kind === 'low') return bucketMembers(tau(chunk, i), stats!.buckets![i]![j]!.bucket);
+          // The first pass builds τ: form it and its histogram in one sweep.
+          if (!chunk.cache.has(`tau${i}`)) {
+            const d = allocF32(chunk, chunk.base!.length);
+            const hist = subtractAndHistogram(d, chunk.models[i]!, chunk.base!);
+            chunk.cache.set(`tau${i}`, d);
+            return hist;
+          }
           return highHistogram(tau(chunk, i));
         });
       });

@@ -1,5 +1,6 @@
 // A fixed pool of merge worker threads; task i of a batch goes to worker i mod N, so the chunk a
-// worker kept from one pass is the chunk it gets in the next.
+// worker kept from one pass is the chunk it gets in the next. Each worker owns its own wasm kernel
+// instance and memory (nothing shared; why: src/tensor/wasm/wasm-kernels.ts).
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, MergeSearchError, type ErrorCode } from '../errors.ts';
 import type { ChunkResult, ChunkTask } from './chunk-runner.ts';

@@ -1,7 +1,9 @@
 // Counter-based random numbers: the value for element i depends only on (seed, stream, i), so a
 // random mask comes out identical whether a tensor is merged whole, in chunks, or on several
-// threads, and the same seed always gives the same merge.
+// threads, and the same seed always gives the same merge. bernoulliMask's loop is the reference
+// for the wasm kernel that runs unless MERGESEARCH_KERNELS=js.
 import { fmix32, fnv1a32, mulberry32Output, MULBERRY_STEP } from './hash.ts';
+import { wasmBernoulli } from './wasm/kernel-calls.ts';
 
 /** A 32-bit key for one random stream (a model's mask within one tensor). */
 export function streamKey(seed: number, stream: number): number {
@@ -28,6 +30,10 @@ export function bernoulliMask(key: number, first: number, p: number, mask: Uint8
     const hi = Math.floor(index / 4294967296);
     const k = key ^ Math.imul(hi, 0x9e3779b1);
     const end = Math.min(n, i + (4294967296 - (index % 4294967296)));
+    if (wasmBernoulli(k, index, threshold, mask.subarray(i, end))) {
+      i = end;
+      continue;
+    }
     // Kept as an int32 (same bits as the unsigned index) so V8 stays on integer arithmetic.
     let lo = index | 0;
     for (; i < end; i++, lo = (lo + 1) | 0) {

@@ -3,6 +3,9 @@
 // picks the bucket, then the low bits of that bucket's elements pin the value. Ties at the
 // threshold are admitted in index order, so exactly m elements are kept.
 
+import { subtractInto } from './fused-kernels.ts';
+import { wasmBucketMembers, wasmHighHistogram, wasmMarkSelected, wasmSubtractHistogram } from './wasm/kernel-calls.ts';
+
 const HIGH_BUCKETS = 1 << 15; // bits of |x| >>> 16 (the sign bit is cleared)
 const LOW_BUCKETS = 1 << 16;
 
@@ -30,10 +33,20 @@ function absBits(values: Float32Array): Uint32Array {
 }
 
 export function highHistogram(values: Float32Array): Uint32Array {
+  const fast = wasmHighHistogram(values);
+  if (fast) return fast;
   const hist = new Uint32Array(HIGH_BUCKETS);
   const bits = absBits(values);
   for (let i = 0, n = bits.length; i < n; i++) hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
   return hist;
+}
+
+/** out = x − b (a task vector) and highHistogram(out), fused into one pass on the wasm path. */
+export function subtractAndHistogram(out: Float32Array, x: Float32Array, b: Float32Array): Uint32Array {
+  const fast = wasmSubtractHistogram(out, x, b);
+  if (fast) return fast;
+  subtractInto(out, x, b);
+  return highHistogram(out);
 }
 
 /** The high bucket holding the m-th largest element, from the chunks' summed histograms. */
@@ -53,6 +66,8 @@ export function pickBucket(hists: Uint32Array[], m: number): Bucket {
  * so keeping one list per chunk costs far less than a dense histogram per chunk.
  */
 export function bucketMembers(values: Float32Array, bucket: number): Uint16Array {
+  const fast = wasmBucketMembers(values, bucket);
+  if (fast) return fast;
   const bits = absBits(values);
   if (scratch.length < bits.length) scratch = new Uint16Array(bits.length);
   let count = 0;
@@ -103,6 +118,7 @@ export function markSelected(values: Float32Array, sel: Selection, chunkIndex: n
     out.fill(0);
     return;
   }
+  if (wasmMarkSelected(values, sel.bits, sel.admitEqual, sel.equalBefore[chunkIndex] ?? 0, out)) return;
   const bits = absBits(values);
   const t = sel.bits;
   let equalSeen = sel.equalBefore[chunkIndex] ?? 0;

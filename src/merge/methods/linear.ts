@@ -1,7 +1,13 @@
 import { weightedSum } from '../../tensor/fused-kernels.ts';
-import { allocF32, boolParam, numberParam, type MergeMethod } from '../method.ts';
+import { allocF32, boolParam, numberParam, type MergeMethod, type TensorContext } from '../method.ts';
 
 // Weighted average of the models themselves (no base): Σ wᵢ xᵢ, divided by Σ wᵢ when normalize.
+function scaledWeights(ctx: TensorContext): number[] {
+  const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
+  const div = boolParam(ctx.global.normalize) ? weights.reduce((a, b) => a + b, 0) : 1;
+  return weights.map((w) => w / div);
+}
+
 const linear: MergeMethod = {
   name: 'linear',
   description: 'weighted average of the models: Σ weightᵢ · modelᵢ (/ Σ weightᵢ when normalize)',
@@ -15,12 +21,11 @@ const linear: MergeMethod = {
     return undefined;
   },
   merge(ctx, chunk) {
-    const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
-    const div = boolParam(ctx.global.normalize) ? weights.reduce((a, b) => a + b, 0) : 1;
     const out = allocF32(chunk, chunk.models[0]!.length);
-    weightedSum(out, chunk.models, weights.map((w) => w / div));
+    weightedSum(out, chunk.models, scaledWeights(ctx));
     return out;
   },
+  plainWeightedSum: (ctx) => scaledWeights(ctx),
 };
 
 export default linear;

@@ -1,4 +1,5 @@
 import { numberParam, type Chunk, type MergeMethod, type TensorContext } from '../method.ts';
+import { wasmWidenColumnStats, wasmWidenMergeModel } from '../../tensor/wasm/kernel-calls.ts';
 
 // WIDEN (weight disentanglement): for a 2-D weight, each column (each input feature; each token
 // row for token embeddings) has a magnitude (its norm) and a direction (the unit column). Per model,
@@ -84,6 +85,9 @@ const widen: MergeMethod<WidenStats> = {
     const rows = chunk.rowEnd - chunk.rowStart;
     const cols = ctx.cols;
     const width = rowWise ? rows : cols;
+    // Column sums vectorise across columns with each column's sum still in row order (wasm).
+    const fast = rowWise ? undefined : wasmWidenColumnStats(base, chunk.models, rows, cols);
+    if (fast) return fast;
     const bb = new Float64Array(width);
     const xx = chunk.models.map(() => new Float64Array(width));
     const xb = chunk.models.map(() => new Float64Array(width));
@@ -186,8 +190,10 @@ const widen: MergeMethod<WidenStats> = {
     const cols = ctx.cols;
     const rowWise = byRow(ctx);
     const firstRow = chunk.rowStart - (stats!.rowOffset ?? 0);
+    const rows = chunk.rowEnd - chunk.rowStart;
     chunk.models.forEach((x, m) => {
       const w = stats!.weights![m]!;
+      if (wasmWidenMergeModel(out, base, x, rowWise ? w.subarray(firstRow, firstRow + rows) : w, rows, cols, rowWise)) return;
       for (let e = 0; e < n; e++) {
         const r = Math.floor(e / cols);
         const j = rowWise ? firstRow + r : e - r * cols;
