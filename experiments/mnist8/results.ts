@@ -94,9 +94,10 @@ ${seconds} s for the table). ${intro}
   vectors at full weight, like task arithmetic with λ near 1. WIDEN was designed for merging a few
   models (a fine-tuned and a pre-trained LLM); its t and s are worth searching here.
 `;
-// Keep the search-results block (written by search-results.ts) when regenerating this table.
+// Keep the blocks other scripts and notes wrote (<!-- NAME:start --> … <!-- NAME:end -->: the search
+// results of search-results.ts, the modern-methods summary) when regenerating this table.
 const resultsFile = target.out;
 const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
-const block = /<!-- search-results:start -->[\s\S]*<!-- search-results:end -->/.exec(previous)?.[0];
-fs.writeFileSync(resultsFile, block ? `${text.trimEnd()}\n\n${block}\n` : text);
+const blocks = [...previous.matchAll(/<!-- ([a-z-]+):start -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
+fs.writeFileSync(resultsFile, [text.trimEnd(), ...blocks].join('\n\n') + '\n');
 console.log(text);
