@@ -64,8 +64,12 @@ async function child(step: string, root: string, threads: number): Promise<void>
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   fs.rmSync(out, { recursive: true, force: true });
-  const rss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(JSON.stringify({ step, secs, inputBytes, rss }) + '\n');
+  const usage = process.resourceUsage();
+  const rss = usage.maxRSS * 1024;
+  // CPU seconds of this process (main thread and workers): less sensitive than wall time to other
+  // jobs sharing the machine, so before/after comparisons use their ratio.
+  const cpu = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+  process.stdout.write(JSON.stringify({ step, secs, cpu, inputBytes, rss }) + '\n');
 }
 
 /** A Llama-shaped family with hidden size n (a multiple of 64), for timing the SVD methods. */
@@ -77,7 +81,7 @@ function smallShape(n: number, layers: number): LlamaShape {
   return { hidden: n, intermediate: Math.round((2.75 * n) / 64) * 64, layers, vocab: 4096, heads, kvHeads: Math.max(1, Math.floor(heads / 8)) };
 }
 
-function runStep(step: string, root: string, threads: number): { secs: number; inputBytes: number; rss: number } {
+function runStep(step: string, root: string, threads: number): { secs: number; cpu: number; inputBytes: number; rss: number } {
   const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -106,17 +110,17 @@ async function parent(): Promise<void> {
     }
     // Warm the page cache so the first measured step does not pay for cold reads alone.
     runStep('baseline', root, threads);
-    const rows: Array<{ step: string; secs: number; gbps: number; rss: number }> = [];
+    const rows: Array<{ step: string; secs: number; cpu: number; gbps: number; rss: number }> = [];
     for (const step of steps) {
       const r = runStep(step, root, threads);
-      rows.push({ step, secs: r.secs, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
+      rows.push({ step, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss });
     }
     const base = rows.find((r) => r.step === 'baseline');
     console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads`);
-    console.log('step        seconds   input GB/s   ratio to baseline   peak RSS');
+    console.log('step        seconds   CPU seconds   input GB/s   ratio to baseline   peak RSS');
     for (const r of rows) {
       const ratio = base ? (r.gbps / base.gbps).toFixed(2) : 'n/a';
-      console.log(`${r.step.padEnd(11)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
+      console.log(`${r.step.padEnd(11)} ${r.secs.toFixed(2).padStart(7)}   ${r.cpu.toFixed(2).padStart(11)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB`);
     }
   } finally {
     if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });
