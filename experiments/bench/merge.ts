@@ -1,4 +1,4 @@
-// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --threads N] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --hidden N [--layers L]] [-- --experts T] [-- --threads N] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
 // Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
 // layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
 // a baseline that only reads every input tensor and writes one output of the same size, and the
@@ -8,6 +8,13 @@
 // over the peer's. MERGESEARCH_KERNELS=js measures the JavaScript kernels instead of wasm.
 // --llama 1b: three 1.1 B-parameter bf16 checkpoints merged with ties (time and peak memory).
 // --method NAME: time that method instead of the default steps (after the baseline on the 1 GB family).
+// --hidden N [--layers L]: a small Llama-shaped family instead (hidden N, intermediate ≈ 2.75·N,
+//   L layers, default 1, vocabulary 4096): its attention and MLP matrices are N×N and N×2.75N, a
+//   size at which the SVD-family methods (--method tsv_m ...) finish on a small machine. Its
+//   proportions are the 1 GB family's and --llama 1b's (intermediate = 2.75·hidden), so per-layer
+//   times scale to them by (2048/N)³ for cubic work.
+// --experts T: the number of experts besides the base (default 3; 2 with --llama 1b). TSV-M keeps
+//   r/T triplets per task: T = 2 takes the exact Gram path, T ≥ 3 the randomized one.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,6 +95,15 @@ function runPeer(method: string, root: string): StepResult | undefined {
   }
 }
 
+/** A Llama-shaped family with hidden size n (a multiple of 64), for timing the SVD methods. */
+function smallShape(n: number, layers: number): LlamaShape {
+  if (!(Number.isInteger(n) && n >= 64 && n % 64 === 0) || !(Number.isInteger(layers) && layers >= 1)) {
+    throw new Error(`--hidden must be a multiple of 64 (got ${n}) and --layers a positive integer (got ${layers})`);
+  }
+  const heads = n / 64;
+  return { hidden: n, intermediate: Math.round((2.75 * n) / 64) * 64, layers, vocab: 4096, heads, kvHeads: Math.max(1, Math.floor(heads / 8)) };
+}
+
 function runStep(step: string, root: string, threads: number): StepResult {
   const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
     encoding: 'utf8',
@@ -101,8 +117,10 @@ async function parent(): Promise<void> {
   const threads = Number(flag('--threads') ?? Math.min(os.availableParallelism(), 8));
   const llama = flag('--llama');
   const scale = Number(flag('--scale') ?? 1);
-  const shape: LlamaShape = llama === '1b' ? LLAMA_1B : { ...LLAMA_1GB, layers: LLAMA_1GB.layers * scale };
-  const experts = llama === '1b' ? 2 : 3;
+  const hidden = flag('--hidden');
+  const shape: LlamaShape = llama === '1b' ? LLAMA_1B : hidden ? smallShape(Number(hidden), Number(flag('--layers') ?? 1)) : { ...LLAMA_1GB, layers: LLAMA_1GB.layers * scale };
+  const experts = Number(flag('--experts') ?? (llama === '1b' ? 2 : 3));
+  if (!(Number.isInteger(experts) && experts >= 1)) throw new Error(`--experts must be a positive integer (got ${flag('--experts')})`);
   const dtype = llama === '1b' ? 'BF16' : 'F16';
   const root = flag('--keep') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-bench-'));
   const method = flag('--method');

@@ -8,9 +8,21 @@
 // - svdTopK: the top k triplets by a randomized range finder (Halko, Martinsson & Tropp 2011):
 //   Y = A·Ω for a Gaussian Ω with k + 10 columns, 2 power iterations (re-orthonormalised each
 //   half step), then the exact SVD of the small projection QᵀA. Its error is within a small factor
-//   of the best rank-k error, and close to it whenever the spectrum decays; the tests bound it
-//   against svdThin (test/svd.test.ts). When k + 10 is at least half of min(m, n) the exact path
-//   is cheaper and is used instead.
+//   of the best rank-k error, and close to it whenever the spectrum decays. Stated accuracy,
+//   tested against ml-matrix's full (Golub-Kahan) SVD in test/svd.test.ts:
+//   · fast decay (σᵢ ∝ 0.7ⁱ): the top k values within 1e-8 relative, vectors within 1e-6 (|cos|);
+//   · the TSV-M regime, k = r/T (T = 3…8) on a power-law spectrum σᵢ ∝ 1/(1 + i/4), like a
+//     fine-tuning task vector's: the top half of the k values within 1e-3 relative, all k within
+//     6 % and never above the true ones (Ritz values), the rank-k error within 1 % of the optimum
+//     (measured: 2e-4, 3 %, 0.6 %);
+//   · a flat (Gaussian) spectrum, the worst case: rank-k error within 5 % of the optimum.
+//   The basis vectors are orthonormal to 1e-10. When k + 10 is at least half of min(m, n) the
+//   exact path is cheaper and is used instead (at T = 2, TSV-M's k = r/2 always takes it).
+// Cost: the products (A·Ω, Aᵀ·Q, QᵀA: about 6·(k + 10)·m·n multiply-adds) and the block
+//   Gram-Schmidt of the l = k + 10 vectors (about 5·2·l²·max(m, n)) dominate; they run on the tiled
+//   float64 kernel of dense.ts (~1–2 GMAC/s on one core of this machine, no SIMD). polarRows
+//   costs a K×K Gram, its eigendecomposition (the largest single cost at K ≈ r: ~2.5 s at
+//   K = 1023) and two products. Measure with experiments/bench/svd-profile.ts and svd-compare.ts.
 // - polarRows: the nearest matrix with orthonormal columns (polar factor X(XᵀX)^-1/2, the same as
 //   PQᵀ from X = PΣQᵀ) of a set of vectors.
 //
