@@ -29,8 +29,8 @@ const engine = await initEngine('auto');
 const target = resultsTarget(args, { family: 'mnist8', script: 'results:search', trackedFile: path.join(here, 'RESULTS.md'), onLog: (l) => console.error(l) });
 const db = target.builtin ? path.join(here, 'studies.db') : path.join(path.dirname(target.out), 'studies.db');
 // Observations written by hand after reading the built-in zoo's numbers (kept beside the script,
-// pasted in); another zoo gets the table only.
-const OBSERVATIONS = target.builtin ? fs.readFileSync(path.join(here, 'search-observations.md'), 'utf8').trim() : '';
+// pasted into the tracked RESULTS.md); another zoo or another --out file gets the table only.
+const OBSERVATIONS = target.builtin && path.resolve(target.out) === path.resolve(here, 'RESULTS.md') ? fs.readFileSync(path.join(here, 'search-observations.md'), 'utf8').trim() : '';
 const zoo = loadMnist8Zoo(target.zooDir);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const individual = zoo.tasks.map((task, i) => scoreBackbone(zoo, backboneOf(zoo.experts[i]!), 'test').get(task)!);
