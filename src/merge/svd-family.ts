@@ -178,6 +178,19 @@ export function weightedDelta(ctx: TensorContext, chunk: Chunk, t: number): Floa
   return out;
 }
 
+/** Σₜ weightₜ · (modelₜ − base) for this chunk (what iso_c and iso_cts decompose). */
+export function weightedSum(ctx: TensorContext, chunk: Chunk): Float32Array {
+  const b = chunk.base!;
+  const out = new Float32Array(b.length);
+  const w = ctx.perModel.map((_, t) => weightOf(ctx, t));
+  for (let e = 0; e < b.length; e++) {
+    let acc = 0;
+    for (let t = 0; t < w.length; t++) acc += w[t]! * (chunk.models[t]![e]! - b[e]!);
+    out[e] = acc;
+  }
+  return out;
+}
+
 /** Fallback shared by tsv_m, iso_c and iso_cts: base + α · mean_t(weight_t · τ_t). */
 export function meanTaskVectorFallback(ctx: TensorContext, chunk: Chunk, out: Float32Array): void {
   const b = chunk.base!;

@@ -150,20 +150,7 @@ export class DifferentiableMerge {
         const densities = p.perModel.map((m) => (m.density === undefined ? 1 : Number(m.density)));
         taus = tiesProcess(raw, densities);
       }
-      const numel = b.values.length;
-      const stacked = new Float32Array(K * numel);
-      taus.forEach((t, k) => stacked.set(t, k * numel));
-      this.plans.push({
-        kind: 'dense',
-        name,
-        shape: b.shape,
-        unit: space.unitOfTensor('weight', name),
-        base: tf.keep(tf.tensor(b.values, b.shape)),
-        taus: tf.keep(tf.tensor2d(stacked, [K, numel])),
-        hostBase: b.values,
-        hostTaus: taus,
-        gram: gramOf([b.values, ...taus]),
-      });
+      this.plans.push(densePlan(name, b, taus, space.unitOfTensor('weight', name)));
     }
 
     this.select = this.weightSelect();
@@ -207,19 +194,7 @@ export class DifferentiableMerge {
         return { kind: 'constant', name, shape: b.shape, base: tf.keep(tf.tensor(out, b.shape)) };
       }
       const scaled = taus.map((tau) => Float32Array.from(tau, (v) => (alpha / K) * v));
-      const stacked = new Float32Array(K * numel);
-      scaled.forEach((t, k) => stacked.set(t, k * numel));
-      return {
-        kind: 'dense',
-        name,
-        shape: b.shape,
-        unit: space.unitOfTensor('weight', name),
-        base: tf.keep(tf.tensor(b.values, b.shape)),
-        taus: tf.keep(tf.tensor2d(stacked, [K, numel])),
-        hostBase: b.values,
-        hostTaus: scaled,
-        gram: gramOf([b.values, ...scaled]),
-      };
+      return densePlan(name, b, scaled, space.unitOfTensor('weight', name));
     }
     const [rows, cols] = b.shape as [number, number];
     const ctx = { rows, cols, global: fixed.global, perModel: fixed.perModel, seed: tensorSeed(sources.seed ?? 0, name) };
@@ -395,6 +370,24 @@ export class DifferentiableMerge {
   private checkLive(): void {
     if (this.disposed) throw new Error('differentiable merge used after dispose()');
   }
+}
+
+/** θ₀ + Σₖ cₖ·τₖ for one tensor: the base and the K task vectors kept on the backend, host copies for the oracle. */
+function densePlan(name: string, b: { shape: number[]; values: Float32Array }, taus: Float32Array[], unit: number): DensePlan {
+  const numel = b.values.length;
+  const stacked = new Float32Array(taus.length * numel);
+  taus.forEach((t, k) => stacked.set(t, k * numel));
+  return {
+    kind: 'dense',
+    name,
+    shape: b.shape,
+    unit,
+    base: tf.keep(tf.tensor(b.values, b.shape)),
+    taus: tf.keep(tf.tensor2d(stacked, [taus.length, numel])),
+    hostBase: b.values,
+    hostTaus: taus,
+    gram: gramOf([b.values, ...taus]),
+  };
 }
 
 /** Refuse spaces whose candidates are not linear in x (gradient search learns the per-model weight only). */

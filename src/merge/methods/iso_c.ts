@@ -1,6 +1,5 @@
 import { svdThin } from '../../tensor/svd.ts';
-import { ALPHA_DOC, alphaOf, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily, weightOf } from '../svd-family.ts';
-import type { Chunk, TensorContext } from '../method.ts';
+import { ALPHA_DOC, alphaOf, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily, weightedSum } from '../svd-family.ts';
 
 // Iso-C, isotropic merging in the common subspace (Marczak et al. 2025, "No Task Left Behind";
 // FusionBench `IsotropicMergingInCommonSubspace`, iso_utils.iso_c).
@@ -15,18 +14,6 @@ import type { Chunk, TensorContext } from '../method.ts';
 // vectors — task arithmetic with weights 1/T — as FusionBench averages them.
 // Numerics: the SVD is float64, from the eigendecomposition of the smaller Gram matrix
 // (src/tensor/svd.ts).
-
-function weightedSum(ctx: TensorContext, chunk: Chunk): Float32Array {
-  const b = chunk.base!;
-  const out = new Float32Array(b.length);
-  const w = ctx.perModel.map((_, t) => weightOf(ctx, t));
-  for (let e = 0; e < b.length; e++) {
-    let acc = 0;
-    for (let t = 0; t < w.length; t++) acc += w[t]! * (chunk.models[t]![e]! - b[e]!);
-    out[e] = acc;
-  }
-  return out;
-}
 
 export default svdFamily<{ l: Float64Array; rt: Float64Array; kk: number }>({
   name: 'iso_c',

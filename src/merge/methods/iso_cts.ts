@@ -1,6 +1,6 @@
 import { mulAB, transpose } from '../../tensor/dense.ts';
 import { type Svd, polarRows, svdTopK } from '../../tensor/svd.ts';
-import { ALPHA_DOC, alphaOf, checkFraction, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily, weightedDelta, weightOf } from '../svd-family.ts';
+import { ALPHA_DOC, alphaOf, checkFraction, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily, weightedDelta, weightedSum, weightOf } from '../svd-family.ts';
 import type { Chunk, TensorContext } from '../method.ts';
 
 // Iso-CTS, isotropic merging in common and task-specific subspaces (Marczak et al. 2025, "No Task
@@ -45,18 +45,6 @@ export function isoCtsSizes(r: number, tasks: number, fraction: number): { commo
 function sizes(ctx: TensorContext): { common: number; perTask: number } {
   const f = typeof ctx.global.common_space_fraction === 'number' ? ctx.global.common_space_fraction : 0.8;
   return isoCtsSizes(Math.min(ctx.rows, ctx.cols), ctx.perModel.length, f);
-}
-
-function weightedSum(ctx: TensorContext, chunk: Chunk): Float32Array {
-  const b = chunk.base!;
-  const out = new Float32Array(b.length);
-  const w = ctx.perModel.map((_, t) => weightOf(ctx, t));
-  for (let e = 0; e < b.length; e++) {
-    let acc = 0;
-    for (let t = 0; t < w.length; t++) acc += w[t]! * (chunk.models[t]![e]! - b[e]!);
-    out[e] = acc;
-  }
-  return out;
 }
 
 export default svdFamily<CtsAcc>({
