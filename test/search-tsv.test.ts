@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clearDecompositionCache, decompositionCacheStats } from '../src/merge/decomposition-cache.ts';
-import { mergeHostParams, type HostParams } from '../src/merge/host-merge.ts';
+import { mergeHostParams, mergeHostParamsYielding, type HostParams } from '../src/merge/host-merge.ts';
 import { mergeTensorInMemory } from '../src/merge/in-memory.ts';
 import { DifferentiableMerge } from '../src/search/differentiable-merge.ts';
 import { SearchSpace, type SpaceSpec } from '../src/search/space.ts';
@@ -108,6 +108,31 @@ describe('where a search starts', () => {
     expect(new SearchSpace({ method: 'tsv_m', granularity: 'task', parameters: w }, NAMES, MODEL_NAMES).init).toEqual([1, 1, 1]);
     expect(new SearchSpace({ method: 'regmean', granularity: 'task', parameters: { weight: { low: 0.1, high: 2 } } }, NAMES, MODEL_NAMES).init).toEqual([1, 1, 1]);
     expect(new SearchSpace({ method: 'task_arithmetic', granularity: 'task', parameters: w }, NAMES, MODEL_NAMES).init).toEqual([1 / 3, 1 / 3, 1 / 3]);
+  });
+});
+
+describe('the decomposition cache and the yielding merge', () => {
+  it('factors are keyed by both singular bases: the same tasks with their columns permuted get their own', () => {
+    clearDecompositionCache();
+    const name = 'layers.0.w';
+    const [m, n] = SHAPES[name]! as [number, number];
+    const permuted = (a: Float32Array) => Float32Array.from(a, (_, i) => a[Math.floor(i / n) * n + (n - 1 - (i % n))]!);
+    const once = merge(name, { alpha: 1 }, MODEL_NAMES.map(() => ({})));
+    const p = mergeTensorInMemory({ method: 'tsv_m', name, shape: [m, n], base: permuted(base.get(name)!.values), models: experts.map((e) => permuted(e.get(name)!.values)), global: { alpha: 1 }, seed: 3 });
+    // Permuting the columns of every input permutes the merge's columns: the cache must not hand back the unpermuted factors.
+    expect(maxAbs(p, permuted(once))).toBeLessThan(1e-5);
+  });
+
+  it('mergeHostParamsYielding gives the event loop a turn and merges exactly what mergeHostParams does', async () => {
+    const paramsOf = () => ({ global: { alpha: 0.5 }, perModel: MODEL_NAMES.map(() => ({ weight: 0.7 })) });
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const pending = mergeHostParamsYielding(models, NAMES, 'tsv_m', paramsOf, { seed: 3 });
+    expect(turned).toBe(false);
+    const got = await pending;
+    expect(turned).toBe(true);
+    const want = mergeHostParams(models, NAMES, 'tsv_m', paramsOf, { seed: 3 });
+    for (const n of NAMES) expect(maxAbs(got.get(n)!.values, want.get(n)!.values)).toBe(0);
   });
 });
 

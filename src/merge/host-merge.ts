@@ -47,29 +47,50 @@ export function mergeHostParams(
   o: { seed?: number; checkFinite?: boolean } = {},
 ): HostParams {
   const out: HostParams = new Map();
+  for (const name of tensors) out.set(name, mergeOne(models, name, method, paramsOf(name), o));
+  return out;
+}
+
+/**
+ * mergeHostParams giving the event loop a turn between tensors: a search's trial loop beats its
+ * heartbeat on a timer, and a candidate merged in one synchronous stretch would look dead to
+ * other workers after 30 s (src/search/loop.ts).
+ */
+export async function mergeHostParamsYielding(
+  models: HostModels,
+  tensors: Iterable<string>,
+  method: string,
+  paramsOf: (tensor: string) => TensorMergeParams,
+  o: { seed?: number; checkFinite?: boolean } = {},
+): Promise<HostParams> {
+  const out: HostParams = new Map();
   for (const name of tensors) {
-    const b = models.base.get(name)!;
-    const p = paramsOf(name);
-    const values = mergeTensorInMemory({
-      method,
-      name,
-      shape: b.shape,
-      base: method === 'linear' ? null : b.values,
-      models: models.experts.map((e) => e.get(name)!.values),
-      global: p.global,
-      perModel: p.perModel,
-      t: layerPosition(name, models.numLayers),
-      seed: o.seed ?? 0,
-      modelPaths: models.expertDirs,
-    });
-    if (o.checkFinite) {
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i]!)) fail('SEARCH_E_NONFINITE', `the merge produced ${values[i]} in ${name} (element ${i}) for this candidate`);
-      }
-    }
-    out.set(name, { shape: b.shape, values });
+    await new Promise((r) => setImmediate(r));
+    out.set(name, mergeOne(models, name, method, paramsOf(name), o));
   }
   return out;
+}
+
+function mergeOne(models: HostModels, name: string, method: string, p: TensorMergeParams, o: { seed?: number; checkFinite?: boolean }): HostTensor {
+  const b = models.base.get(name)!;
+  const values = mergeTensorInMemory({
+    method,
+    name,
+    shape: b.shape,
+    base: method === 'linear' ? null : b.values,
+    models: models.experts.map((e) => e.get(name)!.values),
+    global: p.global,
+    perModel: p.perModel,
+    t: layerPosition(name, models.numLayers),
+    seed: o.seed ?? 0,
+    modelPaths: models.expertDirs,
+  });
+  if (o.checkFinite) {
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i]!)) fail('SEARCH_E_NONFINITE', `the merge produced ${values[i]} in ${name} (element ${i}) for this candidate`);
+    }
+  }
+  return { shape: b.shape, values };
 }
 
 /** Parameters of a fixed merge (every tensor alike); experts weigh 1 unless the spec says otherwise. */

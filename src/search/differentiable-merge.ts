@@ -197,6 +197,10 @@ export class DifferentiableMerge {
       return densePlan(name, b, scaled, space.unitOfTensor('weight', name));
     }
     const [rows, cols] = b.shape as [number, number];
+    taus.forEach((tau, k) => {
+      const bad = tau.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) fail('MERGE_E_NONFINITE', `tensor ${name}: expert ${sources.expertNames[k]} differs from the base by ${tau[bad]} at element ${bad}; check the models for NaN/Inf values`);
+    });
     const ctx = { rows, cols, global: fixed.global, perModel: fixed.perModel, seed: tensorSeed(sources.seed ?? 0, name) };
     const f = tsvFactors(
       taus.map((tau, k) => tsvTaskSvd(Float64Array.from(tau), ctx, k)),

@@ -74,5 +74,9 @@ function canonical(v: Json): string {
 export function changedIdentityFields(stored: StudyIdentity, config: StudyConfig): string[] {
   const before = stored as unknown as Record<string, Json>;
   const now = storedConfigOf(config, null).identity as unknown as Record<string, Json>;
-  return Object.keys(now).filter((k) => canonical(before[k] ?? null) !== canonical(now[k]!));
+  const changed = Object.keys(now).filter((k) => canonical(before[k] ?? null) !== canonical(now[k]!));
+  // Key order is free everywhere but in space.parameters, whose order lays out the coefficient vector.
+  const order = (id: Record<string, Json>) => JSON.stringify(Object.keys(((id.space as Record<string, Json> | null)?.parameters ?? {}) as Record<string, Json>));
+  if (!changed.includes('space') && order(before) !== order(now)) changed.push('space');
+  return changed;
 }

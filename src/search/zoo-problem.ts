@@ -5,7 +5,7 @@
 // compare). The family decides everything model-specific; this file knows none of it.
 import path from 'node:path';
 import { fail } from '../errors.ts';
-import { mergeHostParams, type HostParams } from '../merge/host-merge.ts';
+import { mergeHostParams, mergeHostParamsYielding, type HostParams } from '../merge/host-merge.ts';
 import type { EvalSplit, LoadedZoo, ZooScorer } from '../zoo/family.ts';
 import { ensureZoo, familyOfDir } from '../zoo/registry.ts';
 import { DifferentiableZoo } from './differentiable-zoo.ts';
@@ -60,7 +60,9 @@ export class ZooProblem implements Problem {
   }
 
   async evaluate(x: number[]): Promise<Evaluation> {
-    return this.score(this.mergeCandidate(x), this.objectives);
+    // Tensor by tensor with a turn of the event loop between them, so the trial's heartbeat fires.
+    const merged = await mergeHostParamsYielding(this.zoo, this.tensors, this.space.method, (name) => this.space.paramsFor(x, name), { seed: this.seed, checkFinite: true });
+    return this.score(merged, this.objectives);
   }
 
   /** Values of `objectives` (objectives of this zoo) for a merged model or a whole checkpoint's tensors. */

@@ -64,7 +64,7 @@ export interface TsvFactors {
 }
 
 export function tsvFactors(tasks: readonly Svd[], rows: number, cols: number): TsvFactors {
-  const key = `tsv-factors:${rows}x${cols}:${tasks.map((t) => `${t.k}/${contentKey(t.s)}/${contentKey(t.ut)}`).join(',')}`;
+  const key = `tsv-factors:${rows}x${cols}:${tasks.map((t) => `${t.k}/${contentKey(t.s)}/${contentKey(t.ut)}/${contentKey(t.vt)}`).join(',')}`;
   return cachedDecomposition(key, () => whiten(tasks, rows, cols));
 }
 
