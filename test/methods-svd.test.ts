@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { mergeTensorInMemory } from '../src/merge/in-memory.ts';
 import { isoCtsSizes } from '../src/merge/methods/iso_cts.ts';
 import type { Scalar } from '../src/merge/parameters.ts';
-import { combineComponents, componentGroups, taskComponents } from '../src/merge/svd-components.ts';
+import { componentGroups } from '../src/merge/methods/tsv_m.ts';
 import { seededRandom } from '../src/tensor/random.ts';
 
 const TOL = 1e-5;
@@ -249,42 +249,17 @@ describe('bad input', () => {
   });
 });
 
-describe('taskComponents / combineComponents', () => {
-  const m = 9;
-  const n = 7;
-  const d = makeData(31, m * n, 2);
-  const deltas = d.models.map((x) => Float32Array.from(x, (v, e) => v - d.base[e]!));
-
-  it('all components with coefficient 1 rebuild each task vector (rank fraction 1)', () => {
-    const comps = taskComponents(deltas, m, n, 1);
-    expect(comps.map((c) => c.k)).toEqual([7, 7]);
-    expectClose(combineComponents(comps, [[1], [0]]), deltas[0]!);
-    expectClose(combineComponents(comps, [[0, 0], [1, 1]]), deltas[1]!);
-  });
-
-  it('a candidate Σₜ Σ_g c[t][g]·(group g of task t) equals the direct reconstruction from a full SVD', () => {
-    const comps = taskComponents(deltas, m, n, 5 / 7); // k = 5 per task
-    const groups = componentGroups(5, 3);
-    expect(groups).toEqual([
+describe('componentGroups (how tsv_m splits a task\'s kept triplets)', () => {
+  it('splits k components into contiguous groups as evenly as possible, largest first, never more groups than components', () => {
+    expect(componentGroups(5, 3)).toEqual([
       [0, 1],
       [1, 3],
       [3, 5],
     ]);
-    const coef = [
-      [0.9, 0.4, -0.2],
-      [0.3, 0, 1.2],
-    ];
-    let ref = new Matrix(m, n);
-    deltas.forEach((delta, t) => {
-      const x = svdOf(mat(delta, m, n));
-      groups.forEach(([a, b], g) => {
-        for (let i = a; i < b; i++) ref = ref.add(x.u.getColumnVector(i).mmul(x.v.getColumnVector(i).transpose()).mul(coef[t]![g]! * x.s[i]!));
-      });
-    });
-    expectClose(combineComponents(comps, coef), ref);
-  });
-
-  it('rejects a rank fraction outside (0, 1]', () => {
-    expect(() => taskComponents(deltas, m, n, 0)).toThrow(/rankFraction/);
+    expect(componentGroups(3, 32)).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
   });
 });

@@ -30,13 +30,12 @@ import { fail } from '../errors.ts';
 import { streamKey, tensorSeed } from '../tensor/random.ts';
 import type { HostParams } from '../merge/host-merge.ts';
 import { isSvdMatrix } from '../merge/svd-family.ts';
-import { TSV_GROUPS, tsvFactors, tsvTaskSvd } from '../merge/methods/tsv_m.ts';
+import { GROUP_PARAMS as TSV_GROUP_PARAMS, tsvFactors, tsvTaskSvd } from '../merge/methods/tsv_m.ts';
 import type { SearchSpace } from './space.ts';
 
 const SUPPORTED_METHODS = ['task_arithmetic', 'ties', 'tsv_m'] as const;
 /** Fixed parameters that leave the candidate linear in x (or have no numeric effect). */
 const ALLOWED_FIXED = new Set(['lambda', 'density', 'normalize', 'rescale', 'int8_mask', 'lines_alpha', 'lines_beta']);
-const TSV_GROUP_PARAMS = Array.from({ length: TSV_GROUPS }, (_, g) => `group_${g}`);
 const TSV_FIXED = new Set(['alpha', 'rank_fraction', 'weight', ...TSV_GROUP_PARAMS]);
 
 /** A tsv_m 2-D tensor: θ₀ + L·diag(a ⊙ (selW·x) ⊙ (selG·x + gOff))·R (absent selections: 1). */

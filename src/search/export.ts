@@ -37,11 +37,6 @@ export interface ExportResult {
   seconds: number;
 }
 
-/** The stored identity of a study (what it searched, on which models). */
-export function studyIdentity(study: StudyRow): StudyIdentity {
-  return readStoredConfig(study).identity;
-}
-
 interface Sources {
   base: string;
   experts: string[];
@@ -86,7 +81,7 @@ function tensorNames(dir: string): { names: string[]; numLayers: number } {
 
 /** The space of a stored study, rebuilt from the checkpoints it names. */
 export function spaceOfStudy(study: StudyRow, log?: (line: string) => void): { space: SearchSpace; sources: Sources } {
-  const id = studyIdentity(study);
+  const id = readStoredConfig(study).identity;
   const sources = sourcesOf(id, log);
   return { space: new SearchSpace(id.space, sources.spaceTensors, sources.modelNames), sources };
 }

@@ -57,8 +57,6 @@ export interface StudyConfig {
   dir: string;
 }
 
-export { BUILTIN_ZOOS };
-
 const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget'];
 
 export function readStudyConfig(file: string): StudyConfig {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { exactMatch, promptEntropy, tokenLoss, type LmExample } from '../../evaluators/lm.ts';
 import { fail } from '../errors.ts';
-import { missingZooAdvice } from './registry.ts';
+import { readZooManifest as readManifest } from './registry.ts';
 import type { LlamaParams } from '../models/llama.ts';
 import type { LlamaConfig } from '../models/llama-config.ts';
 import { loadLlamaCheckpoint } from '../models/llama-load.ts';
@@ -26,10 +26,8 @@ export interface SkillScore {
 }
 
 export function readSkills4Manifest(zooDir: string): Skills4Manifest {
-  const file = path.join(zooDir, 'manifest.json');
-  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${zooDir} (${file} is missing); ${missingZooAdvice(zooDir)}`);
-  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Skills4Manifest;
-  if (m.benchmark !== 'skills4') fail('IO_E_CONFIG', `${file} describes the ${String(m.benchmark)} zoo, not skills4`);
+  const m = readManifest(zooDir) as unknown as Skills4Manifest;
+  if (m.benchmark !== 'skills4') fail('IO_E_CONFIG', `${path.join(zooDir, 'manifest.json')} describes the ${String(m.benchmark)} zoo, not skills4`);
   return m;
 }
 

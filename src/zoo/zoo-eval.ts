@@ -1,12 +1,11 @@
 // Scoring a checkpoint on a zoo's tasks: load its tensors, run each task's data through the model
 // with that task's head, and report accuracy (and cross-entropy) per task and on average.
-import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { accuracy } from '../../evaluators/accuracy.ts';
 import { crossEntropy } from '../../evaluators/cross-entropy.ts';
 import { fail } from '../errors.ts';
-import { missingZooAdvice } from './registry.ts';
+import { readZooManifest as readManifest } from './registry.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { checkMlpParams, mlpConfigFromJson, mlpLogits, type MlpConfig } from '../models/mlp-classifier.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
@@ -21,14 +20,9 @@ export interface TaskScore {
   samples: number;
 }
 
+/** An mnist8 zoo's manifest (read and checked by the registry, like every family's). */
 export function readZooManifest(dir: string): Mnist8Manifest {
-  const file = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${dir} (${file} is missing); ${missingZooAdvice(dir)}`);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Mnist8Manifest;
-  } catch (e) {
-    fail('IO_E_CONFIG', `${file} is not valid JSON (${(e as Error).message}); rebuild the zoo`);
-  }
+  return readManifest(dir) as unknown as Mnist8Manifest;
 }
 
 /** A checkpoint's parameters as tf tensors, with its MLP config (validated against the tensors). */

@@ -1,7 +1,6 @@
 import { type Svd, polarRows, svdTopK } from '../../tensor/svd.ts';
 import { ALPHA_DOC, alphaOf, checkFraction, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily } from '../svd-family.ts';
 import { numberParam, type Chunk, type TensorContext } from '../method.ts';
-import { componentGroups } from '../svd-components.ts';
 import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
 
 // TSV-M, Task Singular Vectors merge (Gargiulo et al., CVPR 2025; FusionBench
@@ -35,7 +34,14 @@ interface TsvAcc {
 
 /** Number of component groups each task's kept triplets are split into (top first). */
 export const TSV_GROUPS = 32;
-const GROUP_PARAMS = Array.from({ length: TSV_GROUPS }, (_, g) => `group_${g}`);
+/** The per-model parameters scaling each component group: group_0 … group_31. */
+export const GROUP_PARAMS = Array.from({ length: TSV_GROUPS }, (_, g) => `group_${g}`);
+
+/** `groups` contiguous ranges [start, end) splitting k components as evenly as possible, top first. */
+export function componentGroups(k: number, groups: number): Array<[number, number]> {
+  const g = Math.max(1, Math.min(groups, Math.max(k, 1)));
+  return Array.from({ length: g }, (_, i) => [Math.floor((i * k) / g), Math.floor(((i + 1) * k) / g)] as [number, number]);
+}
 
 function rankPerTask(ctx: Pick<TensorContext, 'rows' | 'cols' | 'global' | 'perModel'>): number {
   const r = Math.min(ctx.rows, ctx.cols);
@@ -64,6 +70,8 @@ export interface TsvFactors {
 }
 
 export function tsvFactors(tasks: readonly Svd[], rows: number, cols: number): TsvFactors {
+  // By content: the streaming engine hands finish copies of the task decompositions (moved onto
+  // shared memory between passes), so object identity would never repeat.
   const key = `tsv-factors:${rows}x${cols}:${tasks.map((t) => `${t.k}/${contentKey(t.s)}/${contentKey(t.ut)}/${contentKey(t.vt)}`).join(',')}`;
   return cachedDecomposition(key, () => whiten(tasks, rows, cols));
 }
