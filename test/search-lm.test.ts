@@ -33,6 +33,7 @@ import type { HostParams } from '../src/merge/host-merge.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
 import { copyTinyZoo, TINY_SKILLS4_FAST } from './helpers/tiny-zoos.ts';
+import { contextFor } from './helpers/optimizer-context.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
 import type { Json } from '../src/search/optimizer.ts';
 import { refLogits, refLogSoftmax, refScore } from './reference/llama-reference.ts';
@@ -354,7 +355,7 @@ describe('golden traces of the gradient optimizers on a language-model zoo (comm
     const p = new DifferentiableZoo(zoo, s);
     try {
       const o = getOptimizer(optimizerName);
-      const ctx = { dim: s.dim, low: s.low, high: s.high, init: s.init, names: s.names, objectives: [{ name: 'em', direction: 'maximize' as const }], seed: 5, budget: 100, settings: resolveSettings(o, settings as unknown as Record<string, Json>), gradient: p };
+      const ctx = contextFor(s, [{ name: 'em', direction: 'maximize' }], { seed: 5, budget: 100, settings: resolveSettings(o, settings as unknown as Record<string, Json>), gradient: p });
       let state = o.init(ctx);
       const proposals: Array<{ x: number[]; intermediate: unknown }> = [];
       for (let i = 0; i < 3; i++) {

@@ -7,11 +7,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { budgetUsed, recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
-import type { OptimizerContext } from '../src/search/optimizer.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 import { SyntheticProblem } from './helpers/synthetic-problem.ts';
+import { contextFor } from './helpers/optimizer-context.ts';
 
 const tmp = makeTmp('ms-search-loop-');
 afterAll(() => tmp.cleanup());
@@ -20,17 +20,11 @@ let dbCount = 0;
 function setup(optimizerName: string, o: { seed?: number; nanAbove?: number; budget?: number } = {}) {
   const problem = new SyntheticProblem(o.nanAbove);
   const optimizer = getOptimizer(optimizerName);
-  const ctx: OptimizerContext = {
-    dim: problem.space.dim,
-    low: problem.space.low,
-    high: problem.space.high,
-    init: problem.space.init,
-    names: problem.space.names,
-    objectives: problem.objectives.map((x) => ({ name: x.name, direction: x.direction })),
-    seed: o.seed ?? 0,
+  const ctx = contextFor(problem.space, problem.objectives, {
+    seed: o.seed,
     budget: o.budget ?? 40,
     settings: resolveSettings(optimizer, optimizerName === 'nsga2' || optimizerName === 'cmaes' ? { population: 6 } : {}),
-  };
+  });
   const store = StudyStore.open(path.join(tmp.dir, `s${dbCount++}.db`));
   const study = store.createStudy({ name: 'loop', config: {}, backend: 'cpu', seed: ctx.seed, optimizer: optimizerName, objectives: ctx.objectives });
   return { problem, optimizer, ctx, store, study };

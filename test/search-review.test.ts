@@ -17,7 +17,6 @@ import { CommandProblem } from '../src/search/command-problem.ts';
 import { exportTrial } from '../src/search/export.ts';
 import { budgetUsed, runTrials } from '../src/search/loop.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
-import type { OptimizerContext } from '../src/search/optimizer.ts';
 import type { Evaluation } from '../src/search/problem.ts';
 import { rescoreExport } from '../src/search/rescore.ts';
 import { runStudy } from '../src/search/run-study.ts';
@@ -30,6 +29,7 @@ import { expectCode, makeTmp, rng } from './helpers/io-tmp.ts';
 import { expectCodeAsync, REPO_ROOT, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
 import { SyntheticProblem } from './helpers/synthetic-problem.ts';
 import { copyTinyZoo, TINY_MNIST8 } from './helpers/tiny-zoos.ts';
+import { contextFor } from './helpers/optimizer-context.ts';
 
 const tmp = makeTmp('ms-search-review-');
 afterAll(() => tmp.cleanup());
@@ -131,17 +131,7 @@ describe('checkpoints scored by a command', () => {
 function loopSetup(optimizerName: string, settings: Record<string, number> = {}) {
   const problem = new SyntheticProblem();
   const optimizer = getOptimizer(optimizerName);
-  const ctx: OptimizerContext = {
-    dim: problem.space.dim,
-    low: problem.space.low,
-    high: problem.space.high,
-    init: problem.space.init,
-    names: problem.space.names,
-    objectives: problem.objectives.map((x) => ({ name: x.name, direction: x.direction })),
-    seed: 0,
-    budget: 1000,
-    settings: resolveSettings(optimizer, settings),
-  };
+  const ctx = contextFor(problem.space, problem.objectives, { budget: 1000, settings: resolveSettings(optimizer, settings) });
   const store = StudyStore.open(newDb());
   const study = store.createStudy({ name: 'loop', config: {}, backend: 'cpu', seed: 0, optimizer: optimizerName, objectives: ctx.objectives });
   return { problem, optimizer, ctx, store, study };

@@ -28,7 +28,7 @@ import { Checkpoint } from '../src/io/checkpoint.ts';
 import { SafetensorsFile } from '../src/io/safetensors-reader.ts';
 import { parseRecipe } from '../src/merge/recipe.ts';
 import { recoverInterruptedTrials, runTrials, STALE_HEARTBEAT_MS, workerIsDead } from '../src/search/loop.ts';
-import type { Optimizer, OptimizerContext } from '../src/search/optimizer.ts';
+import type { Optimizer } from '../src/search/optimizer.ts';
 import { runStudy } from '../src/search/run-study.ts';
 import { readStudyConfig } from '../src/search/study-config.ts';
 import { buildApp, type ReportApp } from '../src/server/app.ts';
@@ -39,6 +39,7 @@ import { StudyStore } from '../src/study/index.ts';
 import { expectCode, rawSafetensors } from './helpers/io-tmp.ts';
 import { SyntheticProblem } from './helpers/synthetic-problem.ts';
 import { REPO_ROOT, runCli, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
+import { contextFor } from './helpers/optimizer-context.ts';
 
 const TOKEN = 'sec-token-41';
 let root: string;
@@ -490,17 +491,7 @@ budget: {trials: 100000}
 
   function waitingStudy(name: string) {
     const problem = new SyntheticProblem();
-    const ctx: OptimizerContext = {
-      dim: problem.space.dim,
-      low: problem.space.low,
-      high: problem.space.high,
-      init: problem.space.init,
-      names: problem.space.names,
-      objectives: problem.objectives.map((x) => ({ name: x.name, direction: x.direction })),
-      seed: 0,
-      budget: 1,
-      settings: {},
-    };
+    const ctx = contextFor(problem.space, problem.objectives, { budget: 1 });
     const store = StudyStore.open(path.join(dir, `${name}.db`));
     const study = store.createStudy({ name, config: {}, backend: 'cpu', seed: 0, optimizer: 'waiter', objectives: ctx.objectives });
     // A trial left RUNNING by a worker "on this host" whose pid is alive but is not that worker

@@ -19,6 +19,7 @@ import { initEngine } from '../src/tensor/engine.ts';
 import type { BenchmarkFamily, FamilyObjective, LoadedZoo, LossTerms, ZooScorer } from '../src/zoo/family.ts';
 import { BUILTIN_ZOOS, familyOfDir, familyOfZoo, isBuiltinZoo, readZooManifest } from '../src/zoo/registry.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
+import { contextFor } from './helpers/optimizer-context.ts';
 
 const tmp = makeTmp('ms-zoo-family-');
 afterAll(() => tmp.cleanup());
@@ -194,7 +195,7 @@ describe('a third family through the one problem, gradient problem and trial loo
   it('the trial loop runs a study over it: every trial COMPLETE with the values the scorer gives', async () => {
     const p = new ZooProblem(toyZoo, { name: 'toy', seed: 0, space, objectives });
     const optimizer = getOptimizer('random');
-    const ctx = { dim: p.space.dim, low: p.space.low, high: p.space.high, init: p.space.init, names: p.space.names, objectives, seed: 1, budget: 6, settings: resolveSettings(optimizer, {}) };
+    const ctx = contextFor(p.space, objectives, { seed: 1, budget: 6, settings: resolveSettings(optimizer, {}) });
     const store = StudyStore.open(path.join(tmp.dir, 'toy.db'));
     try {
       const study = store.createStudy({ name: 'toy', config: {}, backend: 'wasm', seed: 1, optimizer: 'random', objectives });
