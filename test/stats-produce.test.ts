@@ -20,6 +20,7 @@ import { writeSyntheticLlama, type LlamaShape } from '../src/zoo/synthetic-llama
 import { Checkpoint } from '../src/io/checkpoint.ts';
 import { expectCode, f32Bytes, makeTmp, rng } from './helpers/io-tmp.ts';
 import { runCli } from './helpers/recipe-fixtures.ts';
+import { refScore } from './reference/llama-reference.ts';
 
 const tmp = makeTmp('ms-stats-');
 const N = 4;
@@ -241,7 +242,85 @@ describe('Llama family', () => {
       f.close();
       c.close();
     }
-    expectCode(() => produceStatistics({ model: dir, data, kinds: ['fisher'] }), 'STATS_E_INPUT', 'MLP classifiers only');
+  });
+
+  it('writes the empirical Fisher of each sequence\'s log-likelihood, equal to float64 finite differences', () => {
+    const out = path.join(tmp.dir, 'llama-fisher.safetensors');
+    const s = produceStatistics({ model: dir, data, kinds: ['fisher'], out });
+    const c = Checkpoint.open(dir);
+    const f = SafetensorsFile.open(out);
+    try {
+      // Every float parameter of the checkpoint gets a Fisher of its own shape.
+      expect(s.fishers).toBe(c.tensors.size);
+      expect(f.metadata.kinds).toBe('fisher');
+      const values: Record<string, Float64Array> = {};
+      for (const n of c.tensors.keys()) values[n] = Float64Array.from(c.readF32(n));
+      const raw = c.config!.raw as Record<string, unknown>;
+      // F[k] = (1/N) Σₙ (∂/∂θₖ Σₜ log p(sₙ,ₜ | sₙ,<ₜ))², the derivative by central differences on the
+      // independent float64 forward (test/reference/llama-reference.ts).
+      const fdFisher = (name: string, k: number): number => {
+        const h = 1e-4;
+        const v = values[name]!;
+        const keep = v[k]!;
+        let sum = 0;
+        for (const q of SEQS) {
+          v[k] = keep + h;
+          const up = refScore(raw, values, q.slice(0, 1), q.slice(1));
+          v[k] = keep - h;
+          const down = refScore(raw, values, q.slice(0, 1), q.slice(1));
+          v[k] = keep;
+          sum += ((up - down) / (2 * h)) ** 2;
+        }
+        return sum / SEQS.length;
+      };
+      const probes: Array<[string, number]> = [
+        ['model.layers.0.self_attn.q_proj.weight', 7],
+        ['model.layers.0.self_attn.v_proj.weight', 3],
+        ['model.layers.1.mlp.down_proj.weight', 11],
+        ['model.layers.1.post_attention_layernorm.weight', 2],
+        ['model.embed_tokens.weight', 5 * SHAPE.hidden + 4], // token 5 occurs in a sequence
+        ['model.norm.weight', 9],
+        ['lm_head.weight', 3 * SHAPE.hidden + 6], // token 3 is predicted
+      ];
+      for (const [name, k] of probes) {
+        const got = f.readF32(`fisher:${name}`);
+        expect(f.info(`fisher:${name}`).shape).toEqual(c.tensors.get(name)!.shape);
+        const want = fdFisher(name, k);
+        // float32 gradients against float64 differences: 1e-3 relative (measured ≤ 1e-4).
+        expect(Math.abs(got[k]! - want), `${name}[${k}]: ${got[k]} vs ${want}`).toBeLessThanOrEqual(1e-3 * want + 1e-9);
+        expect(want).toBeGreaterThan(0);
+      }
+      // The embedding row of a token that never occurs as an input gets no gradient (untied head).
+      expect(Math.max(...f.readF32('fisher:model.embed_tokens.weight').subarray(20 * SHAPE.hidden, 21 * SHAPE.hidden))).toBe(0);
+      expect(fdFisher('model.embed_tokens.weight', 20 * SHAPE.hidden + 1)).toBe(0);
+    } finally {
+      f.close();
+      c.close();
+    }
+    expectCode(() => produceStatistics({ model: dir, data: path.join(tmp.dir, 'short.json'), kinds: ['fisher'] }), 'IO_E_NOT_FOUND', 'short.json');
+    fs.writeFileSync(path.join(tmp.dir, 'short.json'), JSON.stringify([[3], [4]]));
+    expectCode(() => produceStatistics({ model: dir, data: path.join(tmp.dir, 'short.json'), kinds: ['fisher'], out }), 'STATS_E_INPUT', 'fewer than 2 tokens');
+  });
+
+  it('feeds Fisher merging of two Llama checkpoints: each entry is the Fisher-weighted average', async () => {
+    const other = path.join(tmp.dir, 'llama-b');
+    writeSyntheticLlama(other, SHAPE, { dtype: 'F32', seed: 4 });
+    for (const m of [dir, other]) produceStatistics({ model: m, data, kinds: ['fisher'] });
+    const out = path.join(tmp.dir, 'llama-fisher-merged');
+    await mergeToFolder(parseRecipe(`merge_method: fisher\nparameters: {normalize: false}\nmodels:\n  - model: ${dir}\n  - model: ${other}\n`), { out, threads: 1 });
+    const name = 'model.layers.1.mlp.up_proj.weight';
+    const [ca, cb, cm] = [dir, other, out].map((d) => Checkpoint.open(d));
+    const [fa, fb] = [dir, other].map((d) => SafetensorsFile.open(path.join(d, STATISTICS_FILE)));
+    try {
+      const [wa, wb, wm] = [ca!, cb!, cm!].map((c) => c.readF32(name));
+      const [pa, pb] = [fa!, fb!].map((f) => f.readF32(`fisher:${name}`));
+      const want = Float64Array.from(wa!, (v, i) => ((pa![i]! + 1e-6) * v + (pb![i]! + 1e-6) * wb![i]!) / (pa![i]! + pb![i]! + 2e-6));
+      expectClose(wm!, want, 1e-5);
+      expect(Array.from(wm!)).not.toEqual(Array.from(Float64Array.from(wa!, (v, i) => Math.fround((v + wb![i]!) / 2))));
+    } finally {
+      [ca, cb, cm, fa, fb].forEach((c) => c!.close());
+      closeStatistics();
+    }
   });
 
   it('runs as `mergesearch stats` from the command line', () => {

@@ -5,7 +5,8 @@
 //     kinds gram and fisher; the head followed is --task (needed when the model has several).
 //   Llama family: data is JSON token ids ([[ids...], ...] or {"input_ids": [[...]]}) or examples
 //     ({"examples": [{"prompt", "answer"}]}, as a skills4 zoo's data, tokenised with the model's
-//     tokenizer as bos + prompt + answer); kind gram only.
+//     tokenizer as bos + prompt + answer); kinds gram and fisher (llama-fisher.ts: the empirical
+//     Fisher of each sequence's next-token log-likelihood).
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -18,6 +19,7 @@ import { STATISTICS_FILE, type StatisticsKind } from '../merge/statistics/store.
 import { writeStatisticsFile, type StatisticsContent } from '../merge/statistics/write.ts';
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadClassifier } from '../zoo/zoo-eval.ts';
+import { llamaFisherStatistics } from './llama-fisher.ts';
 import { llamaGramStatistics } from './llama-stats.ts';
 import { mlpStatistics } from './mlp-stats.ts';
 import { mlpRegmeanPlusGrams, type GramMap } from './regmean-plus.ts';
@@ -118,11 +120,11 @@ export function produceStatistics(r: StatsRequest): StatsSummary {
       tf.dispose(Object.values(params));
     }
   } else {
-    if (r.kinds.includes('fisher')) fail('STATS_E_INPUT', `--kind fisher is available for MLP classifiers only; for ${arch} models produce --kind gram (for regmean)`);
     const sequences = readTokenSequences(r.data, r.model).slice(0, samples);
     const m = loadLlamaCheckpoint(r.model);
     try {
-      content = llamaGramStatistics(m.params, m.config, sequences);
+      content = kinds.includes('gram') ? llamaGramStatistics(m.params, m.config, sequences) : {};
+      if (kinds.includes('fisher')) Object.assign(content, llamaFisherStatistics(m.params, m.config, sequences));
     } finally {
       m.dispose();
     }
