@@ -21,6 +21,9 @@ import { Checkpoint } from '../src/io/checkpoint.ts';
 import { expectCode, f32Bytes, makeTmp, rng } from './helpers/io-tmp.ts';
 import { runCli } from './helpers/recipe-fixtures.ts';
 import { refScore } from './reference/llama-reference.ts';
+import * as tf from '@tensorflow/tfjs';
+import { loadLlamaHost } from '../src/models/llama-load.ts';
+import { llamaGramStatistics } from '../src/stats/llama-stats.ts';
 
 const tmp = makeTmp('ms-stats-');
 const N = 4;
@@ -319,6 +322,58 @@ describe('Llama family', () => {
       expect(Array.from(wm!)).not.toEqual(Array.from(Float64Array.from(wa!, (v, i) => Math.fround((v + wb![i]!) / 2))));
     } finally {
       [ca, cb, cm, fa, fb].forEach((c) => c!.close());
+      closeStatistics();
+    }
+  });
+
+  it('gives a Llama zoo RegMean++ Grams: block l sees the merged embedding and blocks < l, as a full forward of that hybrid model does', () => {
+    const zoo = path.join(tmp.dir, 'llama-zoo');
+    const seqs: Record<string, number[][]> = { a: SEQS, b: [[4, 8, 15, 16], [23, 2, 11]] };
+    for (const [task, seed] of [['a', 21], ['b', 22]] as const) {
+      writeSyntheticLlama(path.join(zoo, 'experts', task), SHAPE, { dtype: 'F32', seed });
+      fs.mkdirSync(path.join(zoo, 'data'), { recursive: true });
+      fs.writeFileSync(path.join(zoo, 'data', `${task}.json`), JSON.stringify({ input_ids: seqs[task] }));
+    }
+    const manifest = { benchmark: 'skills4', tasks: ['a', 'b'], experts: { a: 'experts/a', b: 'experts/b' }, data: { a: { calibration: 'data/a.json' }, b: { calibration: 'data/b.json' } } };
+    fs.writeFileSync(path.join(zoo, 'manifest.json'), JSON.stringify(manifest));
+    const alpha = 0.7;
+    const done = produceZooStatistics(zoo, ['gram', 'gram_plus'], undefined, undefined, alpha);
+    expect(done.map((d) => d.grams)).toEqual([2 * (SHAPE.layers * 7 + 1), 2 * (SHAPE.layers * 7 + 1)]);
+    const files = done.map((d) => SafetensorsFile.open(d.file));
+    const experts = ['a', 'b'].map((t) => loadLlamaHost(path.join(zoo, 'experts', t)));
+    try {
+      // Independently: merge the blocks before `upTo` with the regmean_plus method through the
+      // recipe path (from block 0's Grams, checked first against upTo = 0), average the norms and
+      // the embedding, keep expert a's later blocks and head, and take the Grams of a whole forward
+      // of that model with the plain producer.
+      const avg = (n: string) => experts[0]!.params.get(n)!.values.map((v, i) => (v + experts[1]!.params.get(n)!.values[i]!) / 2);
+      const hybridGrams = (upTo: number) => {
+        const hybrid: Record<string, tf.Tensor> = {};
+        for (const [n, p] of experts[0]!.params) {
+          let v = p.values;
+          const block = /^model\.layers\.(\d+)\./.exec(n);
+          if (block && Number(block[1]) < upTo && n.endsWith('_proj.weight')) {
+            v = mergeTensorInMemory({ method: 'regmean_plus', name: n, shape: p.shape, models: experts.map((e) => e.params.get(n)!.values), global: { alpha }, perModel: ['a', 'b'].map((t) => ({ statistics: path.join(zoo, 'experts', t, STATISTICS_FILE) })) });
+          } else if ((block && Number(block[1]) < upTo) || n === 'model.embed_tokens.weight' || n === 'model.norm.weight') {
+            v = avg(n);
+          }
+          hybrid[n] = tf.tensor(v, p.shape, 'float32');
+        }
+        const g = llamaGramStatistics(hybrid, experts[0]!.config, SEQS).grams!;
+        tf.dispose(Object.values(hybrid));
+        return g;
+      };
+      for (const [upTo, weights] of [
+        [0, ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.mlp.down_proj.weight']],
+        [1, ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.o_proj.weight', 'model.layers.1.mlp.down_proj.weight']],
+      ] as const) {
+        const want = hybridGrams(upTo);
+        for (const w of weights) expectClose(readF64(files[0]!, `gram_plus:${w}`), want.get(w)!.values, 1e-4);
+      }
+      // ... and it differs from the plain Gram, which runs through a's own block 0.
+      expect(Array.from(readF64(files[0]!, 'gram_plus:model.layers.1.self_attn.q_proj.weight'))).not.toEqual(Array.from(readF64(files[0]!, 'gram:model.layers.1.self_attn.q_proj.weight')));
+    } finally {
+      files.forEach((f) => f.close());
       closeStatistics();
     }
   });

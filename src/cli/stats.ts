@@ -25,7 +25,7 @@ export function registerStats(program: Command): void {
     .argument('[model]', 'checkpoint folder (an MLP classifier or a Llama-family model)')
     .option('--data <file>', 'calibration data: a task data .safetensors (MLP) or JSON token ids / {"examples": [...]} (Llama)')
     .option('--zoo <dir>', 'every expert of a zoo, each on its own task\'s calibration split, written beside it')
-    .option('--kind <kinds>', `what to compute: ${STATISTICS_KINDS.join(',')} (gram_plus: MLP zoos, with --zoo)`, 'gram')
+    .option('--kind <kinds>', `what to compute: ${STATISTICS_KINDS.join(',')} (gram_plus: with --zoo)`, 'gram')
     .option('--out <file>', 'output file (default: merge_statistics.safetensors in the model folder)')
     .option('--samples <n>', 'use the first n calibration examples', '256')
     .option('--task <name>', 'MLP classifiers with several heads: the task whose head the statistics follow')

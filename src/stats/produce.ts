@@ -12,7 +12,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
-import { loadLlamaCheckpoint } from '../models/llama-load.ts';
+import { loadLlamaCheckpoint, loadLlamaHost } from '../models/llama-load.ts';
 import { MLP_ARCHITECTURE, mlpConfigFromJson, type MlpConfig } from '../models/mlp-classifier.ts';
 import { loadTokenizer } from '../models/tokenizer.ts';
 import { STATISTICS_FILE, type StatisticsKind } from '../merge/statistics/store.ts';
@@ -20,6 +20,7 @@ import { writeStatisticsFile, type StatisticsContent } from '../merge/statistics
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadClassifier } from '../zoo/zoo-eval.ts';
 import { llamaFisherStatistics } from './llama-fisher.ts';
+import { llamaRegmeanPlusGrams } from './llama-regmean-plus.ts';
 import { llamaGramStatistics } from './llama-stats.ts';
 import { mlpStatistics } from './mlp-stats.ts';
 import { mlpRegmeanPlusGrams, type GramMap } from './regmean-plus.ts';
@@ -145,7 +146,7 @@ interface ZooManifestLike {
 
 /**
  * Statistics of every expert of a zoo on its own task's calibration split, written beside it.
- * `gram_plus` (RegMean++) merges the experts layer by layer with `alpha` (MLP zoos only).
+ * `gram_plus` (RegMean++) merges the experts layer (block) by layer with `alpha`.
  */
 export function produceZooStatistics(zooDir: string, kinds: StatisticsKind[], samples?: number, onDone?: (s: StatsSummary, task: string) => void, alpha = 0.95): StatsSummary[] {
   const file = path.join(zooDir, 'manifest.json');
@@ -173,11 +174,21 @@ export function produceZooStatistics(zooDir: string, kinds: StatisticsKind[], sa
 }
 
 function zooRegmeanPlus(zooDir: string, m: ZooManifestLike, dataOf: (task: string) => string, samples: number, alpha: number): GramMap[] {
+  const dirs = m.tasks.map((task) => path.join(zooDir, m.experts[task]!));
+  if (architectureOf(dirs[0]!) !== MLP_ARCHITECTURE) {
+    const experts = dirs.map((dir) => loadLlamaHost(dir));
+    for (const [i, e] of experts.entries()) {
+      const names = [...e.params.keys()].sort().join(',');
+      if (names !== [...experts[0]!.params.keys()].sort().join(',')) fail('STATS_E_INPUT', `${dirs[i]} does not hold the same tensors as ${dirs[0]}; RegMean++ merges experts of one architecture`);
+    }
+    const sequences = m.tasks.map((task, t) => readTokenSequences(dataOf(task), dirs[t]!).slice(0, samples));
+    return llamaRegmeanPlusGrams(experts[0]!.config, experts, sequences, alpha);
+  }
   const experts: Array<Map<string, Float32Array>> = [];
   let config: MlpConfig | undefined;
   for (const task of m.tasks) {
     const dir = path.join(zooDir, m.experts[task]!);
-    if (architectureOf(dir) !== MLP_ARCHITECTURE) fail('STATS_E_INPUT', `--kind gram_plus (RegMean++) is available for MLP-classifier zoos only; ${dir} is not one`);
+    if (architectureOf(dir) !== MLP_ARCHITECTURE) fail('STATS_E_INPUT', `${dir} is not an MLP classifier while ${dirs[0]} is; RegMean++ merges experts of one architecture`);
     const c = Checkpoint.open(dir);
     try {
       config ??= mlpConfigFromJson(c.config?.raw, path.join(dir, 'config.json'));
