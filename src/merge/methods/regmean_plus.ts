@@ -6,9 +6,9 @@
 //
 // The merge itself is RegMean's (regmean.ts: alpha 0.95, non-linear tensors averaged); only the
 // Grams differ. They are `gram_plus:` entries of the statistics files, produced for a zoo's experts
-// by `mergesearch stats --zoo DIR --kind gram_plus [--alpha A]` (src/stats/regmean-plus.ts), which
-// merges the earlier layers with that alpha: use the same alpha here for the reference's result.
-// MLP-classifier zoos only for now (the producer runs the MLP layer by layer).
+// by `mergesearch stats --zoo DIR --kind gram_plus [--alpha A]` (src/stats/regmean-plus.ts for MLP
+// classifiers, llama-regmean-plus.ts for Llama-family decoders, block by block), which merges the
+// earlier layers with that alpha: use the same alpha here for the reference's result.
 import { regmeanFamily } from './regmean.ts';
 
 export default regmeanFamily(
