@@ -8,6 +8,7 @@ import { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import { tensorByteLength } from '../io/safetensors-writer.ts';
 import { executeMerge, type ExecuteOptions } from './executor.ts';
 import { modelCard } from './model-card.ts';
+import { mergekitNotes } from './mergekit-compat.ts';
 import { planMerge, type MergePlan } from './plan.ts';
 import type { Recipe } from './recipe.ts';
 
@@ -49,6 +50,8 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
   try {
     checkOutputIsNotAnInput(plan, opts.out);
     for (const w of plan.warnings) opts.onWarning?.(w);
+    // Said before the work; the model card repeats it.
+    for (const n of mergekitNotes(recipe)) opts.onWarning?.(`not reproducible with mergekit: ${n}`);
     const planned = plan.jobs.map((j) => ({ name: j.name, dtype: j.outDtype, shape: j.shape }));
     const writer = new CheckpointWriter(opts.out, planned, {
       shardSize: opts.shardSize,

@@ -10,6 +10,7 @@ import { parseOutDtype, type FloatDtype } from '../io/dtype.ts';
 import type { MergeMethod } from './method.ts';
 import type { Setting } from './parameters.ts';
 import { closestName, getMethod, methodNames, METHODS } from './registry.ts';
+import { MERGEKIT_RUN_OPTIONS, runOptionWarning } from './mergekit-compat.ts';
 
 export interface RecipeModel {
   /** As written in the recipe. */
@@ -58,9 +59,13 @@ export function parseRecipe(text: string, source = 'recipe'): Recipe {
   const raw = doc as Record<string, unknown>;
   const warnings: string[] = [];
   for (const key of Object.keys(raw)) {
+    if (MERGEKIT_RUN_OPTIONS.has(key)) {
+      warnings.push(runOptionWarning(source, key));
+      continue;
+    }
     if (UNSUPPORTED[key]) fail('RECIPE_E_FIELD', `${source}: ${UNSUPPORTED[key]}`);
     if (!TOP_LEVEL.includes(key)) {
-      const hint = closestName(key, TOP_LEVEL);
+      const hint = closestName(key, [...TOP_LEVEL, ...MERGEKIT_RUN_OPTIONS]);
       fail('RECIPE_E_FIELD', `${source}: unknown key ${key}${hint ? ` (did you mean ${hint}?)` : ''}; allowed keys: ${TOP_LEVEL.join(', ')}`);
     }
   }
@@ -172,6 +177,10 @@ function checkParameterNames(method: MergeMethod, global: Record<string, Setting
   for (const m of METHODS.values()) for (const p of [...m.globalParams, ...m.modelParams]) elsewhere.add(p.name);
   const known = [...globalNames, ...modelNames];
   const unknown = (name: string, where: string): void => {
+    if (MERGEKIT_RUN_OPTIONS.has(name)) {
+      warnings.push(runOptionWarning(where, name));
+      return;
+    }
     if (elsewhere.has(name)) {
       warnings.push(`${where}: ${name} is not a parameter of ${method.name} and is ignored`);
       return;
