@@ -15,7 +15,7 @@ import { checkValue, type MergePlan, type TensorJob, type TensorSource } from '.
 import type { Recipe, RecipeModel, RecipeSlice, RecipeSource } from './recipe.ts';
 
 /** Tensors outside the layers that sit before them (token and position embeddings). */
-const BEFORE_LAYERS_RE = /embed|(^|\.)wte\.|(^|\.)wpe\.|word_embeddings|tok_embeddings/;
+export const BEFORE_LAYERS_RE = /embed|(^|\.)wte\.|(^|\.)wpe\.|word_embeddings|tok_embeddings/;
 
 const LAYER_INDEX_RE = /((?:^|\.)(?:layers|h|blocks|block|layer)\.)(\d+)(\.)/;
 

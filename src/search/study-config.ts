@@ -174,7 +174,8 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
 function validateSpace(raw: unknown, source: string): SpaceSpec {
   const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: space.${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
   if (!isObj(raw)) fail('CONFIG_E_FIELD', `${source}: space must be a mapping with method, granularity and parameters (e.g. space: {method: task_arithmetic, granularity: layer, parameters: {weight: {low: 0, high: 1}}})`);
-  for (const k of Object.keys(raw)) if (!['method', 'granularity', 'groups', 'parameters', 'fixed'].includes(k)) bad(k, 'one of method, granularity, groups, parameters, fixed (unknown key)');
+  for (const k of Object.keys(raw)) if (!['method', 'granularity', 'groups', 'parameters', 'fixed', 'layer_swap'].includes(k)) bad(k, 'one of method, granularity, groups, parameters, fixed, layer_swap (unknown key)');
+  if (raw.layer_swap !== undefined) return validateLayerSwap(raw, source);
   const method = raw.method;
   if (typeof method !== 'string' || !getMethod(method)) {
     const near = typeof method === 'string' ? closestName(method, methodNames()) : undefined;
@@ -205,6 +206,30 @@ function validateSpace(raw: unknown, source: string): SpaceSpec {
     fixed = raw.fixed as Record<string, Scalar>;
   }
   return { method: method as string, granularity, groups, parameters, fixed };
+}
+
+/** `space: {layer_swap: {block_size: N, blend: N}}`: which expert supplies each block of layers. */
+function validateLayerSwap(raw: Obj, source: string): SpaceSpec {
+  const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: space.${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  for (const k of ['granularity', 'groups', 'parameters', 'fixed']) {
+    if (raw[k] !== undefined) bad(k, `absent with layer_swap (a layer-swapping space searches which expert supplies each block of layers, with linear)`, raw[k]);
+  }
+  if (raw.method !== undefined && raw.method !== 'linear') bad('method', 'linear or absent with layer_swap', raw.method);
+  const ls = raw.layer_swap === null ? {} : raw.layer_swap;
+  if (!isObj(ls)) bad('layer_swap', '{block_size: N, blend: N} (both optional)', ls);
+  const o = ls as Obj;
+  for (const k of Object.keys(o)) if (!['block_size', 'blend'].includes(k)) bad(`layer_swap.${k}`, 'one of block_size, blend (unknown key)');
+  const whole = (k: string, v: unknown, min: number, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`layer_swap.${k}`, `a whole number ≥ ${min}`, v);
+    return v as number;
+  };
+  return {
+    method: 'linear',
+    granularity: 'layer',
+    parameters: {},
+    layerSwap: { blockSize: whole('block_size', o.block_size, 1, 1), blend: whole('blend', o.blend, 0, 0) },
+  };
 }
 
 /**
