@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../src/io/checkpoint.ts';
+import { mergeHostParams } from '../src/merge/host-merge.ts';
 import { mergeToFolder } from '../src/merge/merge-to-folder.ts';
 import { parseRecipe } from '../src/merge/recipe.ts';
 import { exportTrial } from '../src/search/export.ts';
@@ -143,6 +144,26 @@ describe('layer-swap weights', () => {
       }
     } finally {
       [a, b, merged].forEach((c) => c!.close());
+    }
+  });
+
+  it('the in-memory candidate a zoo search scores is the checkpoint the export writes, bit for bit', async () => {
+    const opened = experts.map((d) => Checkpoint.open(d));
+    const names = [...opened[0]!.tensors.keys()];
+    const host = (c: Checkpoint) => new Map(names.map((n) => [n, { shape: c.info(n).shape, values: c.readF32(n) }]));
+    const space = new SearchSpace({ method: 'linear', granularity: 'layer', parameters: {}, layerSwap: { blockSize: 1, blend: 2 } }, names, ['lang', 'math', 'code']);
+    // Runs lang ×3 | code ×2 | math: seams blended over w' = min(2, 1, 1) = 1 and min(2, 1, 0) = 0 layers.
+    const x = [0.1, 0.9, 0.5, 2.2, 2.7, 1.4, 2.9];
+    const inMemory = mergeHostParams({ base: host(opened[0]!), experts: opened.map(host), numLayers: 6 }, names, 'linear', (n) => space.paramsFor(x, n));
+    opened.forEach((c) => c.close());
+    const out = path.join(tmp.dir, 'swap-in-memory');
+    await mergeToFolder(parseRecipe(recipeYaml(recipeFor(space, x, { base: experts[0]!, experts }, { numLayers: 6 })), path.join(tmp.dir, 'x.yaml')), { out, threads: 1 });
+    const merged = Checkpoint.open(out);
+    try {
+      expect(space.layerSwap!.layerWeights(x)[2]).toEqual([0.75, 0, 0.25]);
+      for (const n of names) expect(Buffer.from(merged.readF32(n).buffer).equals(Buffer.from(inMemory.get(n)!.values.buffer)), n).toBe(true);
+    } finally {
+      merged.close();
     }
   });
 });
