@@ -16,6 +16,11 @@ import { fail } from '../errors.ts';
 import { layerCountFromNames, layerIndexOf } from '../io/checkpoint.ts';
 import { BEFORE_LAYERS_RE } from '../merge/slice-plan.ts';
 
+/** "layer 3" or "layers 4-7". */
+export function blockLabel(a: number, b: number): string {
+  return b - a === 1 ? `layer ${a}` : `layers ${a}-${b - 1}`;
+}
+
 export interface LayerSwapSpec {
   /** Layers per block (the last block may be shorter). */
   blockSize: number;
@@ -55,7 +60,7 @@ export class LayerSwap {
       this.high.push(e);
       // Start in the middle of the first expert's bin: every block from the first expert.
       this.init.push(0.5);
-      this.names.push(`expert[layers ${a}-${b - 1}]`);
+      this.names.push(`expert[${blockLabel(a, b)}]`);
     }
     if (spec.blend > 0) {
       this.low.push(0);

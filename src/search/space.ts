@@ -17,7 +17,7 @@ import { layerIndexOf } from '../io/checkpoint.ts';
 import type { ParamDef } from '../merge/method.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { getMethod } from '../merge/registry.ts';
-import { LayerSwap, type LayerSwapSpec } from './layer-swap.ts';
+import { blockLabel, LayerSwap, type LayerSwapSpec } from './layer-swap.ts';
 
 export const GRANULARITIES = ['task', 'layer', 'tensor'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
@@ -273,7 +273,7 @@ export class SearchSpace {
     if (this.layerSwap) {
       const ls = this.layerSwap;
       const parameters: DecodedParams['parameters'] = {
-        expert: { scope: 'global', granularity: 'layer', units: ls.blocks.map(([a, b]) => `layers ${a}-${b - 1}`), values: ls.choices(x) },
+        expert: { scope: 'global', granularity: 'layer', units: ls.blocks.map(([a, b]) => blockLabel(a, b)), values: ls.choices(x) },
       };
       if (ls.spec.blend > 0) parameters.blend = { scope: 'global', granularity: 'task', units: ['all'], values: [ls.blendWidth(x)] };
       return { method: this.method, fixed: {}, parameters };
