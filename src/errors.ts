@@ -22,6 +22,8 @@ export const ErrorCodes = {
   RECIPE_E_METHOD: 'unknown merge method',
   RECIPE_E_PARAM: 'unknown, missing or out-of-range merge parameter',
   RECIPE_E_MODEL: 'a model named in the recipe cannot be used',
+  RECIPE_E_SLICE: 'a slice\'s layer_range is malformed, out of range, or its sources differ in length',
+  RECIPE_E_DOCUMENT: 'a document of a multi-document recipe has no or a repeated name, or names an unknown or circular model',
   // merge planning and execution
   MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
   MERGE_E_SHAPE: 'a tensor has different shapes in different models',

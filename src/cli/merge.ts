@@ -5,14 +5,15 @@ import { fail } from '../errors.ts';
 import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
 import { defaultThreads } from '../merge/executor.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
-import { readRecipeFile } from '../merge/recipe.ts';
+import { isMultiDocument, mergeDocuments, planDocuments, recipeDocuments } from '../merge/multi-recipe.ts';
+import { parseRecipe, readRecipeText } from '../merge/recipe.ts';
 import { byteProgress, formatBytes } from './progress.ts';
 
 export function registerMerge(program: Command): void {
   program
     .command('merge')
     .description('merge checkpoints as a mergekit-style recipe says, into a checkpoint folder')
-    .argument('<recipe>', 'recipe YAML (mergekit subset: models, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source)')
+    .argument('<recipe>', 'recipe YAML (mergekit subset: models or slices, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source)')
     .requiredOption('--out <dir>', 'output checkpoint folder (written beside, renamed into place when complete)')
     .option('--shard-size <size>', 'largest shard, e.g. 5GB, 500MB, 2GiB', '5GB')
     .option('--seed <n>', 'seed for random methods (dare_*, della*)', '0')
@@ -21,8 +22,12 @@ export function registerMerge(program: Command): void {
     .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean }) => {
       const seed = intArg(o.seed, '--seed', 0);
       const threads = intArg(o.threads, '--threads', 1);
-      const recipe = readRecipeFile(recipeFile);
-      for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
+      const text = readRecipeText(recipeFile);
+      const multi = isMultiDocument(text);
+      // Several documents (mergekit-multi): every one is parsed and ordered before any merge runs.
+      const steps = multi ? planDocuments(recipeDocuments(text, recipeFile), recipeFile, o.out) : undefined;
+      const recipe = steps ? steps.find((s) => s.final)!.recipe : parseRecipe(text, recipeFile);
+      if (!steps) for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
       const progress = byteProgress();
       const started = Date.now();
       // Ctrl-C or a kill: drop the half-written output before exiting (kill -9 leaves it, and the
@@ -38,20 +43,35 @@ export function registerMerge(program: Command): void {
       };
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
       const shardSize = parseByteSize(o.shardSize);
-      const summary = await mergeToFolder(recipe, {
+      const options = {
         out: o.out,
         seed,
         threads,
         shardSize,
         overwrite: o.overwrite,
-        onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
-        onProgress: (done, total, tensor) => progress.update(done, total, tensor),
-      }).finally(() => progress.finish()); // end the progress line before any error message
+        onWarning: (w: string) => process.stderr.write(`warning: ${w}\n`),
+        onProgress: (done: number, total: number, tensor: string) => progress.update(done, total, tensor),
+      };
+      let intermediates = new Map<string, string>();
+      const summary = await (steps
+        ? mergeDocuments(steps, {
+            ...options,
+            onDocument: (s, i, n) => {
+              progress.finish();
+              process.stderr.write(`document ${i + 1}/${n}: ${s.document.name ?? 'final'} (${s.recipe.method.name})${s.needs.length ? ` using ${s.needs.join(', ')}` : ''}\n`);
+            },
+          }).then((r) => {
+            intermediates = r.intermediates;
+            return r.final;
+          })
+        : mergeToFolder(recipe, options)
+      ).finally(() => progress.finish()); // end the progress line before any error message
       const secs = (Date.now() - started) / 1000;
       process.stdout.write(
         `merged ${summary.tensors} tensors with ${recipe.method.name} in ${secs.toFixed(1)} s ` +
           `(read ${formatBytes(summary.inputBytes)}, wrote ${formatBytes(summary.outputBytes)})\n` +
-          `wrote ${summary.out}: ${summary.files.join(', ')}\n`,
+          `wrote ${summary.out}: ${summary.files.join(', ')}\n` +
+          [...intermediates].map(([n, p]) => `intermediate ${n}: ${p}\n`).join(''),
       );
     });
 }

@@ -77,7 +77,7 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
 /** Refuse an output folder that is, or holds, one of the inputs: writing it would destroy them. */
 function checkOutputIsNotAnInput(plan: MergePlan, out: string): void {
   const target = path.resolve(out);
-  const inputs = [plan.base, ...plan.models].filter((c) => c !== undefined).map((c) => path.resolve(c.dir));
+  const inputs = plan.checkpoints.map((c) => path.resolve(c.dir));
   for (const dir of inputs) {
     const rel = path.relative(target, dir);
     if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
@@ -110,6 +110,7 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
     const config = { ...sourceConfig };
     const dtype = recipe.outDtype ?? recipe.dtype;
     if (dtype) config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
+    Object.assign(config, plan.configPatch);
     writer.addFile('config.json', JSON.stringify(config, null, 2) + '\n');
   }
   // mergekit copies the tokenizer from the base model unless told otherwise.

@@ -68,6 +68,9 @@ export function optimizerContext(config: StudyConfig, problem: Problem, optimize
     settings,
     gradient: optimizer.family === 'gradient' ? problem.gradient : undefined,
   };
+  if (optimizer.family === 'gradient' && problem.space.layerSwap) {
+    fail('SEARCH_E_OPTIMIZER', `${source}: ${optimizer.name} follows gradients, but which expert supplies a layer is a discrete choice; search a layer_swap space with random, grid, cmaes, nsga2 or map`);
+  }
   const bad = optimizer.check?.(ctx);
   if (bad) fail('SEARCH_E_OPTIMIZER', `${source}: ${bad}`);
   return ctx;
