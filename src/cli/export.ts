@@ -29,7 +29,7 @@ export function registerExport(program: Command): void {
     .description("export a trial's merge as a checkpoint folder with its mergekit recipe and model card")
     .requiredOption('--trial <n>', 'trial number (see the Pareto set printed by search, or the report)')
     .requiredOption('--out <dir>', 'output checkpoint folder')
-    .option('--db <file>', 'SQLite database holding the study', DEFAULT_DB)
+    .option('--db <file|url>', 'where the study is: a SQLite file, or a postgres://user@host/db URL', DEFAULT_DB)
     .option('--study <name>', 'study name (default: the only study in --db)')
     .option('--overwrite', 'replace a non-empty output folder')
     .option('--threads <n>', 'worker threads for large tensors')

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
 import { TRIAL_STATES, type StudyRow, type TrialRow, type TrialState } from '../study/index.ts';
-import { StudyStore } from '../study/index.ts';
+import { StudyStore, parseLocation } from '../study/index.ts';
 import { coefficientTables, isDecoded, modelCount, modelNames } from './coefficients.ts';
 import { computeFront, type FrontResult } from './front.ts';
 import { jsonSafe, studyHeadJson, summaryJson, trialJson } from './json.ts';
@@ -142,7 +142,7 @@ export interface WriteReportResult {
 
 /** Write the self-contained report file (through a temporary file, renamed when complete). */
 export function writeReport(o: WriteReportOptions): WriteReportResult {
-  if (!fs.existsSync(o.db)) fail('STUDY_E_OPEN', `${o.db} does not exist; give the study database with --db FILE`);
+  if (parseLocation(o.db).kind === 'sqlite' && !fs.existsSync(o.db)) fail('STUDY_E_OPEN', `${o.db} does not exist; give the study database with --db FILE`);
   const store = StudyStore.open(o.db, { readonly: true });
   let data: ReportData;
   try {
@@ -151,7 +151,7 @@ export function writeReport(o: WriteReportOptions): WriteReportResult {
     store.close();
   }
   const studies = Object.keys(data.byStudy);
-  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${o.db} holds no studies yet; run mergesearch search first`);
+  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${store.file} holds no studies yet; run mergesearch search first`);
   const html = reportHtml(data);
   const out = path.resolve(o.out);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) fail('IO_E_WRITE', `--out ${o.out} is a folder; give a file name such as report.html`);

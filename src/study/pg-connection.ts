@@ -1,6 +1,6 @@
 // The PostgreSQL backend: one database shared by workers on several hosts. The store's contract is
 // synchronous (the trial loop runs optimizer code inside its transactions), and `pg` is not, so a
-// worker thread owns the client (pg-thread.ts) and this side blocks on Atomics.wait for each answer.
+// worker thread owns the client (pg-thread.mjs) and this side blocks on Atomics.wait for each answer.
 // A study's transactions are short (milliseconds against trials of minutes), so the round trip per
 // statement costs nothing that matters, and one code path serves both backends.
 //
@@ -13,7 +13,7 @@ import type { SqlConnection, SqlParam } from './connection.ts';
 import { POSTGRES } from './dialects.ts';
 import { failConnect, failQuery, scrubPassword, type PgFailure } from './pg-error.ts';
 import { migratePg } from './pg-schema.ts';
-import type { PgAnswer, PgRequest } from './pg-thread.ts';
+import type { PgAnswer, PgRequest } from './pg-thread-protocol.ts';
 
 /** The advisory lock key of the store's write lock (the ASCII bytes of 'mergese' as one int8). */
 const WRITE_LOCK_KEY = '30792314496840549';
@@ -41,7 +41,7 @@ export class PgConnection implements SqlConnection {
     this.signal = new Int32Array(flag);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(new URL('./pg-thread-entry.mjs', import.meta.url), { workerData: { flag, port: port2 }, transferList: [port2] });
+    this.worker = new Worker(new URL('./pg-thread.mjs', import.meta.url), { workerData: { flag, port: port2 }, transferList: [port2] });
     // The thread never keeps the process alive: a process that forgot close() still exits.
     this.worker.unref();
   }

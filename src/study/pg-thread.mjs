@@ -1,0 +1,78 @@
+// The worker thread behind PgConnection (pg-connection.ts): it owns the `pg` client and answers one
+// request at a time (messages: pg-thread-protocol.ts). The main thread blocks on an Atomics.wait
+// over a shared flag until the answer is posted, so the store stays synchronous while the client's
+// socket I/O runs on this thread's event loop. Plain JavaScript: loading the TypeScript loader in
+// the thread would add a second to every store opened.
+import { workerData } from 'node:worker_threads';
+import pg from 'pg';
+
+const { flag, port } = workerData;
+const signal = new Int32Array(flag);
+/** @type {pg.Client | undefined} */
+let client;
+/** Set when the server dropped the connection: every later request fails with it. */
+let lost;
+/** Named statements are parsed and planned once per connection, not on every call. */
+const prepared = new Map();
+const INT8_OID = 20;
+
+function answer(a) {
+  port.postMessage(a);
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+async function connect(req) {
+  // BIGINT ids, counts and epoch-ms stamps come back as numbers (they stay far below 2^53).
+  const types = { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) };
+  const c = new pg.Client({ connectionString: req.url, connectionTimeoutMillis: req.connectTimeoutMs, application_name: 'mergesearch', keepAlive: true, types });
+  c.on('error', (e) => {
+    lost = e;
+  });
+  await c.connect();
+  client = c;
+  // A writer waits for the store's lock as long as SQLite's busy timeout, then says it is busy.
+  await c.query(`SET lock_timeout = ${Math.round(req.lockTimeoutMs)}`);
+  if (req.readonly) await c.query('SET default_transaction_read_only = on');
+}
+
+async function handle(req) {
+  if (req.op === 'connect') {
+    await connect(req);
+    return [];
+  }
+  if (req.op === 'close') {
+    const c = client;
+    client = undefined;
+    await c?.end().catch(() => {});
+    return [];
+  }
+  if (lost) throw lost;
+  if (!client) throw new Error('not connected');
+  let r;
+  if (req.params.length === 0) {
+    // The simple protocol runs several statements at once (migrations, BEGIN + lock).
+    r = await client.query(req.sql);
+  } else {
+    let name = prepared.get(req.sql);
+    if (name === undefined) {
+      name = `ms${prepared.size}`;
+      prepared.set(req.sql, name);
+    }
+    r = await client.query({ name, text: req.sql, values: req.params });
+  }
+  const last = Array.isArray(r) ? r[r.length - 1] : r;
+  return last?.rows ?? [];
+}
+
+port.on('message', (req) => {
+  handle(req).then(
+    (rows) => {
+      answer({ ok: true, rows });
+      if (req.op === 'close') port.close();
+    },
+    (e) => {
+      answer({ ok: false, error: { message: e?.message ?? String(e), code: typeof e?.code === 'string' ? e.code : undefined } });
+    },
+  );
+});
