@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fail, MergeSearchError } from '../errors.ts';
-import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { StudyStore, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
 import { STALE_HEARTBEAT_MS, budgetUsed, recoverInterruptedTrials, runTrials, workerId, type StopReason } from './loop.ts';
 import { getOptimizer, resolveSettings } from './optimizers/index.ts';
@@ -101,20 +101,20 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   try {
     let study = store.findStudy(config.name);
     if (study && !o.resume && !o.join) {
-      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${store.file} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
+      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${redactUrl(o.db)} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
     }
     const sameConfig = (found: StudyRow) => {
       const changed = changedIdentityFields(readStoredConfig(found).identity, config);
       if (changed.length > 0) {
-        fail('STUDY_E_EXISTS', `study "${config.name}" in ${store.file} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
     };
     if (study) {
       sameConfig(study);
     } else if (o.join) {
-      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${store.file}; a worker can only join a study that was started`);
+      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${redactUrl(o.db)}; a worker can only join a study that was started`);
     } else if (o.resume) {
-      log(`there is no study "${config.name}" in ${store.file} to resume yet: starting it`);
+      log(`there is no study "${config.name}" in ${redactUrl(o.db)} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
     problem = buildProblem(config, log, source);

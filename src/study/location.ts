@@ -16,8 +16,9 @@ export function redactUrl(url: string): string {
     if (u.password !== '') u.password = '***';
     return u.toString();
   } catch {
-    // Not parseable: keep the scheme and host part, drop anything that could be a password.
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    // Not parseable as a URL: a file path stays as it is; for anything written scheme://, drop
+    // whatever stands before an @ (it may hold a password).
+    return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url.replace(/\/\/[^@/]*@/, '//***@') : url;
   }
 }
 
