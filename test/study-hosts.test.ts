@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { budgetUsed, runTrials } from '../src/search/loop.ts';
+import { budgetUsed, hostId, recoverInterruptedTrials, runTrials } from '../src/search/loop.ts';
 import { getOptimizer, resolveSettings } from '../src/search/optimizers/index.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { expectGolden } from './helpers/golden.ts';
@@ -46,6 +46,38 @@ describe.skipIf(!cluster)('golden traces on PostgreSQL', () => {
       const xs = store.trials(study.id).map((t) => t.x.map((v) => Number(v.toPrecision(12))));
       expect(xs.length).toBeGreaterThan(0);
       expectGolden(`search-${name}`, xs);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe.skipIf(!cluster)('liveness by heartbeat alone on Postgres', () => {
+  it('a trial is requeued with the same point once its heartbeat is older than the grace period, not before; pids are never consulted', () => {
+    // A hand-driven clock: the trial ages by exactly the amounts below however loaded the machine is.
+    let now = 1_800_000_000_000;
+    const store = StudyStore.open(cluster!.createDatabase('liveness'), { clock: () => now });
+    try {
+      const study = store.createStudy({ name: 'live', config: {}, backend: 'cpu', seed: 0, optimizer: 'random', objectives: [{ name: 'y', direction: 'maximize' }] });
+      // a worker on another machine, and one that claims this host's name with a pid that does not exist
+      const far = store.createTrial(study.id, { state: 'RUNNING', worker: 'gpu-b:4242', x: [0.25, 0.5], decoded: { w: 1 }, tag: { tag: 7 } });
+      store.setTrialAttr(study.id, far.number, 'predicted', [0.9]);
+      const ghost = store.createTrial(study.id, { state: 'RUNNING', worker: `${hostId()}:999999999`, x: [0.75, 0.125] });
+      const grace = 5000;
+      now += grace - 1;
+      store.heartbeat(study.id, ghost.number);
+      expect(recoverInterruptedTrials(store, study, grace, now)).toEqual([]);
+      now += 1;
+      // the far trial's heartbeat is now exactly `grace` old; the ghost's pid is dead but its heartbeat is fresh
+      expect(recoverInterruptedTrials(store, study, grace, now).map((t) => t.number)).toEqual([far.number]);
+      const all = store.trials(study.id);
+      expect(all.map((t) => [t.number, t.state, t.retryOf])).toEqual([[0, 'FAIL', null], [1, 'RUNNING', null], [2, 'WAITING', 0]]);
+      expect(all[2]).toMatchObject({ x: [0.25, 0.5], decoded: { w: 1 }, tag: { tag: 7 }, attrs: { predicted: [0.9] } });
+      // noticed once: a second worker looking at the same moment finds nothing more to requeue
+      expect(recoverInterruptedTrials(store, study, grace, now)).toEqual([]);
+      expect(store.studyAttrs(study.id).interrupted_trials).toBe(1);
+      // the requeued point is claimed by the next worker, on whatever host
+      expect(store.claimWaitingTrial(study.id, 'gpu-c:7')).toMatchObject({ number: 2, worker: 'gpu-c:7', x: [0.25, 0.5] });
     } finally {
       store.close();
     }
