@@ -198,6 +198,18 @@ function conformance(b: Backend): void {
       expectCode(() => store.trial(s.id, 5), 'STUDY_E_NOT_FOUND', '"s1"', 'trial 5', '0 to 1');
     });
 
+    it('reads -0 back as 0 in value columns and JSON columns alike (so both backends answer the same)', () => {
+      const store = openStore();
+      const s = newStudy(store, 's1', 2);
+      const t = store.createTrial(s.id, { state: 'RUNNING', x: [-0, 1] });
+      store.addIntermediate(s.id, t.number, [{ step: 0, value: -0 }]);
+      const done = store.finishTrial(s.id, t.number, { state: 'COMPLETE', values: [-0, -1e-300] });
+      expect(Object.is(done.values![0], 0)).toBe(true);
+      expect(done.values![1]).toBe(-1e-300);
+      expect(Object.is(done.x[0], 0)).toBe(true);
+      expect(Object.is(done.intermediate[0]!.value, 0)).toBe(true);
+    });
+
     it('numbers trials 0, 1, 2 ... per study', () => {
       const store = openStore();
       const a = newStudy(store, 'a');

@@ -15,6 +15,9 @@ let lost;
 /** Named statements are parsed and planned once per connection, not on every call. */
 const prepared = new Map();
 const INT8_OID = 20;
+const FLOAT8_OID = 701;
+/** float8 text → number; -0 reads as 0, as it does from SQLite's REAL columns. */
+const float8 = (text) => parseFloat(text) || (text.startsWith('N') ? NaN : 0);
 
 function answer(a) {
   port.postMessage(a);
@@ -24,7 +27,7 @@ function answer(a) {
 
 async function connect(req) {
   // BIGINT ids, counts and epoch-ms stamps come back as numbers (they stay far below 2^53).
-  const types = { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) };
+  const types = { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : oid === FLOAT8_OID ? float8 : pg.types.getTypeParser(oid, format)) };
   const c = new pg.Client({ connectionString: req.url, connectionTimeoutMillis: req.connectTimeoutMs, application_name: 'mergesearch', keepAlive: true, types });
   c.on('error', (e) => {
     lost = e;
