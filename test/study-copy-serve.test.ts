@@ -128,6 +128,14 @@ describe.skipIf(!cluster)('db copy and the report server on Postgres', () => {
       w.close();
       const notes = JSON.parse((await pgApp.inject({ url: '/api/studies/demo' })).body) as { notes?: Array<{ text: string }>; study?: { notes?: Array<{ text: string }> } };
       expect(JSON.stringify(notes)).toContain('later');
+      // the saved report reads the Postgres copy too, and keeps the password out of the page
+      const out = path.join(root, 'report.html');
+      const rep = runCli(['report', '--db', url, '--out', out]);
+      expect(rep.status, rep.stderr).toBe(0);
+      const page = fs.readFileSync(out, 'utf8');
+      expect(page).toContain('started by the test');
+      expect(page).toContain(`postgres://postgres:***@127.0.0.1:${cluster!.port}/served`);
+      expect(page).not.toContain(PG_PASSWORD);
     } finally {
       await sqliteApp.close();
       await pgApp.close();
