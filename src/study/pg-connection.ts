@@ -1,6 +1,7 @@
 // The PostgreSQL backend: one database shared by workers on several hosts. The store's contract is
 // synchronous (the trial loop runs optimizer code inside its transactions), and `pg` is not, so a
-// worker thread owns the client (pg-thread.mjs) and this side blocks on Atomics.wait for each answer.
+// worker thread owns the clients (pg-thread.mjs; one thread per process, started with the first
+// connection) and this side blocks on Atomics.wait for each answer.
 // A study's transactions are short (milliseconds against trials of minutes), so the round trip per
 // statement costs nothing that matters, and one code path serves both backends.
 //
@@ -22,11 +23,36 @@ const LOCK_TIMEOUT_MS = 60_000;
 /** The thread answers within the lock timeout; this only stops a hang if it died. */
 const ANSWER_TIMEOUT_MS = 5 * 60_000;
 
+interface ClientThread {
+  worker: Worker;
+  port: MessagePort;
+  signal: Int32Array;
+}
+
+let shared: ClientThread | undefined;
+let nextId = 1;
+
+/** The process's client thread, started on first use. */
+function clientThread(): ClientThread {
+  if (shared) return shared;
+  const flag = new SharedArrayBuffer(4);
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('./pg-thread.mjs', import.meta.url), { workerData: { flag, port: port2 }, transferList: [port2] });
+  // The thread never keeps the process alive: a process that forgot close() still exits.
+  worker.unref();
+  port1.unref();
+  const t: ClientThread = { worker, port: port1, signal: new Int32Array(flag) };
+  worker.on('exit', () => {
+    if (shared === t) shared = undefined;
+  });
+  shared = t;
+  return t;
+}
+
 export class PgConnection implements SqlConnection {
   readonly dialect = POSTGRES;
-  private readonly worker: Worker;
-  private readonly port: MessagePort;
-  private readonly signal: Int32Array;
+  private readonly thread = clientThread();
+  private readonly id = nextId++;
   private readonly placeholders = new Map<string, string>();
   /** Open transactions and savepoints. */
   private depth = 0;
@@ -36,21 +62,13 @@ export class PgConnection implements SqlConnection {
     private readonly url: string,
     readonly location: string,
     readonly readonly: boolean,
-  ) {
-    const flag = new SharedArrayBuffer(4);
-    this.signal = new Int32Array(flag);
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    this.worker = new Worker(new URL('./pg-thread.mjs', import.meta.url), { workerData: { flag, port: port2 }, transferList: [port2] });
-    // The thread never keeps the process alive: a process that forgot close() still exits.
-    this.worker.unref();
-  }
+  ) {}
 
   /** Connect to `url` (shown as `label`, without its password) and bring the schema up to date. */
   static open(url: string, label: string, readonly: boolean): PgConnection {
     const c = new PgConnection(url, label, readonly);
     try {
-      const a = c.ask({ op: 'connect', url, readonly, connectTimeoutMs: CONNECT_TIMEOUT_MS, lockTimeoutMs: LOCK_TIMEOUT_MS });
+      const a = c.ask({ op: 'connect', id: c.id, url, readonly, connectTimeoutMs: CONNECT_TIMEOUT_MS, lockTimeoutMs: LOCK_TIMEOUT_MS });
       if (!a.ok) failConnect(c.scrub(a.error), label);
       migratePg(c, label, readonly);
     } catch (e) {
@@ -96,12 +114,11 @@ export class PgConnection implements SqlConnection {
   close(): void {
     if (this.closed) return;
     try {
-      this.ask({ op: 'close' });
+      this.ask({ op: 'close', id: this.id });
     } catch {
       // the thread is gone already
     }
     this.closed = true;
-    void this.worker.terminate();
   }
 
   private savepoint<T>(fn: () => T): T {
@@ -140,7 +157,7 @@ export class PgConnection implements SqlConnection {
   }
 
   private query(sql: string, params: readonly SqlParam[]): unknown[] {
-    const a = this.ask({ op: 'query', sql: params.length === 0 ? sql : this.numbered(sql), params: [...params] });
+    const a = this.ask({ op: 'query', id: this.id, sql: params.length === 0 ? sql : this.numbered(sql), params: [...params] });
     if (a.ok) return a.rows;
     return failQuery(this.scrub(a.error), this.location, this.readonly);
   }
@@ -162,15 +179,16 @@ export class PgConnection implements SqlConnection {
 
   private ask(req: PgRequest): PgAnswer {
     if (this.closed) fail('STUDY_E_CONNECT', `the connection to ${this.location} is closed`);
-    Atomics.store(this.signal, 0, 0);
-    this.port.postMessage(req);
+    const { port, signal } = this.thread;
+    Atomics.store(signal, 0, 0);
+    port.postMessage(req);
     const deadline = Date.now() + ANSWER_TIMEOUT_MS;
-    while (Atomics.load(this.signal, 0) === 0) {
-      if (Atomics.wait(this.signal, 0, 0, 1000) === 'timed-out' && Date.now() > deadline) {
+    while (Atomics.load(signal, 0) === 0) {
+      if (Atomics.wait(signal, 0, 0, 1000) === 'timed-out' && Date.now() > deadline) {
         throw new MergeSearchError('STUDY_E_CONNECT', `no answer from the PostgreSQL client thread for ${this.location} in ${ANSWER_TIMEOUT_MS / 1000} s; check the server and run again`);
       }
     }
-    const got = receiveMessageOnPort(this.port);
+    const got = receiveMessageOnPort(port);
     if (got === undefined) throw new Error(`the PostgreSQL client thread for ${this.location} signalled an answer but sent none`);
     return got.message as PgAnswer;
   }

@@ -1,5 +1,6 @@
-// The worker thread behind PgConnection (pg-connection.ts): it owns the `pg` client and answers one
-// request at a time (messages: pg-thread-protocol.ts). The main thread blocks on an Atomics.wait
+// The worker thread behind PgConnection (pg-connection.ts): it owns the `pg` clients of the
+// process's connections (one thread for all, so opening a store costs a connect, not a thread
+// start) and answers one request at a time (messages: pg-thread-protocol.ts). The main thread blocks on an Atomics.wait
 // over a shared flag until the answer is posted, so the store stays synchronous while the client's
 // socket I/O runs on this thread's event loop. Plain JavaScript: loading the TypeScript loader in
 // the thread would add a second to every store opened.
@@ -8,12 +9,12 @@ import pg from 'pg';
 
 const { flag, port } = workerData;
 const signal = new Int32Array(flag);
-/** @type {pg.Client | undefined} */
-let client;
-/** Set when the server dropped the connection: every later request fails with it. */
-let lost;
-/** Named statements are parsed and planned once per connection, not on every call. */
-const prepared = new Map();
+/**
+ * Per connection id: the client, the error that dropped it (every later request fails with it),
+ * and its named statements (parsed and planned once per connection, not on every call).
+ * @type {Map<number, { client: pg.Client, lost?: Error, prepared: Map<string, string> }>}
+ */
+const conns = new Map();
 const INT8_OID = 20;
 const FLOAT8_OID = 701;
 /** float8 text → number; -0 reads as 0, as it does from SQLite's REAL columns. */
@@ -29,11 +30,12 @@ async function connect(req) {
   // BIGINT ids, counts and epoch-ms stamps come back as numbers (they stay far below 2^53).
   const types = { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : oid === FLOAT8_OID ? float8 : pg.types.getTypeParser(oid, format)) };
   const c = new pg.Client({ connectionString: req.url, connectionTimeoutMillis: req.connectTimeoutMs, application_name: 'mergesearch', keepAlive: true, types });
+  const conn = { client: c, lost: undefined, prepared: new Map() };
   c.on('error', (e) => {
-    lost = e;
+    conn.lost = e;
   });
   await c.connect();
-  client = c;
+  conns.set(req.id, conn);
   // A writer waits for the store's lock as long as SQLite's busy timeout, then says it is busy.
   await c.query(`SET lock_timeout = ${Math.round(req.lockTimeoutMs)}`);
   if (req.readonly) await c.query('SET default_transaction_read_only = on');
@@ -44,14 +46,15 @@ async function handle(req) {
     await connect(req);
     return [];
   }
+  const conn = conns.get(req.id);
   if (req.op === 'close') {
-    const c = client;
-    client = undefined;
-    await c?.end().catch(() => {});
+    conns.delete(req.id);
+    await conn?.client.end().catch(() => {});
     return [];
   }
-  if (lost) throw lost;
-  if (!client) throw new Error('not connected');
+  if (!conn) throw new Error('not connected');
+  if (conn.lost) throw conn.lost;
+  const { client, prepared } = conn;
   let r;
   if (req.params.length === 0) {
     // The simple protocol runs several statements at once (migrations, BEGIN + lock).
@@ -70,10 +73,7 @@ async function handle(req) {
 
 port.on('message', (req) => {
   handle(req).then(
-    (rows) => {
-      answer({ ok: true, rows });
-      if (req.op === 'close') port.close();
-    },
+    (rows) => answer({ ok: true, rows }),
     (e) => {
       answer({ ok: false, error: { message: e?.message ?? String(e), code: typeof e?.code === 'string' ? e.code : undefined } });
     },
