@@ -47,6 +47,6 @@ export function parseLocation(db: string): Location {
   return fail(
     'STUDY_E_URL',
     `${redactUrl(db)}: mergesearch stores studies in SQLite files or PostgreSQL, not "${scheme}:". ` +
-      `Give a file path (studies.db), a postgres://user@host/db URL, or ./${db} for a file whose name has a colon`,
+      'Give a file path (studies.db), a postgres://user@host/db URL, or ./NAME for a file whose name has a colon',
   );
 }
