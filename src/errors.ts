@@ -43,8 +43,10 @@ export const ErrorCodes = {
   EVAL_E_TIMEOUT: 'an evaluator command ran past its timeout and was killed',
   EVAL_E_OUTPUT: 'an evaluator command printed no JSON object with numeric scores',
   EVAL_E_UNKNOWN: 'unknown evaluator name',
-  // study store (SQLite)
+  // study store (SQLite or PostgreSQL)
   STUDY_E_OPEN: 'the study database cannot be opened (not SQLite, corrupt, or unreadable)',
+  STUDY_E_URL: 'the --db value is neither a file path nor a postgres:// URL (unknown scheme, no host)',
+  STUDY_E_CONNECT: 'the PostgreSQL server cannot be reached, refused the login, or has no such database',
   STUDY_E_VERSION: 'the study database was written by a newer mergesearch',
   STUDY_E_NOT_FOUND: 'no study with that name or trial with that number',
   STUDY_E_EXISTS: 'a study with that name exists already (use --resume, or another name)',

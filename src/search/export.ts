@@ -13,7 +13,7 @@ import type { Scalar } from '../merge/parameters.ts';
 import { mergekitNotes } from '../merge/mergekit-compat.ts';
 import { parseRecipe } from '../merge/recipe.ts';
 import { getMethod } from '../merge/registry.ts';
-import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { StudyStore, parseLocation, type StudyRow, type TrialRow } from '../study/index.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
 import { SearchSpace, type TensorParams } from './space.ts';
@@ -148,7 +148,7 @@ function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: str
 
 export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
   const started = Date.now();
-  if (!fs.existsSync(o.db)) fail('IO_E_NOT_FOUND', `study database ${o.db} does not exist`);
+  if (parseLocation(o.db).kind === 'sqlite' && !fs.existsSync(o.db)) fail('IO_E_NOT_FOUND', `study database ${o.db} does not exist`);
   const store = StudyStore.open(o.db, { readonly: true });
   let study: StudyRow;
   let trial: TrialRow;

@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fail, MergeSearchError } from '../errors.ts';
-import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { StudyStore, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
-import { budgetUsed, recoverInterruptedTrials, runTrials, type StopReason } from './loop.ts';
+import { STALE_HEARTBEAT_MS, budgetUsed, recoverInterruptedTrials, runTrials, workerId, type StopReason } from './loop.ts';
 import { getOptimizer, resolveSettings } from './optimizers/index.ts';
 import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
 import { toMinimization } from './optimizer.ts';
@@ -28,6 +28,10 @@ export interface RunStudyOptions {
   /** Join a study another process started (worker processes). */
   join?: boolean;
   workers?: number;
+  /** This machine's name in the study (worker ids are HOST:PID); default $MERGESEARCH_HOST_ID or the host name. */
+  hostId?: string;
+  /** Milliseconds without a heartbeat after which a RUNNING trial is failed and requeued. */
+  graceMs?: number;
   signal?: AbortSignal;
   log?: (line: string) => void;
   onTrial?: (trial: TrialRow, seconds: number, study: StudyRow, problem: Problem) => void;
@@ -100,20 +104,20 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   try {
     let study = store.findStudy(config.name);
     if (study && !o.resume && !o.join) {
-      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
+      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${redactUrl(o.db)} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
     }
     const sameConfig = (found: StudyRow) => {
       const changed = changedIdentityFields(readStoredConfig(found).identity, config);
       if (changed.length > 0) {
-        fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
     };
     if (study) {
       sameConfig(study);
     } else if (o.join) {
-      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${o.db}; a worker can only join a study that was started`);
+      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${redactUrl(o.db)}; a worker can only join a study that was started`);
     } else if (o.resume) {
-      log(`there is no study "${config.name}" in ${o.db} to resume yet: starting it`);
+      log(`there is no study "${config.name}" in ${redactUrl(o.db)} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
     problem = buildProblem(config, log, source);
@@ -139,14 +143,26 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
         study = raced;
       }
     }
-    const recovered = o.join ? [] : recoverInterruptedTrials(store, study);
+    const recovered = o.join ? [] : recoverInterruptedTrials(store, study, o.graceMs ?? STALE_HEARTBEAT_MS);
     if (recovered.length > 0) log(`marked ${recovered.length} interrupted trial(s) FAIL (${recovered.map((t) => t.number).join(', ')}); they are retried first`);
     o.onStart?.(study, problem, optimizer, ctx, engine.backend);
 
     const children = (o.workers ?? 1) > 1 && !o.join ? spawnWorkers(o, (o.workers ?? 1) - 1, log) : [];
     const s = study;
     const p = problem;
-    const result = await runTrials({ store, study: s, problem: p, optimizer, ctx, budget: config.budget, signal: o.signal, log, onTrial: (t, sec) => o.onTrial?.(t, sec, s, p) });
+    const result = await runTrials({
+      store,
+      study: s,
+      problem: p,
+      optimizer,
+      ctx,
+      budget: config.budget,
+      worker: workerId(o.hostId),
+      graceMs: o.graceMs,
+      signal: o.signal,
+      log,
+      onTrial: (t, sec) => o.onTrial?.(t, sec, s, p),
+    });
     const codes = await Promise.all(children);
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
@@ -169,7 +185,8 @@ function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void
   const killAll = () => alive.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', killAll);
   for (let i = 0; i < n; i++) {
-    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const extra = [...(o.hostId !== undefined ? ['--host-id', o.hostId] : []), ...(o.graceMs !== undefined ? ['--grace', String(o.graceMs / 1000)] : [])];
+    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     alive.add(child);
     child.stderr.on('data', (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line.trim() !== '') log(`[worker ${i + 1}] ${line.trimEnd()}`);

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
 import { TRIAL_STATES, type StudyRow, type TrialRow, type TrialState } from '../study/index.ts';
-import { StudyStore } from '../study/index.ts';
+import { StudyStore, parseLocation, redactUrl } from '../study/index.ts';
 import { coefficientTables, isDecoded, modelCount, modelNames } from './coefficients.ts';
 import { computeFront, type FrontResult } from './front.ts';
 import { jsonSafe, studyHeadJson, summaryJson, trialJson } from './json.ts';
@@ -77,7 +77,8 @@ function pairFronts(s: StudyRow, trials: TrialRow[]): Record<string, FrontResult
 export function reportData(store: StudyStore, o: { db: string; studies?: string[]; searchDirs?: string[] }): ReportData {
   const all = store.listStudies();
   const picked = o.studies?.length ? o.studies.map((n) => store.getStudy(n).name) : all.map((s) => s.name);
-  const searchDirs = o.searchDirs ?? [process.cwd(), path.dirname(path.resolve(o.db))];
+  const where = parseLocation(o.db);
+  const searchDirs = o.searchDirs ?? [process.cwd(), ...(where.kind === 'sqlite' ? [path.dirname(where.file)] : [])];
   const byStudy: Record<string, ReportStudyData> = {};
   for (const name of picked) {
     const s = store.getStudy(name);
@@ -87,7 +88,8 @@ export function reportData(store: StudyStore, o: { db: string; studies?: string[
   return {
     version: 1,
     generated: new Date().toISOString(),
-    db: o.db,
+    // Shown in the saved page's export hint: a postgres:// URL without its password.
+    db: redactUrl(o.db),
     studies: { studies: all.filter((s) => picked.includes(s.name)).map(summaryJson) },
     byStudy,
   };
@@ -142,7 +144,7 @@ export interface WriteReportResult {
 
 /** Write the self-contained report file (through a temporary file, renamed when complete). */
 export function writeReport(o: WriteReportOptions): WriteReportResult {
-  if (!fs.existsSync(o.db)) fail('STUDY_E_OPEN', `${o.db} does not exist; give the study database with --db FILE`);
+  if (parseLocation(o.db).kind === 'sqlite' && !fs.existsSync(o.db)) fail('STUDY_E_OPEN', `${o.db} does not exist; give the study database with --db FILE`);
   const store = StudyStore.open(o.db, { readonly: true });
   let data: ReportData;
   try {
@@ -151,7 +153,7 @@ export function writeReport(o: WriteReportOptions): WriteReportResult {
     store.close();
   }
   const studies = Object.keys(data.byStudy);
-  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${o.db} holds no studies yet; run mergesearch search first`);
+  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${store.file} holds no studies yet; run mergesearch search first`);
   const html = reportHtml(data);
   const out = path.resolve(o.out);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) fail('IO_E_WRITE', `--out ${o.out} is a folder; give a file name such as report.html`);
