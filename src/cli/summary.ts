@@ -1,7 +1,7 @@
 // The end of `search` and `quickstart`: the recommended merge beside the baselines, the command
 // that exports it, then the Pareto set over every objective (best mean first, long sets cut).
 import { baselineScores, normalizedMean } from '../search/baselines.ts';
-import { describeRule, ruleScores } from '../search/recommend.ts';
+import { describeRule, exportCommand, ruleScores } from '../search/recommend.ts';
 import type { RunStudyResult } from '../search/run-study.ts';
 import type { StudyRow, TrialRow } from '../study/index.ts';
 
@@ -20,11 +20,6 @@ function table(header: string[], rows: string[][]): string {
 export function frontTable(front: TrialRow[], study: StudyRow): string {
   const names = study.objectives.map((o) => `${o.name} (${o.direction === 'maximize' ? 'max' : 'min'})`);
   return table(['trial', ...names], front.map((t) => [`${t.number}`, ...t.values!.map(fmt)]));
-}
-
-/** The export command for trial `n` (what a user types after `npm install`). */
-export function exportCommand(db: string, study: string, n: number): string {
-  return `npx mergesearch export --db ${db} --study ${study} --trial ${n} --out merged-${study}-${n}`;
 }
 
 /** The recommended merge, the baselines beside it, and how to export it. */

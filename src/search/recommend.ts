@@ -129,3 +129,8 @@ export function describeRule(rule: RecommendRule, objectives: readonly Objective
   const k = objectives.length;
   return `${k === 1 ? 'best value of the objective' : `best mean of the ${k} objectives`} (${weights}; ${scale}${rule.declared ? '; the study\'s prefer:' : ''})`;
 }
+
+/** The command that exports trial `n` (as a user types it after `npm install`). */
+export function exportCommand(db: string, study: string, n: number): string {
+  return `npx mergesearch export --db ${db} --study ${study} --trial ${n} --out merged-${study}-${n}`;
+}

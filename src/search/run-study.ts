@@ -20,12 +20,7 @@ import { ZooProblem } from './zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
 import { zooBaselines, type Baselines } from './baselines.ts';
 import { defaultScale, recommend, recommendRule, type Recommendation, type RecommendRule } from './recommend.ts';
-
-/** Study attributes written here (the report server reads them). */
-export const ATTR_PREFER = 'prefer';
-export const ATTR_CONFIG_YAML = 'config_yaml';
-export const ATTR_BASELINES = 'baselines';
-export const ATTR_COORDINATES = 'coordinates';
+import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_PREFER } from './study-attrs.ts';
 
 export interface RunStudyOptions {
   config: StudyConfig;
