@@ -100,7 +100,8 @@ export function paretoFigure({ study, trials, ix, iy, frontNumbers, hypervolume,
     xaxis: { title: { text: same ? 'trial' : axisTitle(ox) }, zeroline: false },
     yaxis: { title: { text: axisTitle(oy) }, zeroline: false },
   };
-  const pair = same ? `of ${ox.name} alone` : `of this pair (${ox.name}, ${oy.name}) only`;
+  // The axes name the objectives; the note says which front this is (not the one over all objectives).
+  const pair = same ? 'of this objective alone' : 'of this pair only';
   const note = `${front.length} of ${points.length} completed trials on the front ${pair}` + (typeof hypervolume === 'number' && !same ? ` · hypervolume ${fmt(hypervolume)}` : '');
   return { data, layout, note };
 }
