@@ -258,6 +258,7 @@ function renderRecommendation() {
 }
 
 function renderParcoords() {
+  if (!$('parcoords-box').open) return;
   const fig = parcoordsFigure({ study: state.study, trials: allTrials(), coordinates: state.study.attrs?.coordinates ?? state.importance?.coordinates, front: state.allFront });
   draw($('parcoords-plot'), fig);
   $('parcoords-note').textContent = fig.note;
@@ -359,6 +360,9 @@ function bind() {
   $('history-objective').addEventListener('change', () => {
     state.historyObjective = Number($('history-objective').value);
     renderHistory();
+  });
+  $('parcoords-box').addEventListener('toggle', () => {
+    if (state.study) renderParcoords();
   });
   $('compare-series').addEventListener('change', () => {
     const v = $('compare-series').value;
