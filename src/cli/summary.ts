@@ -72,5 +72,6 @@ export function frontText(r: RunStudyResult): string {
   const more = ranked.length > shown.length ? `\n... and ${ranked.length - shown.length} more: see the report (table: "best only")` : '';
   const k = study.objectives.length;
   const which = k === 1 ? 'the best value of the one objective' : `over all ${k} objectives together (not the 2-D front of a plotted pair)`;
-  return `Pareto set ${which}: ${front.length} non-dominated of ${r.completed.length} completed trial(s), best ${k === 1 ? 'first' : 'score first'}:\n${frontTable(shown, study)}${more}\n`;
+  const order = k === 1 ? 'best first' : r.rule.scale === 'raw' ? 'best mean first' : 'best score first';
+  return `Pareto set ${which}: ${front.length} non-dominated of ${r.completed.length} completed trial(s), ${order} (as the recommendation ranks them):\n${frontTable(shown, study)}${more}\n`;
 }

@@ -98,14 +98,18 @@ async function refreshFronts(gen) {
   state.allFront = paretoSet(allTrials(), objs);
 }
 
-/** The recommendation, parameter importance and comparison of the open study (each null on failure: the rest of the page still works). */
-async function refreshAnalyses(gen) {
+/**
+ * The recommendation, parameter importance and comparison of the open study (each null on failure:
+ * the rest of the page still works). `all` false: the recommendation only (live updates refresh the
+ * costlier two every fifth poll: ranks over every coefficient and the other studies' trials).
+ */
+async function refreshAnalyses(gen, all = true) {
   const name = state.name;
   const get = (f) => f(name).catch((e) => {
     showError(`Could not load an analysis of ${name}: ${e.message}`);
     return null;
   });
-  const [rec, importance, compare] = await Promise.all([get(source.recommendation), get(source.importance), get(source.compare)]);
+  const [rec, importance, compare] = await Promise.all([get(source.recommendation), all ? get(source.importance) : state.importance, all ? get(source.compare) : state.compare]);
   if (gen !== state.generation) return;
   Object.assign(state, { rec, importance, compare });
 }
@@ -189,7 +193,9 @@ async function poll() {
       state.study = study;
       await refreshFronts(gen);
       if (gen !== state.generation) return;
-      await refreshAnalyses(gen);
+      // All three once nothing is in flight any more, so the page ends on the final numbers.
+      const inFlight = allTrials().some((t) => t.state === 'RUNNING' || t.state === 'WAITING');
+      await refreshAnalyses(gen, state.polls % 5 === 0 || !inFlight);
       if (gen !== state.generation) return;
       renderAll();
       if (state.selected !== null && fresh.some((t) => t.number === state.selected)) await selectTrial(state.selected);
