@@ -1,11 +1,13 @@
 // `mergesearch search STUDY.yaml [--db FILE] [--resume] [--workers N]`: run (or continue) a study,
-// one line per finished trial, a progress bar on a terminal, the Pareto set at the end.
+// one line per finished trial, a progress bar on a terminal; at the end the recommended merge
+// beside the baselines, its export command, and the Pareto set (summary.ts).
 import type { Command } from 'commander';
 import { redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import type { Problem } from '../search/problem.ts';
 import { runStudy, type RunStudyResult } from '../search/run-study.ts';
 import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { intArg } from './merge.ts';
+import { fmt, frontText, recommendationText } from './summary.ts';
 import { HOST_ID_ENV, STALE_HEARTBEAT_MS } from '../search/loop.ts';
 import { fail } from '../errors.ts';
 
@@ -19,24 +21,11 @@ export function graceArg(v: string): number {
 export const DEFAULT_DB = 'mergesearch.db';
 /** Exit code of a search stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it); --resume continues it. */
 export const EXIT_INTERRUPTED = 130;
-/** Rows of the Pareto set printed at the end of a search. */
-const FRONT_ROWS = 10;
-
-const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
 
 export function trialLine(t: TrialRow, seconds: number, study: StudyRow): string {
   const head = `trial ${String(t.number).padStart(4)} ${t.state.padEnd(8)} ${seconds.toFixed(2).padStart(6)} s`;
   if (t.state !== 'COMPLETE' || !t.values) return `${head}  ${t.error ?? ''}`;
   return `${head}  ${study.objectives.map((o, i) => `${o.name} ${fmt(t.values![i]!)}`).join('  ')}`;
-}
-
-export function frontTable(front: TrialRow[], study: StudyRow): string {
-  const names = study.objectives.map((o) => `${o.name} (${o.direction === 'maximize' ? 'max' : 'min'})`);
-  const rows = front.map((t) => [`${t.number}`, ...t.values!.map(fmt)]);
-  const header = ['trial', ...names];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 /** Progress on a terminal: a bar redrawn under the trial lines with the best value per objective. */
@@ -130,7 +119,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     // Stopped by Ctrl-C or SIGTERM: not a finished run, so not 0 (scripts can tell the two apart).
     if (result.reason === 'stopped') process.exitCode = EXIT_INTERRUPTED;
     // --quiet hides the header and the per-trial lines only: the outcome, an evaluator failure (and
-    // its exit code) and the Pareto set, the one place the CLI names the best trial, still print.
+    // its exit code), the recommended merge and the Pareto set still print.
     // A worker started by --workers (--join --quiet) leaves all of that to the process that started it.
     if (o.quiet && o.join) return result;
     const resume = `npx mergesearch search ${configFile} --db ${redactUrl(o.db)} --resume`;
@@ -142,22 +131,11 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     } else {
       log(`finished (${result.reason === 'done' ? 'the optimizer has nothing more to propose' : 'budget spent'}) after ${result.trials} trial(s) in this run`);
     }
-    if (result.front.length > 0) {
-      // Best first by the mean of the objectives in their own direction; long fronts are cut.
-      const sign = result.study.objectives.map((x) => (x.direction === 'maximize' ? 1 : -1));
-      const score = (t: TrialRow) => t.values!.reduce((a, v, i) => a + sign[i]! * v, 0);
-      const ranked = [...result.front].sort((a, b) => score(b) - score(a));
-      const shown = ranked.slice(0, FRONT_ROWS);
-      const more = ranked.length > shown.length ? `\n... and ${ranked.length - shown.length} more non-dominated trial(s): see the report` : '';
-      process.stdout.write(`\nPareto set of study ${result.study.name}: ${result.front.length} non-dominated trial(s), best mean first:\n${frontTable(shown, result.study)}${more}\n`);
-      const pick = shown[0]!.number;
-      process.stdout.write(
-        `\nview the report:   npx mergesearch serve --db ${redactUrl(o.db)}   (or: npx mergesearch report --db ${redactUrl(o.db)} --out report.html)\n` +
-          `export a point:    npx mergesearch export --db ${redactUrl(o.db)} --study ${result.study.name} --trial ${pick} --out merged-${result.study.name}-${pick}\n`,
-      );
-    } else {
-      process.stdout.write('\nno trial completed yet, so there is no Pareto set to show\n');
-    }
+    // The recommendation first (one answer), the baselines beside it, then the Pareto set.
+    process.stdout.write(`\n${recommendationText(result, redactUrl(o.db))}`);
+    const front = frontText(result);
+    if (front) process.stdout.write(`\n${front}`);
+    process.stdout.write(`\nview the report:   npx mergesearch serve --db ${redactUrl(o.db)}   (or: npx mergesearch report --db ${redactUrl(o.db)} --out report.html)\n`);
     return result;
   } finally {
     // A --join worker keeps its handler: the forwarded copy of a Ctrl-C may arrive after its last

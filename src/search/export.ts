@@ -122,9 +122,11 @@ function frontPlace(store: StudyStore, study: StudyRow, trial: TrialRow): string
   const front = new Set(paretoFront(mins).map((i) => done[i]!.number));
   const mine = toMinimization(trial.values, study.objectives);
   const dominatedBy = mins.filter((m) => m.every((v, i) => v <= mine[i]!) && m.some((v, i) => v < mine[i]!)).length;
+  const k = study.objectives.length;
+  const over = k === 1 ? 'of its one objective' : `over all ${k} objectives together`;
   return front.has(trial.number)
-    ? `on the Pareto front (one of ${front.size} non-dominated trials out of ${done.length} completed)`
-    : `dominated by ${dominatedBy} of ${done.length} completed trials (the front has ${front.size})`;
+    ? `on the Pareto front ${over} (one of ${front.size} non-dominated trials out of ${done.length} completed)`
+    : `dominated by ${dominatedBy} of ${done.length} completed trials (the Pareto front ${over} has ${front.size})`;
 }
 
 function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: string, mergekitExact: boolean): string {

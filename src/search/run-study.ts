@@ -18,6 +18,9 @@ import type { StudyConfig } from './study-config.ts';
 import { changedIdentityFields, readStoredConfig, storedConfigOf } from './study-identity.ts';
 import { ZooProblem } from './zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
+import { zooBaselines, type Baselines } from './baselines.ts';
+import { defaultScale, recommend, recommendRule, type Recommendation, type RecommendRule } from './recommend.ts';
+import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_PREFER } from './study-attrs.ts';
 
 export interface RunStudyOptions {
   config: StudyConfig;
@@ -42,10 +45,18 @@ export interface RunStudyResult {
   study: StudyRow;
   reason: StopReason;
   trials: number;
+  /** Every COMPLETE trial of the study (all runs). */
+  completed: TrialRow[];
+  /** The Pareto set over every objective. */
   front: TrialRow[];
   backend: string;
   /** With reason 'failing': the evaluator's last error. */
   error?: string;
+  /** How the recommended merge is picked, and the pick (undefined when no trial completed). */
+  rule: RecommendRule;
+  recommended?: Recommendation<TrialRow>;
+  /** Base, tuned task arithmetic and each expert on its own task (zoo studies; src/search/baselines.ts). */
+  baselines?: Baselines;
 }
 
 export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
@@ -121,6 +132,8 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     }
     const engine = await initEngine(config.backend);
     problem = buildProblem(config, log, source);
+    // prefer.weights name objectives, known only now (`tasks: all` expands against the zoo).
+    const rule = recommendRule(problem.objectives, config.prefer, defaultScale(config.objectives), source);
     const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;
     const ctx = optimizerContext(config, problem, optimizer, source, planned);
     if (!study) {
@@ -145,6 +158,13 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     }
     const recovered = o.join ? [] : recoverInterruptedTrials(store, study, o.graceMs ?? STALE_HEARTBEAT_MS);
     if (recovered.length > 0) log(`marked ${recovered.length} interrupted trial(s) FAIL (${recovered.map((t) => t.number).join(', ')}); they are retried first`);
+    if (!o.join) {
+      // What the report shows: the rule of the last run (prefer may change on --resume), the YAML
+      // the user wrote, and the coordinates' names (parameter importance, parallel coordinates).
+      store.setStudyAttr(study.id, ATTR_PREFER, config.prefer ?? null);
+      if (config.yaml !== undefined) store.setStudyAttr(study.id, ATTR_CONFIG_YAML, config.yaml);
+      store.setStudyAttr(study.id, ATTR_COORDINATES, ctx.names);
+    }
     o.onStart?.(study, problem, optimizer, ctx, engine.backend);
 
     const children = (o.workers ?? 1) > 1 && !o.join ? spawnWorkers(o, (o.workers ?? 1) - 1, log) : [];
@@ -166,7 +186,15 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const codes = await Promise.all(children);
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
-    return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend, error: result.error };
+    let baselines = store.studyAttrs(s.id)[ATTR_BASELINES] as Baselines | undefined;
+    if (!baselines && p instanceof ZooProblem && !o.join && result.reason !== 'stopped') {
+      log('scoring the baselines on the same samples: the base, task arithmetic (λ 0.1 to 1.0), each expert on its own task');
+      baselines = zooBaselines(p);
+      store.setStudyAttr(s.id, ATTR_BASELINES, baselines);
+    }
+    const done = store.trials(s.id, { states: ['COMPLETE'] });
+    const recommended = recommend(done, s.objectives, rule);
+    return { study: s, reason: result.reason, trials: result.trials, completed: done, front: studyFront(store, s), backend: engine.backend, error: result.error, rule, recommended, baselines };
   } finally {
     problem?.close();
     store.close();

@@ -13,6 +13,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
 import type { BenchmarkFamily } from '../zoo/family.ts';
 import { allEvaluators, BUILTIN_ZOOS, familyOfZoo, isBuiltinZoo } from '../zoo/registry.ts';
 import type { Json } from './optimizer.ts';
+import { PREFER_SCALES, type Preference, type PreferScale } from './recommend.ts';
 import { GRANULARITIES, type Granularity, type GroupSpec, type ParamRange, type SpaceSpec } from './space.ts';
 
 export const SPLITS = ['calibration', 'validation', 'test'] as const;
@@ -55,11 +56,15 @@ export interface StudyConfig {
   samples?: number;
   optimizer: { name: string; settings: Record<string, Json> };
   budget: { trials?: number; evaluations?: number; seconds?: number };
+  /** How the recommended merge is picked (src/search/recommend.ts); may change on --resume. */
+  prefer?: Preference;
+  /** The YAML text the config was read from (shown by the report page), when it came from text. */
+  yaml?: string;
   /** Folder the config was read from (relative paths resolve against it). */
   dir: string;
 }
 
-const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget'];
+const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget', 'prefer'];
 
 export function readStudyConfig(file: string): StudyConfig {
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `study config ${file} does not exist`);
@@ -75,7 +80,7 @@ export function parseStudyConfig(text: string, source = 'study config', o: { def
   } catch (e) {
     fail('CONFIG_E_PARSE', `${source} is not valid YAML: ${(e as Error).message}`);
   }
-  return validateStudyConfig(doc, source, o);
+  return { ...validateStudyConfig(doc, source, o), yaml: text };
 }
 
 type Obj = Record<string, unknown>;
@@ -170,7 +175,37 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   }
   if (budget.trials === undefined && budget.evaluations === undefined && budget.seconds === undefined) bad('budget', 'at least one of trials, evaluations, seconds', b);
 
-  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, dir };
+  const prefer = doc.prefer === undefined ? undefined : validatePrefer(doc.prefer, source);
+
+  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, prefer, dir };
+}
+
+/** `prefer: {weights: {OBJECTIVE: WEIGHT, ...}, scale: raw|minmax}` (names are checked against the resolved objectives later). */
+function validatePrefer(raw: unknown, source: string): Preference {
+  const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: prefer${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  if (!isObj(raw)) bad('', '{weights: {OBJECTIVE: WEIGHT, ...}, scale: raw|minmax} (both optional)', raw);
+  const r = raw as Obj;
+  for (const k of Object.keys(r)) {
+    if (k !== 'weights' && k !== 'scale') {
+      const near = closestName(k, ['weights', 'scale']);
+      bad(`.${k}`, `one of weights, scale (unknown key${near ? `; did you mean "${near}"?` : ''})`);
+    }
+  }
+  const out: Preference = {};
+  if (r.weights !== undefined) {
+    if (!isObj(r.weights)) bad('.weights', 'a mapping of objective name → weight ≥ 0', r.weights);
+    const w: Record<string, number> = {};
+    for (const [name, v] of Object.entries(r.weights as Obj)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) bad(`.weights.${name}`, 'a number ≥ 0', v);
+      w[name] = v as number;
+    }
+    out.weights = w;
+  }
+  if (r.scale !== undefined) {
+    if (!PREFER_SCALES.includes(r.scale as PreferScale)) bad('.scale', PREFER_SCALES.join(' or '), r.scale);
+    out.scale = r.scale as PreferScale;
+  }
+  return out;
 }
 
 function validateSpace(raw: unknown, source: string): SpaceSpec {
