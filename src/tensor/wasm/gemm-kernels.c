@@ -1,0 +1,95 @@
+// WebAssembly SIMD float64 matrix product for the SVD family's dense linear algebra (dense.ts).
+//
+// One kernel: out (m×n, row stride ldo) += a (m×k, row-major) · B, where B's columns come packed
+// four at a time: packed[t·k·4 + p·4 + c] = B[p][4t + c] (a zero column pads the last group). The
+// packing lets one v128 load fetch two neighbouring output columns' factors at the same p, so a 4×4
+// output tile is eight f64x2 accumulators fed by two loads and four splats per p.
+//
+// The result is bit-identical to dense.ts's JavaScript kernel (accumulateABt): every output entry
+// is summed in the same order — over blocks of P_BLOCK along p, each block's products added left
+// to right into a sum that starts at 0, the block sum then added to the entry — because SIMD lanes
+// here hold different output entries, never parts of one sum, and no fused multiply-add exists
+// (built with -ffp-contract=off). Which tile an entry falls in never changes its order.
+//
+// `upper`: only tiles reaching the diagonal or above it (global column ≥ global row, offsets
+// row0/col0) are computed: the Gram matrix's lower triangle is mirrored from the upper by the
+// caller. Built by build-gemm.sh into gemm-kernels.wasm.
+#include <stddef.h>
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#define P_BLOCK 256
+#define J_TILES 16
+
+typedef uint32_t u32;
+
+EXPORT(gemm_packed) void gemm_packed(const double *a, const double *packed, u32 m, u32 k, u32 n, double *out, u32 ldo, u32 upper, u32 row0, u32 col0) {
+  const u32 tiles = (n + 3) / 4;
+  const u32 m4 = m & ~3u;
+  for (u32 p0 = 0; p0 < k; p0 += P_BLOCK) {
+    const u32 p1 = p0 + P_BLOCK < k ? p0 + P_BLOCK : k;
+    for (u32 t0 = 0; t0 < tiles; t0 += J_TILES) {
+      const u32 t1 = t0 + J_TILES < tiles ? t0 + J_TILES : tiles;
+      for (u32 i = 0; i < m4; i += 4) {
+        const double *r0 = a + (size_t)i * k;
+        const double *r1 = r0 + k;
+        const double *r2 = r1 + k;
+        const double *r3 = r2 + k;
+        for (u32 t = t0; t < t1; t++) {
+          const u32 j = 4 * t;
+          if (upper && col0 + j + 3 < row0 + i) continue;
+          const double *b = packed + (size_t)t * k * 4;
+          v128_t s00 = wasm_f64x2_splat(0), s01 = s00, s10 = s00, s11 = s00;
+          v128_t s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+          for (u32 p = p0; p < p1; p++) {
+            const v128_t y0 = wasm_v128_load(b + 4 * p);
+            const v128_t y1 = wasm_v128_load(b + 4 * p + 2);
+            const v128_t x0 = wasm_f64x2_splat(r0[p]);
+            const v128_t x1 = wasm_f64x2_splat(r1[p]);
+            const v128_t x2 = wasm_f64x2_splat(r2[p]);
+            const v128_t x3 = wasm_f64x2_splat(r3[p]);
+            s00 = wasm_f64x2_add(s00, wasm_f64x2_mul(x0, y0));
+            s01 = wasm_f64x2_add(s01, wasm_f64x2_mul(x0, y1));
+            s10 = wasm_f64x2_add(s10, wasm_f64x2_mul(x1, y0));
+            s11 = wasm_f64x2_add(s11, wasm_f64x2_mul(x1, y1));
+            s20 = wasm_f64x2_add(s20, wasm_f64x2_mul(x2, y0));
+            s21 = wasm_f64x2_add(s21, wasm_f64x2_mul(x2, y1));
+            s30 = wasm_f64x2_add(s30, wasm_f64x2_mul(x3, y0));
+            s31 = wasm_f64x2_add(s31, wasm_f64x2_mul(x3, y1));
+          }
+          const v128_t s[4][2] = {{s00, s01}, {s10, s11}, {s20, s21}, {s30, s31}};
+          const u32 w = n - j < 4 ? n - j : 4;
+          for (u32 r = 0; r < 4; r++) {
+            double *o = out + (size_t)(i + r) * ldo + j;
+            double v[4];
+            wasm_v128_store(v, s[r][0]);
+            wasm_v128_store(v + 2, s[r][1]);
+            for (u32 c = 0; c < w; c++) o[c] += v[c];
+          }
+        }
+      }
+      // The last m % 4 rows, one at a time (the same order per entry).
+      for (u32 i = m4; i < m; i++) {
+        const double *ri = a + (size_t)i * k;
+        for (u32 t = t0; t < t1; t++) {
+          const u32 j = 4 * t;
+          if (upper && col0 + j + 3 < row0 + i) continue;
+          const double *b = packed + (size_t)t * k * 4;
+          v128_t s0 = wasm_f64x2_splat(0), s1 = s0;
+          for (u32 p = p0; p < p1; p++) {
+            const v128_t x = wasm_f64x2_splat(ri[p]);
+            s0 = wasm_f64x2_add(s0, wasm_f64x2_mul(x, wasm_v128_load(b + 4 * p)));
+            s1 = wasm_f64x2_add(s1, wasm_f64x2_mul(x, wasm_v128_load(b + 4 * p + 2)));
+          }
+          const u32 w = n - j < 4 ? n - j : 4;
+          double v[4];
+          wasm_v128_store(v, s0);
+          wasm_v128_store(v + 2, s1);
+          double *o = out + (size_t)i * ldo + j;
+          for (u32 c = 0; c < w; c++) o[c] += v[c];
+        }
+      }
+    }
+  }
+}
