@@ -6,7 +6,7 @@
 // walk memory forwards (dot products of contiguous rows, or axpy into a contiguous row), which is
 // what lets V8 run them near its scalar peak. Everything here is float64, inputs and accumulators.
 import { eigenSymmetric } from './eigen.ts';
-import { useWasmGemm, wasmProduct } from './wasm/gemm.ts';
+import { useWasmGemm, wasmProduct } from './wasm/dense-wasm.ts';
 
 // The products run on one kernel, accumulateABt: 4×4 tiles of the output (16 accumulators, eight
 // loads per sixteen multiply-adds), over blocks of P_BLOCK along the inner dimension and J_BLOCK

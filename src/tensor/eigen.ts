@@ -5,6 +5,39 @@
 // on columns of Q), which is several times faster in V8 than an array-of-arrays implementation.
 // Accuracy: backward stable — eigenvalues within ~n·1e-16·‖A‖ of the exact ones, eigenvectors
 // orthonormal to ~n·1e-16 (checked in test/svd.test.ts against ml-matrix).
+// The QL sweeps' rotations of the eigenvector rows (the largest cost) run on WebAssembly SIMD when
+// the kernel backend is wasm (dense-kernels.c: rotate_rows), with the same bits as the JS loop.
+import { type RotationWorkspace, wasmRotations } from './wasm/dense-wasm.ts';
+
+/** Below this size the rotations stay in JavaScript (copying into wasm memory would not pay). */
+const WASM_MIN_N = 32;
+
+/** The rotations of a sweep applied in plain JavaScript, in the order recorded (same bits as wasm). */
+function jsRotations(qt: Float64Array, n: number): Rotations {
+  const rows = new Uint32Array(n);
+  const cs = new Float64Array(2 * n);
+  return {
+    qt,
+    rows,
+    cs,
+    apply(count) {
+      for (let j = 0; j < count; j++) {
+        const ri = rows[j]! * n;
+        const rj = ri + n;
+        const c = cs[2 * j]!;
+        const s = cs[2 * j + 1]!;
+        for (let k = 0; k < n; k++) {
+          const x = qt[ri + k]!;
+          const y = qt[rj + k]!;
+          qt[rj + k] = s * x + c * y;
+          qt[ri + k] = c * x - s * y;
+        }
+      }
+    },
+  };
+}
+
+type Rotations = Pick<RotationWorkspace, 'qt' | 'rows' | 'cs' | 'apply'>;
 
 /** Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). */
 export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
@@ -13,8 +46,9 @@ export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Arr
   const e = new Float64Array(n); // e[i] couples i and i+1 after the reduction
   const p = tridiagonalize(a, n, d, e);
   const qt = transposeSquare(p, n); // rows of Qᵀ: the vectors the rotations act on
-  tridiagonalQl(d, e, qt, n);
-  return { values: d, vectors: qt };
+  const ws = n >= WASM_MIN_N ? wasmRotations(qt, n) : null;
+  tridiagonalQl(d, e, ws ?? jsRotations(qt, n), n);
+  return { values: d, vectors: ws ? ws.finish() : qt };
 }
 
 /**
@@ -110,7 +144,7 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
  * Diagonalise the symmetric tridiagonal (d, e) in place by implicit QL steps, applying every
  * rotation to the rows of qt (so that qt ends as the eigenvectors, one per row).
  */
-function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: number): void {
+function tridiagonalQl(d: Float64Array, e: Float64Array, rot: Rotations, n: number): void {
   // Besides the usual test relative to the neighbouring diagonal entries, an off-diagonal entry
   // below n·1e-16·‖T‖ is treated as zero: a perturbation of that size is within the stated
   // backward error anyway, and without it a large cluster of (near-)zero eigenvalues — a
@@ -139,6 +173,7 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: nu
       let p = 0;
       let i = m - 1;
       let deflated = false;
+      let count = 0;
       for (; i >= l; i--) {
         const f = s * e[i]!;
         const b = c * e[i]!;
@@ -158,15 +193,13 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: nu
         p = s * r;
         d[i + 1] = g + p;
         g = c * r - b;
-        const ri = i * n;
-        const rj = ri + n;
-        for (let k = 0; k < n; k++) {
-          const x = qt[ri + k]!;
-          const y = qt[rj + k]!;
-          qt[rj + k] = s * x + c * y;
-          qt[ri + k] = c * x - s * y;
-        }
+        // Recorded, applied to the eigenvector rows after the sweep (they do not feed back into it).
+        rot.rows[count] = i;
+        rot.cs[2 * count] = c;
+        rot.cs[2 * count + 1] = s;
+        count++;
       }
+      rot.apply(count);
       if (deflated) continue;
       d[l]! -= p;
       e[l] = g;

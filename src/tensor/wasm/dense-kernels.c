@@ -13,7 +13,7 @@
 //
 // `upper`: only tiles reaching the diagonal or above it (global column ≥ global row, offsets
 // row0/col0) are computed: the Gram matrix's lower triangle is mirrored from the upper by the
-// caller. Built by build-gemm.sh into gemm-kernels.wasm.
+// caller. Built by build-dense.sh into dense-kernels.wasm.
 #include <stddef.h>
 #include <stdint.h>
 #include <wasm_simd128.h>
@@ -89,6 +89,37 @@ EXPORT(gemm_packed) void gemm_packed(const double *a, const double *packed, u32 
           double *o = out + (size_t)i * ldo + j;
           for (u32 c = 0; c < w; c++) o[c] += v[c];
         }
+      }
+    }
+  }
+}
+
+// Plane rotations of the symmetric eigensolver's QL sweep (eigen.ts), applied to the rows of the
+// eigenvector matrix qt (n columns) in the order given: rotation j acts on rows i = rows[j] and i + 1
+// with c = cs[2j], s = cs[2j + 1]:  row i+1 ← s·row i + c·row i+1,  row i ← c·row i − s·row i+1 —
+// the JavaScript loop's operations, so the same bits. Columns go in blocks of ROT_COLS, all
+// rotations per block, so the rows a sweep walks stay in cache; each element still sees the
+// rotations in their order.
+#define ROT_COLS 512
+EXPORT(rotate_rows) void rotate_rows(double *qt, u32 n, const u32 *rows, const double *cs, u32 count) {
+  for (u32 k0 = 0; k0 < n; k0 += ROT_COLS) {
+    const u32 k1 = k0 + ROT_COLS < n ? k0 + ROT_COLS : n;
+    const u32 k2 = k0 + ((k1 - k0) & ~1u);
+    for (u32 j = 0; j < count; j++) {
+      double *x = qt + (size_t)rows[j] * n;
+      double *y = x + n;
+      const double c = cs[2 * j], s = cs[2 * j + 1];
+      const v128_t vc = wasm_f64x2_splat(c), vs = wasm_f64x2_splat(s);
+      for (u32 k = k0; k < k2; k += 2) {
+        const v128_t xv = wasm_v128_load(x + k);
+        const v128_t yv = wasm_v128_load(y + k);
+        wasm_v128_store(y + k, wasm_f64x2_add(wasm_f64x2_mul(vs, xv), wasm_f64x2_mul(vc, yv)));
+        wasm_v128_store(x + k, wasm_f64x2_sub(wasm_f64x2_mul(vc, xv), wasm_f64x2_mul(vs, yv)));
+      }
+      for (u32 k = k2; k < k1; k++) {
+        const double xv = x[k], yv = y[k];
+        y[k] = s * xv + c * yv;
+        x[k] = c * xv - s * yv;
       }
     }
   }

@@ -1,7 +1,7 @@
-// The WebAssembly float64 product (src/tensor/wasm/gemm.ts) against dense.ts's JavaScript kernel:
+// The WebAssembly float64 product (src/tensor/wasm/dense-wasm.ts) against dense.ts's JavaScript kernel:
 // bit for bit (same summation order per entry), on shapes crossing every edge of its tiling and of
-// its blocks, and against a plain float64 triple loop. Also: the committed gemm-kernels.wasm is
-// what gemm-kernels.c builds to (with Debian's clang 14, as for merge-kernels.wasm).
+// its blocks, and against a plain float64 triple loop. Also: the committed dense-kernels.wasm is
+// what dense-kernels.c builds to (with Debian's clang 14, as for merge-kernels.wasm).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,9 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gramOfRows, mulAB, mulABt } from '../src/tensor/dense.ts';
+import { eigenSymmetric } from '../src/tensor/eigen.ts';
 import { withKernelBackend } from '../src/tensor/kernel-backend.ts';
 import { seededRandom } from '../src/tensor/random.ts';
-import { wasmGemmAvailable, withGemmBlockBytes } from '../src/tensor/wasm/gemm.ts';
+import { wasmGemmAvailable, withGemmBlockBytes } from '../src/tensor/wasm/dense-wasm.ts';
 
 function uniform(seed: number, n: number): Float64Array {
   const r = seededRandom(seed);
@@ -58,21 +59,42 @@ describe('wasm float64 product', () => {
   });
 });
 
+describe('eigensolver rotations on wasm', () => {
+  it.each([40, 157])('n = %i: eigenvalues and eigenvectors have the JavaScript loop\'s bits, and A·v = λ·v', (n) => {
+    const x = uniform(n, n * (n + 3));
+    const g = gramOfRows(x, n, n + 3);
+    const js = withKernelBackend('js', () => eigenSymmetric(g, n));
+    const wasm = withKernelBackend('wasm', () => eigenSymmetric(g, n));
+    expect(sameBits(wasm.values, js.values)).toBe(true);
+    expect(sameBits(wasm.vectors, js.vectors)).toBe(true);
+    // Independent check: every pair satisfies G·v = λ·v to rounding (‖G‖ ~ n²/12 here).
+    const norm = Math.max(...wasm.values.map(Math.abs));
+    for (let i = 0; i < n; i += 13) {
+      const v = wasm.vectors.subarray(i * n, (i + 1) * n);
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        for (let c = 0; c < n; c++) s += g[r * n + c]! * v[c]!;
+        expect(Math.abs(s - wasm.values[i]! * v[r]!)).toBeLessThan(1e-12 * norm);
+      }
+    }
+  });
+});
+
 const dir = fileURLToPath(new URL('../src/tensor/wasm/', import.meta.url));
 const hasTools = ['clang', 'wasm-ld'].every((t) => spawnSync(t, ['--version'], { stdio: 'ignore' }).status === 0);
 const inCi = process.env.CI === 'true';
 const CLANG = 'clang version 14.';
 const sameClang = hasTools && spawnSync('clang', ['--version'], { encoding: 'utf8' }).stdout.includes(CLANG);
 
-describe('gemm-kernels.wasm', () => {
-  it.runIf(sameClang || inCi)('matches a fresh build of gemm-kernels.c (npm run build:gemm)', () => {
+describe('dense-kernels.wasm', () => {
+  it.runIf(sameClang || inCi)('matches a fresh build of dense-kernels.c (npm run build:dense)', () => {
     expect(hasTools, 'CI must have clang and wasm-ld (apt-get install -y clang lld)').toBe(true);
     expect(sameClang, `the committed .wasm was built by Debian's ${CLANG}x; CI must use the same`).toBe(true);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-gemm-build-'));
     try {
-      const out = path.join(tmp, 'gemm-kernels.wasm');
-      execFileSync('bash', [path.join(dir, 'build-gemm.sh'), out], { stdio: 'pipe' });
-      expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(dir, 'gemm-kernels.wasm'))), 'gemm-kernels.wasm is stale: run npm run build:gemm and commit it').toBe(true);
+      const out = path.join(tmp, 'dense-kernels.wasm');
+      execFileSync('bash', [path.join(dir, 'build-dense.sh'), out], { stdio: 'pipe' });
+      expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(dir, 'dense-kernels.wasm'))), 'dense-kernels.wasm is stale: run npm run build:dense and commit it').toBe(true);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

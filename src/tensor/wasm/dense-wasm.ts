@@ -1,4 +1,4 @@
-// The float64 matrix product on WebAssembly SIMD (gemm-kernels.c): the fastest product dense.ts
+// The float64 matrix product on WebAssembly SIMD (dense-kernels.c): the fastest product dense.ts
 // has, and bit-identical to its JavaScript kernel (the C file says why), so the kernel backend
 // changes speed, never results.
 //
@@ -14,6 +14,7 @@ import { kernelBackend } from '../kernel-backend.ts';
 
 interface GemmExports {
   __heap_base: WebAssembly.Global;
+  rotate_rows(qt: number, n: number, rows: number, cs: number, count: number): void;
   gemm_packed(a: number, packed: number, m: number, k: number, n: number, out: number, ldo: number, upper: number, row0: number, col0: number): void;
 }
 
@@ -34,7 +35,7 @@ let loaded: Gemm | null | undefined;
 
 function load(): Gemm | null {
   try {
-    const bytes = fs.readFileSync(new URL('./gemm-kernels.wasm', import.meta.url));
+    const bytes = fs.readFileSync(new URL('./dense-kernels.wasm', import.meta.url));
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
     const x = instance.exports as unknown as GemmExports;
@@ -78,6 +79,52 @@ export function useWasmGemm(macs: number): boolean {
  * zeros, where that is the same as its kernel's accumulation). With `upper` (a = bt, m = n) only
  * entries with j ≥ i are guaranteed. Returns false, having written nothing, when wasm is unavailable.
  */
+/** The eigensolver's rotation workspace: the n×n eigenvector rows in wasm memory, and a batch buffer. */
+export interface RotationWorkspace {
+  /** The rows the rotations act on (a view into wasm memory: valid until `finish`). */
+  qt: Float64Array;
+  /** Rotation j of the batch acts on rows rows[j], rows[j] + 1 with c = cs[2j], s = cs[2j+1]. */
+  rows: Uint32Array;
+  cs: Float64Array;
+  apply(count: number): void;
+  /** A JavaScript copy of the rows; the workspace is unusable after. */
+  finish(): Float64Array;
+}
+
+/**
+ * A workspace holding a copy of the n×n `qt` in wasm memory, or null (wasm unavailable or the
+ * memory cannot grow that far). Nothing else may run on this module until `finish`.
+ */
+export function wasmRotations(qt: Float64Array, n: number): RotationWorkspace | null {
+  const g = gemm();
+  if (!g) return null;
+  const qOff = g.base;
+  const rOff = qOff + n * n * 8;
+  const cOff = rOff + Math.ceil((n * 4) / 16) * 16;
+  const end = cOff + 2 * n * 8;
+  if (!grow(g, end)) return null;
+  const buf = g.memory.buffer;
+  const view = new Float64Array(buf, qOff, n * n);
+  view.set(qt);
+  return {
+    qt: view,
+    rows: new Uint32Array(buf, rOff, n),
+    cs: new Float64Array(buf, cOff, 2 * n),
+    apply: (count) => g.x.rotate_rows(qOff, n, rOff, cOff, count),
+    finish: () => view.slice(),
+  };
+}
+
+function grow(g: Gemm, end: number): boolean {
+  if (end <= g.memory.buffer.byteLength) return true;
+  try {
+    g.memory.grow(Math.ceil((end - g.memory.buffer.byteLength) / PAGE));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function wasmProduct(a: Float64Array, m: number, k: number, b: Float64Array, layout: 'bt' | 'b', n: number, out: Float64Array, ldo: number, off: number, upper: boolean): boolean {
   const g = gemm();
   if (!g || m === 0 || n === 0) return false;
@@ -90,13 +137,7 @@ export function wasmProduct(a: Float64Array, m: number, k: number, b: Float64Arr
   const pOff = aOff + hMax * k * 8;
   const oOff = pOff + wMax * k * 8;
   const end = oOff + hMax * wMax * 8;
-  if (end > g.memory.buffer.byteLength) {
-    try {
-      g.memory.grow(Math.ceil((end - g.memory.buffer.byteLength) / PAGE));
-    } catch {
-      return false;
-    }
-  }
+  if (!grow(g, end)) return false;
   const buf = g.memory.buffer;
   const aBlock = new Float64Array(buf, aOff, hMax * k);
   const packed = new Float64Array(buf, pOff, wMax * k);
