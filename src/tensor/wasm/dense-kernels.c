@@ -124,3 +124,77 @@ EXPORT(rotate_rows) void rotate_rows(double *qt, u32 n, const u32 *rows, const d
     }
   }
 }
+
+// The eigensolver's Householder reduction (eigen.ts tridiagonalize), its three O(k²) loops per step,
+// each with the JavaScript loop's operations in the same order (so the same bits):
+// tridiag_matvec: pv[0..k) = A·v over the lower triangle of the leading k×k block (row stride n):
+//   row i contributes its dot with v (j < i) to pv[i] and x·v[i] to every pv[j]. The dot runs in
+//   four interleaved partial sums (lane j mod 4), combined as diag + ((s0 + s2) + (s1 + s3)).
+EXPORT(tridiag_matvec) void tridiag_matvec(const double *a, u32 n, u32 k, const double *v, double *pv) {
+  for (u32 j = 0; j < k; j++) pv[j] = 0;
+  for (u32 i = 0; i < k; i++) {
+    const double *ai = a + (size_t)i * n;
+    const double vi = v[i];
+    const v128_t vvi = wasm_f64x2_splat(vi);
+    v128_t acc0 = wasm_f64x2_splat(0), acc1 = acc0;
+    const u32 i4 = i & ~3u;
+    u32 j = 0;
+    for (; j < i4; j += 4) {
+      const v128_t x0 = wasm_v128_load(ai + j), x1 = wasm_v128_load(ai + j + 2);
+      acc0 = wasm_f64x2_add(acc0, wasm_f64x2_mul(x0, wasm_v128_load(v + j)));
+      acc1 = wasm_f64x2_add(acc1, wasm_f64x2_mul(x1, wasm_v128_load(v + j + 2)));
+      wasm_v128_store(pv + j, wasm_f64x2_add(wasm_v128_load(pv + j), wasm_f64x2_mul(x0, vvi)));
+      wasm_v128_store(pv + j + 2, wasm_f64x2_add(wasm_v128_load(pv + j + 2), wasm_f64x2_mul(x1, vvi)));
+    }
+    double s[4];
+    wasm_v128_store(s, acc0);
+    wasm_v128_store(s + 2, acc1);
+    for (; j < i; j++) {
+      const double x = ai[j];
+      s[j & 3] += x * v[j];
+      pv[j] += x * vi;
+    }
+    pv[i] += ai[i] * vi + ((s[0] + s[2]) + (s[1] + s[3]));
+  }
+}
+
+// tridiag_update: A ← A − v·qᵀ − q·vᵀ on the lower triangle of the leading k×k block.
+EXPORT(tridiag_update) void tridiag_update(double *a, u32 n, u32 k, const double *v, const double *q) {
+  for (u32 i = 0; i < k; i++) {
+    double *ai = a + (size_t)i * n;
+    const double vi = v[i], qi = q[i];
+    const v128_t vvi = wasm_f64x2_splat(vi), vqi = wasm_f64x2_splat(qi);
+    const u32 len = i + 1, l2 = len & ~1u;
+    u32 j = 0;
+    for (; j < l2; j += 2) {
+      const v128_t t = wasm_f64x2_add(wasm_f64x2_mul(vvi, wasm_v128_load(q + j)), wasm_f64x2_mul(vqi, wasm_v128_load(v + j)));
+      wasm_v128_store(ai + j, wasm_f64x2_sub(wasm_v128_load(ai + j), t));
+    }
+    for (; j < len; j++) ai[j] -= vi * q[j] + qi * v[j];
+  }
+}
+
+// householder_apply: P[0..k)[0..k) ← (I − v·vᵀ/h)·P on the leading block (row stride n): w = vᵀ·P
+// (rows with v[i] = 0 skipped), then row i −= (v[i]/h)·w (rows with v[i]/h = 0 skipped).
+EXPORT(householder_apply) void householder_apply(double *p, u32 n, u32 k, const double *v, double h, double *w) {
+  const u32 k2 = k & ~1u;
+  for (u32 j = 0; j < k; j++) w[j] = 0;
+  for (u32 i = 0; i < k; i++) {
+    const double vi = v[i];
+    if (vi == 0) continue;
+    const double *pi = p + (size_t)i * n;
+    const v128_t s = wasm_f64x2_splat(vi);
+    u32 j = 0;
+    for (; j < k2; j += 2) wasm_v128_store(w + j, wasm_f64x2_add(wasm_v128_load(w + j), wasm_f64x2_mul(s, wasm_v128_load(pi + j))));
+    for (; j < k; j++) w[j] += vi * pi[j];
+  }
+  for (u32 i = 0; i < k; i++) {
+    const double f = v[i] / h;
+    if (f == 0) continue;
+    double *pi = p + (size_t)i * n;
+    const v128_t s = wasm_f64x2_splat(f);
+    u32 j = 0;
+    for (; j < k2; j += 2) wasm_v128_store(pi + j, wasm_f64x2_sub(wasm_v128_load(pi + j), wasm_f64x2_mul(s, wasm_v128_load(w + j))));
+    for (; j < k; j++) pi[j] -= f * w[j];
+  }
+}

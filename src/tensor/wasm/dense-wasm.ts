@@ -14,6 +14,9 @@ import { kernelBackend } from '../kernel-backend.ts';
 
 interface GemmExports {
   __heap_base: WebAssembly.Global;
+  tridiag_matvec(a: number, n: number, k: number, v: number, pv: number): void;
+  tridiag_update(a: number, n: number, k: number, v: number, q: number): void;
+  householder_apply(p: number, n: number, k: number, v: number, h: number, w: number): void;
   rotate_rows(qt: number, n: number, rows: number, cs: number, count: number): void;
   gemm_packed(a: number, packed: number, m: number, k: number, n: number, out: number, ldo: number, upper: number, row0: number, col0: number): void;
 }
@@ -112,6 +115,48 @@ export function wasmRotations(qt: Float64Array, n: number): RotationWorkspace | 
     cs: new Float64Array(buf, cOff, 2 * n),
     apply: (count) => g.x.rotate_rows(qOff, n, rOff, cOff, count),
     finish: () => view.slice(),
+  };
+}
+
+/** The reduction's working arrays and its three O(k²) loops per step (eigen.ts tridiagonalize). */
+export interface TridiagonalOps {
+  /** n×n, starts as the matrix; its lower triangle is reduced in place. */
+  a: Float64Array;
+  /** n×n, P built by apply. */
+  pm: Float64Array;
+  /** The step's Householder vector (first k entries). */
+  v: Float64Array;
+  /** matvec's output, turned into q by the caller before update. */
+  pv: Float64Array;
+  /** pv[0..k) = A·v on the lower triangle of the leading k×k block. */
+  matvec(k: number): void;
+  /** A ← A − v·pvᵀ − pv·vᵀ on that lower triangle. */
+  update(k: number): void;
+  /** P[0..k) ← (I − v·vᵀ/h)·P[0..k). */
+  apply(k: number, h: number): void;
+}
+
+/** The reduction's arrays in wasm memory (a copy of g in a), or null. Nothing else may use this module meanwhile. */
+export function wasmTridiagonal(g: Float64Array, n: number): TridiagonalOps | null {
+  const k = gemm();
+  if (!k) return null;
+  const aOff = k.base;
+  const pOff = aOff + n * n * 8;
+  const vOff = pOff + n * n * 8;
+  const pvOff = vOff + n * 8;
+  const wOff = pvOff + n * 8;
+  if (!grow(k, wOff + n * 8)) return null;
+  const buf = k.memory.buffer;
+  const a = new Float64Array(buf, aOff, n * n);
+  a.set(g);
+  return {
+    a,
+    pm: new Float64Array(buf, pOff, n * n),
+    v: new Float64Array(buf, vOff, n),
+    pv: new Float64Array(buf, pvOff, n),
+    matvec: (kk) => k.x.tridiag_matvec(aOff, n, kk, vOff, pvOff),
+    update: (kk) => k.x.tridiag_update(aOff, n, kk, vOff, pvOff),
+    apply: (kk, h) => k.x.householder_apply(pOff, n, kk, vOff, h, wOff),
   };
 }
 
