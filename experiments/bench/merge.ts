@@ -121,7 +121,7 @@ function smallShape(n: number, layers: number): LlamaShape {
 }
 
 function runStep(step: string, root: string, threads: number): StepResult {
-  const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
+  const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads), ...(args.includes('--per-tensor') ? ['--per-tensor'] : [])], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 20,
@@ -160,6 +160,9 @@ async function parent(): Promise<void> {
     for (const step of steps) {
       const r = runStep(step, root, threads);
       rows.push({ step, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
+      if (step !== 'baseline' && r.layerSecs !== undefined && hidden) {
+        estimates.push(`${step}: ${(r.layerSecs / shape.layers).toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors`);
+      }
       if (step !== 'baseline' && r.layerSecs !== undefined && !hidden && shape.layers < full.layers) {
         const perLayer = r.layerSecs / shape.layers;
         const est = r.otherSecs! + perLayer * full.layers;
