@@ -9,7 +9,7 @@
 import { EigenvalueDecomposition, Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen } from '../src/tensor/dense.ts';
-import { polarRows, svdThin, svdTopK, type Svd } from '../src/tensor/svd.ts';
+import { EXACT_MAX_SIDE, polarRows, svdThin, svdTopK, topKPath, type Svd } from '../src/tensor/svd.ts';
 import { seededRandom } from '../src/tensor/random.ts';
 
 function gaussian(seed: number, n: number): Float64Array {
@@ -105,7 +105,7 @@ describe('svdTopK (randomized range finder)', () => {
 
   it('on a decaying spectrum: top-k values and vectors match the full SVD', () => {
     const a = decaying(11, m, n, 0.7);
-    const x = svdTopK(a, m, n, k, { seed: 1 });
+    const x = svdTopK(a, m, n, k, { seed: 1, method: 'randomized' });
     const ref = refSvd(a, m, n);
     expect(x.k).toBe(k);
     for (let i = 0; i < k; i++) {
@@ -123,7 +123,7 @@ describe('svdTopK (randomized range finder)', () => {
 
   it('on a flat Gaussian spectrum: rank-k error within 5 % of the optimum', () => {
     const a = gaussian(12, m * n);
-    const x = svdTopK(a, m, n, k, { seed: 2 });
+    const x = svdTopK(a, m, n, k, { seed: 2, method: 'randomized' });
     const ref = refSvd(a, m, n);
     const optimal = Math.sqrt(ref.s.slice(k).reduce((s, v) => s + v * v, 0));
     const approx = rebuild(x, m, n);
@@ -149,7 +149,7 @@ describe('svdTopK (randomized range finder)', () => {
     const kk = Math.floor(r / tasks);
     expect(2 * (kk + 10)).toBeLessThan(r); // the randomized path, not the exact fallback
     const ref = refSvd(a, mm, nn).s;
-    const got = svdTopK(a, mm, nn, kk, { seed: 5 });
+    const got = svdTopK(a, mm, nn, kk, { seed: 5, method: 'randomized' });
     expect(got.k).toBe(kk);
     for (let i = 0; i < kk; i++) {
       expect(got.s[i]!).toBeLessThanOrEqual(ref[i]! * (1 + 1e-12));
@@ -166,12 +166,100 @@ describe('svdTopK (randomized range finder)', () => {
 
   it('is deterministic for a seed, and takes the exact path when k is large', () => {
     const a = gaussian(13, m * n);
-    const x1 = svdTopK(a, m, n, k, { seed: 9 });
-    const x2 = svdTopK(a, m, n, k, { seed: 9 });
+    const x1 = svdTopK(a, m, n, k, { seed: 9, method: 'randomized' });
+    const x2 = svdTopK(a, m, n, k, { seed: 9, method: 'randomized' });
+    const x3 = svdTopK(a, m, n, k, { seed: 10, method: 'randomized' });
+    expect(Buffer.from(x1.ut.buffer).equals(Buffer.from(x3.ut.buffer))).toBe(false);
     expect(Buffer.from(x1.ut.buffer).equals(Buffer.from(x2.ut.buffer))).toBe(true);
     const big = svdTopK(a, m, n, 60);
     const exact = svdThin(a, m, n);
     expect(maxDiff(big.s, exact.s.slice(0, 60))).toBe(0);
+  });
+});
+
+describe('svdTopK: which path (the rule in svd.ts\'s header)', () => {
+  it('exact when the smaller side is at most 512 or 2·(k + 10) ≥ r; randomized otherwise; forced paths obeyed', () => {
+    expect(EXACT_MAX_SIDE).toBe(512);
+    expect(topKPath(512, 4096, 8)).toBe('exact');
+    expect(topKPath(4096, 513, 8)).toBe('randomized');
+    expect(topKPath(600, 1000, 289)).toBe('randomized'); // 2·299 = 598 < 600
+    expect(topKPath(600, 1000, 290)).toBe('exact'); // 2·300 ≥ 600
+    expect(topKPath(140, 100, 8, { method: 'randomized' })).toBe('randomized');
+    expect(topKPath(140, 100, 95, { method: 'randomized' })).toBe('exact'); // k + 10 ≥ r: nothing to sketch
+    expect(topKPath(4096, 4096, 8, { method: 'exact' })).toBe('exact');
+  });
+
+  it('the automatic path on a small matrix is the exact SVD, bit for bit', () => {
+    const a = gaussian(21, 140 * 100);
+    const auto = svdTopK(a, 140, 100, 8, { seed: 3 });
+    const exact = svdThin(a, 140, 100);
+    expect(Buffer.from(auto.s.buffer).equals(Buffer.from(exact.s.slice(0, 8).buffer))).toBe(true);
+    expect(Buffer.from(auto.vt.buffer).equals(Buffer.from(exact.vt.slice(0, 8 * 100).buffer))).toBe(true);
+  });
+});
+
+/** A = X·diag(s)·Yᵀ with random orthonormal X, Y and singular values s(i). */
+function withSpectrum(seed: number, m: number, n: number, sv: (i: number) => number): Float64Array {
+  const r = Math.min(m, n);
+  const x = orthonormalRows(gaussian(seed, r * m), r, m).q;
+  const y = orthonormalRows(gaussian(seed + 1, r * n), r, n).q;
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < r; i++) {
+    const s = sv(i);
+    for (let p = 0; p < m; p++) for (let q = 0; q < n; q++) a[p * n + q]! += s * x[i * m + p]! * y[i * n + q]!;
+  }
+  return a;
+}
+
+/** sin of the largest principal angle between span(ref's first j left vectors) and span(x's k). */
+function sinLargestAngle(ref: Matrix, j: number, x: Svd, m: number): number {
+  const u = ref.subMatrix(0, m - 1, 0, j - 1);
+  const uh = new Matrix(m, x.k);
+  for (let i = 0; i < x.k; i++) for (let p = 0; p < m; p++) uh.set(p, i, x.ut[i * m + p]!);
+  const cosines = new SingularValueDecomposition(u.transpose().mmul(uh), { autoTranspose: true }).diagonal;
+  const c = Math.min(...cosines.slice(0, j));
+  return Math.sqrt(Math.max(0, 1 - c * c));
+}
+
+describe('svdTopK randomized: stated accuracy (svd.ts header) against ml-matrix\'s full SVD, 300×200, k = 20', () => {
+  // Bounds are the header's (measured values there, with margin): per spectrum, the largest
+  // relative error of the k values (and of the top k/2), sin of the largest principal angle between
+  // the true top-j subspace and the computed k-dimensional one (j = k, and j = k/2), and the
+  // rank-k reconstruction error over the optimal (Eckart-Young) one. A flat spectrum's top-k
+  // subspace is not determined (σₖ₊₁/σₖ ≈ 0.99), so only its values and error are bounded.
+  const m = 300;
+  const n = 200;
+  const k = 20;
+  const cases: Array<[string, () => Float64Array, { values: number; top: number; angle?: number; topAngle: number; error: number }]> = [
+    ['exponential decay σᵢ = 0.9ⁱ', () => withSpectrum(31, m, n, (i) => 0.9 ** i), { values: 1e-4, top: 1e-8, angle: 2e-2, topAngle: 1e-3, error: 1e-4 }],
+    ['power law σᵢ = 1/(1 + i/4)', () => withSpectrum(33, m, n, (i) => 1 / (1 + i / 4)), { values: 0.06, top: 1e-3, topAngle: 5e-2, error: 0.01 }],
+    ['flat (Gaussian entries)', () => gaussian(35, m * n), { values: 0.1, top: 0.1, topAngle: 1, error: 0.04 }],
+  ];
+  it.each(cases)('%s', (_name, make, bound) => {
+    const a = make();
+    const ref = new SingularValueDecomposition(Matrix.from1DArray(m, n, a), { autoTranspose: true });
+    const x = svdTopK(a, m, n, k, { seed: 7, method: 'randomized' });
+    expect(x.k).toBe(k);
+    let worst = 0;
+    let worstTop = 0;
+    for (let i = 0; i < k; i++) {
+      const rel = (ref.diagonal[i]! - x.s[i]!) / ref.diagonal[i]!;
+      expect(rel).toBeGreaterThanOrEqual(-1e-12); // Ritz values never exceed the true ones
+      worst = Math.max(worst, rel);
+      if (i < k / 2) worstTop = Math.max(worstTop, rel);
+    }
+    expect(worst).toBeLessThan(bound.values);
+    expect(worstTop).toBeLessThan(bound.top);
+    if (bound.angle !== undefined) expect(sinLargestAngle(ref.leftSingularVectors, k, x, m)).toBeLessThan(bound.angle);
+    expect(sinLargestAngle(ref.leftSingularVectors, k / 2, x, m)).toBeLessThan(bound.topAngle);
+    const approx = rebuild(x, m, n);
+    let err = 0;
+    for (let i = 0; i < a.length; i++) err += (a[i]! - approx[i]!) ** 2;
+    const optimal = Math.sqrt(ref.diagonal.slice(k).reduce((s, v) => s + v * v, 0));
+    expect(Math.sqrt(err) / optimal - 1).toBeGreaterThanOrEqual(-1e-9);
+    expect(Math.sqrt(err) / optimal - 1).toBeLessThan(bound.error);
+    expect(orthoError(x.ut, k, m)).toBeLessThan(1e-10);
+    expect(orthoError(x.vt, k, n)).toBeLessThan(1e-10);
   });
 });
 

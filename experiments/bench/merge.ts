@@ -1,4 +1,4 @@
-// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --hidden N [--layers L]] [-- --experts T] [-- --threads N] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --hidden N] [-- --layers L] [-- --per-tensor] [-- --experts T] [-- --threads N] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
 // Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
 // layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
 // a baseline that only reads every input tensor and writes one output of the same size, and the
@@ -14,6 +14,9 @@
 //   size at which the SVD-family methods (--method tsv_m ...) finish on a small machine. Its
 //   proportions are the 1 GB family's and --llama 1b's (intermediate = 2.75·hidden), so per-layer
 //   times scale to them by (2048/N)³ for cubic work.
+// --layers L (with --llama 1b or the 1 GB family): only the first L decoder layers of that shape
+//   (plus embeddings, final norm and LM head); prints the time per layer and the full model's
+//   estimate (other tensors + per-layer time × the full depth). --per-tensor: each tensor's time.
 // --experts T: the number of experts besides the base (default 3; 2 with --llama 1b). TSV-M keeps
 //   r/T triplets per task: T = 2 takes the exact Gram path, T ≥ 3 the randomized one.
 import { execFileSync } from 'node:child_process';
@@ -65,6 +68,8 @@ async function child(step: string, root: string, threads: number): Promise<void>
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   let inputBytes = 0;
+  let layerSecs = 0;
+  let otherSecs = 0;
   if (step === 'baseline') {
     const cs = dirs.map((d) => Checkpoint.open(d));
     const ref = cs[0]!;
@@ -81,7 +86,18 @@ async function child(step: string, root: string, threads: number): Promise<void>
     w.commit();
     cs.forEach((c) => c.close());
   } else {
-    const s = await mergeToFolder(parseRecipe(recipeFor(step, dirs)), { out, threads, shardSize: 5e9 });
+    // Wall time between consecutive finished tensors, split into the decoder layers' tensors and
+    // the rest (embeddings, final norm, LM head): what a layer subset scales up from.
+    let last = process.hrtime.bigint();
+    const onProgress = (_done: number, _total: number, name: string): void => {
+      const now = process.hrtime.bigint();
+      const dt = Number(now - last) / 1e9;
+      last = now;
+      if (/(?:^|\.)layers\.\d+\./.test(name)) layerSecs += dt;
+      else otherSecs += dt;
+      if (args.includes('--per-tensor')) process.stderr.write(`  ${name}: ${dt.toFixed(2)} s\n`);
+    };
+    const s = await mergeToFolder(parseRecipe(recipeFor(step, dirs)), { out, threads, shardSize: 5e9, onProgress });
     inputBytes = s.inputBytes;
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -89,10 +105,10 @@ async function child(step: string, root: string, threads: number): Promise<void>
   const cpu = (used.user + used.system) / 1e6;
   fs.rmSync(out, { recursive: true, force: true });
   const rss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(JSON.stringify({ step, secs, cpu, inputBytes, rss }) + '\n');
+  process.stdout.write(JSON.stringify({ step, secs, cpu, inputBytes, rss, layerSecs, otherSecs }) + '\n');
 }
 
-type StepResult = { secs: number; cpu: number; inputBytes: number; rss: number };
+type StepResult = { secs: number; cpu: number; inputBytes: number; rss: number; layerSecs?: number; otherSecs?: number };
 
 /** The numpy peer on the same checkpoints, or undefined when python3 or numpy is missing. */
 function runPeer(method: string, root: string): StepResult | undefined {
@@ -119,7 +135,7 @@ function smallShape(n: number, layers: number): LlamaShape {
 }
 
 function runStep(step: string, root: string, threads: number): StepResult {
-  const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads)], {
+  const outText = execFileSync(process.execPath, [...process.execArgv, self, '--child', step, '--root', root, '--threads', String(threads), ...(args.includes('--per-tensor') ? ['--per-tensor'] : [])], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 20,
@@ -132,7 +148,12 @@ async function parent(): Promise<void> {
   const llama = flag('--llama');
   const scale = Number(flag('--scale') ?? 1);
   const hidden = flag('--hidden');
-  const shape: LlamaShape = llama === '1b' ? LLAMA_1B : hidden ? smallShape(Number(hidden), Number(flag('--layers') ?? 1)) : { ...LLAMA_1GB, layers: LLAMA_1GB.layers * scale };
+  const layersFlag = flag('--layers');
+  if (layersFlag !== undefined && !(Number.isInteger(Number(layersFlag)) && Number(layersFlag) >= 1)) throw new Error(`--layers must be a positive integer (got ${layersFlag})`);
+  const full: LlamaShape = llama === '1b' ? LLAMA_1B : { ...LLAMA_1GB, layers: LLAMA_1GB.layers * scale };
+  // --layers L with --llama 1b or the 1 GB family: the first L decoder layers of that shape (a layer
+  // subset), timed per layer and scaled to the full depth.
+  const shape: LlamaShape = hidden ? smallShape(Number(hidden), Number(layersFlag ?? 1)) : layersFlag ? { ...full, layers: Number(layersFlag) } : full;
   const experts = Number(flag('--experts') ?? (llama === '1b' ? 2 : 3));
   if (!(Number.isInteger(experts) && experts >= 1)) throw new Error(`--experts must be a positive integer (got ${flag('--experts')})`);
   const dtype = llama === '1b' ? 'BF16' : 'F16';
@@ -149,9 +170,19 @@ async function parent(): Promise<void> {
     // Warm the page cache so the first measured step does not pay for cold reads alone.
     runStep('baseline', root, threads);
     const rows: Array<{ step: string; secs: number; cpu: number; gbps: number; rss: number; bytes: number }> = [];
+    const estimates: string[] = [];
     for (const step of steps) {
       const r = runStep(step, root, threads);
       rows.push({ step, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
+      if (step !== 'baseline' && r.layerSecs !== undefined && hidden) {
+        estimates.push(`${step}: ${(r.layerSecs / shape.layers).toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors`);
+      }
+      if (step !== 'baseline' && r.layerSecs !== undefined && !hidden && shape.layers < full.layers) {
+        const perLayer = r.layerSecs / shape.layers;
+        const est = r.otherSecs! + perLayer * full.layers;
+        const cpuEst = r.cpu * (est / r.secs);
+        estimates.push(`${step}: ${perLayer.toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors; the full ${full.layers}-layer model ≈ ${est.toFixed(0)} s wall (${(est / 3600).toFixed(2)} h), ≈ ${cpuEst.toFixed(0)} CPU s at this run's CPU/wall ratio`);
+      }
     }
     const peerMethods = llama === '1b' || args.includes('--no-peer') ? [] : ['linear', 'ties'];
     for (const m of peerMethods) {
@@ -168,6 +199,7 @@ async function parent(): Promise<void> {
       const cpuRatio = base ? (base.cpu / base.bytes / (r.cpu / r.bytes)).toFixed(2) : 'n/a';
       console.log(`${r.step.padEnd(14)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB   ${r.cpu.toFixed(1).padStart(5)}   ${cpuRatio.padStart(14)}`);
     }
+    for (const e of estimates) console.log(e);
     for (const m of peerMethods) {
       const ours = rows.find((r) => r.step === m);
       const peer = rows.find((r) => r.step === `peer-${m}`);

@@ -1,8 +1,9 @@
 // Where the time of a TSV-M decomposition goes: times each kernel of src/tensor/svd.ts on one
 // rows×cols matrix (default 1024×1024, T = 3 tasks: k = ⌊r/3⌋ per task, then the polar factor of
 // the T·k stacked vectors). Usage: npx tsx experiments/bench/svd-profile.ts [N] [T]
-import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen } from '../../src/tensor/dense.ts';
-import { polarRows, svdTopK } from '../../src/tensor/svd.ts';
+import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen, transpose } from '../../src/tensor/dense.ts';
+import { polarRows, svdThin, svdTopK } from '../../src/tensor/svd.ts';
+import { polarFactor } from '../../src/tensor/polar.ts';
 import { seededRandom } from '../../src/tensor/random.ts';
 
 const n = Number(process.argv[2] ?? 1024);
@@ -31,3 +32,14 @@ for (let t = 0; t < tasks; t++) stacked.set(svd.ut.subarray(0, Math.min(svd.k, k
 const g2 = time(`gramOfRows ${kk}x${n}`, kk * kk * n, () => gramOfRows(stacked, kk, n));
 time(`symmetricEigen ${kk}`, 0, () => symmetricEigen(g2, kk));
 time(`polarRows ${kk}x${n} (whole)`, 0, () => polarRows(stacked, kk, n));
+// Iso-C's two formulations of σ̄·U·Vᵀ on the same matrix: the full SVD route (svdThin: Gram,
+// eigendecomposition, then U = A·V·Λ^-1/2) and the polar route (polar.ts: Gram, eigendecomposition,
+// G^-1/2; no singular vectors), each followed by forming the dense update.
+time(`iso_c via svdThin ${n}x${n} (+ dense)`, 0, () => {
+  const s = svdThin(a, n, n);
+  return mulAB(transpose(s.ut, s.k, n), s.vt, n, s.k, n);
+});
+time(`iso_c via polarFactor ${n}x${n} (+ dense)`, 0, () => {
+  const p = polarFactor(a, n, n);
+  return mulAB(p.left, p.right, n, p.kk, n);
+});

@@ -13,10 +13,15 @@
 //    threads with every chunk shares it instead of copying it; each chunk gets only its rows of L.
 //    L and R are stored as float32 (the product is accumulated in float64 per row): each of the K
 //    terms carries ~1e-7 relative rounding, below what a float16/bfloat16 output keeps.
+//    When K·(rows + cols) ≥ rows·cols (the low-rank form is no smaller than the matrix: TSV-M's
+//    full rank budget, Iso-C's polar factor), the update L·R is formed once in float64 on the
+//    main thread instead (dense.ts's wasm product, rows·K·cols multiply-adds at several times the
+//    per-row loop's speed), stored as float32 on a SharedArrayBuffer, and each chunk adds its rows.
 // Tensors that are not 2-D, and token embeddings / LM heads (vocabulary-sized lookup tables rather
 // than linear maps between feature spaces; also the largest matrices by far), fall back to the
 // method's `fallback` rule (stated in each method's header).
 import { fail } from '../errors.ts';
+import { mulAB } from '../tensor/dense.ts';
 import { allocF32, numberParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
 
 const VOCAB_RE = /(?:^|\.)(?:embed_tokens|wte|word_embeddings|lm_head|embed_out)\.weight$/;
@@ -43,6 +48,8 @@ interface FamilyStats<A> {
   rt?: Float32Array;
   kk?: number;
   rowOffset?: number;
+  /** Set instead of l/rt when the low-rank form is no smaller than the matrix: the whole update, rows×cols. */
+  dense?: Float32Array;
 }
 
 export interface SvdFamilySpec<A> {
@@ -96,9 +103,13 @@ export function svdFamily<A>(spec: SvdFamilySpec<A>): MergeMethod<FamilyStats<A>
       const acc = spec.absorb(ctx, pass, matrix, stats?.acc);
       if (pass < spec.passes(ctx) - 1) return { acc: shareDeep(acc) };
       const { l, rt, kk } = spec.finish(ctx, acc);
+      // A rank as large as the matrix (TSV-M's full rank budget, Iso-C's polar factor): forming the
+      // update once here on the fast float64 product beats every chunk multiplying L·R row by row.
+      if (kk * (ctx.rows + ctx.cols) >= ctx.rows * ctx.cols) return { dense: sharedF32(mulAB(l, rt, ctx.rows, kk, ctx.cols)), rowOffset: 0 };
       return { l: Float32Array.from(l), rt: sharedF32(rt), kk };
     },
-    statsForChunk(_ctx, stats, rowStart, rowEnd) {
+    statsForChunk(ctx, stats, rowStart, rowEnd) {
+      if (stats.dense) return { dense: stats.dense.subarray((rowStart - (stats.rowOffset ?? 0)) * ctx.cols, (rowEnd - (stats.rowOffset ?? 0)) * ctx.cols), rowOffset: rowStart };
       if (stats.kk === undefined) return stats;
       return { l: stats.l!.slice(rowStart * stats.kk, rowEnd * stats.kk), rt: stats.rt, kk: stats.kk, rowOffset: rowStart };
     },
@@ -109,7 +120,8 @@ export function svdFamily<A>(spec: SvdFamilySpec<A>): MergeMethod<FamilyStats<A>
         return out;
       }
       spec.centre(ctx, chunk, out);
-      addLowRank(out, stats!, chunk.rowStart, chunk.rowEnd, ctx.cols);
+      if (stats!.dense) addDense(out, stats!, chunk.rowStart, chunk.rowEnd, ctx.cols);
+      else addLowRank(out, stats!, chunk.rowStart, chunk.rowEnd, ctx.cols);
       return out;
     },
   };
@@ -134,6 +146,14 @@ function addLowRank(out: Float32Array, st: FamilyStats<unknown>, rowStart: numbe
     const o = r * cols;
     for (let e = 0; e < cols; e++) out[o + e] = out[o + e]! + row[e]!;
   }
+}
+
+/** out[rows] += the dense update's rows. */
+function addDense(out: Float32Array, st: FamilyStats<unknown>, rowStart: number, rowEnd: number, cols: number): void {
+  const d = st.dense!;
+  const at = (rowStart - (st.rowOffset ?? 0)) * cols;
+  const len = (rowEnd - rowStart) * cols;
+  for (let e = 0; e < len; e++) out[e] = out[e]! + d[at + e]!;
 }
 
 function sharedF32(x: Float64Array): Float32Array {

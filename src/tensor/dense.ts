@@ -6,6 +6,7 @@
 // walk memory forwards (dot products of contiguous rows, or axpy into a contiguous row), which is
 // what lets V8 run them near its scalar peak. Everything here is float64, inputs and accumulators.
 import { eigenSymmetric } from './eigen.ts';
+import { useWasmGemm, wasmProduct } from './wasm/dense-wasm.ts';
 
 // The products run on one kernel, accumulateABt: 4×4 tiles of the output (16 accumulators, eight
 // loads per sixteen multiply-adds), over blocks of P_BLOCK along the inner dimension and J_BLOCK
@@ -93,6 +94,7 @@ function accumulateABt(a: Float64Array, bt: Float64Array, m: number, k: number, 
 /** out (m×n) = a (m×k) · bt (n×k)ᵀ: every entry a dot product of two contiguous rows. */
 export function mulABt(a: Float64Array, bt: Float64Array, m: number, k: number, n: number): Float64Array {
   const out = new Float64Array(m * n);
+  if (useWasmGemm(m * k * n) && wasmProduct(a, m, k, bt, 'bt', n, out, n, 0, false)) return out;
   accumulateABt(a, bt, m, k, n, out, n, 0, false);
   return out;
 }
@@ -105,6 +107,7 @@ export function mulABt(a: Float64Array, bt: Float64Array, m: number, k: number, 
 export function mulAB(a: Float64Array, b: Float64Array, m: number, k: number, n: number): Float64Array {
   const out = new Float64Array(m * n);
   if (m >= PANEL_MIN_ROWS) {
+    if (useWasmGemm(m * k * n) && wasmProduct(a, m, k, b, 'b', n, out, n, 0, false)) return out;
     const panel = new Float64Array(PANEL * k);
     for (let j0 = 0; j0 < n; j0 += PANEL) {
       const w = Math.min(PANEL, n - j0);
@@ -153,7 +156,7 @@ export function mulAB(a: Float64Array, b: Float64Array, m: number, k: number, n:
 /** Gram matrix (K×K) of K vectors of length n stored vector-major: the upper triangle, mirrored. */
 export function gramOfRows(x: Float64Array, kk: number, n: number): Float64Array {
   const g = new Float64Array(kk * kk);
-  accumulateABt(x, x, kk, n, kk, g, kk, 0, true);
+  if (!(useWasmGemm((kk * kk * n) / 2) && wasmProduct(x, kk, n, x, 'bt', kk, g, kk, 0, true))) accumulateABt(x, x, kk, n, kk, g, kk, 0, true);
   for (let i = 0; i < kk; i++) for (let j = i + 1; j < kk; j++) g[j * kk + i] = g[i * kk + j]!;
   return g;
 }

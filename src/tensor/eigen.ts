@@ -5,27 +5,141 @@
 // on columns of Q), which is several times faster in V8 than an array-of-arrays implementation.
 // Accuracy: backward stable — eigenvalues within ~n·1e-16·‖A‖ of the exact ones, eigenvectors
 // orthonormal to ~n·1e-16 (checked in test/svd.test.ts against ml-matrix).
+// The reduction's O(k²) loops per step and the QL sweeps' rotations of the eigenvector rows (all of
+// the O(n³) work) run on WebAssembly SIMD when the kernel backend is wasm (dense-kernels.c), with
+// the same bits as the JavaScript loops here.
+import { type RotationWorkspace, type TridiagonalOps, wasmRotations, wasmTridiagonal } from './wasm/dense-wasm.ts';
+
+/** Below this size the rotations stay in JavaScript (copying into wasm memory would not pay). */
+const WASM_MIN_N = 32;
+
+/** The rotations of a sweep applied in plain JavaScript, in the order recorded (same bits as wasm). */
+function jsRotations(qt: Float64Array, n: number): Rotations {
+  const rows = new Uint32Array(n);
+  const cs = new Float64Array(2 * n);
+  return {
+    qt,
+    rows,
+    cs,
+    apply(count) {
+      for (let j = 0; j < count; j++) {
+        const ri = rows[j]! * n;
+        const rj = ri + n;
+        const c = cs[2 * j]!;
+        const s = cs[2 * j + 1]!;
+        for (let k = 0; k < n; k++) {
+          const x = qt[ri + k]!;
+          const y = qt[rj + k]!;
+          qt[rj + k] = s * x + c * y;
+          qt[ri + k] = c * x - s * y;
+        }
+      }
+    },
+  };
+}
+
+type Rotations = Pick<RotationWorkspace, 'qt' | 'rows' | 'cs' | 'apply'>;
 
 /** Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). */
 export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
-  const a = Float64Array.from(g);
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples i and i+1 after the reduction
-  const p = tridiagonalize(a, n, d, e);
-  const qt = transposeSquare(p, n); // rows of Qᵀ: the vectors the rotations act on
-  tridiagonalQl(d, e, qt, n);
-  return { values: d, vectors: qt };
+  const ops = (n >= WASM_MIN_N ? wasmTridiagonal(g, n) : null) ?? jsTridiagonal(g, n);
+  const qt = transposeSquare(tridiagonalize(ops, n, d, e), n); // rows of Qᵀ: the vectors the rotations act on
+  const ws = n >= WASM_MIN_N ? wasmRotations(qt, n) : null;
+  tridiagonalQl(d, e, ws ?? jsRotations(qt, n), n);
+  return { values: d, vectors: ws ? ws.finish() : qt };
 }
 
 /**
- * Reduce the symmetric matrix in `a` (overwritten) to tridiagonal T = Pᵀ·A·P. Returns P (row-major);
- * fills the diagonal of T in d and the off-diagonal in e (e[i] = T[i+1][i], e[n−1] = 0).
+ * The O(k²) loops of one reduction step, in plain JavaScript: the wasm kernels (dense-kernels.c:
+ * tridiag_matvec, tridiag_update, householder_apply) do the same operations in the same order.
  */
-function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): Float64Array {
+function jsTridiagonal(g: Float64Array, n: number): TridiagonalOps {
+  const a = Float64Array.from(g);
+  const pm = new Float64Array(n * n);
+  const v = new Float64Array(n);
+  const pv = new Float64Array(n);
+  const w = new Float64Array(n);
+  return {
+    a,
+    pm,
+    v,
+    pv,
+    matvec(k) {
+      // pv = A·v over the lower triangle: row i gives its dot with v (in four interleaved partial
+      // sums, lane j mod 4, as the SIMD kernel) to pv[i] and x·v[i] to every pv[j], j < i.
+      pv.fill(0, 0, k);
+      for (let i = 0; i < k; i++) {
+        const ai = i * n;
+        const vi = v[i]!;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        const i4 = i & ~3;
+        let j = 0;
+        for (; j < i4; j += 4) {
+          const x0 = a[ai + j]!;
+          const x1 = a[ai + j + 1]!;
+          const x2 = a[ai + j + 2]!;
+          const x3 = a[ai + j + 3]!;
+          s0 += x0 * v[j]!;
+          s1 += x1 * v[j + 1]!;
+          s2 += x2 * v[j + 2]!;
+          s3 += x3 * v[j + 3]!;
+          pv[j]! += x0 * vi;
+          pv[j + 1]! += x1 * vi;
+          pv[j + 2]! += x2 * vi;
+          pv[j + 3]! += x3 * vi;
+        }
+        for (; j < i; j++) {
+          const x = a[ai + j]!;
+          const t = x * v[j]!;
+          if ((j & 3) === 0) s0 += t;
+          else if ((j & 3) === 1) s1 += t;
+          else if ((j & 3) === 2) s2 += t;
+          else s3 += t;
+          pv[j]! += x * vi;
+        }
+        pv[i]! += a[ai + i]! * vi + ((s0 + s2) + (s1 + s3));
+      }
+    },
+    update(k) {
+      for (let i = 0; i < k; i++) {
+        const ai = i * n;
+        const vi = v[i]!;
+        const qi = pv[i]!;
+        for (let j = 0; j <= i; j++) a[ai + j]! -= vi * pv[j]! + qi * v[j]!;
+      }
+    },
+    apply(k, h) {
+      w.fill(0, 0, k);
+      for (let i = 0; i < k; i++) {
+        const vi = v[i]!;
+        if (vi === 0) continue;
+        const pi = i * n;
+        for (let j = 0; j < k; j++) w[j]! += vi * pm[pi + j]!;
+      }
+      for (let i = 0; i < k; i++) {
+        const f = v[i]! / h;
+        if (f === 0) continue;
+        const pi = i * n;
+        for (let j = 0; j < k; j++) pm[pi + j]! -= f * w[j]!;
+      }
+    },
+  };
+}
+
+/**
+ * Reduce the symmetric matrix in ops.a (overwritten) to tridiagonal T = Pᵀ·A·P. Returns P (row-major,
+ * ops.pm); fills the diagonal of T in d and the off-diagonal in e (e[i] = T[i+1][i], e[n−1] = 0).
+ */
+function tridiagonalize(ops: TridiagonalOps, n: number, d: Float64Array, e: Float64Array): Float64Array {
+  const { a, pm, v, pv } = ops;
   const vs = new Float64Array(n * n); // row k: the Householder vector of step k (entries < k)
   const hs = new Float64Array(n); // its h = |v|²/2 (0: no reflection at that step)
   const sub = new Float64Array(n); // sub[k] = T[k][k−1]
-  const pv = new Float64Array(n);
   for (let k = n - 1; k >= 1; k--) {
     const row = k * n;
     let scale = 0;
@@ -36,7 +150,6 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
     }
     // Householder vector v (scaled by 1/scale, which H = I − v·vᵀ/h does not see) mapping row k's
     // first k entries onto the last of them.
-    const v = vs.subarray(row, row + k);
     let sigma = 0;
     for (let j = 0; j < k; j++) {
       v[j] = a[row + j]! / scale;
@@ -48,21 +161,10 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
     const h = sigma - f * gg;
     v[k - 1] = f - gg;
     hs[k] = h;
+    vs.set(v.subarray(0, k), row);
     // A ← H·A·H on the leading k×k block: p = A·v/h, q = p − (vᵀp / 2h)·v, A −= v·qᵀ + q·vᵀ.
-    // Only the lower triangle (j ≤ i) is read and kept up to date: row i's entries give both
-    // A[i][j]·v[j] (into p[i]) and, by symmetry, A[j][i]·v[i] (into p[j]), walking row i forwards.
-    pv.fill(0, 0, k);
-    for (let i = 0; i < k; i++) {
-      const ai = i * n;
-      const vi = v[i]!;
-      let s = a[ai + i]! * vi;
-      for (let j = 0; j < i; j++) {
-        const x = a[ai + j]!;
-        s += x * v[j]!;
-        pv[j]! += x * vi;
-      }
-      pv[i]! += s;
-    }
+    // Only the lower triangle (j ≤ i) is read and kept up to date.
+    ops.matvec(k);
     let vp = 0;
     for (let i = 0; i < k; i++) {
       pv[i]! /= h;
@@ -70,38 +172,20 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
     }
     const kk = vp / (2 * h);
     for (let i = 0; i < k; i++) pv[i]! -= kk * v[i]!;
-    for (let i = 0; i < k; i++) {
-      const ai = i * n;
-      const vi = v[i]!;
-      const qi = pv[i]!;
-      for (let j = 0; j <= i; j++) a[ai + j]! -= vi * pv[j]! + qi * v[j]!;
-    }
+    ops.update(k);
   }
   for (let k = 0; k < n; k++) d[k] = a[k * n + k]!;
   for (let k = 0; k + 1 < n; k++) e[k] = sub[k + 1]!;
   e[n - 1] = 0;
   // P = H_{n−1}·…·H₁, built by left-multiplying the identity by H₁, H₂, …: H_k acts on the leading
   // k rows, where everything before it lives.
-  const pm = new Float64Array(n * n);
+  pm.fill(0);
   for (let i = 0; i < n; i++) pm[i * n + i] = 1;
-  const w = new Float64Array(n);
   for (let k = 2; k < n; k++) {
     const h = hs[k]!;
     if (h === 0) continue;
-    const v = vs.subarray(k * n, k * n + k);
-    w.fill(0, 0, k);
-    for (let i = 0; i < k; i++) {
-      const vi = v[i]!;
-      if (vi === 0) continue;
-      const pi = i * n;
-      for (let j = 0; j < k; j++) w[j]! += vi * pm[pi + j]!;
-    }
-    for (let i = 0; i < k; i++) {
-      const f = v[i]! / h;
-      if (f === 0) continue;
-      const pi = i * n;
-      for (let j = 0; j < k; j++) pm[pi + j]! -= f * w[j]!;
-    }
+    v.set(vs.subarray(k * n, k * n + k));
+    ops.apply(k, h);
   }
   return pm;
 }
@@ -110,7 +194,7 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
  * Diagonalise the symmetric tridiagonal (d, e) in place by implicit QL steps, applying every
  * rotation to the rows of qt (so that qt ends as the eigenvectors, one per row).
  */
-function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: number): void {
+function tridiagonalQl(d: Float64Array, e: Float64Array, rot: Rotations, n: number): void {
   // Besides the usual test relative to the neighbouring diagonal entries, an off-diagonal entry
   // below n·1e-16·‖T‖ is treated as zero: a perturbation of that size is within the stated
   // backward error anyway, and without it a large cluster of (near-)zero eigenvalues — a
@@ -139,6 +223,7 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: nu
       let p = 0;
       let i = m - 1;
       let deflated = false;
+      let count = 0;
       for (; i >= l; i--) {
         const f = s * e[i]!;
         const b = c * e[i]!;
@@ -158,15 +243,13 @@ function tridiagonalQl(d: Float64Array, e: Float64Array, qt: Float64Array, n: nu
         p = s * r;
         d[i + 1] = g + p;
         g = c * r - b;
-        const ri = i * n;
-        const rj = ri + n;
-        for (let k = 0; k < n; k++) {
-          const x = qt[ri + k]!;
-          const y = qt[rj + k]!;
-          qt[rj + k] = s * x + c * y;
-          qt[ri + k] = c * x - s * y;
-        }
+        // Recorded, applied to the eigenvector rows after the sweep (they do not feed back into it).
+        rot.rows[count] = i;
+        rot.cs[2 * count] = c;
+        rot.cs[2 * count + 1] = s;
+        count++;
       }
+      rot.apply(count);
       if (deflated) continue;
       d[l]! -= p;
       e[l] = g;

@@ -5,24 +5,35 @@
 //   smaller side (r×r, r = min(m, n)). Accuracy: a singular value σ comes out with absolute error
 //   about 1e-16·σ₁²/σ (the Gram squares the condition number), so triplets with σ ≥ 1e-6·σ₁ are
 //   accurate to ~1e-10 relative; smaller ones are treated as zero (dropped; see ZERO_RATIO).
-// - svdTopK: the top k triplets by a randomized range finder (Halko, Martinsson & Tropp 2011):
-//   Y = A·Ω for a Gaussian Ω with k + 10 columns, 2 power iterations (re-orthonormalised each
-//   half step), then the exact SVD of the small projection QᵀA. Its error is within a small factor
-//   of the best rank-k error, and close to it whenever the spectrum decays. Stated accuracy,
-//   tested against ml-matrix's full (Golub-Kahan) SVD in test/svd.test.ts:
-//   · fast decay (σᵢ ∝ 0.7ⁱ): the top k values within 1e-8 relative, vectors within 1e-6 (|cos|);
-//   · the TSV-M regime, k = r/T (T = 3…8) on a power-law spectrum σᵢ ∝ 1/(1 + i/4), like a
-//     fine-tuning task vector's: the top half of the k values within 1e-3 relative, all k within
-//     6 % and never above the true ones (Ritz values), the rank-k error within 1 % of the optimum
-//     (measured: 2e-4, 3 %, 0.6 %);
-//   · a flat (Gaussian) spectrum, the worst case: rank-k error within 5 % of the optimum.
-//   The basis vectors are orthonormal to 1e-10. When k + 10 is at least half of min(m, n) the
-//   exact path is cheaper and is used instead (at T = 2, TSV-M's k = r/2 always takes it).
-// Cost: the products (A·Ω, Aᵀ·Q, QᵀA: about 6·(k + 10)·m·n multiply-adds) and the block
-//   Gram-Schmidt of the l = k + 10 vectors (about 5·2·l²·max(m, n)) dominate; they run on the tiled
-//   float64 kernel of dense.ts (~1–2 GMAC/s on one core of this machine, no SIMD). polarRows
-//   costs a K×K Gram, its eigendecomposition (the largest single cost at K ≈ r: ~2.5 s at
-//   K = 1023) and two products. Measure with experiments/bench/svd-profile.ts and svd-compare.ts.
+// - svdTopK: the top k triplets. The rule (topKPath): the exact path above (svdThin, then cut to
+//   k) when the smaller side r ≤ EXACT_MAX_SIDE (512) — small matrices, such as mnist8's 256-wide
+//   ones, always get the exact decomposition, which costs well under a second there — or when
+//   2·(k + 10) ≥ r, where the exact path is the cheaper one (at T = 2, TSV-M's k = r/2 always
+//   takes it); otherwise a randomized range finder (Halko, Martinsson & Tropp 2011): Y = A·Ω for a
+//   Gaussian Ω with l = k + 10 columns (oversampling 10), q = 2 power iterations re-orthonormalised
+//   at every half step (Q ← orth(Aᵀ·Q), Q ← orth(A·Q)), then the exact SVD of the small l×n
+//   projection B = QᵀA (from its l×l Gram matrix), whose top k triplets are returned.
+//   Deterministic: Ω comes from the seed. Stated accuracy of the randomized path, tested against
+//   ml-matrix's full (Golub-Kahan) SVD in test/svd.test.ts (300×200, k = 20; bounds with margin
+//   over the values measured there, which are in brackets):
+//   · exponential decay σᵢ = 0.9ⁱ: all k values within 1e-4 relative [7e-6], the top k/2 within
+//     1e-8 [2e-10]; the largest principal angle between the true and the computed top-k left
+//     subspaces sin θ < 2e-2 [4e-3] (the true top-k/2 subspace inside the computed one to 1e-3
+//     [3e-5]); rank-k error within 1e-4 of the optimal (Eckart-Young) one [2e-6];
+//   · power law σᵢ = 1/(1 + i/4), like a fine-tuning task vector's: the top k/2 values within
+//     1e-3 [3e-5], all k within 6 % [0.3–3 %]; the true top-k/2 subspace inside the computed one
+//     to sin θ < 5e-2 [1–2.5e-2] (the last components mix with their near-equal neighbours:
+//     σₖ₊₁/σₖ ≈ 0.96–0.99); rank-k error within 1 % of the optimum [0.08–0.75 %];
+//   · flat spectrum (Gaussian entries, σₖ₊₁/σₖ ≈ 0.99), the worst case: values within 10 % [6 %],
+//     rank-k error within 4 % of the optimum [1.2–2.3 %]; the top-k subspace itself is not
+//     determined by such a spectrum (any near-top subspace is as good), so no angle is stated.
+//   Values never exceed the true ones (Ritz values); the bases are orthonormal to 1e-10.
+// Cost: the products (A·Ω, Aᵀ·Q, A·Q, QᵀA: about 6·(k + 10)·m·n multiply-adds) and the block
+//   Gram-Schmidt of the l vectors (about 5·2·l²·max(m, n)) dominate; the products and Gram
+//   matrices run on the WebAssembly SIMD float64 kernel (dense.ts → wasm/dense-kernels.c; about
+//   4× the JavaScript kernel's multiply-adds per CPU-second, the same bits), the eigensolver's
+//   rotations too. polarRows costs a K×K Gram, its eigendecomposition (the largest single cost
+//   at K ≈ r) and two products. Measure with experiments/bench/svd-profile.ts and svd-compare.ts.
 // - polarRows: the nearest matrix with orthonormal columns (polar factor X(XᵀX)^-1/2, the same as
 //   PQᵀ from X = PΣQᵀ) of a set of vectors.
 //
@@ -42,6 +53,8 @@ export interface Svd {
 /** Singular values below this fraction of the largest are numerically zero (see the header). */
 export const ZERO_RATIO = 1e-6;
 const OVERSAMPLE = 10;
+/** Matrices whose smaller side is at most this take the exact path whatever k (see the header). */
+export const EXACT_MAX_SIDE = 512;
 const POWER_ITERATIONS = 2;
 
 /** Every numerically nonzero singular triplet of the row-major m×n matrix a, largest first. */
@@ -68,8 +81,25 @@ export interface TopKOptions {
   seed?: number;
   oversample?: number;
   powerIterations?: number;
-  /** Use the exact path whatever the sizes (for tests and small matrices). */
+  /**
+   * 'auto' (the default): the rule in the header — exact when min(m, n) ≤ EXACT_MAX_SIDE or
+   * 2·(k + oversample) ≥ min(m, n), randomized otherwise. 'exact' / 'randomized' force a path
+   * (tests, benchmarks; 'randomized' still returns the exact result when k + oversample ≥ min(m, n)).
+   */
+  method?: 'auto' | 'exact' | 'randomized';
+  /** Deprecated spelling of method: 'exact'. */
   exact?: boolean;
+}
+
+/** Which path svdTopK takes for these sizes (see the header). */
+export function topKPath(m: number, n: number, k: number, opts: TopKOptions = {}): 'exact' | 'randomized' {
+  const r = Math.min(m, n);
+  const want = Math.max(0, Math.min(k, r));
+  const l = Math.min(r, want + (opts.oversample ?? OVERSAMPLE));
+  const method = opts.exact ? 'exact' : (opts.method ?? 'auto');
+  if (method === 'exact' || l >= r) return 'exact';
+  if (method === 'randomized') return 'randomized';
+  return r <= EXACT_MAX_SIDE || 2 * l >= r ? 'exact' : 'randomized';
 }
 
 /** The top k singular triplets of the row-major m×n matrix a (fewer when its rank is lower). */
@@ -78,7 +108,7 @@ export function svdTopK(a: Float64Array, m: number, n: number, k: number, opts: 
   const want = Math.max(0, Math.min(k, r));
   const l = Math.min(r, want + (opts.oversample ?? OVERSAMPLE));
   if (want === 0) return { k: 0, s: new Float64Array(0), ut: new Float64Array(0), vt: new Float64Array(0) };
-  if (opts.exact || 2 * l >= r) return truncate(svdThin(a, m, n), want, m, n);
+  if (topKPath(m, n, want, opts) === 'exact') return truncate(svdThin(a, m, n), want, m, n);
   const rand = seededRandom(opts.seed ?? 0);
   const omega = new Float64Array(l * n);
   for (let i = 0; i < omega.length; i += 2) {

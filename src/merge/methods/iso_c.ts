@@ -1,5 +1,5 @@
-import { svdThin } from '../../tensor/svd.ts';
-import { ALPHA_DOC, alphaOf, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily, weightedSum } from '../svd-family.ts';
+import { polarFactor } from '../../tensor/polar.ts';
+import { ALPHA_DOC, alphaOf, copyBase, meanTaskVectorFallback, svdFamily, weightedSum } from '../svd-family.ts';
 
 // Iso-C, isotropic merging in the common subspace (Marczak et al. 2025, "No Task Left Behind";
 // FusionBench `IsotropicMergingInCommonSubspace`, iso_utils.iso_c).
@@ -12,8 +12,10 @@ import { ALPHA_DOC, alphaOf, columnsTimes, copyBase, meanTaskVectorFallback, svd
 // Defaults taken from FusionBench: α = 1 (their `scaling_factor`), weights 1.
 // Other tensors (not 2-D, token embeddings, LM heads): base + α · mean of the weighted task
 // vectors — task arithmetic with weights 1/T — as FusionBench averages them.
-// Numerics: the SVD is float64, from the eigendecomposition of the smaller Gram matrix
-// (src/tensor/svd.ts).
+// Numerics: float64, without a full SVD: σ̄·U·Vᵀ is (Σσᵢ / r) times the polar factor of S, and both
+// come from one eigendecomposition of the smaller side's Gram matrix (src/tensor/polar.ts: S·G^-1/2
+// or G^-1/2·S, Σσᵢ = Σ√λᵢ); the singular vectors themselves are never formed. The update has
+// rank r, so the family forms it densely once per tensor (svd-family.ts).
 
 export default svdFamily<{ l: Float64Array; rt: Float64Array; kk: number }>({
   name: 'iso_c',
@@ -27,10 +29,12 @@ export default svdFamily<{ l: Float64Array; rt: Float64Array; kk: number }>({
   gather: (ctx, _pass, chunk) => weightedSum(ctx, chunk),
   absorb(ctx, _pass, matrix) {
     const { rows, cols } = ctx;
-    const svd = svdThin(matrix, rows, cols);
-    const mean = svd.s.reduce((a, x) => a + x, 0) / Math.min(rows, cols);
-    const scale = new Float64Array(svd.k).fill(alphaOf(ctx) * mean);
-    return { l: columnsTimes(svd.ut, svd.k, rows, scale), rt: svd.vt, kk: svd.k };
+    // σ̄·U·Vᵀ = (nuclear norm / r)·polar(S), from the smaller side's Gram alone (polar.ts).
+    const p = polarFactor(matrix, rows, cols);
+    const f = (alphaOf(ctx) * p.nuclear) / Math.min(rows, cols);
+    const l = p.left === matrix ? matrix : p.left; // S itself when tall: ours to scale in place
+    for (let e = 0; e < l.length; e++) l[e]! *= f;
+    return { l, rt: p.right, kk: p.kk };
   },
   finish: (_ctx, acc) => acc,
   centre: copyBase,

@@ -25,8 +25,8 @@ import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
 // Other tensors (not 2-D, token embeddings, LM heads): base + α · mean of the weighted task
 // vectors — task arithmetic with weights 1/T — as FusionBench averages them.
 // Numerics: float64 throughout the decompositions (src/tensor/svd.ts); top-k by the exact Gram
-// eigendecomposition when k is large relative to r, else by a randomized range finder seeded from
-// the tensor's seed (deterministic).
+// eigendecomposition when min(rows, cols) ≤ 512 or k is large relative to r (2·(k + 10) ≥ r), else
+// by a randomized range finder seeded from the tensor's seed (deterministic; svdTopK's rule).
 
 interface TsvAcc {
   tasks: Svd[];
