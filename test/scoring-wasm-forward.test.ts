@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostParams } from '../src/merge/host-merge.ts';
 import { initMlpParams, mlpConfigFromJson, mlpParameterShapes, type MlpConfig } from '../src/models/mlp-classifier.ts';
 import { MlpForward, splitRows } from '../src/models/mlp-forward.ts';
-import { MlpRowsForward, type MlpWeights, type RowSegment } from '../src/models/mlp-rows-forward.ts';
+import { BASIS_TOLERANCE, MlpRowsForward, solveSymmetric, type MlpWeights, type RowSegment } from '../src/models/mlp-rows-forward.ts';
 import { ClassifierScorer } from '../src/zoo/classifier-scoring.ts';
 import type { FamilyObjective } from '../src/zoo/family.ts';
 import { loadClassifierZoo, mergeBackbone, type LoadedClassifierZoo } from '../src/zoo/zoo-models.ts';
@@ -151,6 +151,58 @@ describe.runIf(forwardKernelsAvailable() || process.env.CI === 'true')('the wasm
   });
 });
 
+describe.runIf(forwardKernelsAvailable() || process.env.CI === 'true')('the first layer combined from the base\'s and experts\' products', () => {
+  const cfg = config({ input_size: 21, hidden_sizes: [12, 5] });
+  const n0 = 12 * 21;
+  const base = weightsOf(cfg, 10);
+  const experts = [11, 12, 13].map((seed) => weightsOf(cfg, seed)['backbone.layers.0.weight']!);
+  const B = base['backbone.layers.0.weight']!;
+  const combination = (lambda: number[]) => Float32Array.from({ length: n0 }, (_, i) => B[i]! + lambda.reduce((a, l, k) => a + l * (experts[k]![i]! - B[i]!), 0));
+  const inputs = inputsOf(9, cfg.inputSize, 14);
+  const segments: RowSegment[] = [{ start: 0, count: 9, task: 'a' }];
+
+  it('recovers λ of a linear combination and gives the multiplied-out logits (and the float64 ones)', () => {
+    const f = new MlpRowsForward(cfg, inputs, segments, { base: B, experts });
+    const lambda = [0.3, -0.7, 1.1];
+    const w = { ...base, 'backbone.layers.0.weight': combination(lambda) };
+    const got = f.firstLayerCoefficients(w['backbone.layers.0.weight'])!;
+    expect(got).toBeDefined();
+    got.forEach((l, k) => expect(Math.abs(l - lambda[k]!)).toBeLessThan(1e-5));
+    const combined = f.run(w, got);
+    const multiplied = f.run(w);
+    expect(maxAbsDiff(combined, multiplied)).toBeLessThan(2e-5);
+    expect(maxAbsDiff(combined, reference(cfg, w, inputs, segments))).toBeLessThan(2e-5);
+    // The base itself is the combination λ = 0.
+    expect([...f.firstLayerCoefficients(B)!].every((l) => Math.abs(l) < 1e-9)).toBe(true);
+  });
+
+  it('refuses a weight off the span by more than the tolerance (a TIES-style mask), accepting one within it', () => {
+    const f = new MlpRowsForward(cfg, inputs, segments, { base: B, experts });
+    const w = combination([0.5, 0.5, 0.5]);
+    const masked = w.map((v, i) => (i % 3 === 0 ? B[i]! : v));
+    expect(f.firstLayerCoefficients(masked)).toBeUndefined();
+    // A perturbation of a tenth of the tolerance passes; ten times it does not.
+    const norm = Math.sqrt(w.reduce((a, v) => a + v * v, 0));
+    const bump = (size: number) => w.map((v, i) => (i === 7 ? v + size * norm : v));
+    expect(f.firstLayerCoefficients(bump(BASIS_TOLERANCE / 10))).toBeDefined();
+    expect(f.firstLayerCoefficients(bump(BASIS_TOLERANCE * 10))).toBeUndefined();
+  });
+
+  it('handles experts that repeat (a singular Gram matrix)', () => {
+    const f = new MlpRowsForward(cfg, inputs, segments, { base: B, experts: [experts[0]!, experts[0]!, experts[1]!] });
+    const w = { ...base, 'backbone.layers.0.weight': Float32Array.from({ length: n0 }, (_, i) => B[i]! + 0.4 * (experts[0]![i]! - B[i]!) + 0.2 * (experts[1]![i]! - B[i]!)) };
+    const lambda = f.firstLayerCoefficients(w['backbone.layers.0.weight'])!;
+    expect(lambda).toBeDefined();
+    expect(Math.abs(lambda[0]! + lambda[1]! - 0.4)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(f.run(w, lambda), reference(cfg, w, inputs, segments))).toBeLessThan(2e-5);
+  });
+
+  it('solveSymmetric solves a hand-worked 2×2 system', () => {
+    // [[4, 2], [2, 3]]·x = [2, 1] → x = [0.5, 0]
+    expect([...solveSymmetric(Float64Array.from([4, 2, 2, 3]), Float64Array.from([2, 1]), 2)]).toEqual([0.5, 0]);
+  });
+});
+
 describe.runIf(forwardKernelsAvailable() || process.env.CI === 'true')('ClassifierScorer: stacked wasm pass against the per-task tfjs pass', () => {
   let zoo: LoadedClassifierZoo;
   beforeAll(async () => {
@@ -166,7 +218,7 @@ describe.runIf(forwardKernelsAvailable() || process.env.CI === 'true')('Classifi
       { name: `${task}_ce`, evaluator: 'cross_entropy', task, split: 'calibration' as const },
       { name: `${task}_ent`, evaluator: 'entropy', task, split: 'calibration' as const },
     ]);
-    const wasm = new ClassifierScorer(zoo, { seed: 3, samples: 50, forward: 'wasm', threads: 2 });
+    const wasm = new ClassifierScorer(zoo, { seed: 3, samples: 50, forward: 'wasm', threads: 2, combineFirstLayer: false });
     const tfjs = new ClassifierScorer(zoo, { seed: 3, samples: 50, forward: 'tfjs' });
     scorers.push(wasm, tfjs);
     expect(wasm.forwardPath).toBe('wasm');
@@ -182,6 +234,19 @@ describe.runIf(forwardKernelsAvailable() || process.env.CI === 'true')('Classifi
         else expect(Math.abs(v - b.values[i]!), objectives[i]!.name).toBeLessThan(1e-5);
       });
     }
+    // With the first layer combined: the task-arithmetic candidate takes the shortcut, TIES does not.
+    const combined = new ClassifierScorer(zoo, { seed: 3, samples: 50, forward: 'wasm', threads: 1 });
+    scorers.push(combined);
+    const ta: HostParams = mergeBackbone(zoo, { method: 'task_arithmetic', global: { lambda: 0.9 }, perModel: zoo.experts.map((_, i) => ({ weight: 0.2 + 0.05 * i })) });
+    const c = combined.score(ta, objectives);
+    expect(combined.combinedRuns).toBe(1);
+    const d = tfjs.score(ta, objectives);
+    c.values.forEach((v, i) => {
+      if (objectives[i]!.evaluator === 'accuracy') expect(v, objectives[i]!.name).toBe(d.values[i]);
+      else expect(Math.abs(v - d.values[i]!), objectives[i]!.name).toBeLessThan(1e-5);
+    });
+    combined.score(candidate, objectives);
+    expect(combined.combinedRuns).toBe(1);
     // A whole checkpoint (an expert, with its own heads) scores through its own heads on both paths.
     const expert = zoo.experts[2]!;
     const a = wasm.score(expert, objectives.slice(0, 6));

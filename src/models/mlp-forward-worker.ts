@@ -3,18 +3,18 @@
 // counter the main thread waits on (the main thread blocks; it reads the reply synchronously).
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { MlpConfig } from './mlp-classifier.ts';
-import { MlpRowsForward, type MlpWeights, type RowSegment } from './mlp-rows-forward.ts';
+import { MlpRowsForward, type FirstLayerBasis, type MlpWeights, type RowSegment } from './mlp-rows-forward.ts';
 
 const { port, signal } = workerData as { port: MessagePort; signal: Int32Array };
 let forward: MlpRowsForward | undefined;
 
-parentPort!.on('message', (msg: { setup?: { config: MlpConfig; inputs: Float32Array; segments: RowSegment[] }; weights?: MlpWeights }) => {
+parentPort!.on('message', (msg: { setup?: { config: MlpConfig; inputs: Float32Array; segments: RowSegment[]; basis?: FirstLayerBasis }; weights?: MlpWeights; lambda?: Float64Array }) => {
   try {
     if (msg.setup) {
-      forward = new MlpRowsForward(msg.setup.config, msg.setup.inputs, msg.setup.segments);
+      forward = new MlpRowsForward(msg.setup.config, msg.setup.inputs, msg.setup.segments, msg.setup.basis);
       port.postMessage({});
     } else {
-      const logits = forward!.run(msg.weights!);
+      const logits = forward!.run(msg.weights!, msg.lambda);
       port.postMessage({ logits }, [logits.buffer as ArrayBuffer]);
     }
   } catch (e) {

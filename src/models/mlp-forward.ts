@@ -8,7 +8,8 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { fail } from '../errors.ts';
 import { rebuildError } from '../merge/worker-pool.ts';
 import type { MlpConfig } from './mlp-classifier.ts';
-import { checkMlpWeights, MlpRowsForward, type MlpWeights, type RowSegment } from './mlp-rows-forward.ts';
+import { mlpLayerName } from './mlp-names.ts';
+import { checkMlpWeights, MlpRowsForward, type FirstLayerBasis, type MlpWeights, type RowSegment } from './mlp-rows-forward.ts';
 
 /** Fewer rows than this per thread and a worker's round trip costs more than it saves. */
 export const MIN_ROWS_PER_THREAD = 512;
@@ -53,16 +54,20 @@ export class MlpForward {
   private readonly remotes: Remote[] = [];
   private readonly tasks: string[];
   private closed = false;
+  /** Calls whose first layer was combined from the basis's products (see FirstLayerBasis). */
+  combinedRuns = 0;
 
   /**
    * inputs: rows × config.inputSize values; segments: which head scores which rows. threads: the
    * most threads to use (the caller's included); fewer when there are too few rows to share.
+   * basis: the base's and experts' first-layer weights, for candidates that combine them linearly.
    */
   constructor(
     private readonly config: MlpConfig,
     inputs: Float32Array,
     segments: readonly RowSegment[],
     threads = 1,
+    basis?: FirstLayerBasis,
   ) {
     this.rows = inputs.length / config.inputSize;
     this.tasks = [...new Set(segments.map((s) => s.task))];
@@ -77,9 +82,9 @@ export class MlpForward {
         worker.unref();
         const remote: Remote = { worker, port: port1, signal, answered: 0, rows: share.count };
         this.remotes.push(remote);
-        worker.postMessage({ setup: { config, inputs: rowsOf(share).slice(), segments: share.segments } });
+        worker.postMessage({ setup: { config, inputs: rowsOf(share).slice(), segments: share.segments, basis } });
       }
-      this.local = new MlpRowsForward(config, rowsOf(shares[0]!), shares[0]!.segments);
+      this.local = new MlpRowsForward(config, rowsOf(shares[0]!), shares[0]!.segments, basis);
       for (const r of this.remotes) this.answer(r);
     } catch (e) {
       this.close();
@@ -96,8 +101,10 @@ export class MlpForward {
   run(weights: MlpWeights): Float32Array {
     if (this.closed) throw new Error('this forward pass is closed');
     checkMlpWeights(this.config, this.tasks, weights);
-    for (const r of this.remotes) r.worker.postMessage({ weights });
-    const mine = this.local.run(weights);
+    const lambda = this.local.firstLayerCoefficients(weights[`${mlpLayerName(0)}.weight`]!);
+    if (lambda) this.combinedRuns++;
+    for (const r of this.remotes) r.worker.postMessage({ weights, lambda });
+    const mine = this.local.run(weights, lambda);
     const out = new Float32Array(this.rows * this.config.numClasses);
     out.set(mine);
     let at = mine.length;

@@ -46,16 +46,39 @@ export function checkMlpWeights(config: MlpConfig, tasks: readonly string[], wei
   }
 }
 
+/**
+ * The first layer's weights of the base and of each expert. A candidate whose first-layer weight
+ * is the base's plus a linear combination of the experts' differences (task arithmetic, linear
+ * merges, per-tensor coefficients) has that layer's products combined from products computed once
+ * (x·Bᵀ and each x·(Eₖ − B)ᵀ) instead of multiplied out: the same numbers up to float32 rounding.
+ */
+export interface FirstLayerBasis {
+  base: Float32Array;
+  experts: Float32Array[];
+}
+
+/**
+ * A first-layer weight counts as the combination when its distance from it is at most this fraction
+ * of its own norm: 16 float32 roundings of W (2⁻²⁴ ≈ 6e-8 each), so the shortcut changes the
+ * layer's products no more than storing W in float32 does, while any masked merge (TIES, DARE, ...)
+ * lies orders of magnitude further away.
+ */
+export const BASIS_TOLERANCE = 1e-6;
+
 export class MlpRowsForward {
   readonly rows: number;
   private readonly mem: DenseMemory;
   private readonly width: number;
+  private readonly basisCount: number;
+  private planesReady = false;
+  private gram: Float64Array | undefined;
 
   /** inputs: rows × config.inputSize values, row-major; segments cover the rows. */
   constructor(
     private readonly config: MlpConfig,
     inputs: Float32Array,
     private readonly segments: readonly RowSegment[],
+    basis?: FirstLayerBasis,
   ) {
     if (inputs.length % config.inputSize !== 0) throw new RangeError(`inputs hold ${inputs.length} values, not a whole number of rows of ${config.inputSize}`);
     this.rows = inputs.length / config.inputSize;
@@ -81,12 +104,57 @@ export class MlpRowsForward {
       ['scores', segRows * classesPad],
       ['logits', this.rows * config.numClasses],
     ]);
+    const K = basis?.experts.length ?? 0;
+    const n0 = config.hiddenSizes[0]! * config.inputSize;
+    this.basisCount = K;
+    if (basis) {
+      if (basis.base.length !== n0 || basis.experts.some((e) => e.length !== n0)) throw new RangeError(`the first-layer basis must hold ${n0} values per model`);
+      sizes
+        .set('basisB', n0)
+        .set('basisE', K * n0)
+        .set('planes', (K + 1) * this.rows * padToPanel(config.hiddenSizes[0]!))
+        .set('gram', 2 * K * K)
+        .set('dots', 2 * (K + 1))
+        .set('lambda', 2 * Math.max(K, 1))
+        .set('coef', K + 1)
+        .set('w0', n0);
+    }
     this.mem = new DenseMemory(sizes);
     this.mem.f32('x').set(inputs);
+    if (basis) {
+      this.mem.f32('basisB').set(basis.base);
+      basis.experts.forEach((e, k) => this.mem.f32('basisE').set(e, k * n0));
+    }
   }
 
-  /** Logits [rows, numClasses] for the weights (checked by checkMlpWeights beforehand). */
-  run(weights: MlpWeights): Float32Array {
+  /**
+   * λ with first-layer weight w0 = B + Σₖ λₖ (Eₖ − B) within BASIS_TOLERANCE, or undefined when w0
+   * is no such combination (or there is no basis). Least squares in float64, then a check of the fit.
+   */
+  firstLayerCoefficients(w0: Float32Array): Float64Array | undefined {
+    const K = this.basisCount;
+    if (K === 0) return undefined;
+    const { mem } = this;
+    const k = mem.x;
+    const n = w0.length;
+    if (!this.gram) {
+      k.basis_gram(mem.ptr('basisB'), mem.ptr('basisE'), K, n, mem.ptr('gram'));
+      this.gram = mem.f64('gram').slice(0, K * K);
+    }
+    mem.f32('w0').set(w0);
+    k.basis_dots(mem.ptr('w0'), mem.ptr('basisB'), mem.ptr('basisE'), K, n, mem.ptr('dots'));
+    const dots = mem.f64('dots');
+    const lambda = solveSymmetric(this.gram, dots.slice(0, K), K);
+    mem.f64('lambda').set(lambda);
+    const residual = k.basis_residual(mem.ptr('w0'), mem.ptr('basisB'), mem.ptr('basisE'), K, n, mem.ptr('lambda'));
+    return residual <= BASIS_TOLERANCE ** 2 * dots[K]! ? lambda : undefined;
+  }
+
+  /**
+   * Logits [rows, numClasses] for the weights (checked by checkMlpWeights beforehand). With
+   * `lambda` (from firstLayerCoefficients), the first layer's products are combined from the basis's.
+   */
+  run(weights: MlpWeights, lambda?: ArrayLike<number>): Float32Array {
     const { config, mem } = this;
     const k = mem.x;
     let x = mem.ptr('x');
@@ -95,11 +163,20 @@ export class MlpRowsForward {
     let into = 'hA';
     config.hiddenSizes.forEach((width, i) => {
       const pad = padToPanel(width);
-      this.pack(weights[`${mlpLayerName(i)}.weight`]!, width, fanIn);
+      const combine = i === 0 && lambda !== undefined && this.basisCount > 0;
+      if (combine) this.preparePlanes(); // (uses the bias block: before it is filled)
       const bias = mem.f32('bias');
       bias.fill(0);
       bias.set(weights[`${mlpLayerName(i)}.bias`]!);
-      k.linear_rows(x, ldx, this.rows, fanIn, mem.ptr('packed'), mem.ptr('bias'), pad, mem.ptr(into));
+      if (combine) {
+        const coef = mem.f32('coef');
+        coef[0] = 1;
+        for (let j = 0; j < this.basisCount; j++) coef[j + 1] = lambda[j]!;
+        k.combine_planes(mem.ptr('planes'), this.basisCount + 1, this.rows, pad, mem.ptr('coef'), mem.ptr('bias'), mem.ptr(into));
+      } else {
+        this.pack(weights[`${mlpLayerName(i)}.weight`]!, width, fanIn);
+        k.linear_rows(x, ldx, this.rows, fanIn, mem.ptr('packed'), mem.ptr('bias'), pad, mem.ptr(into));
+      }
       if (config.layerNorm) {
         mem.f32('g').set(weights[`${mlpLayerName(i)}.norm.weight`]!);
         mem.f32('beta').set(weights[`${mlpLayerName(i)}.norm.bias`]!);
@@ -132,8 +209,51 @@ export class MlpRowsForward {
     return mem.f32('logits').slice();
   }
 
+  /** The basis's first-layer products x·Bᵀ and x·(Eₖ − B)ᵀ, without bias, made on first use. */
+  private preparePlanes(): void {
+    if (this.planesReady) return;
+    const { mem, config } = this;
+    const k = mem.x;
+    const width = config.hiddenSizes[0]!;
+    const pad = padToPanel(width);
+    const n0 = width * config.inputSize;
+    const plane = this.rows * pad * 4;
+    mem.f32('bias').fill(0);
+    for (let j = 0; j <= this.basisCount; j++) {
+      if (j === 0) k.pack_panels(mem.ptr('basisB'), width, config.inputSize, mem.ptr('packed'));
+      else {
+        k.difference(mem.ptr('basisE') + (j - 1) * n0 * 4, mem.ptr('basisB'), n0, mem.ptr('stage'));
+        k.pack_panels(mem.ptr('stage'), width, config.inputSize, mem.ptr('packed'));
+      }
+      k.linear_rows(mem.ptr('x'), config.inputSize, this.rows, config.inputSize, mem.ptr('packed'), mem.ptr('bias'), pad, mem.ptr('planes') + j * plane);
+    }
+    this.planesReady = true;
+  }
+
   private pack(w: Float32Array, out: number, inSize: number): void {
     this.mem.f32('stage').set(w);
     this.mem.x.pack_panels(this.mem.ptr('stage'), out, inSize, this.mem.ptr('packed'));
   }
+}
+
+/** x with G·x = r (G symmetric K×K, row-major), by Gaussian elimination with partial pivoting; directions with a negligible pivot get 0. */
+export function solveSymmetric(G: Float64Array, r: Float64Array, K: number): Float64Array {
+  const a = Array.from({ length: K }, (_, i) => [...G.subarray(i * K, (i + 1) * K), r[i]!]);
+  const scale = Math.max(0, ...Array.from({ length: K }, (_, i) => Math.abs(G[i * K + i]!)));
+  const pivotRow: number[] = [];
+  for (let col = 0, row = 0; col < K && row < K; col++) {
+    let best = row;
+    for (let i = row + 1; i < K; i++) if (Math.abs(a[i]![col]!) > Math.abs(a[best]![col]!)) best = i;
+    if (Math.abs(a[best]![col]!) <= 1e-12 * scale) continue;
+    [a[row], a[best]] = [a[best]!, a[row]!];
+    for (let i = 0; i < K; i++) {
+      if (i === row) continue;
+      const f = a[i]![col]! / a[row]![col]!;
+      if (f !== 0) for (let j = col; j <= K; j++) a[i]![j]! -= f * a[row]![j]!;
+    }
+    pivotRow[col] = row++;
+  }
+  const x = new Float64Array(K);
+  for (let col = 0; col < K; col++) if (pivotRow[col] !== undefined) x[col] = a[pivotRow[col]!]![K]! / a[pivotRow[col]!]![col]!;
+  return x;
 }

@@ -13,7 +13,8 @@ import type { HostParams } from '../merge/host-merge.ts';
 import { defaultThreads } from '../merge/executor.ts';
 import { mlpLogits } from '../models/mlp-classifier.ts';
 import { MlpForward } from '../models/mlp-forward.ts';
-import type { MlpWeights, RowSegment } from '../models/mlp-rows-forward.ts';
+import type { FirstLayerBasis, MlpWeights, RowSegment } from '../models/mlp-rows-forward.ts';
+import { mlpLayerName } from '../models/mlp-names.ts';
 import { forwardKernelsAvailable } from '../tensor/wasm/forward-kernels.ts';
 import type { EvalSplit, FamilyObjective, LossOptions, LossTerms, ZooScorer } from './family.ts';
 import { subset } from './mnist-data.ts';
@@ -33,6 +34,12 @@ function expertHeads(zoo: LoadedClassifierZoo): Record<string, tf.Tensor>[] {
     for (const [name, t] of zoo.experts[i]!) if (name.startsWith(`heads.${task}.`)) h[name] = tf.keep(tf.tensor(t.values, t.shape));
     return h;
   });
+}
+
+/** The first-layer weights of the zoo's base and experts (the basis candidates combine). */
+export function firstLayerBasis(zoo: LoadedClassifierZoo): FirstLayerBasis {
+  const name = `${mlpLayerName(0)}.weight`;
+  return { base: zoo.base.get(name)!.values, experts: zoo.experts.map((e) => e.get(name)!.values) };
 }
 
 function dataFile(zoo: LoadedClassifierZoo, task: string, split: string): string {
@@ -55,6 +62,12 @@ export interface ClassifierScorerOptions {
   forward?: ScoringForward;
   /** Threads for the wasm forward pass (the caller's included); default: the CPU count, at most 8. */
   threads?: number;
+  /**
+   * Whether the wasm pass may combine the first layer's products from the base's and experts'
+   * (for candidates whose first-layer weight is a linear combination of them; see FirstLayerBasis
+   * in mlp-rows-forward.ts). Default true; the numbers agree to float32 rounding either way.
+   */
+  combineFirstLayer?: boolean;
 }
 
 /** Stacked forward passes kept per set of batches (a study scores one set; a re-scoring adds another). */
@@ -74,6 +87,13 @@ export class ClassifierScorer implements ZooScorer {
     this.forward = want === 'auto' ? (forwardKernelsAvailable() && tf.getBackend() !== 'tensorflow' ? 'wasm' : 'tfjs') : want;
     if (this.forward === 'wasm' && !forwardKernelsAvailable()) fail('ENGINE_E_BACKEND', 'the wasm scoring forward pass needs WebAssembly SIMD, which this runtime lacks; score with forward: tfjs');
     this.heads = this.forward === 'tfjs' ? expertHeads(zoo) : [];
+  }
+
+  /** How many wasm forward passes combined their first layer from the basis's products. */
+  get combinedRuns(): number {
+    let n = 0;
+    for (const f of this.forwards.values()) n += f.combinedRuns;
+    return n;
   }
 
   /** Which forward pass this scorer runs. */
@@ -154,7 +174,7 @@ export class ClassifierScorer implements ZooScorer {
         f.close();
         this.forwards.delete(oldest);
       }
-      forward = new MlpForward(this.zoo.config, inputs, segments, this.o.threads ?? defaultThreads());
+      forward = new MlpForward(this.zoo.config, inputs, segments, this.o.threads ?? defaultThreads(), this.o.combineFirstLayer === false ? undefined : firstLayerBasis(this.zoo));
       this.forwards.set(planKey, forward);
     }
     const weights: MlpWeights = {};

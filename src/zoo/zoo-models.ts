@@ -141,7 +141,8 @@ function forwardOf(zoo: LoadedClassifierZoo, split: SplitName, limit: number | u
     }
     const inputs = new Float32Array(rows * zoo.config.inputSize);
     for (const s of segments) inputs.set(data.get(s.task)!.inputs, s.start * zoo.config.inputSize);
-    f = new MlpForward(zoo.config, inputs, segments, defaultThreads());
+    const name = 'backbone.layers.0.weight';
+    f = new MlpForward(zoo.config, inputs, segments, defaultThreads(), { base: zoo.base.get(name)!.values, experts: zoo.experts.map((e) => e.get(name)!.values) });
     byKey.set(key, f);
   }
   return f;

@@ -132,3 +132,63 @@ EXPORT(compact_scaled) void compact_scaled(const float* h, int rows, int stride,
   for (int r = 0; r < rows; r++)
     for (int c = 0; c < width; c++) out[r * width + c] = h[r * stride + c] * scale;
 }
+
+// ---------------------------------------------------------------------------------------------
+// First layer as a combination of precomputed products. When a weight W [out, in] is the base's
+// plus a linear combination of the experts' differences, W = B + Σₖ λₖ (Eₖ − B) (task arithmetic,
+// linear merges, per-tensor coefficients), then x·Wᵀ = x·Bᵀ + Σₖ λₖ x·(Eₖ − B)ᵀ: the products are
+// computed once per data set, and each call only combines them. The float64 helpers below find
+// the λ and check that W is such a combination (experts: K arrays of n values, back to back).
+
+/** gram[k·K + l] = Σᵢ (Eₖ − B)ᵢ (Eₗ − B)ᵢ in float64. */
+EXPORT(basis_gram) void basis_gram(const float* b, const float* e, int K, int n, double* gram) {
+  for (int k = 0; k < K; k++)
+    for (int l = 0; l <= k; l++) {
+      const float* ek = e + (long)k * n;
+      const float* el = e + (long)l * n;
+      double s = 0;
+      for (int i = 0; i < n; i++) s += ((double)ek[i] - b[i]) * ((double)el[i] - b[i]);
+      gram[k * K + l] = gram[l * K + k] = s;
+    }
+}
+
+/** out[k] = Σᵢ (W − B)ᵢ (Eₖ − B)ᵢ for k < K, out[K] = Σᵢ W²ᵢ, in float64. */
+EXPORT(basis_dots) void basis_dots(const float* w, const float* b, const float* e, int K, int n, double* out) {
+  for (int k = 0; k < K; k++) {
+    const float* ek = e + (long)k * n;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += ((double)w[i] - b[i]) * ((double)ek[i] - b[i]);
+    out[k] = s;
+  }
+  double q = 0;
+  for (int i = 0; i < n; i++) q += (double)w[i] * w[i];
+  out[K] = q;
+}
+
+/** Σᵢ ((W − B)ᵢ − Σₖ λₖ (Eₖ − B)ᵢ)² in float64: the squared distance of W from the combination. */
+EXPORT(basis_residual) double basis_residual(const float* w, const float* b, const float* e, int K, int n, const double* lambda) {
+  double q = 0;
+  for (int i = 0; i < n; i++) {
+    double r = (double)w[i] - b[i];
+    for (int k = 0; k < K; k++) r -= lambda[k] * ((double)e[(long)k * n + i] - b[i]);
+    q += r * r;
+  }
+  return q;
+}
+
+/** out [rows, pad] = Σⱼ coef[j]·planes[j] + bias (planes: count arrays of rows·pad values, back to back; pad a multiple of 4). */
+EXPORT(combine_planes) void combine_planes(const float* planes, int count, int rows, int pad, const float* coef, const float* bias, float* out) {
+  long size = (long)rows * pad;
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < pad; c += 4) {
+      long at = (long)r * pad + c;
+      v128_t acc = wasm_f32x4_mul(wasm_f32x4_splat(coef[0]), wasm_v128_load(planes + at));
+      for (int j = 1; j < count; j++) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(coef[j]), wasm_v128_load(planes + j * size + at)));
+      wasm_v128_store(out + at, wasm_f32x4_add(acc, wasm_v128_load(bias + c)));
+    }
+}
+
+/** out [n] = a − b (float32). */
+EXPORT(difference) void difference(const float* a, const float* b, int n, float* out) {
+  for (int i = 0; i < n; i++) out[i] = a[i] - b[i];
+}

@@ -9,6 +9,11 @@ export interface ForwardExports {
   norm_relu_rows(h: number, rows: number, stride: number, width: number, layerNorm: number, g: number, beta: number, eps: number): void;
   l2_normalize_rows(h: number, rows: number, stride: number, width: number, floor: number): void;
   compact_scaled(h: number, rows: number, stride: number, width: number, scale: number, out: number): void;
+  basis_gram(b: number, e: number, k: number, n: number, gram: number): void;
+  basis_dots(w: number, b: number, e: number, k: number, n: number, out: number): void;
+  basis_residual(w: number, b: number, e: number, k: number, n: number, lambda: number): number;
+  combine_planes(planes: number, count: number, rows: number, pad: number, coef: number, bias: number, out: number): void;
+  difference(a: number, b: number, n: number, out: number): void;
 }
 
 /** Output columns per packed panel (PANEL in forward-kernels.c). */
@@ -44,7 +49,7 @@ export class DenseMemory {
   private readonly memory: WebAssembly.Memory;
   private readonly offsets = new Map<string, { offset: number; length: number }>();
 
-  /** Lay out blocks of `sizes` (name → float count) and grow the memory to hold them. */
+  /** Lay out blocks of `sizes` (name → float32 count; a float64 block takes two per value) and grow the memory to hold them. */
   constructor(sizes: ReadonlyMap<string, number>) {
     const m = module();
     if (!m) throw new Error('the forward kernels need WebAssembly SIMD, which this runtime lacks');
@@ -70,5 +75,12 @@ export class DenseMemory {
     const b = this.offsets.get(name);
     if (!b) throw new Error(`forward memory: no block ${name}`);
     return new Float32Array(this.memory.buffer, b.offset, b.length);
+  }
+
+  /** A float64 view of a block (half as many values as its float32 count). */
+  f64(name: string): Float64Array {
+    const b = this.offsets.get(name);
+    if (!b) throw new Error(`forward memory: no block ${name}`);
+    return new Float64Array(this.memory.buffer, b.offset, b.length >> 1);
   }
 }
