@@ -123,6 +123,21 @@ wasm.close();
 const kernelAfter = kernelGflops();
 const tfjs = new ClassifierScorer(zoo, { seed: 0, samples: SAMPLES, forward: 'tfjs' });
 const reference = timeCandidates(tfjs, Math.min(3, count));
+// The same candidates scored by both paths: accuracy counts must be equal (8 × 1,000 samples each).
+const check = new ClassifierScorer(zoo, { seed: 0, samples: SAMPLES, forward: 'wasm', threads });
+const checkRand = seededRandom(2);
+let unequal = 0;
+let checked = 0;
+for (const spec of [taSpec, tiesSpec, taSpec, tiesSpec]) {
+  const b = mergeBackbone(zoo, spec(checkRand));
+  const a = check.score(b, objectives).values;
+  const r = tfjs.score(b, objectives).values;
+  a.forEach((v, i) => {
+    checked++;
+    if (Math.round(v * SAMPLES) !== Math.round(r[i]! * SAMPLES)) unequal++;
+  });
+}
+check.close();
 tfjs.close();
 const numpy = numpyGflops();
 const load1 = os.loadavg()[0]!;
@@ -152,4 +167,5 @@ if (numpy !== undefined) {
 } else console.log('numpy peer                   not run (python3 with numpy not found)');
 const refPer = reference.build + reference.score;
 console.log(`tfjs per-task scoring        ${`${f(1 / refPer)} candidates/s (${f(refPer * 1000, 0)} ms each)`.padEnd(36)}${f(1 / reference.cpu)}   speed-up ${f(refPer / per, 1)}× wall, ${f(reference.cpu / ours.cpu, 1)}× CPU`);
+console.log(`accuracy counts vs tfjs      ${unequal === 0 ? 'equal' : `${unequal} UNEQUAL`} on ${checked} (candidate, task) pairs (2 task arithmetic + 2 TIES candidates)`);
 console.log(`load average (1 min)         ${f(load0)} at start, ${f(load1)} at end, on ${os.availableParallelism()} cores`);
