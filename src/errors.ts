@@ -36,6 +36,7 @@ export const ErrorCodes = {
   ENGINE_E_BACKEND: 'the requested tfjs backend is unknown or cannot start',
   ENGINE_E_MEMORY: 'tensors would exceed the wasm backend\'s safe heap size',
   ENGINE_E_KERNELS: 'MERGESEARCH_KERNELS names no kernel backend (wasm or js)',
+  ENGINE_E_WORKER: 'a worker thread stopped answering',
   // models
   MODEL_E_PARAMS: 'an input or task does not fit the model config (unknown task, wrong input width)',
   // evaluators

@@ -73,7 +73,9 @@ export function needsNormPass(s: ModelSparsity): boolean {
 
 /**
  * Keep-mask of one model's task vector over one chunk (1 = kept), or null when all is kept.
- * `selections` holds [keepTop, dropTop] selections for the magnitude kinds.
+ * `selections` holds [keepTop, dropTop] selections for the magnitude kinds. `alloc` gives the
+ * mask's memory (the chunk's allocator: in the wasm kernels' heap, so the mask kernels write it and
+ * the norm and combine kernels read it in place instead of copying it in and out on every call).
  */
 export function keepMask(
   s: ModelSparsity,
@@ -82,10 +84,16 @@ export function keepMask(
   firstElement: number,
   key: number,
   selections: Array<Selection | undefined> | undefined,
+  alloc?: (n: number) => Float32Array,
 ): Uint8Array | null {
   if (!isSparse(s)) return null;
   const n = tau.length;
-  const mask = new Uint8Array(n);
+  let mask: Uint8Array;
+  if (alloc) {
+    const block = alloc(Math.ceil(n / 4));
+    mask = new Uint8Array(block.buffer, block.byteOffset, n);
+    mask.fill(0); // a reused block holds old values
+  } else mask = new Uint8Array(n);
   if (s.kind === 'magnitude' || s.kind === 'magnitude_outliers') {
     const keep = selections?.[0];
     if (!keep) throw new Error('magnitude sparsification needs its selection statistics');

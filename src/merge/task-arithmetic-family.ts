@@ -98,7 +98,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
   // Random masks only need the length, so they do not force the task vector to be built.
   function mask(ctx: TensorContext, chunk: Chunk, s: ModelSparsity, i: number, stats: FamilyStats | undefined): Uint8Array | null {
     return cached(chunk, `mask${i}`, () =>
-      keepMask(s, s.kind === 'random' ? chunk.models[i]! : tau(chunk, i), chunk.index, chunk.rowStart * ctx.cols, maskKey(ctx.seed, i), stats?.selections?.[i]),
+      keepMask(s, s.kind === 'random' ? chunk.models[i]! : tau(chunk, i), chunk.index, chunk.rowStart * ctx.cols, maskKey(ctx.seed, i), stats?.selections?.[i], chunk.alloc),
     );
   }
 

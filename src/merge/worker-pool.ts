@@ -64,7 +64,7 @@ export class WorkerPool {
 }
 
 /** An error from a worker, as the main thread would have thrown it. */
-function rebuildError(e: { message: string; code?: string; stack?: string }): Error {
+export function rebuildError(e: { message: string; code?: string; stack?: string }): Error {
   const err = e.code && Object.hasOwn(ErrorCodes, e.code)
     ? new MergeSearchError(e.code as ErrorCode, e.message.replace(`${e.code}: `, ''))
     : Object.assign(new Error(e.message), e.code ? { code: e.code } : {});

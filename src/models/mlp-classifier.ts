@@ -10,16 +10,14 @@ import { fmix32, fnv1a32, FNV_OFFSET, FNV_PRIME } from '../tensor/hash.ts';
 import { seededRandom } from '../tensor/random.ts';
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
+import { LAYER_NORM_EPS, NORM_FLOOR, mlpHeadName, mlpLayerName } from './mlp-names.ts';
 
 export const MLP_ARCHITECTURE = 'MlpClassifier';
 export const MLP_MODEL_TYPE = 'mlp_classifier';
 export const MLP_HEADS = ['cosine', 'linear'] as const;
 export type MlpHead = (typeof MLP_HEADS)[number];
 
-/** LayerNorm's epsilon (torch's default). */
-export const LAYER_NORM_EPS = 1e-5;
-/** Floor on L2 norms before dividing (torch.nn.functional.normalize's default). */
-export const NORM_FLOOR = 1e-12;
+export { LAYER_NORM_EPS, NORM_FLOOR, mlpHeadName, mlpLayerName } from './mlp-names.ts';
 
 /** A parsed, validated config.json of an MlpClassifier. */
 export interface MlpConfig {
@@ -117,8 +115,8 @@ function describe(v: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
-const layerName = (i: number) => `backbone.layers.${i}`;
-const headName = (task: string) => `heads.${task}`;
+const layerName = mlpLayerName;
+const headName = mlpHeadName;
 
 /** Every tensor the model needs, in order: backbone layers first, then one head per task. */
 export function mlpParameterShapes(config: MlpConfig): ParamShape[] {
