@@ -3,16 +3,13 @@
 // export is scored again on the study's objectives and printed beside the recorded values.
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { exportTrial } from '../search/export.ts';
-import { rescoreExport } from '../search/rescore.ts';
-import { StudyStore } from '../study/index.ts';
-import { initEngine } from '../tensor/engine.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
 
 /** The study to use: the one named, or the only one in the database. */
-export function pickStudy(db: string, name: string | undefined): string {
+export async function pickStudy(db: string, name: string | undefined): Promise<string> {
   if (name) return name;
+  const { StudyStore } = await import('../study/index.ts');
   const store = StudyStore.open(db, { readonly: true });
   try {
     const all = store.listStudies();
@@ -36,10 +33,13 @@ export function registerExport(program: Command): void {
     .option('--no-check', 'do not score the export again (zoo studies)')
     .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean }) => {
       const trial = intArg(o.trial, '--trial', 0);
-      const study = pickStudy(o.db, o.study);
+      const study = await pickStudy(o.db, o.study);
+      const { exportTrial } = await import('../search/export.ts');
       const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, log: (l) => process.stderr.write(`${l}\n`) });
       process.stdout.write(`exported trial ${trial} of study ${study} in ${r.seconds.toFixed(1)} s → ${r.out}: ${r.files.join(', ')}\n`);
       if (!o.check) return;
+      const { initEngine } = await import('../tensor/engine.ts');
+      const { rescoreExport } = await import('../search/rescore.ts');
       await initEngine('auto');
       const rows = rescoreExport(o.db, study, trial, r.out);
       if (rows.length === 0) return;

@@ -2,10 +2,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
-import { defaultThreads } from '../merge/executor.ts';
-import { mergeToFolder } from '../merge/merge-to-folder.ts';
-import { readRecipeFile } from '../merge/recipe.ts';
+import { defaultThreads } from '../merge/threads.ts';
 import { byteProgress, formatBytes } from './progress.ts';
 
 export function registerMerge(program: Command): void {
@@ -21,6 +18,9 @@ export function registerMerge(program: Command): void {
     .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean }) => {
       const seed = intArg(o.seed, '--seed', 0);
       const threads = intArg(o.threads, '--threads', 1);
+      const { readRecipeFile } = await import('../merge/recipe.ts');
+      const { parseByteSize, removeUnfinishedOutputs } = await import('../io/checkpoint-writer.ts');
+      const { mergeToFolder } = await import('../merge/merge-to-folder.ts');
       const recipe = readRecipeFile(recipeFile);
       for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
       const progress = byteProgress();

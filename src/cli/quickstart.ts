@@ -3,13 +3,11 @@
 // the Pareto set and how to look at it and export a point.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { readStudyConfig } from '../search/study-config.ts';
-import { StudyStore } from '../study/index.ts';
+import { packagePath } from '../package-root.ts';
 import { searchFromCli } from './search.ts';
 
-export const QUICKSTART_STUDY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../experiments/mnist8/studies/quickstart.yaml');
+export const QUICKSTART_STUDY = packagePath('experiments', 'mnist8', 'studies', 'quickstart.yaml');
 
 export function registerQuickstart(program: Command): void {
   program
@@ -18,6 +16,8 @@ export function registerQuickstart(program: Command): void {
     .option('--db <file>', 'SQLite database for the study', 'quickstart.db')
     .option('--fresh', 'drop a previous quickstart study in --db and start over')
     .action(async (o: { db: string; fresh?: boolean }) => {
+      const { readStudyConfig } = await import('../search/study-config.ts');
+      const { StudyStore } = await import('../study/index.ts');
       const config = readStudyConfig(QUICKSTART_STUDY);
       let resume = false;
       if (fs.existsSync(o.db)) {

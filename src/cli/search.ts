@@ -3,8 +3,8 @@
 import type { Command } from 'commander';
 import type { StudyRow, TrialRow } from '../study/index.ts';
 import type { Problem } from '../search/problem.ts';
-import { runStudy, type RunStudyResult } from '../search/run-study.ts';
-import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
+import type { RunStudyResult } from '../search/run-study.ts';
+import type { StudyConfig } from '../search/study-config.ts';
 import { intArg } from './merge.ts';
 
 export const DEFAULT_DB = 'mergesearch.db';
@@ -88,6 +88,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const { runStudy } = await import('../search/run-study.ts');
   const progress = new SearchProgress(config.budget.trials);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   try {
@@ -168,6 +169,7 @@ export function registerSearch(program: Command): void {
     .option('--quiet', 'no header or per-trial lines (the outcome and the Pareto set still print)')
     .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean }) => {
       const workers = intArg(o.workers, '--workers', 1);
+      const { readStudyConfig } = await import('../search/study-config.ts');
       const config = readStudyConfig(file);
       await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet });
     });

@@ -5,9 +5,8 @@ import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { fail } from '../errors.ts';
-import { buildApp } from '../server/app.ts';
 import { checkServeHost } from '../server/auth.ts';
-import { DEFAULT_MAX_LAUNCHES } from '../server/launches.ts';
+import { DEFAULT_MAX_LAUNCHES } from '../server/launch-limits.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
 
@@ -57,6 +56,7 @@ export function registerServe(program: Command): void {
       const maxLaunches = intArg(o.maxLaunches, '--max-launches', 1);
       const token = o.token ?? (process.env.MERGESEARCH_TOKEN || undefined);
       checkServeHost(o.host, token);
+      const { buildApp } = await import('../server/app.ts');
       const app = await buildApp({
         db: o.db,
         token,

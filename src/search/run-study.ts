@@ -4,8 +4,8 @@
 // the Pareto set of the completed trials.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fail, MergeSearchError } from '../errors.ts';
+import { BIN_PATH } from '../package-root.ts';
 import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
 import { budgetUsed, recoverInterruptedTrials, runTrials, type StopReason } from './loop.ts';
@@ -154,7 +154,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   }
 }
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mergesearch.js');
+const BIN = BIN_PATH;
 
 function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void): Promise<number>[] {
   if (!o.configFile) fail('CLI_E_ARG', 'several workers need the study config as a file');

@@ -16,21 +16,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
+import { BIN_PATH } from '../package-root.ts';
 import { statInput } from '../io/file-checks.ts';
 import { getOptimizer, resolveSettings } from '../search/optimizers/index.ts';
 import { parseStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { isBuiltinZoo } from '../zoo/registry.ts';
 import type { StudyStore } from '../study/index.ts';
 import { HttpError } from './auth.ts';
+import { DEFAULT_MAX_LAUNCHES } from './launch-limits.ts';
 import { confinePath } from './paths.ts';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mergesearch.js');
+export const BIN = BIN_PATH;
 export const LOG_LINES = 50;
-/** Launched searches running at once, at most, unless serve says otherwise. */
-export const DEFAULT_MAX_LAUNCHES = 2;
+export { DEFAULT_MAX_LAUNCHES };
 /** Longest line kept from a child's output (a runaway line without newlines is cut). */
 const MAX_LINE = 2000;
 

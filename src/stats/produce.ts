@@ -15,7 +15,7 @@ import { Checkpoint } from '../io/checkpoint.ts';
 import { loadLlamaCheckpoint, loadLlamaHost } from '../models/llama-load.ts';
 import { MLP_ARCHITECTURE, mlpConfigFromJson, type MlpConfig } from '../models/mlp-classifier.ts';
 import { loadTokenizer } from '../models/tokenizer.ts';
-import { STATISTICS_FILE, type StatisticsKind } from '../merge/statistics/store.ts';
+import { STATISTICS_FILE, STATISTICS_KINDS, type StatisticsKind } from '../merge/statistics/store.ts';
 import { writeStatisticsFile, type StatisticsContent } from '../merge/statistics/write.ts';
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadClassifier } from '../zoo/zoo-eval.ts';
@@ -25,7 +25,7 @@ import { llamaGramStatistics } from './llama-stats.ts';
 import { mlpStatistics } from './mlp-stats.ts';
 import { mlpRegmeanPlusGrams, type GramMap } from './regmean-plus.ts';
 
-export const STATISTICS_KINDS: readonly StatisticsKind[] = ['gram', 'fisher', 'gram_plus'];
+export { STATISTICS_KINDS };
 
 export interface StatsRequest {
   /** Checkpoint folder. */

@@ -6,22 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
+import { BUILTIN_ZOOS, familyNames, isBuiltinZoo } from './catalog.ts';
 import type { BenchmarkFamily, FamilyEvaluator, ZooManifest } from './family.ts';
 import { mnist8Family } from './mnist8-family.ts';
 import { skills4Family } from './skills4-family.ts';
 
 export const FAMILIES: readonly BenchmarkFamily[] = [mnist8Family, skills4Family];
 
-/** Built-in zoo names: each family's name, and NAME-tiny for its small test version. */
-export const BUILTIN_ZOOS: readonly string[] = FAMILIES.flatMap((f) => [f.name, `${f.name}-tiny`]);
-
-export function familyNames(): string[] {
-  return FAMILIES.map((f) => f.name);
-}
-
-export function isBuiltinZoo(zoo: string): boolean {
-  return BUILTIN_ZOOS.includes(zoo);
-}
+// Names and summaries live in catalog.ts, which the command line reads without loading the families.
+export { BUILTIN_ZOOS, familyNames, isBuiltinZoo };
 
 export function getFamily(name: string): BenchmarkFamily | undefined {
   return FAMILIES.find((f) => f.name === name);

@@ -26,6 +26,7 @@ import type { TensorContext } from '../method.ts';
 export const STATISTICS_FILE = 'merge_statistics.safetensors';
 export const STATISTICS_FORMAT = 'mergesearch-statistics';
 export type StatisticsKind = 'gram' | 'fisher' | 'gram_plus';
+export const STATISTICS_KINDS: readonly StatisticsKind[] = ['gram', 'fisher', 'gram_plus'];
 
 export const gramKey = (weight: string) => `gram:${weight}`;
 /** RegMean++ Grams: inputs taken from the partially merged model (src/stats/regmean-plus.ts). */
