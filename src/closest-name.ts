@@ -17,10 +17,10 @@ export function closestName(name: string, known: Iterable<string>): string | und
   return bestD <= Math.max(2, Math.floor(target.length / 3)) ? best : undefined;
 }
 
-/** " (did you mean X?)" when a known name is close to `name`, else "". */
+/** ' (did you mean "X"?)' when a known name is close to `name`, else ''. */
 export function didYouMean(name: string, known: Iterable<string>): string {
   const near = closestName(name, known);
-  return near === undefined ? '' : ` (did you mean ${near}?)`;
+  return near === undefined ? '' : ` (did you mean "${near}"?)`;
 }
 
 function editDistance(a: string, b: string): number {

@@ -26,7 +26,7 @@ export function listenError(e: unknown, host: string, port: number): never {
   const why: Record<string, string> = {
     ENOTFOUND: `the host name ${host} does not resolve to an address of this machine; give an IP address such as 127.0.0.1`,
     EAI_AGAIN: `the host name ${host} could not be looked up (DNS unavailable); give an IP address such as 127.0.0.1`,
-    EADDRINUSE: `port ${port} on ${host} is in use by another program; give another --port (0 picks a free one)`,
+    EADDRINUSE: `port ${port} on ${host} is in use by another program; give another --port, or --port 0 for any free one`,
     EADDRNOTAVAIL: `${host} is not an address of this machine; give one of its addresses, such as 127.0.0.1`,
     EACCES: `listening on port ${port} needs privileges this user lacks; give a port above 1023`,
   };

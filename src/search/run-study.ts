@@ -3,13 +3,15 @@
 // this process and, with several workers, in child processes on the same database), and report
 // the Pareto set of the completed trials.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
+import { didYouMean } from '../closest-name.ts';
 import { fail, MergeSearchError } from '../errors.ts';
 import { BIN_PATH } from '../package-root.ts';
 import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
 import { budgetUsed, recoverInterruptedTrials, runTrials, type StopReason } from './loop.ts';
-import { getOptimizer, resolveSettings } from './optimizers/index.ts';
+import { getOptimizer, optimizerNames, resolveSettings } from './optimizers/index.ts';
 import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
@@ -80,11 +82,20 @@ export function studyFront(store: StudyStore, study: StudyRow): TrialRow[] {
   return idx.map((i) => done[i]!).sort((a, b) => a.number - b.number);
 }
 
+/** The config's optimizer; an unknown name is refused naming the config file and the closest optimizer. */
+function optimizerOf(config: StudyConfig, source: string): Optimizer {
+  const name = config.optimizer.name;
+  if (!optimizerNames().includes(name)) {
+    fail('SEARCH_E_OPTIMIZER', `${source}: optimizer.name "${name}" is not an optimizer${didYouMean(name, optimizerNames())}; optimizers: ${optimizerNames().join(', ')}`);
+  }
+  return getOptimizer(name);
+}
+
 export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   const { config } = o;
   const source = o.configFile ?? 'study config';
   const log = o.log ?? (() => {});
-  const optimizer = getOptimizer(config.optimizer.name);
+  const optimizer = optimizerOf(config, source);
   // Settings are checked before any model is loaded.
   resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
   if ((o.workers ?? 1) > 1 && optimizer.family === 'gradient') {
@@ -92,8 +103,10 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   }
   // The database first: a bad --db path, a study name already taken or a changed config is
   // reported before any model is loaded (or a built-in zoo built, which takes a minute).
+  const fresh = !fs.existsSync(o.db);
   const store = StudyStore.open(o.db);
   let problem: Problem | undefined;
+  let leaveNothing = false;
   try {
     let study = store.findStudy(config.name);
     if (study && !o.resume && !o.join) {
@@ -148,9 +161,19 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
     return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend, error: result.error };
+  } catch (e) {
+    // A database this run created and that holds no study (the zoo or the space was refused before
+    // the study began) is removed, so a failed first run leaves nothing behind.
+    try {
+      leaveNothing = fresh && store.listStudies().length === 0;
+    } catch {
+      // the database cannot even be read: leave it for the user to look at
+    }
+    throw e;
   } finally {
     problem?.close();
     store.close();
+    if (leaveNothing) for (const f of [o.db, `${o.db}-wal`, `${o.db}-shm`]) fs.rmSync(f, { force: true });
   }
 }
 

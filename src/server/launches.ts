@@ -76,7 +76,7 @@ export class Launches {
         'SERVER_E_COMMAND',
         403,
         `${source}: objective "${commands[0]!.name}" is scored by a shell command, and this server was started without --allow-command-launch, so launches may only score with a zoo's evaluators; ` +
-          'run the study yourself with `mergesearch search FILE`, or restart serve with --allow-command-launch if everyone who can reach the API may run commands as you',
+          'run the study yourself with `npx mergesearch search FILE`, or restart serve with --allow-command-launch if everyone who can reach the API may run commands as you',
       );
     }
     const optimizer = getOptimizer(config.optimizer.name);

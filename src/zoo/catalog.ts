@@ -17,7 +17,7 @@ export const MNIST8_CARD: FamilyCard = {
   name: 'mnist8',
   holds: 'classifiers with per-task heads',
   summary: 'eight transformed-digit classification experts (MLP backbone, one head per task): fast, for comparing merge methods and optimizers',
-  buildTime: { full: 'about a minute', tiny: 'a few seconds' },
+  buildTime: { full: 'about 1.5 minutes', tiny: 'a few seconds' },
 };
 
 export const SKILLS4_CARD: FamilyCard = {
