@@ -1,7 +1,7 @@
 // `mergesearch export [--db FILE] [--study NAME] --trial N --out DIR`: write a trial's merge as a
 // checkpoint folder (streaming engine) with its mergekit recipe and model card. For a zoo study the
 // export is scored again on the study's objectives and printed beside the recorded values.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { fail } from '../errors.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
@@ -31,11 +31,12 @@ export function registerExport(program: Command): void {
     .option('--overwrite', 'replace a non-empty output folder')
     .option('--threads <n>', 'worker threads for large tensors')
     .option('--no-check', 'do not score the export again (zoo studies)')
-    .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean }) => {
+    .addOption(new Option('--recipe-paths <how>', 'model paths in mergekit_config.yml: relative to --out (the folder and the models can move together) or absolute').choices(['relative', 'absolute']).default('relative'))
+    .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean; recipePaths: 'relative' | 'absolute' }) => {
       const trial = intArg(o.trial, '--trial', 0);
       const study = await pickStudy(o.db, o.study);
       const { exportTrial } = await import('../search/export.ts');
-      const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, log: (l) => process.stderr.write(`${l}\n`) });
+      const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, recipePaths: o.recipePaths, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, log: (l) => process.stderr.write(`${l}\n`) });
       process.stdout.write(`exported trial ${trial} of study ${study} in ${r.seconds.toFixed(1)} s → ${r.out}: ${r.files.join(', ')}\n`);
       if (!o.check) return;
       const { initEngine } = await import('../tensor/engine.ts');
