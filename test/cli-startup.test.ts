@@ -7,7 +7,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs module of the bin folder, without type declarations
 import { compiledIsCurrent } from '../bin/compiled-is-current.mjs';
+import { MLP_ARCHITECTURE } from '../src/models/mlp-classifier.ts';
 import { PACKAGE_ROOT, packagePath } from '../src/package-root.ts';
+import { FAMILY_CARDS } from '../src/zoo/catalog.ts';
 import { makeTmp } from './helpers/io-tmp.ts';
 import { REPO_ROOT } from './helpers/recipe-fixtures.ts';
 
@@ -60,6 +62,15 @@ describe('bin/mergesearch.js: compiled or sources', () => {
     for (const f of [['bin', 'mergesearch.js'], ['src', 'tensor', 'wasm', 'merge-kernels.wasm'], ['src', 'server', 'public', 'index.html'], ['experiments', 'mnist8', 'studies', 'quickstart.yaml']]) {
       expect(fs.existsSync(packagePath(...f)), f.join('/')).toBe(true);
     }
+  });
+});
+
+describe('the catalog the command line reads without loading the families', () => {
+  it('lists the registry\'s families, in order, with the cards they spread', async () => {
+    const { FAMILIES } = await import('../src/zoo/registry.ts');
+    expect(FAMILY_CARDS.map((c) => c.name)).toEqual(FAMILIES.map((f) => f.name));
+    FAMILY_CARDS.forEach((card, i) => expect({ name: FAMILIES[i]!.name, holds: FAMILIES[i]!.holds, summary: FAMILIES[i]!.summary, buildTime: FAMILIES[i]!.buildTime }).toEqual(card));
+    expect(MLP_ARCHITECTURE).toBe('MlpClassifier'); // the literal checkpoint-kind.ts recognises without loading the model code
   });
 });
 

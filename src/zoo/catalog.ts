@@ -1,6 +1,6 @@
 // What the command line says about each benchmark family before any of its code is loaded (the
 // `zoo build` help, built-in zoo names): names, one-line summaries, build times. Each family
-// adapter spreads its card, so the two cannot drift (test/zoo-family.test.ts checks the order).
+// adapter spreads its card, so the two cannot drift (test/cli-startup.test.ts checks the order).
 
 export interface FamilyCard {
   /** The manifest's `benchmark` value and the `zoo build` name. */
