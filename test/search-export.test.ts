@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { exportTrial } from '../src/search/export.ts';
 import { rescoreExport } from '../src/search/rescore.ts';
 import { runStudy } from '../src/search/run-study.ts';
@@ -84,6 +85,38 @@ describe('export', () => {
     expect(fs.readFileSync(path.join(again, 'model.safetensors')).equals(fs.readFileSync(path.join(out, 'model.safetensors')))).toBe(true);
   });
 
+  it('names the models relative to the output folder, compactly: one line per gradient, the heads routed by two filters', () => {
+    const out = path.join(tmp.dir, 'export-1');
+    const text = fs.readFileSync(path.join(out, 'mergekit_config.yml'), 'utf8');
+    expect(text).not.toContain(tmp.dir);
+    const recipe = YAML.parse(text) as { base_model: string; models: Array<{ model: string; parameters: { weight: unknown; density: unknown } }> };
+    expect(path.resolve(out, recipe.base_model)).toBe(path.join(tmp.dir, 'zoo', 'base'));
+    const tasks = (JSON.parse(fs.readFileSync(path.join(tmp.dir, 'zoo', 'manifest.json'), 'utf8')) as { tasks: string[] }).tasks;
+    recipe.models.forEach((m, i) => {
+      expect(path.resolve(out, m.model)).toBe(path.join(tmp.dir, 'zoo', 'experts', tasks[i]!));
+      // layer-wise weights: the expert's own head 1, the other heads 0, then the gradient over the layers
+      const weight = m.parameters.weight as Array<{ filter?: string; value: unknown }>;
+      expect(weight.slice(0, 2)).toEqual([{ filter: `heads.${tasks[i]}.`, value: 1 }, { filter: 'heads.', value: 0 }]);
+      expect(weight[2]!.filter).toBeUndefined();
+      expect(Array.isArray(weight[2]!.value)).toBe(true);
+      // one searched density per expert; the heads keep density 1
+      const density = m.parameters.density as Array<{ filter?: string; value: unknown }>;
+      expect(density.length).toBe(2);
+      expect(density[0]).toEqual({ filter: 'heads.', value: 1 });
+      expect(typeof density[1]!.value).toBe('number');
+    });
+    // header (3) + method, base, models + per expert: model, parameters, weight + 3 lines, density + 2 lines; global parameters
+    expect(text.split('\n').length, text).toBeLessThanOrEqual(6 + tasks.length * 9 + 8);
+  });
+
+  it('--recipe-paths absolute writes the paths as this machine sees them', async () => {
+    const out = path.join(tmp.dir, 'export-absolute');
+    await exportTrial({ db, study: 'dare', trial: 1, out, threads: 1, recipePaths: 'absolute' });
+    const recipe = YAML.parse(fs.readFileSync(path.join(out, 'mergekit_config.yml'), 'utf8')) as { base_model: string };
+    expect(recipe.base_model).toBe(path.join(tmp.dir, 'zoo', 'base'));
+    expect(fs.readFileSync(path.join(out, 'model.safetensors')).equals(fs.readFileSync(path.join(tmp.dir, 'export-1', 'model.safetensors')))).toBe(true);
+  });
+
   it('writes a model card with the trial, its values and its place on the front', () => {
     const card = fs.readFileSync(path.join(tmp.dir, 'export-3', 'README.md'), 'utf8');
     expect(card).toContain('## Search provenance');
@@ -92,6 +125,9 @@ describe('export', () => {
     const t = store.trial(store.getStudy('dare').id, 3);
     store.close();
     expect(card).toContain(`| plain_loss | minimize | ${t.values![8]!.toFixed(6)} |`);
+    // what the checkpoint is: mnist8's MLP classifiers, not transformers language models
+    expect(card).toContain('This is a merge of MLP classifiers');
+    expect(card).not.toContain('library_name');
   });
 
   it('refuses an unknown study, an unknown trial and an output that exists', async () => {

@@ -131,8 +131,8 @@ budget: {trials: 10}
     ['budgt: {trials: 1}', /unknown key "budgt" \(did you mean "budget"\?\)/],
     ['space: {method: tis, parameters: {weight: {low: 0, high: 1}}}', /did you mean "ties"/],
     ['budget: {}', /budget must be at least one of/],
-    ['objectives: [{task: plain, evaluator: accurcy}]', /evaluator must be one of/],
-    ['objectives: [{task: plain, split: train}]', /split must be calibration, validation, test/],
+    ['objectives: [{task: plain, evaluator: accurcy}]', /evaluator "accurcy" is not the mnist8 zoo's evaluator \(did you mean "accuracy"\?\); evaluators: accuracy,/],
+    ['objectives: [{task: plain, split: train}]', /split must be one of calibration, validation, test \(got "train"\)/],
     ['checkpoints: {base: b, experts: [e]}', /exactly one of zoo/],
   ])('rejects %s', (line, message) => {
     const key = line.split(':')[0]!;

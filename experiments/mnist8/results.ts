@@ -11,6 +11,7 @@ import { initEngine } from '../../src/tensor/engine.ts';
 import { backboneOf, mergeBackbone, scoreBackbone } from '../../src/zoo/zoo-models.ts';
 import { loadMnist8Zoo } from '../../src/zoo/mnist8-family.ts';
 import type { MergeSpec } from '../../src/merge/host-merge.ts';
+import { writeTimings } from '../results-file.ts';
 import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -73,14 +74,15 @@ ${lines.join('\n')}
 `;
 const seconds = ((Date.now() - started) / 1000).toFixed(0);
 // Another zoo gets the table only: the observations below are about the built-in zoo's numbers.
+// The wall time goes to TIMINGS.md (not tracked): the same run must give the same file.
 const text = !target.builtin
   ? `# results on the zoo ${target.zooDir}
 
-Regenerate with \`${target.command}\` (${engine.backend} backend, ${seconds} s for the table). ${intro}`
+Regenerate with \`${target.command}\` (${engine.backend} backend; its wall time: TIMINGS.md beside this file). ${intro}`
   : `# mnist8 results
 
-Regenerate with \`${target.command}\` (builds \`zoo/mnist8\` with seed 0 if missing; ${engine.backend} backend,
-${seconds} s for the table). ${intro}
+Regenerate with \`${target.command}\` (builds \`zoo/mnist8\` with seed 0 if missing; ${engine.backend} backend;
+its wall time goes to TIMINGS.md beside this file, not tracked). ${intro}
 ## Observations
 
 - The gap is real: individual experts sit near 94 %, the best merge here near 69 %, the base at
@@ -100,4 +102,6 @@ const resultsFile = target.out;
 const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
 const blocks = [...previous.matchAll(/<!-- ([a-z-]+):start -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
 fs.writeFileSync(resultsFile, [text.trimEnd(), ...blocks].join('\n\n') + '\n');
+const timings = writeTimings(resultsFile, 'results:mnist8', engine.backend, [`the table: ${seconds} s`]);
 console.log(text);
+console.error(`wrote ${resultsFile}; ${seconds} s for the table (in ${timings})`);

@@ -15,6 +15,7 @@ import { runFreshStudy } from '../fresh-study.ts';
 import { ZooProblem } from '../../src/search/zoo-problem.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { produceZooStatistics } from '../../src/stats/produce.ts';
+import { firstCell, mergeNotes, mergeTableRows, writeTimings } from '../results-file.ts';
 import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -106,15 +107,21 @@ for (const f of files) {
   console.error(`${config.name}: test ${(100 * mean(test)).toFixed(1)} (trial ${best.number}, ${seconds.toFixed(0)} s)`);
 }
 
-const table = [
-  `| study | optimizer | space | test avg | normalized | last trial's test avg | trials | scoring forward passes | gradient steps | wall (s) | best trial |`,
-  `|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
-  ...rows.map((r) => `| ${r.name} | ${r.optimizer} | ${r.space} | ${fmt(mean(r.test))} | ${fmt(normalized(r.test))} | ${r.last ? fmt(mean(r.last)) : '—'} | ${r.trials} | ${r.forward.toLocaleString('en-US')} | ${r.steps} | ${r.seconds.toFixed(0)} | ${r.trial >= 0 ? r.trial : '—'} |`),
-].join('\n');
+// Wall times go to TIMINGS.md (not tracked), so that the same run gives the same RESULTS.md; a run
+// with --only replaces its own rows in the table already there and keeps the others (a row is
+// known by its name with the chosen λ left out).
+const header = `| study | optimizer | space | test avg | normalized | last trial's test avg | trials | scoring forward passes | gradient steps | best trial |`;
+const newRows = rows.map((r) => `| ${r.name} | ${r.optimizer} | ${r.space} | ${fmt(mean(r.test))} | ${fmt(normalized(r.test))} | ${r.last ? fmt(mean(r.last)) : '—'} | ${r.trials} | ${r.forward.toLocaleString('en-US')} | ${r.steps} | ${r.trial >= 0 ? r.trial : '—'} |`);
+const previousText = only !== undefined && fs.existsSync(target.out) ? fs.readFileSync(target.out, 'utf8') : undefined;
+const previousBlock = previousText?.includes(START) ? previousText.slice(previousText.indexOf(START)) : undefined;
+const rowKey = (row: string) => firstCell(row).replace(/λ = [^ ,()]+/, 'λ');
+const table = [header, `|---|---|---|---:|---:|---:|---:|---:|---:|---:|`, ...mergeTableRows(previousBlock, target.out, header, newRows, rowKey)].join('\n');
+const notesBlock = previousBlock?.includes(header) ? (previousBlock.slice(previousBlock.indexOf(header)).split('\n\n')[1] ?? '') : '';
+const previousNotes = notesBlock.startsWith('- ') ? notesBlock.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) : [];
 const block = `${START}
 ## Search results
 
-Regenerate with \`${target.command}\` (${engine.backend} backend; every study in
+Regenerate with \`${target.command}\` (${engine.backend} backend; wall times in TIMINGS.md, not tracked; every study in
 \`experiments/mnist8/studies/\` run from scratch into \`${shown(db)}\`${target.builtin ? '' : ` on the zoo ${target.zooDir}`}). Each study
 searches on calibration accuracy (a fixed 300-sample subsample per task); its best trial by mean
 calibration accuracy is scored on the test split (${zoo.manifest.splits.test.toLocaleString('en-US')} samples per task). *Scoring forward passes*
@@ -123,7 +130,7 @@ steps (each a forward and backward pass over a batch per task). Individual exper
 
 ${table}
 
-${notes.map((n) => `- ${n}`).join('\n')}
+${mergeNotes(previousNotes, notes).map((n) => `- ${n}`).join('\n')}
 
 ${OBSERVATIONS}
 ${END}`;
@@ -131,4 +138,6 @@ const resultsFile = target.out;
 const text = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : `# ${target.builtin ? 'mnist8 results' : `results on the zoo ${target.zooDir}`}\n`;
 const next = text.includes(START) ? text.replace(new RegExp(`${START}[\\s\\S]*${END}`), block) : `${text.trimEnd()}\n\n${block}\n`;
 fs.writeFileSync(resultsFile, next);
+const timings = writeTimings(resultsFile, 'results:search', engine.backend, rows.map((r) => `${r.name}: ${r.seconds.toFixed(0)} s`));
 console.log(block);
+console.error(`wrote ${resultsFile}${only ? ' (rows of this run merged into its table)' : ''}; wall times in ${timings}`);

@@ -17,6 +17,7 @@ import { initEngine } from '../../src/tensor/engine.ts';
 import { runFreshStudy } from '../fresh-study.ts';
 import { mergeLmZoo } from '../../src/zoo/skills4-models.ts';
 import type { HostParams, MergeSpec } from '../../src/merge/host-merge.ts';
+import { firstCell, mergeNotes, mergeTableRows, writeTimings } from '../results-file.ts';
 import { resultsTarget } from '../results-target.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -118,20 +119,27 @@ if (!skipStudies) {
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
-const table = [
-  `| merge | ${tasks.join(' | ')} | avg exact match | normalized | avg loss/token | trials | scoring forward passes | gradient steps | wall (s) | best trial |`,
-  `|---|${tasks.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|---:|`,
-  ...rows.map(
-    (r) =>
-      `| ${r.name} | ${r.scores.em.map(pct).join(' | ')} | ${pct(mean(r.scores.em))} | ${pct(normalized(r.scores.em))} | ${mean(r.scores.loss).toFixed(3)} | ${r.trials ?? '—'} | ${r.evaluations?.toLocaleString('en-US') ?? '—'} | ${r.steps ?? '—'} | ${r.seconds.toFixed(0)} | ${r.trial ?? '—'} |`,
-  ),
-].join('\n');
+// Wall times go to TIMINGS.md (not tracked), so that the same run gives the same RESULTS.md.
+const header = `| merge | ${tasks.join(' | ')} | avg exact match | normalized | avg loss/token | trials | scoring forward passes | gradient steps | best trial |`;
+const newRows = rows.map(
+  (r) =>
+    `| ${r.name} | ${r.scores.em.map(pct).join(' | ')} | ${pct(mean(r.scores.em))} | ${pct(normalized(r.scores.em))} | ${mean(r.scores.loss).toFixed(3)} | ${r.trials ?? '—'} | ${r.evaluations?.toLocaleString('en-US') ?? '—'} | ${r.steps ?? '—'} | ${r.trial ?? '—'} |`,
+);
+// A partial run (--only, --skip-studies) replaces its own rows in the table already there and keeps
+// the others; a row is known by its name with the chosen λ left out.
+const partial = only !== undefined || skipStudies;
+const previous = partial && fs.existsSync(target.out) ? fs.readFileSync(target.out, 'utf8') : undefined;
+const rowKey = (row: string) => firstCell(row).replace(/λ = [^ ,()]+/, 'λ');
+const table = [header, `|---|${tasks.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|`, ...mergeTableRows(previous, target.out, header, newRows, rowKey)].join('\n');
+// The notes are the bullet lines right below the table (the observations come under a heading).
+const notesBlock = previous?.includes(header) ? (previous.slice(previous.indexOf(header)).split('\n\n')[1] ?? '') : '';
+const previousNotes = notesBlock.startsWith('- ') ? notesBlock.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) : [];
 const observations = OBSERVATIONS && fs.existsSync(OBSERVATIONS) ? fs.readFileSync(OBSERVATIONS, 'utf8').trim() : '';
 const m = zoo.manifest;
 const text = `# ${target.builtin ? 'skills4 results' : `results on the zoo ${target.zooDir}`}
 
-Regenerate with \`${target.command}\` (${target.builtin ? 'builds \`zoo/skills4\` with seed 0 if missing; ' : ''}${engine.backend} backend,
-${((Date.now() - started) / 1000).toFixed(0)} s in all). The zoo: a ${m.model.parameters.toLocaleString('en-US')}-parameter LlamaForCausalLM
+Regenerate with \`${target.command}\` (${target.builtin ? 'builds \`zoo/skills4\` with seed 0 if missing; ' : ''}${engine.backend} backend;
+wall times go to TIMINGS.md beside this file, not tracked). The zoo: a ${m.model.parameters.toLocaleString('en-US')}-parameter LlamaForCausalLM
 (hidden ${m.model.hidden}, ${m.model.layers} layers, ${m.model.heads} heads / ${m.model.kvHeads} key-value heads), character tokenizer,
 four experts fine-tuned from one base (add, reverse, sort, lookup). Cells: test-split exact match (%) of the
 greedy answer per task (${m.splits.test} prompts each); *normalized*: mean over tasks of merged / individual exact
@@ -145,9 +153,14 @@ iteration (FW-Soft runs \`ada_steps\` AdaMerging steps inside each).
 
 ${table}
 
-${notes.map((n) => `- ${n}`).join('\n')}
+${mergeNotes(previousNotes, notes).map((n) => `- ${n}`).join('\n')}
 
 ${observations}
 `;
 fs.writeFileSync(target.out, text);
+const timings = writeTimings(target.out, 'results:skills4', engine.backend, [
+  `in all: ${((Date.now() - started) / 1000).toFixed(0)} s${partial ? ` (a partial run: ${skipStudies ? 'no studies' : `only ${only!.join(', ')}`})` : ''}`,
+  ...rows.map((r) => `${r.name}: ${r.seconds.toFixed(0)} s`),
+]);
 console.log(text);
+console.error(`wrote ${target.out}${partial ? ' (rows of this run merged into its table)' : ''}; wall times in ${timings}`);

@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engine.ts';
-import { BUILTIN_ZOOS, builtinZooDir, familyOfDir, isBuiltinZoo } from '../zoo/registry.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
+import { BUILTIN_ZOOS, isBuiltinZoo } from '../zoo/catalog.ts';
 import { intArg } from './merge.ts';
 
 export function registerEval(program: Command): void {
@@ -21,6 +21,8 @@ export function registerEval(program: Command): void {
     .option('--expert-heads', 'score each task through its zoo expert\'s head (classifier zoos; for merged backbones)')
     .option('--json', 'print JSON')
     .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean }) => {
+      const { builtinZooDir, familyOfDir } = await import('../zoo/registry.ts');
+      const { initEngine } = await import('../tensor/engine.ts');
       const zooDir = !fs.existsSync(o.zoo) && isBuiltinZoo(o.zoo) ? builtinZooDir(o.zoo) : o.zoo;
       // A missing folder: "no zoo at DIR (...)", with the build command only for a built-in zoo's folder.
       const family = familyOfDir(zooDir);

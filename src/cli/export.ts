@@ -1,18 +1,15 @@
 // `mergesearch export [--db FILE] [--study NAME] --trial N --out DIR`: write a trial's merge as a
 // checkpoint folder (streaming engine) with its mergekit recipe and model card. For a zoo study the
 // export is scored again on the study's objectives and printed beside the recorded values.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { fail } from '../errors.ts';
-import { exportTrial } from '../search/export.ts';
-import { rescoreExport } from '../search/rescore.ts';
-import { StudyStore, redactUrl } from '../study/index.ts';
-import { initEngine } from '../tensor/engine.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
 
 /** The study to use: the one named, or the only one in the database. */
-export function pickStudy(db: string, name: string | undefined): string {
+export async function pickStudy(db: string, name: string | undefined): Promise<string> {
   if (name) return name;
+  const { StudyStore, redactUrl } = await import('../study/index.ts');
   const store = StudyStore.open(db, { readonly: true });
   try {
     const all = store.listStudies();
@@ -34,12 +31,16 @@ export function registerExport(program: Command): void {
     .option('--overwrite', 'replace a non-empty output folder')
     .option('--threads <n>', 'worker threads for large tensors')
     .option('--no-check', 'do not score the export again (zoo studies)')
-    .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean }) => {
+    .addOption(new Option('--recipe-paths <how>', 'model paths in mergekit_config.yml: relative to --out (the folder and the models can move together) or absolute').choices(['relative', 'absolute']).default('relative'))
+    .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean; recipePaths: 'relative' | 'absolute' }) => {
       const trial = intArg(o.trial, '--trial', 0);
-      const study = pickStudy(o.db, o.study);
-      const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, log: (l) => process.stderr.write(`${l}\n`) });
+      const study = await pickStudy(o.db, o.study);
+      const { exportTrial } = await import('../search/export.ts');
+      const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, recipePaths: o.recipePaths, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, log: (l) => process.stderr.write(`${l}\n`) });
       process.stdout.write(`exported trial ${trial} of study ${study} in ${r.seconds.toFixed(1)} s → ${r.out}: ${r.files.join(', ')}\n`);
       if (!o.check) return;
+      const { initEngine } = await import('../tensor/engine.ts');
+      const { rescoreExport } = await import('../search/rescore.ts');
       await initEngine('auto');
       const rows = rescoreExport(o.db, study, trial, r.out);
       if (rows.length === 0) return;

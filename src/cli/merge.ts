@@ -2,11 +2,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
-import { defaultThreads } from '../merge/executor.ts';
-import { mergeToFolder } from '../merge/merge-to-folder.ts';
-import { isMultiDocument, mergeDocuments, planDocuments, recipeDocuments } from '../merge/multi-recipe.ts';
-import { parseRecipe, readRecipeText } from '../merge/recipe.ts';
+import { defaultThreads } from '../merge/threads.ts';
 import { byteProgress, formatBytes } from './progress.ts';
 
 export function registerMerge(program: Command): void {
@@ -22,6 +18,10 @@ export function registerMerge(program: Command): void {
     .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean }) => {
       const seed = intArg(o.seed, '--seed', 0);
       const threads = intArg(o.threads, '--threads', 1);
+      const { parseRecipe, readRecipeText } = await import('../merge/recipe.ts');
+      const { isMultiDocument, mergeDocuments, planDocuments, recipeDocuments } = await import('../merge/multi-recipe.ts');
+      const { parseByteSize, removeUnfinishedOutputs } = await import('../io/checkpoint-writer.ts');
+      const { mergeToFolder } = await import('../merge/merge-to-folder.ts');
       const text = readRecipeText(recipeFile);
       const multi = isMultiDocument(text);
       // Several documents (mergekit-multi): every one is parsed and ordered before any merge runs.

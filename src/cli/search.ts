@@ -4,8 +4,8 @@
 import type { Command } from 'commander';
 import { redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import type { Problem } from '../search/problem.ts';
-import { runStudy, type RunStudyResult } from '../search/run-study.ts';
-import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
+import type { RunStudyResult } from '../search/run-study.ts';
+import type { StudyConfig } from '../search/study-config.ts';
 import { intArg } from './merge.ts';
 import { fmt, frontText, recommendationText } from './summary.ts';
 import { HOST_ID_ENV, STALE_HEARTBEAT_MS } from '../search/loop.ts';
@@ -88,6 +88,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const { runStudy } = await import('../search/run-study.ts');
   const progress = new SearchProgress(config.budget.trials);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   try {
@@ -161,6 +162,7 @@ export function registerSearch(program: Command): void {
     .option('--grace <seconds>', 'a trial whose worker sent no heartbeat for this long is failed and retried', String(STALE_HEARTBEAT_MS / 1000))
     .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean; hostId?: string; grace: string }) => {
       const workers = intArg(o.workers, '--workers', 1);
+      const { readStudyConfig } = await import('../search/study-config.ts');
       const config = readStudyConfig(file);
       await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet, hostId: o.hostId, graceMs: graceArg(o.grace) });
     });

@@ -5,10 +5,9 @@ import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { fail } from '../errors.ts';
-import { parseLocation } from '../study/index.ts';
-import { buildApp } from '../server/app.ts';
+import { parseLocation } from '../study/location.ts';
 import { checkServeHost } from '../server/auth.ts';
-import { DEFAULT_MAX_LAUNCHES } from '../server/launches.ts';
+import { DEFAULT_MAX_LAUNCHES } from '../server/launch-limits.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
 
@@ -28,7 +27,7 @@ export function listenError(e: unknown, host: string, port: number): never {
   const why: Record<string, string> = {
     ENOTFOUND: `the host name ${host} does not resolve to an address of this machine; give an IP address such as 127.0.0.1`,
     EAI_AGAIN: `the host name ${host} could not be looked up (DNS unavailable); give an IP address such as 127.0.0.1`,
-    EADDRINUSE: `port ${port} on ${host} is in use by another program; give another --port (0 picks a free one)`,
+    EADDRINUSE: `port ${port} on ${host} is in use by another program; give another --port, or --port 0 for any free one`,
     EADDRNOTAVAIL: `${host} is not an address of this machine; give one of its addresses, such as 127.0.0.1`,
     EACCES: `listening on port ${port} needs privileges this user lacks; give a port above 1023`,
   };
@@ -58,6 +57,7 @@ export function registerServe(program: Command): void {
       const maxLaunches = intArg(o.maxLaunches, '--max-launches', 1);
       const token = o.token ?? (process.env.MERGESEARCH_TOKEN || undefined);
       checkServeHost(o.host, token);
+      const { buildApp } = await import('../server/app.ts');
       const app = await buildApp({
         db: o.db,
         token,

@@ -2,9 +2,9 @@
 // and `mergesearch stats --zoo DIR`: statistics for data-informed merges (regmean, fisher).
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import type { StatisticsKind } from '../merge/statistics/store.ts';
-import { produceStatistics, produceZooStatistics, STATISTICS_KINDS, type StatsSummary } from '../stats/produce.ts';
-import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engine.ts';
+import { STATISTICS_KINDS, type StatisticsKind } from '../merge/statistics/store.ts';
+import type { StatsSummary } from '../stats/produce.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
 import { intArg } from './merge.ts';
 
 function parseKinds(v: string): StatisticsKind[] {
@@ -40,6 +40,8 @@ export function registerStats(program: Command): void {
       if (o.zoo === undefined && model === undefined) fail('CLI_E_ARG', 'give a model folder (with --data FILE) or --zoo DIR');
       if (o.zoo === undefined && o.data === undefined) fail('CLI_E_ARG', `--data FILE is needed for ${model}: the calibration examples the statistics are computed on`);
       if (o.zoo !== undefined && (o.out !== undefined || o.data !== undefined || o.task !== undefined)) fail('CLI_E_ARG', '--out, --data and --task do not apply with --zoo (each expert uses its own task\'s calibration split and writes beside itself)');
+      const { initEngine } = await import('../tensor/engine.ts');
+      const { produceStatistics, produceZooStatistics } = await import('../stats/produce.ts');
       await initEngine(o.backend as BackendChoice);
       if (o.zoo !== undefined) {
         produceZooStatistics(o.zoo, kinds, samples, (s, task) => process.stdout.write(`${task}: ${describe(s)}\n`), alpha);

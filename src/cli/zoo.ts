@@ -2,9 +2,9 @@
 // zoo (base, experts, task data) locally from a seed, by its family (src/zoo/registry.ts).
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { closestName } from '../merge/registry.ts';
-import { BACKEND_CHOICES, initEngine, type BackendChoice } from '../tensor/engine.ts';
-import { FAMILIES, familyNames, getFamily } from '../zoo/registry.ts';
+import { closestName } from '../closest-name.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
+import { FAMILY_CARDS, familyNames } from '../zoo/catalog.ts';
 import { intArg } from './merge.ts';
 
 export function defaultZooDir(name: string, tiny: boolean): string {
@@ -15,19 +15,21 @@ export function registerZoo(program: Command): void {
   const zoo = program.command('zoo').description('built-in benchmark zoos, built locally from data shipped in npm packages or generated from a seed');
   zoo
     .command('build')
-    .description(`build a zoo: a base model, one expert per task, and per-task calibration/validation/test data\n${FAMILIES.map((f) => `  ${f.name}: ${f.summary} (${f.buildTime.full}; --tiny ${f.buildTime.tiny})`).join('\n')}`)
+    .description(`build a zoo: a base model, one expert per task, and per-task calibration/validation/test data\n${FAMILY_CARDS.map((f) => `  ${f.name}: ${f.summary} (${f.buildTime.full}; --tiny ${f.buildTime.tiny})`).join('\n')}`)
     .argument('<name>', `zoo to build: ${familyNames().join(', ')}`)
     .option('--out <dir>', 'output folder (default zoo/NAME, or zoo/NAME-tiny with --tiny)')
     .option('--tiny', 'a small, fast version for tests')
     .option('--seed <n>', 'seed for data splits, initialisation and batch order', '0')
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, 'auto')
     .action(async (name: string, o: { out?: string; tiny?: boolean; seed: string; backend: string }) => {
+      const { getFamily } = await import('../zoo/registry.ts');
       const family = getFamily(name);
       if (!family) {
         const near = closestName(name, familyNames());
         fail('CLI_E_ARG', `unknown zoo ${name}${near ? ` (did you mean ${near}?)` : ''}; available: ${familyNames().join(', ')}`);
       }
       const seed = intArg(o.seed, '--seed', 0);
+      const { initEngine } = await import('../tensor/engine.ts');
       const engine = await initEngine(o.backend as BackendChoice);
       const out = o.out ?? defaultZooDir(name, o.tiny ?? false);
       process.stderr.write(`building ${name}${o.tiny ? ' (tiny)' : ''} into ${out} with seed ${seed} on the ${engine.backend} backend\n`);

@@ -1,6 +1,7 @@
 // Writes a checkpoint folder: one model.safetensors or shards bounded by a byte size with an
 // HF-style index. Everything goes to a temporary folder beside the output, renamed into place
 // only when complete, so a failed or killed run never leaves a half-written checkpoint.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
@@ -152,11 +153,21 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A new folder named `prefix` + random characters. Not fs.mkdtempSync: that makes it mode 0700
+ * whatever the umask, and this folder becomes the output; mkdirSync applies the umask like any
+ * other folder the user creates.
+ */
 function mkdtemp(prefix: string): string {
-  try {
-    return fs.mkdtempSync(prefix);
-  } catch (e) {
-    fail('IO_E_WRITE', `cannot create a temporary folder ${prefix}*: ${(e as Error).message}`);
+  for (let attempt = 0; ; attempt++) {
+    const dir = `${prefix}${randomBytes(6).toString('hex')}`;
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 10) continue;
+      fail('IO_E_WRITE', `cannot create a temporary folder ${prefix}*: ${(e as Error).message}`);
+    }
   }
 }
 

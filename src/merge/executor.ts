@@ -6,6 +6,7 @@ import type { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import type { FloatDtype } from '../io/dtype.ts';
 import { ChunkRunner, nonFiniteError, type ChunkResult, type ChunkTask } from './chunk-runner.ts';
 import type { MergePlan, TensorJob } from './plan.ts';
+import { defaultThreads } from './threads.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export interface ExecuteOptions {
@@ -21,9 +22,7 @@ const PARALLEL_MIN_ELEMENTS = 1 << 18;
 /** Elements per chunk: 4 MB per float32 input, so a chunk's arrays stay in cache. */
 const CHUNK_ELEMENTS = 1 << 20;
 
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(os.availableParallelism(), 8));
-}
+export { defaultThreads };
 
 interface ChunkLayout {
   ranges: Array<[number, number]>;

@@ -106,8 +106,10 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
   const source = plan.base ?? plan.reference;
   const baseDir = recipe.baseModel ? dirOf(recipe.baseModel.path) : undefined;
   const sourceConfig = baseDir && !plan.base ? readJsonIfPresent(path.join(baseDir, 'config.json')) : source.config?.raw;
+  let written: Record<string, unknown> | undefined;
   if (sourceConfig) {
     const config = { ...sourceConfig };
+    written = config;
     const dtype = recipe.outDtype ?? recipe.dtype;
     if (dtype) config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
     Object.assign(config, plan.configPatch);
@@ -121,5 +123,5 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
     if (fs.existsSync(p) && statInput(p, 'tokenizer file') === 'file') writer.copyFile(p);
   }
   writer.addFile('mergekit_config.yml', recipe.text.endsWith('\n') ? recipe.text : recipe.text + '\n');
-  writer.addFile('README.md', modelCard(recipe, out, cardExtra));
+  writer.addFile('README.md', modelCard(recipe, out, cardExtra, written));
 }

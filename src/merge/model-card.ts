@@ -1,25 +1,30 @@
 // The README model card written beside a merged checkpoint, in the shape mergekit users know.
 import path from 'node:path';
+import { checkpointKind } from './checkpoint-kind.ts';
 import type { Recipe } from './recipe.ts';
 import { inputBase, inputModels } from './recipe.ts';
 import { mergekitNotes } from './mergekit-compat.ts';
 
-export function modelCard(recipe: Recipe, outDir: string, extra = ''): string {
+/** `config`: the merged checkpoint's config.json (what the card says the models are), if it has one. */
+export function modelCard(recipe: Recipe, outDir: string, extra = '', config?: Record<string, unknown>): string {
   const base = inputBase(recipe);
   const merged = inputModels(recipe);
+  const kind = checkpointKind(config);
   const lines = [
     '---',
     'base_model:',
     ...[...(base ? [base] : []), ...merged].map((m) => `- ${m.ref}`),
-    'library_name: transformers',
+    ...(kind.libraryName ? [`library_name: ${kind.libraryName}`] : []),
+    ...(kind.pipelineTag ? [`pipeline_tag: ${kind.pipelineTag}`] : []),
     'tags:',
     '- mergekit',
     '- mergesearch',
     '- merge',
+    ...kind.tags.map((t) => `- ${t}`),
     '---',
     `# ${path.basename(outDir)}`,
     '',
-    'This is a merge of pre-trained language models created with mergesearch, using a mergekit-compatible recipe.',
+    `This is a merge of ${kind.merged} created with mergesearch, using a mergekit-compatible recipe.`,
     '',
     '## Merge Details',
     '### Merge Method',

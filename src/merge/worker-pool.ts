@@ -5,6 +5,9 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCodes, MergeSearchError, type ErrorCode } from '../errors.ts';
 import type { ChunkResult, ChunkTask } from './chunk-runner.ts';
 
+/** Under tsx the worker registers the TypeScript loader first; compiled, it runs the compiled worker. */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? './merge-worker-entry.mjs' : './merge-worker.js';
+
 interface Pending {
   resolve: (r: ChunkResult) => void;
   reject: (e: Error) => void;
@@ -19,7 +22,7 @@ export class WorkerPool {
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./merge-worker-entry.mjs', import.meta.url));
+      const w = new Worker(new URL(WORKER_ENTRY, import.meta.url));
       w.on('message', (msg: { id: number; result?: ChunkResult; error?: { message: string; code?: string; stack?: string } }) => {
         const p = this.pending.get(msg.id);
         if (!p) return;

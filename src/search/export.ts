@@ -11,7 +11,7 @@ import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { mergekitNotes } from '../merge/mergekit-compat.ts';
-import { parseRecipe } from '../merge/recipe.ts';
+import { parseRecipe, type Recipe } from '../merge/recipe.ts';
 import { getMethod } from '../merge/registry.ts';
 import { StudyStore, parseLocation, type StudyRow, type TrialRow } from '../study/index.ts';
 import { toMinimization } from './optimizer.ts';
@@ -28,8 +28,16 @@ export interface ExportOptions {
   out: string;
   overwrite?: boolean;
   threads?: number;
+  /**
+   * How mergekit_config.yml names the models: 'relative' (default) to the output folder, so the
+   * folder and the models can move together; 'absolute' as this machine sees them.
+   */
+  recipePaths?: RecipePaths;
   log?: (line: string) => void;
 }
+
+export const RECIPE_PATHS = ['relative', 'absolute'] as const;
+export type RecipePaths = (typeof RECIPE_PATHS)[number];
 
 export interface ExportResult {
   out: string;
@@ -142,10 +150,17 @@ function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: str
     ...rows,
     '',
     mergekitExact
-      ? `The recipe above reproduces this merge with \`mergesearch merge\` or mergekit (${recipe.split('\n').length} lines).`
-      : `The recipe above reproduces this merge with \`mergesearch merge\` (${recipe.split('\n').length} lines); mergekit cannot, as said above.`,
+      ? `The recipe above reproduces this merge with \`npx mergesearch merge\` or mergekit (${recipe.split('\n').length} lines).`
+      : `The recipe above reproduces this merge with \`npx mergesearch merge\` (${recipe.split('\n').length} lines); mergekit cannot, as said above.`,
     '',
   ].join('\n');
+}
+
+/** `recipe` as written: its text and model names as mergekit_config.yml and the card show them. */
+function withRefs(recipe: Recipe, text: string, ref: (p: string) => string): Recipe {
+  const models = new Map(recipe.models.map((m) => [m, { ...m, ref: ref(m.path) }]));
+  const base = recipe.baseModel && (models.get(recipe.baseModel) ?? { ...recipe.baseModel, ref: ref(recipe.baseModel.path) });
+  return { ...recipe, models: [...models.values()], baseModel: base, text };
 }
 
 export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
@@ -171,16 +186,27 @@ export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
     // own expert's head, so this export's values will differ from the recorded ones.
     o.log?.(`warning: ${space.method} has no per-model weight, so the task heads cannot be routed to their experts: they are merged by ${space.method} too, unlike in the search`);
   }
-  const recipeObject = recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, { numLayers: sources.numLayers, extra: headParams(space, sources) });
-  const recipe = recipeYaml(recipeObject, `mergesearch: study ${study.name}, trial ${trial.number}\nvalues: ${study.objectives.map((ob, i) => `${ob.name}=${trial.values![i]!.toFixed(4)}`).join(', ')}`);
+  const paths = o.recipePaths ?? 'relative';
+  if (!RECIPE_PATHS.includes(paths)) fail('CLI_E_ARG', `--recipe-paths must be one of ${RECIPE_PATHS.join(', ')}, got ${JSON.stringify(paths)}`);
+  const absOut = path.resolve(o.out);
+  const ref = (p: string) => (paths === 'absolute' ? p : path.relative(absOut, p) || '.');
+  const header = [
+    `mergesearch: study ${study.name}, trial ${trial.number}`,
+    `values: ${study.objectives.map((ob, i) => `${ob.name}=${trial.values![i]!.toFixed(4)}`).join(', ')}`,
+    ...(paths === 'relative' ? ['model paths are relative to this folder: run mergekit from it (or `npx mergesearch merge` from anywhere)'] : []),
+  ].join('\n');
+  const params = { numLayers: sources.numLayers, extra: headParams(space, sources) };
+  const recipe = recipeYaml(recipeFor(space, trial.x, { base: ref(sources.base), experts: sources.experts.map(ref) }, params), header);
+  // The merge itself runs on the absolute paths: a relative one is looked up in the working folder
+  // first (as mergekit does), where a folder of the same name could be another model.
+  const executed = parseRecipe(recipeYaml(recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, params)), `recipe of trial ${trial.number}`);
   o.log?.(`exporting trial ${trial.number} of study ${study.name} (${space.method}) into ${o.out}`);
-  const parsed = parseRecipe(recipe, `recipe of trial ${trial.number}`);
-  const summary = await mergeToFolder(parsed, {
+  const summary = await mergeToFolder(withRefs(executed, recipe, ref), {
     out: o.out,
     overwrite: o.overwrite,
     threads: o.threads,
     seed: study.seed,
-    modelCardExtra: provenance(study, trial, place, recipe, mergekitNotes(parsed).length === 0),
+    modelCardExtra: provenance(study, trial, place, recipe, mergekitNotes(executed).length === 0),
     onWarning: (w) => o.log?.(`warning: ${w}`),
   });
   return { out: summary.out, files: summary.files, recipe, seconds: (Date.now() - started) / 1000 };

@@ -3,13 +3,15 @@
 // this process and, with several workers, in child processes on the same database), and report
 // the Pareto set of the completed trials.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { didYouMean } from '../closest-name.ts';
 import { fail, MergeSearchError } from '../errors.ts';
-import { StudyStore, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
+import { BIN_PATH } from '../package-root.ts';
+import { StudyStore, parseLocation, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
 import { STALE_HEARTBEAT_MS, budgetUsed, recoverInterruptedTrials, runTrials, workerId, type StopReason } from './loop.ts';
-import { getOptimizer, resolveSettings } from './optimizers/index.ts';
+import { getOptimizer, optimizerNames, resolveSettings } from './optimizers/index.ts';
 import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
@@ -98,11 +100,20 @@ export function studyFront(store: StudyStore, study: StudyRow): TrialRow[] {
   return idx.map((i) => done[i]!).sort((a, b) => a.number - b.number);
 }
 
+/** The config's optimizer; an unknown name is refused naming the config file and the closest optimizer. */
+function optimizerOf(config: StudyConfig, source: string): Optimizer {
+  const name = config.optimizer.name;
+  if (!optimizerNames().includes(name)) {
+    fail('SEARCH_E_OPTIMIZER', `${source}: optimizer.name "${name}" is not an optimizer${didYouMean(name, optimizerNames())}; optimizers: ${optimizerNames().join(', ')}`);
+  }
+  return getOptimizer(name);
+}
+
 export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   const { config } = o;
   const source = o.configFile ?? 'study config';
   const log = o.log ?? (() => {});
-  const optimizer = getOptimizer(config.optimizer.name);
+  const optimizer = optimizerOf(config, source);
   // Settings are checked before any model is loaded.
   resolveSettings(optimizer, config.optimizer.settings, `${source}: optimizer`);
   if ((o.workers ?? 1) > 1 && optimizer.family === 'gradient') {
@@ -110,8 +121,13 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   }
   // The database first: a bad --db path, a study name already taken or a changed config is
   // reported before any model is loaded (or a built-in zoo built, which takes a minute).
+  // Only a SQLite file can be left behind by a failed first run; a Postgres database is the user's.
+  const where = parseLocation(o.db);
+  const dbFile = where.kind === 'sqlite' ? where.file : undefined;
+  const fresh = dbFile !== undefined && !fs.existsSync(dbFile);
   const store = StudyStore.open(o.db);
   let problem: Problem | undefined;
+  let leaveNothing = false;
   try {
     let study = store.findStudy(config.name);
     if (study && !o.resume && !o.join) {
@@ -195,13 +211,23 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const done = store.trials(s.id, { states: ['COMPLETE'] });
     const recommended = recommend(done, s.objectives, rule);
     return { study: s, reason: result.reason, trials: result.trials, completed: done, front: studyFront(store, s), backend: engine.backend, error: result.error, rule, recommended, baselines };
+  } catch (e) {
+    // A database this run created and that holds no study (the zoo or the space was refused before
+    // the study began) is removed, so a failed first run leaves nothing behind.
+    try {
+      leaveNothing = fresh && store.listStudies().length === 0;
+    } catch {
+      // the database cannot even be read: leave it for the user to look at
+    }
+    throw e;
   } finally {
     problem?.close();
     store.close();
+    if (leaveNothing && dbFile) for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) fs.rmSync(f, { force: true });
   }
 }
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mergesearch.js');
+const BIN = BIN_PATH;
 
 function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void): Promise<number>[] {
   if (!o.configFile) fail('CLI_E_ARG', 'several workers need the study config as a file');

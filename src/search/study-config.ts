@@ -7,9 +7,10 @@ import YAML from 'yaml';
 import { LM_EVAL_MODELS, lmEvalCommand, lmEvalDirection, type Direction, type LmEvalModel } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
-import { closestName, getMethod, methodNames } from '../merge/registry.ts';
+import { closestName, didYouMean } from '../closest-name.ts';
+import { getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
-import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
 import type { BenchmarkFamily } from '../zoo/family.ts';
 import { allEvaluators, BUILTIN_ZOOS, familyOfZoo, isBuiltinZoo } from '../zoo/registry.ts';
 import type { Json } from './optimizer.ts';
@@ -87,16 +88,25 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));
 
+/** Refuse a key of `obj` that is not in `known`, naming the closest known key. `where`: "space.", "" for the top level. */
+function checkKeys(obj: Obj, known: readonly string[], where: string, source: string): void {
+  for (const k of Object.keys(obj)) {
+    if (known.includes(k)) continue;
+    fail('CONFIG_E_FIELD', `${source}: unknown key "${where}${k}"${didYouMean(k, known)}; known keys${where ? ` of ${where.slice(0, -1)}` : ''}: ${known.join(', ')}`);
+  }
+}
+
+/** Refuse a value outside `choices` ("granularity: layr"), naming the closest choice. */
+function checkChoice(value: unknown, choices: readonly string[], key: string, source: string): void {
+  if (typeof value === 'string' && choices.includes(value)) return;
+  fail('CONFIG_E_FIELD', `${source}: ${key} must be one of ${choices.join(', ')} (got ${show(value)})${typeof value === 'string' ? didYouMean(value, choices) : ''}`);
+}
+
 export function validateStudyConfig(doc: unknown, source: string, o: { defaultName?: string; dir?: string } = {}): StudyConfig {
   const bad = (key: string, want: string, got?: unknown): never =>
     fail('CONFIG_E_FIELD', `${source}: ${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
   if (!isObj(doc)) fail('CONFIG_E_FIELD', `${source} must be a YAML mapping with space, objectives, optimizer and budget`);
-  for (const k of Object.keys(doc)) {
-    if (!TOP.includes(k)) {
-      const near = closestName(k, TOP);
-      fail('CONFIG_E_FIELD', `${source}: unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ''}; known keys: ${TOP.join(', ')}`);
-    }
-  }
+  checkKeys(doc, TOP, '', source);
   const int = (key: string, v: unknown, min: number): number => {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) bad(key, `an integer ≥ ${min}`, v);
     return v as number;
@@ -106,7 +116,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) bad('name', 'a study name made of letters, digits, _, . and -', name);
   const seed = doc.seed === undefined ? 0 : int('seed', doc.seed, 0);
   const backend = (doc.backend ?? 'auto') as BackendChoice;
-  if (!BACKEND_CHOICES.includes(backend)) bad('backend', `one of ${BACKEND_CHOICES.join(', ')}`, doc.backend);
+  checkChoice(backend, BACKEND_CHOICES, 'backend', source);
 
   // What to merge.
   let zoo: string | undefined;
@@ -118,6 +128,12 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   if (doc.zoo !== undefined) {
     if (typeof doc.zoo !== 'string' || doc.zoo === '') bad('zoo', `${BUILTIN_ZOOS.join(' or ')}, or the path of a zoo folder`, doc.zoo);
     zoo = isBuiltinZoo(doc.zoo as string) ? (doc.zoo as string) : path.resolve(dir, doc.zoo as string);
+    // "zoo: mnist9": not a built-in name, no such folder, close to a built-in name — a misspelling,
+    // refused before a database is opened or a zoo is built.
+    const near = isBuiltinZoo(doc.zoo as string) || fs.existsSync(zoo) ? undefined : closestName(doc.zoo as string, BUILTIN_ZOOS);
+    if (near !== undefined) {
+      fail('CONFIG_E_FIELD', `${source}: zoo ${show(doc.zoo)} is not a built-in zoo, and there is no folder ${zoo}; did you mean "${near}"? (built-in zoos: ${BUILTIN_ZOOS.join(', ')}, built on first use)`);
+    }
   } else {
     const c = doc.checkpoints;
     if (!isObj(c) || typeof c.base !== 'string' || !Array.isArray(c.experts) || c.experts.length < 1 || !c.experts.every((e) => typeof e === 'string')) {
@@ -165,7 +181,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   const b = doc.budget;
   if (!isObj(b)) bad('budget', '{trials: N} (and/or evaluations: N, seconds: N)', b);
   const budget: StudyConfig['budget'] = {};
-  for (const k of Object.keys(b as Obj)) if (!['trials', 'evaluations', 'seconds'].includes(k)) bad(`budget.${k}`, 'one of trials, evaluations, seconds (unknown key)');
+  checkKeys(b as Obj, ['trials', 'evaluations', 'seconds'], 'budget.', source);
   const bb = b as Obj;
   if (bb.trials !== undefined) budget.trials = int('budget.trials', bb.trials, 1);
   if (bb.evaluations !== undefined) budget.evaluations = int('budget.evaluations', bb.evaluations, 1);
@@ -211,7 +227,7 @@ function validatePrefer(raw: unknown, source: string): Preference {
 function validateSpace(raw: unknown, source: string): SpaceSpec {
   const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: space.${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
   if (!isObj(raw)) fail('CONFIG_E_FIELD', `${source}: space must be a mapping with method, granularity and parameters (e.g. space: {method: task_arithmetic, granularity: layer, parameters: {weight: {low: 0, high: 1}}})`);
-  for (const k of Object.keys(raw)) if (!['method', 'granularity', 'groups', 'parameters', 'fixed', 'layer_swap'].includes(k)) bad(k, 'one of method, granularity, groups, parameters, fixed, layer_swap (unknown key)');
+  checkKeys(raw, ['method', 'granularity', 'groups', 'parameters', 'fixed', 'layer_swap'], 'space.', source);
   if (raw.layer_swap !== undefined) return validateLayerSwap(raw, source);
   const method = raw.method;
   if (typeof method !== 'string' || !getMethod(method)) {
@@ -219,7 +235,7 @@ function validateSpace(raw: unknown, source: string): SpaceSpec {
     fail('CONFIG_E_FIELD', `${source}: space.method ${show(method)} is not a merge method${near ? ` (did you mean "${near}"?)` : ''}; methods: ${methodNames().join(', ')}`);
   }
   const granularity = (raw.granularity ?? 'task') as Granularity;
-  if (!GRANULARITIES.includes(granularity)) bad('granularity', GRANULARITIES.join(', '), raw.granularity);
+  checkChoice(granularity, GRANULARITIES, 'space.granularity', source);
   let groups: GroupSpec[] | undefined;
   if (raw.groups !== undefined) {
     if (!Array.isArray(raw.groups) || raw.groups.some((g) => !isObj(g) || typeof g.name !== 'string' || typeof g.filter !== 'string' || g.filter === '')) {
@@ -232,9 +248,9 @@ function validateSpace(raw: unknown, source: string): SpaceSpec {
   for (const [p, r] of Object.entries(raw.parameters as Obj)) {
     if (!isObj(r) || typeof r.low !== 'number' || typeof r.high !== 'number') bad(`parameters.${p}`, '{low: NUMBER, high: NUMBER}', r);
     const rr = r as Obj;
-    for (const k of Object.keys(rr)) if (!['low', 'high', 'init', 'granularity'].includes(k)) bad(`parameters.${p}.${k}`, 'one of low, high, init, granularity (unknown key)');
+    checkKeys(rr, ['low', 'high', 'init', 'granularity'], `space.parameters.${p}.`, source);
     if (rr.init !== undefined && typeof rr.init !== 'number') bad(`parameters.${p}.init`, 'a number', rr.init);
-    if (rr.granularity !== undefined && !GRANULARITIES.includes(rr.granularity as Granularity)) bad(`parameters.${p}.granularity`, GRANULARITIES.join(', '), rr.granularity);
+    if (rr.granularity !== undefined) checkChoice(rr.granularity, GRANULARITIES, `space.parameters.${p}.granularity`, source);
     parameters[p] = { low: rr.low as number, high: rr.high as number, init: rr.init as number | undefined, granularity: rr.granularity as Granularity | undefined };
   }
   let fixed: Record<string, Scalar> | undefined;
@@ -282,12 +298,12 @@ function validateObjective(raw: unknown, key: string, source: string, family: Be
   const r = raw as Obj;
   const direction = (d: unknown, fallback: Direction): Direction => {
     if (d === undefined) return fallback;
-    if (d !== 'maximize' && d !== 'minimize') bad('direction', 'maximize or minimize', d);
+    checkChoice(d, ['maximize', 'minimize'], `${key}.direction`, source);
     return d as Direction;
   };
   if (r.evaluator === 'lm_eval') return validateLmEvalObjective(r, key, source);
   if (r.evaluator === 'command' || r.command !== undefined) {
-    for (const k of Object.keys(r)) if (!['name', 'evaluator', 'command', 'key', 'direction', 'timeout_seconds'].includes(k)) bad(k, 'one of name, evaluator, command, key, direction, timeout_seconds (unknown key)');
+    checkKeys(r, ['name', 'evaluator', 'command', 'key', 'direction', 'timeout_seconds'], `${key}.`, source);
     if (typeof r.command !== 'string' || r.command.trim() === '') bad('command', 'a shell command (the checkpoint folder is {checkpoint} or $MERGESEARCH_CHECKPOINT)', r.command);
     const k = r.key ?? r.name;
     if (typeof k !== 'string' || k === '') bad('key', 'the name of the score in the command\'s JSON output', r.key);
@@ -296,16 +312,21 @@ function validateObjective(raw: unknown, key: string, source: string, family: Be
     if (typeof t !== 'number' || !(t > 0)) bad('timeout_seconds', 'a positive number', t);
     return [{ kind: 'command', name: typeof r.name === 'string' ? r.name : (k as string), command: r.command as string, key: k as string, direction: direction(r.direction, 'maximize'), timeoutSeconds: t as number }];
   }
-  for (const k of Object.keys(r)) if (!['name', 'evaluator', 'task', 'split', 'direction', '__tasks', 'tasks'].includes(k)) bad(k, 'one of name, evaluator, task, tasks, split, direction (unknown key)');
+  const { __tasks: _expanded, ...keys } = r;
+  checkKeys(keys, ['name', 'evaluator', 'task', 'tasks', 'split', 'direction'], `${key}.`, source);
   if (family === undefined) bad('', 'a command objective ({command, key, direction}) when the study merges checkpoints');
   const evaluator = r.evaluator ?? evaluators[0]!.name;
   const info = evaluators.find((e) => e.name === evaluator);
   if (!info) {
-    const near = typeof evaluator === 'string' ? closestName(evaluator, names) : undefined;
-    bad('evaluator', `one of ${names.join(', ')}, command${typeof family === 'object' ? ` (the ${family.name} zoo holds ${family.holds})` : ''}${near ? `; did you mean "${near}"?` : ''}`, evaluator);
+    const zoo = typeof family === 'object' ? `the ${family.name} zoo's` : 'a zoo';
+    fail(
+      'CONFIG_E_FIELD',
+      `${source}: ${key}.evaluator ${show(evaluator)} is not ${zoo} evaluator${typeof evaluator === 'string' ? didYouMean(evaluator, names) : ''}; ` +
+        `evaluators: ${names.join(', ')}, command${typeof family === 'object' ? ` (the ${family.name} zoo holds ${family.holds})` : ''}`,
+    );
   }
   const split = (r.split ?? 'calibration') as EvalSplit;
-  if (!SPLITS.includes(split)) bad('split', SPLITS.join(', '), r.split);
+  checkChoice(split, SPLITS, `${key}.split`, source);
   if (split === 'test') process.emitWarning?.(`${source}: ${key} scores on the test split; searching on it overfits the table you report`);
   const ev = info!.name;
   const dir = direction(r.direction, info!.direction);

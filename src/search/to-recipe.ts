@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { fail } from '../errors.ts';
 import { layerIndexOf } from '../io/checkpoint.ts';
 import type { FilterEntry, Scalar, Setting } from '../merge/parameters.ts';
+import { compactFilters } from './compact-filters.ts';
 import type { SearchSpace, TensorParams } from './space.ts';
 
 export interface RecipeModels {
@@ -18,6 +19,22 @@ export interface RecipeModels {
 function settingFor(values: Map<string, Scalar>, numLayers: number): Setting {
   const distinct = new Set(values.values());
   if (distinct.size === 1) return [...distinct][0]!;
+  // The plain form below, or a shorter filter list over the tree of tensor names (compact-filters.ts).
+  const plain = plainSetting(values, numLayers);
+  const size = (s: Setting) => (Array.isArray(s) && s.some((e) => typeof e === 'object' && e !== null) ? s.length : 1);
+  const layers = Array.isArray(plain) ? (plain as FilterEntry[]).at(-1) : undefined;
+  const shorter = [
+    compactFilters(values, numLayers),
+    // With a gradient over the layers last: only the tensors outside the layers get filters.
+    layers && typeof layers === 'object' && layers.filter === undefined && Array.isArray(layers.value)
+      ? compactFilters(new Map([...values].filter(([n]) => layerIndexOf(n) === undefined)), numLayers, { value: layers.value, domain: values })
+      : undefined,
+  ].filter((s): s is FilterEntry[] => s !== undefined && s.length < size(plain));
+  return shorter.sort((a, b) => a.length - b.length)[0] ?? plain;
+}
+
+/** One value per layer as a gradient list (with exact filters for tensors outside the layers), else one exact filter per tensor. */
+function plainSetting(values: Map<string, Scalar>, numLayers: number): Setting {
   // One value per layer index, and the layer's tensors all agree?
   const perLayer = new Map<number, Scalar>();
   const outside = new Map<string, Scalar>();
@@ -84,7 +101,23 @@ export function recipeFor(
   return recipe;
 }
 
+/**
+ * The recipe as YAML, compact: a gradient list on one line (`weight: [0.1, 0.4, 0.3]`) and each
+ * filter entry on one line (`- {filter: heads.plain., value: 1}`), as mergekit reads them too.
+ */
 export function recipeYaml(recipe: Record<string, unknown>, header?: string): string {
-  const body = YAML.stringify(recipe, { lineWidth: 0 });
+  const doc = new YAML.Document(recipe);
+  YAML.visit(doc, {
+    Seq(_, seq) {
+      if (seq.items.every((i) => YAML.isScalar(i))) seq.flow = true;
+    },
+    Map(_, map) {
+      const keys = map.items.map((p) => (YAML.isScalar(p.key) ? p.key.value : undefined));
+      const value: unknown = map.get('value', true);
+      const flat = YAML.isScalar(value) || (YAML.isSeq(value) && value.items.every((i) => YAML.isScalar(i)));
+      if (keys.every((k) => k === 'filter' || k === 'value') && keys.includes('value') && flat) map.flow = true;
+    },
+  });
+  const body = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
   return header ? `${header.split('\n').map((l) => `# ${l}`).join('\n')}\n${body}` : body;
 }

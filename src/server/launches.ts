@@ -16,21 +16,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { fail } from '../errors.ts';
+import { BIN_PATH } from '../package-root.ts';
 import { statInput } from '../io/file-checks.ts';
 import { getOptimizer, resolveSettings } from '../search/optimizers/index.ts';
 import { parseStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { isBuiltinZoo } from '../zoo/registry.ts';
 import type { StudyStore } from '../study/index.ts';
 import { HttpError } from './auth.ts';
+import { DEFAULT_MAX_LAUNCHES } from './launch-limits.ts';
 import { confinePath } from './paths.ts';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mergesearch.js');
+export const BIN = BIN_PATH;
 export const LOG_LINES = 50;
-/** Launched searches running at once, at most, unless serve says otherwise. */
-export const DEFAULT_MAX_LAUNCHES = 2;
+export { DEFAULT_MAX_LAUNCHES };
 /** Longest line kept from a child's output (a runaway line without newlines is cut). */
 const MAX_LINE = 2000;
 
@@ -76,7 +76,7 @@ export class Launches {
         'SERVER_E_COMMAND',
         403,
         `${source}: objective "${commands[0]!.name}" is scored by a shell command, and this server was started without --allow-command-launch, so launches may only score with a zoo's evaluators; ` +
-          'run the study yourself with `mergesearch search FILE`, or restart serve with --allow-command-launch if everyone who can reach the API may run commands as you',
+          'run the study yourself with `npx mergesearch search FILE`, or restart serve with --allow-command-launch if everyone who can reach the API may run commands as you',
       );
     }
     const optimizer = getOptimizer(config.optimizer.name);

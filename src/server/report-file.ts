@@ -173,7 +173,7 @@ export function writeReport(o: WriteReportOptions): WriteReportResult {
     store.close();
   }
   const studies = Object.keys(data.byStudy);
-  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${store.file} holds no studies yet; run mergesearch search first`);
+  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${store.file} holds no studies yet; run \`npx mergesearch search STUDY.yaml --db ${store.file}\` first`);
   const html = reportHtml(data);
   const out = path.resolve(o.out);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) fail('IO_E_WRITE', `--out ${o.out} is a folder; give a file name such as report.html`);

@@ -5,11 +5,11 @@
 // a route of its own (not a not-found fallback) so that it can be marked public and answers once.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
+import { packagePath } from '../package-root.ts';
 import { sendNotFound } from './error-handler.ts';
 
-export const DEFAULT_PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+export const DEFAULT_PUBLIC_DIR = packagePath('src', 'server', 'public');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

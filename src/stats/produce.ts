@@ -15,7 +15,7 @@ import { Checkpoint } from '../io/checkpoint.ts';
 import { loadLlamaCheckpoint, loadLlamaHost } from '../models/llama-load.ts';
 import { MLP_ARCHITECTURE, mlpConfigFromJson, type MlpConfig } from '../models/mlp-classifier.ts';
 import { loadTokenizer } from '../models/tokenizer.ts';
-import { STATISTICS_FILE, type StatisticsKind } from '../merge/statistics/store.ts';
+import { STATISTICS_FILE, STATISTICS_KINDS, type StatisticsKind } from '../merge/statistics/store.ts';
 import { writeStatisticsFile, type StatisticsContent } from '../merge/statistics/write.ts';
 import { readTaskData, toInputs } from '../zoo/task-data.ts';
 import { loadClassifier } from '../zoo/zoo-eval.ts';
@@ -25,7 +25,7 @@ import { llamaGramStatistics } from './llama-stats.ts';
 import { mlpStatistics } from './mlp-stats.ts';
 import { mlpRegmeanPlusGrams, type GramMap } from './regmean-plus.ts';
 
-export const STATISTICS_KINDS: readonly StatisticsKind[] = ['gram', 'fisher', 'gram_plus'];
+export { STATISTICS_KINDS };
 
 export interface StatsRequest {
   /** Checkpoint folder. */
@@ -98,7 +98,7 @@ export function readTokenSequences(file: string, modelDir: string): number[][] {
 export function produceStatistics(r: StatsRequest): StatsSummary {
   if (!fs.existsSync(r.model)) fail('IO_E_NOT_FOUND', `model ${r.model} does not exist`);
   if (r.kinds.length === 0) fail('STATS_E_INPUT', `no statistics kind asked for; use --kind ${STATISTICS_KINDS.join(',')}`);
-  if (r.kinds.includes('gram_plus') && !r.extra?.gramsPlus) fail('STATS_E_INPUT', `--kind gram_plus (RegMean++) depends on every expert being merged: produce it with \`mergesearch stats --zoo DIR --kind gram_plus\``);
+  if (r.kinds.includes('gram_plus') && !r.extra?.gramsPlus) fail('STATS_E_INPUT', `--kind gram_plus (RegMean++) depends on every expert being merged: produce it with \`npx mergesearch stats --zoo DIR --kind gram_plus\``);
   const kinds = r.kinds.filter((k) => k !== 'gram_plus');
   const samples = r.samples ?? 256;
   const arch = architectureOf(r.model);
@@ -150,7 +150,7 @@ interface ZooManifestLike {
  */
 export function produceZooStatistics(zooDir: string, kinds: StatisticsKind[], samples?: number, onDone?: (s: StatsSummary, task: string) => void, alpha = 0.95): StatsSummary[] {
   const file = path.join(zooDir, 'manifest.json');
-  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${zooDir} (${file} is missing); build one with: mergesearch zoo build mnist8 --out ${zooDir}`);
+  if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `no zoo at ${zooDir} (${file} is missing); build one with: npx mergesearch zoo build mnist8 --out ${zooDir}`);
   const m = readJson(file) as ZooManifestLike;
   if (!Array.isArray(m.tasks) || typeof m.experts !== 'object' || typeof m.data !== 'object') fail('STATS_E_INPUT', `${file} is not a zoo manifest (tasks, experts, data)`);
   const dataOf = (task: string) => {

@@ -5,10 +5,9 @@
 // one-pass float32 sums are wrong by 15–50 % on tensors of 16 M elements.
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
+import { BACKEND_CHOICES, type BackendChoice, type BackendName } from './backend-choices.ts';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export type BackendChoice = BackendName | 'auto';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export { BACKEND_CHOICES, type BackendChoice, type BackendName };
 
 /** wasm32's heap stops near 3.8 GB; refuse tensors past this, leaving room for the kernels' scratch. */
 export const DEFAULT_WASM_HEAP_LIMIT = 3.2e9;

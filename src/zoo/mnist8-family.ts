@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { EVALUATORS } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { checkMlpParams } from '../models/mlp-classifier.ts';
+import { MNIST8_CARD } from './catalog.ts';
 import { ClassifierLosses, ClassifierScorer } from './classifier-scoring.ts';
 import type { BenchmarkFamily, EvalOptions, LoadedZoo } from './family.ts';
 import { buildMnist8 } from './mnist8.ts';
@@ -79,10 +80,7 @@ function evalCheckpoint(o: EvalOptions) {
 }
 
 export const mnist8Family: BenchmarkFamily = {
-  name: 'mnist8',
-  holds: 'classifiers with per-task heads',
-  summary: 'eight transformed-digit classification experts (MLP backbone, one head per task): fast, for comparing merge methods and optimizers',
-  buildTime: { full: 'about a minute', tiny: 'a few seconds' },
+  ...MNIST8_CARD,
   splits: SPLITS,
   evaluators: [EVALUATORS.accuracy, EVALUATORS.cross_entropy, EVALUATORS.entropy],
   mergesTensor: isBackbone,

@@ -4,24 +4,18 @@
 // in FAMILIES.
 import fs from 'node:fs';
 import path from 'node:path';
+import { closestName } from '../closest-name.ts';
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
+import { BUILTIN_ZOOS, familyNames, isBuiltinZoo } from './catalog.ts';
 import type { BenchmarkFamily, FamilyEvaluator, ZooManifest } from './family.ts';
 import { mnist8Family } from './mnist8-family.ts';
 import { skills4Family } from './skills4-family.ts';
 
 export const FAMILIES: readonly BenchmarkFamily[] = [mnist8Family, skills4Family];
 
-/** Built-in zoo names: each family's name, and NAME-tiny for its small test version. */
-export const BUILTIN_ZOOS: readonly string[] = FAMILIES.flatMap((f) => [f.name, `${f.name}-tiny`]);
-
-export function familyNames(): string[] {
-  return FAMILIES.map((f) => f.name);
-}
-
-export function isBuiltinZoo(zoo: string): boolean {
-  return BUILTIN_ZOOS.includes(zoo);
-}
+// Names and summaries live in catalog.ts, which the command line reads without loading the families.
+export { BUILTIN_ZOOS, familyNames, isBuiltinZoo };
 
 export function getFamily(name: string): BenchmarkFamily | undefined {
   return FAMILIES.find((f) => f.name === name);
@@ -43,13 +37,21 @@ export function builtinZooAt(dir: string): string | undefined {
 }
 
 /**
- * The advice ending a "no zoo at DIR" message: the build command only when DIR is a built-in zoo's
- * default folder (a path the user chose is printed as given, with no guess at what belongs there).
+ * The advice ending a "no zoo at DIR" message: the build command when DIR is a built-in zoo's
+ * default folder; the built-in zoo when DIR's name is a misspelling of one (mnist9 → mnist8); else
+ * what a zoo folder is (a path the user chose is printed as given, with no guess at what belongs there).
  */
 export function missingZooAdvice(dir: string): string {
   const name = builtinZooAt(dir);
-  if (name === undefined) return 'check the path: a zoo folder holds the manifest.json that `mergesearch zoo build` writes';
-  return `build it with: npx mergesearch zoo build ${name.replace(/-tiny$/, '')}${name.endsWith('-tiny') ? ' --tiny' : ''}`;
+  if (name !== undefined) return `build it with: ${buildCommand(name)}`;
+  const near = closestName(path.basename(path.resolve(dir)), BUILTIN_ZOOS);
+  if (near !== undefined) return `did you mean the built-in zoo ${near}? (give --zoo ${near}, or build it with: ${buildCommand(near)})`;
+  return `check the path: a zoo folder holds the manifest.json that \`npx mergesearch zoo build NAME --out DIR\` writes (NAME: ${familyNames().join(', ')})`;
+}
+
+/** The command that builds a built-in zoo into its default folder. */
+function buildCommand(zoo: string): string {
+  return `npx mergesearch zoo build ${zoo.replace(/-tiny$/, '')}${zoo.endsWith('-tiny') ? ' --tiny' : ''}`;
 }
 
 /** manifest.json of a zoo folder, checked for the fields every family writes. */

@@ -4,6 +4,7 @@
 import { LM_EVALUATORS } from '../../evaluators/lm.ts';
 import { fail } from '../errors.ts';
 import { loadLlamaHost } from '../models/llama-load.ts';
+import { SKILLS4_CARD } from './catalog.ts';
 import type { BenchmarkFamily, EvalOptions, FamilyEvaluator, LoadedZoo } from './family.ts';
 import { LmLosses, LmScorer } from './lm-scoring.ts';
 import { scoreSkills } from './skills4-eval.ts';
@@ -47,10 +48,7 @@ function evalCheckpoint(o: EvalOptions) {
 const evaluators: FamilyEvaluator[] = Object.entries(LM_EVALUATORS).map(([name, e]) => ({ name, ...e }));
 
 export const skills4Family: BenchmarkFamily = {
-  name: 'skills4',
-  holds: 'language models',
-  summary: 'a small Llama-family decoder fine-tuned into four skill experts (add, reverse, sort, lookup): search on language models with exact-match objectives',
-  buildTime: { full: 'about 15 minutes', tiny: 'about a minute' },
+  ...SKILLS4_CARD,
   splits: EVAL_SPLITS,
   evaluators,
   mergesTensor: () => true,

@@ -26,6 +26,7 @@ import type { TensorContext } from '../method.ts';
 export const STATISTICS_FILE = 'merge_statistics.safetensors';
 export const STATISTICS_FORMAT = 'mergesearch-statistics';
 export type StatisticsKind = 'gram' | 'fisher' | 'gram_plus';
+export const STATISTICS_KINDS: readonly StatisticsKind[] = ['gram', 'fisher', 'gram_plus'];
 
 export const gramKey = (weight: string) => `gram:${weight}`;
 /** RegMean++ Grams: inputs taken from the partially merged model (src/stats/regmean-plus.ts). */
@@ -60,8 +61,8 @@ interface OpenStats {
 const open = new Map<string, OpenStats>();
 
 function produceHint(model: string, kind: StatisticsKind): string {
-  if (kind === 'gram_plus') return `produce it for a zoo's experts with \`mergesearch stats --zoo DIR --kind gram_plus\` (RegMean++ statistics depend on every expert), or name an existing file with \`parameters: {statistics: PATH}\` on that model`;
-  return `produce it with \`mergesearch stats ${model} --data CALIBRATION.safetensors --kind ${kind}\` (for a zoo: \`mergesearch stats --zoo DIR --kind ${kind}\`), or name an existing file with \`parameters: {statistics: PATH}\` on that model`;
+  if (kind === 'gram_plus') return `produce it for a zoo's experts with \`npx mergesearch stats --zoo DIR --kind gram_plus\` (RegMean++ statistics depend on every expert), or name an existing file with \`parameters: {statistics: PATH}\` on that model`;
+  return `produce it with \`npx mergesearch stats ${model} --data CALIBRATION.safetensors --kind ${kind}\` (for a zoo: \`npx mergesearch stats --zoo DIR --kind ${kind}\`), or name an existing file with \`parameters: {statistics: PATH}\` on that model`;
 }
 
 /**

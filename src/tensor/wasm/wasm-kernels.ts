@@ -14,6 +14,7 @@
 // live elsewhere (in-memory merges, tests) are copied in and out around a call ("staged"); when
 // the heap cannot hold them the caller runs the JavaScript reference instead.
 import fs from 'node:fs';
+import { packagePath } from '../../package-root.ts';
 import { kernelBackend } from '../kernel-backend.ts';
 
 type View = Float32Array | Float64Array | Uint8Array | Uint16Array | Uint32Array;
@@ -157,7 +158,7 @@ let loaded: WasmKernels | null | undefined;
 
 function load(): WasmKernels | null {
   try {
-    const bytes = fs.readFileSync(new URL('./merge-kernels.wasm', import.meta.url));
+    const bytes = fs.readFileSync(packagePath('src', 'tensor', 'wasm', 'merge-kernels.wasm'));
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
