@@ -3,7 +3,8 @@
 // same merges reached through the search space instead (x = 0, one-hot, all λ).
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baselineScores, normalizedMean, zooBaselines, type Baselines } from '../src/search/baselines.ts';
+import { baselineScores, normalizedMean, type Baselines } from '../src/search/baselines.ts';
+import { zooBaselines } from '../src/search/zoo-baselines.ts';
 import { defaultScale, describeRule, recommend, recommendRule, ruleScores } from '../src/search/recommend.ts';
 import { runStudy } from '../src/search/run-study.ts';
 import { parseStudyConfig } from '../src/search/study-config.ts';

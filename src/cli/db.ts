@@ -2,8 +2,6 @@
 // SQLite file started on a laptop into the PostgreSQL database that workers on several hosts share.
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
-import { StudyStore } from '../study/index.ts';
-import { copyStudies } from '../study/copy.ts';
 
 export function registerDb(program: Command): void {
   const db = program.command('db').description('manage study databases (SQLite files, PostgreSQL)');
@@ -12,8 +10,10 @@ export function registerDb(program: Command): void {
     .requiredOption('--from <file|url>', 'the store to copy from (opened read-only)')
     .requiredOption('--to <file|url>', 'the store to copy into (created or migrated when needed)')
     .option('--study <name...>', 'the studies to copy (default: all)')
-    .action((o: { from: string; to: string; study?: string[] }) => {
+    .action(async (o: { from: string; to: string; study?: string[] }) => {
       if (o.from === o.to) fail('CLI_E_ARG', '--from and --to name the same store; give two different ones');
+      const { StudyStore } = await import('../study/index.ts');
+      const { copyStudies } = await import('../study/copy.ts');
       const from = StudyStore.open(o.from, { readonly: true });
       try {
         const to = StudyStore.open(o.to);

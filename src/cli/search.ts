@@ -2,7 +2,8 @@
 // one line per finished trial, a progress bar on a terminal; at the end the recommended merge
 // beside the baselines, its export command, and the Pareto set (summary.ts).
 import type { Command } from 'commander';
-import { redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
+import type { StudyRow, TrialRow } from '../study/index.ts';
+import { redactUrl } from '../study/location.ts';
 import type { Problem } from '../search/problem.ts';
 import type { RunStudyResult } from '../search/run-study.ts';
 import type { StudyConfig } from '../search/study-config.ts';

@@ -3,11 +3,8 @@
 // database: no config file needed). Black-box optimizers keep their state in the database, so any
 // worker can ask and tell; a worker that dies is noticed by the others through its heartbeat.
 import type { Command } from 'commander';
-import { runStudy } from '../search/run-study.ts';
 import { HOST_ID_ENV, STALE_HEARTBEAT_MS, hostId } from '../search/loop.ts';
-import { configFromStored } from '../search/study-identity.ts';
-import { StudyStore } from '../study/index.ts';
-import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
 import { fail } from '../errors.ts';
 import { EXIT_INTERRUPTED, graceArg, trialLine } from './search.ts';
 
@@ -24,6 +21,9 @@ export function registerWorker(program: Command): void {
     .action(async (o: { db: string; study: string; hostId?: string; grace: string; backend: string; quiet?: boolean }) => {
       if (!BACKEND_CHOICES.includes(o.backend as BackendChoice)) fail('CLI_E_ARG', `--backend ${o.backend}: give one of ${BACKEND_CHOICES.join(', ')}`);
       const graceMs = graceArg(o.grace);
+      const { StudyStore } = await import('../study/index.ts');
+      const { configFromStored } = await import('../search/study-identity.ts');
+      const { runStudy } = await import('../search/run-study.ts');
       const store = StudyStore.open(o.db, { readonly: true });
       let config;
       try {

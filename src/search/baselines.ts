@@ -8,11 +8,10 @@
 //   - each expert on its own task: for every objective, the expert trained on that objective's task
 //     (the upper reference of "normalized accuracy").
 //
+// Scored by zoo-baselines.ts (kept apart so that reading stored baselines loads no merge code).
 // Only in-memory zoo studies get them: for a study scored by the user's command each would be a
 // further merge and command run, which the user has not asked to pay for.
 import type { ObjectiveInfo } from './optimizer.ts';
-import { mergeHostFixed, type HostParams } from '../merge/host-merge.ts';
-import type { ZooProblem } from './zoo-problem.ts';
 import { ruleScores, type RecommendRule } from './recommend.ts';
 
 export const TA_LAMBDAS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
@@ -31,37 +30,6 @@ export interface Baselines {
 /** Plain mean of values in their own direction (a minimised objective negated): how λ is chosen. */
 export function signedMean(values: readonly number[], objectives: readonly ObjectiveInfo[]): number {
   return values.reduce((s, v, i) => s + (objectives[i]!.direction === 'maximize' ? v : -v), 0) / values.length;
-}
-
-/** Score the base, task arithmetic over TA_LAMBDAS, and each expert on its own task. */
-export function zooBaselines(problem: ZooProblem): Baselines {
-  const { zoo, tensors, objectives } = problem;
-  let evaluations = 0;
-  const score = (params: HostParams, objs = objectives) => {
-    const e = problem.score(params, objs);
-    evaluations += e.evaluations;
-    return e.values;
-  };
-  const pick = (from: HostParams): HostParams => new Map(tensors.map((n) => [n, from.get(n)!]));
-  const base = score(pick(zoo.base));
-  let best: { lambda: number; values: number[]; mean: number } | undefined;
-  for (const lambda of TA_LAMBDAS) {
-    const merged = mergeHostFixed(zoo, tensors, { method: 'task_arithmetic', global: { lambda }, perModel: zoo.experts.map(() => ({ weight: 1 })), seed: problem.seed });
-    const values = score(merged);
-    const mean = signedMean(values, objectives);
-    if (!best || mean > best.mean) best = { lambda, values, mean };
-  }
-  const experts: Baselines['experts'] = objectives.map(() => null);
-  zoo.tasks.forEach((task, i) => {
-    const own = objectives.map((o, j) => ({ o, j })).filter(({ o }) => o.task === task);
-    if (own.length === 0) return;
-    const values = score(
-      pick(zoo.experts[i]!),
-      own.map(({ o }) => o),
-    );
-    own.forEach(({ j }, k) => (experts[j] = { task, value: values[k]! }));
-  });
-  return { objectives: objectives.map((o) => o.name), base, taskArithmetic: { lambda: best!.lambda, values: best!.values, grid: [...TA_LAMBDAS] }, experts, evaluations };
 }
 
 /** Each baseline's score under the recommendation rule, on the scale of the study's completed trials (`reference`). */

@@ -20,7 +20,8 @@ import type { StudyConfig } from './study-config.ts';
 import { changedIdentityFields, readStoredConfig, storedConfigOf } from './study-identity.ts';
 import { ZooProblem } from './zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
-import { zooBaselines, type Baselines } from './baselines.ts';
+import type { Baselines } from './baselines.ts';
+import { zooBaselines } from './zoo-baselines.ts';
 import { defaultScale, recommend, recommendRule, type Recommendation, type RecommendRule } from './recommend.ts';
 import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_PREFER } from './study-attrs.ts';
 

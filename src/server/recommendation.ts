@@ -9,6 +9,7 @@ import { defaultScale, describeRule, exportCommand, recommend, recommendRule, ty
 import { ATTR_BASELINES, ATTR_PREFER } from '../search/study-attrs.ts';
 import { readStoredConfigParts } from '../search/study-identity.ts';
 import type { StudyRow, TrialRow } from '../study/index.ts';
+import { parseLocation, redactUrl } from '../study/location.ts';
 
 export interface RecommendationJson {
   rule: RecommendRule & { text: string };
@@ -33,6 +34,7 @@ export function studyRule(s: StudyRow, attrs: Record<string, unknown>): Recommen
 
 /** A database path as a user would type it: relative to the working folder when inside it. */
 export function shownDb(db: string): string {
+  if (parseLocation(db).kind === 'postgres') return redactUrl(db);
   const rel = path.relative(process.cwd(), db);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : db;
 }
