@@ -3,8 +3,9 @@
 // layer_range[0] + k merged with the recipe's method, and renamed to its place in the output.
 // Tensors outside the layers come from the first slice's sources when they sit before the layers
 // (embeddings) and from the last slice's sources otherwise (final norm, head). Gradients run over
-// each slice's own layers: t = k / (n - 1) (1 for a one-layer slice), 0 before the layers and 1
-// after them. A parameter is looked up on the source, then the slice, then the recipe.
+// each slice's own layers: t = k / (n - 1) (1 for a one-layer slice); the tensors outside the
+// layers are read at t = 0, before and after them alike (mergekit's plan_module reads them with
+// ConfigReader(t=0)). A parameter is looked up on the source, then the slice, then the recipe.
 import { fail } from '../errors.ts';
 import { Checkpoint, layerIndexOf } from '../io/checkpoint.ts';
 import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
@@ -76,7 +77,7 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
         outLayer++;
       }
     }
-    for (const name of after) jobs.push(ctxOf(last, inputs[slices.length - 1]!, name, sourceNames(last, () => name), 1));
+    for (const name of after) jobs.push(ctxOf(last, inputs[slices.length - 1]!, name, sourceNames(last, () => name), 0));
     const outNames = new Set<string>();
     for (const j of jobs) {
       if (outNames.has(j.name)) fail('RECIPE_E_SLICE', `two slices write tensor ${j.name}; check the layer names of the models`);
