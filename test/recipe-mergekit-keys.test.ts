@@ -48,6 +48,11 @@ describe('mergekit run options in a recipe', () => {
       expect.stringMatching(new RegExp(`^r\\.yml: model ${e2}: lazy_unpickle is a mergekit run option`)),
     ]);
   });
+  it('a slice\'s residual_weight (a key mergekit accepts and never reads) is ignored with a warning', () => {
+    const r = parseRecipe(`merge_method: linear\nslices:\n  - sources:\n      - {model: ${e1}, layer_range: [0, 2], parameters: {weight: 1}}\n    residual_weight: 0.5\n`, 'r.yml');
+    expect(r.warnings).toEqual(['r.yml: slices[0]: residual_weight is accepted by mergekit but has no effect there; it is ignored here too']);
+    expect(r.slices).toHaveLength(1);
+  });
   it('misspelt keys are still refused, with the closest name (run options included)', () => {
     expectCode(() => parseRecipe(ties('lazy_unpicle: true\n'), 'r.yml'), 'RECIPE_E_FIELD', 'unknown key lazy_unpicle', 'did you mean lazy_unpickle?');
     expectCode(() => parseRecipe(ties('merge_methd: ties\n'), 'r.yml'), 'RECIPE_E_FIELD', 'unknown key merge_methd', 'did you mean merge_method?');
