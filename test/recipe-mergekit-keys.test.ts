@@ -84,6 +84,14 @@ describe('notes for merges mergekit cannot reproduce', () => {
     expect(mergekitNotes(parseRecipe(ties('parameters: { lines_alpha: 1, lines_beta: 0 }\n')))).toEqual([]);
     expect(mergekitNotes(parseRecipe(ties('')))).toEqual([]);
   });
+  it('LiNeS and rescale set on a slice are noted too', () => {
+    const sliced = (sliceParams: string, sourceParams: string) =>
+      parseRecipe(`merge_method: ties\nbase_model: ${base}\nslices:\n  - sources:\n      - {model: ${base}, layer_range: [0, 2]}\n      - {model: ${e1}, layer_range: [0, 2], parameters: {weight: 1, density: 0.5${sourceParams}}}\n    parameters: {lambda: 1${sliceParams}}\n`);
+    expect(mergekitNotes(sliced(', lines_beta: 0.5', ''))).toEqual([expect.stringMatching(/mergekit has no LiNeS/)]);
+    expect(mergekitNotes(sliced('', ''))).toEqual([]);
+    const dare = parseRecipe(`merge_method: dare_ties\nbase_model: ${base}\nslices:\n  - sources:\n      - {model: ${base}, layer_range: [0, 2]}\n      - {model: ${e1}, layer_range: [0, 2], parameters: {weight: 1, density: 0.5}}\n    parameters: {rescale: inverse_density}\n`);
+    expect(mergekitNotes(dare)).toEqual([expect.stringMatching(/refuses rescale: inverse_density/)]);
+  });
   it('the console and the model card carry the note; mergekit_config.yml is the recipe as given', async () => {
     const text = ties('parameters: { lines_alpha: 0.5, lines_beta: 1 }\n');
     const warnings: string[] = [];
