@@ -107,9 +107,11 @@ export function readLmEvalResults(outputDir: string, what = 'lm_eval'): Record<s
 
 /**
  * One task's score: `metric` as `name,filter` exactly, or `name` alone (its first filter, `none`
- * first); without a metric, the first of the usual headline metrics the task reports.
+ * first); without a metric, the first of the usual headline metrics the task reports. With
+ * `direction` (the objective's) and no metric named, a default pick that goes the other way
+ * (a perplexity for a maximised objective) is refused rather than optimised backwards.
  */
-export function pickLmEvalScore(scores: Record<string, number>, task: string, metric?: string): { metric: string; value: number } {
+export function pickLmEvalScore(scores: Record<string, number>, task: string, metric?: string, direction?: 'maximize' | 'minimize'): { metric: string; value: number } {
   const ofTask = Object.keys(scores)
     .filter((k) => k.startsWith(`${task}/`))
     .map((k) => k.slice(task.length + 1));
@@ -122,6 +124,12 @@ export function pickLmEvalScore(scores: Record<string, number>, task: string, me
   else if (metric.includes(',')) chosen = ofTask.find((m) => m === metric);
   else chosen = ofTask.find((m) => m === `${metric},none`) ?? ofTask.find((m) => m.startsWith(`${metric},`));
   if (chosen === undefined) throw new MergeSearchError('EVAL_E_OUTPUT', `lm_eval reported no metric ${metric} for task ${task}; it reported ${ofTask.join(', ')}`);
+  if (metric === undefined && direction !== undefined && lmEvalDirection(chosen) !== direction) {
+    throw new MergeSearchError(
+      'EVAL_E_OUTPUT',
+      `lm_eval: task ${task} reports ${ofTask.join(', ')}; the default pick ${chosen} is ${lmEvalDirection(chosen)}d but the objective is set to ${direction}; name the metric in the study config (metrics: {${task}: ${chosen.split(',')[0]}}), which also sets its direction`,
+    );
+  }
   return { metric: chosen, value: scores[`${task}/${chosen}`]! };
 }
 
