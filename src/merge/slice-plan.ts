@@ -11,8 +11,8 @@ import { Checkpoint, layerIndexOf } from '../io/checkpoint.ts';
 import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
 import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, TensorContext } from './method.ts';
-import { evaluateSetting, type Scalar, type Setting } from './parameters.ts';
-import { checkValue, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
+import type { Scalar } from './parameters.ts';
+import { resolveParams, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
 import type { Recipe, RecipeModel, RecipeSlice, RecipeSource } from './recipe.ts';
 
 /** Tensors outside the layers that sit before them (token and position embeddings). */
@@ -204,32 +204,24 @@ function jobFor(
   return { name: out, shape, outDtype, merge, ctx, inputBytes, inputs: { base, models }, copyFrom: lead };
 }
 
-function lookup(tensor: string, t: number, ...settings: Setting[]): Scalar | undefined {
-  for (const s of settings) {
-    const v = evaluateSetting(tensor, s, t);
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
-
 function resolveGlobal(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, tensor: string, t: number): Record<string, Scalar | undefined> {
-  const out: Record<string, Scalar | undefined> = {};
-  for (const def of method.globalParams) {
-    const v = lookup(tensor, t, slice.parameters[def.name], recipe.parameters[def.name]) ?? def.default;
-    if (v === undefined && def.required) fail('RECIPE_E_PARAM', `parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters (of the recipe or the slice)`);
-    out[def.name] = v === undefined ? undefined : checkValue(def, v, `tensor ${tensor}`);
-  }
-  return out;
+  return resolveParams(
+    method.globalParams,
+    tensor,
+    t,
+    (n) => [slice.parameters[n], recipe.parameters[n]],
+    `tensor ${tensor}`,
+    (n) => `parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters (of the recipe or the slice)`,
+  );
 }
 
 function resolveModel(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, src: RecipeSource, tensor: string, t: number): Record<string, Scalar | undefined> {
-  const out: Record<string, Scalar | undefined> = {};
-  for (const def of method.modelParams) {
-    const v = lookup(tensor, t, src.parameters[def.name], slice.parameters[def.name], recipe.parameters[def.name]) ?? def.default;
-    if (v === undefined && def.required) {
-      fail('RECIPE_E_PARAM', `model ${src.ref}: parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under that source's parameters`);
-    }
-    out[def.name] = v === undefined ? undefined : checkValue(def, v, `model ${src.ref}, tensor ${tensor}`);
-  }
-  return out;
+  return resolveParams(
+    method.modelParams,
+    tensor,
+    t,
+    (n) => [src.parameters[n], slice.parameters[n], recipe.parameters[n]],
+    `model ${src.ref}, tensor ${tensor}`,
+    (n) => `model ${src.ref}: parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under that source's parameters`,
+  );
 }
