@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MergeSearchError } from '../src/errors.ts';
-import { runCommandEvaluator } from './command.ts';
+import { runCommandEvaluator, shellWord } from './command.ts';
 
 export const LM_EVAL_MODELS = ['hf', 'vllm'] as const;
 export type LmEvalModel = (typeof LM_EVAL_MODELS)[number];
@@ -35,10 +35,6 @@ export function lmEvalDirection(metric: string | undefined): 'maximize' | 'minim
   return metric !== undefined && LOWER_IS_BETTER.test(metric) ? 'minimize' : 'maximize';
 }
 
-function quote(word: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The command line, with `{checkpoint}` and `{output}` left for the runner to fill: e.g.
  * `lm_eval --model hf --model_args pretrained={checkpoint},dtype=bfloat16 --tasks gsm8k,arc_easy --limit 100 --output_path {output}`.
@@ -56,7 +52,7 @@ export function lmEvalCommand(spec: LmEvalSpec): string {
     '--output_path',
     '{output}',
   ];
-  const extra = spec.extraArgs === undefined ? '' : typeof spec.extraArgs === 'string' ? spec.extraArgs : spec.extraArgs.map(quote).join(' ');
+  const extra = spec.extraArgs === undefined ? '' : typeof spec.extraArgs === 'string' ? spec.extraArgs : spec.extraArgs.map(shellWord).join(' ');
   return words.join(' ') + (extra.trim() ? ` ${extra.trim()}` : '');
 }
 
@@ -146,7 +142,7 @@ export interface LmEvalRunOptions {
 /** Run the harness on one checkpoint and read its results file. */
 export async function runLmEval(o: LmEvalRunOptions): Promise<Record<string, number>> {
   fs.mkdirSync(o.outputDir, { recursive: true });
-  const command = o.command.replaceAll('{output}', quote(path.resolve(o.outputDir)));
+  const command = o.command.replaceAll('{output}', shellWord(path.resolve(o.outputDir)));
   return runCommandEvaluator({
     command,
     checkpointDir: o.checkpointDir,
