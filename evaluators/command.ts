@@ -94,8 +94,8 @@ class TailBuffer {
   }
 }
 
-/** The checkpoint path as it goes into the command text: bare when it needs no quoting. */
-function shellWord(p: string): string {
+/** A word (the checkpoint path, an argument) as it goes into the command text: bare when it needs no quoting. */
+export function shellWord(p: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MergeSearchError } from '../src/errors.ts';
-import { runCommandEvaluator } from './command.ts';
+import { runCommandEvaluator, shellWord } from './command.ts';
 
 export const LM_EVAL_MODELS = ['hf', 'vllm'] as const;
 export type LmEvalModel = (typeof LM_EVAL_MODELS)[number];
@@ -35,10 +35,6 @@ export function lmEvalDirection(metric: string | undefined): 'maximize' | 'minim
   return metric !== undefined && LOWER_IS_BETTER.test(metric) ? 'minimize' : 'maximize';
 }
 
-function quote(word: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The command line, with `{checkpoint}` and `{output}` left for the runner to fill: e.g.
  * `lm_eval --model hf --model_args pretrained={checkpoint},dtype=bfloat16 --tasks gsm8k,arc_easy --limit 100 --output_path {output}`.
@@ -56,7 +52,7 @@ export function lmEvalCommand(spec: LmEvalSpec): string {
     '--output_path',
     '{output}',
   ];
-  const extra = spec.extraArgs === undefined ? '' : typeof spec.extraArgs === 'string' ? spec.extraArgs : spec.extraArgs.map(quote).join(' ');
+  const extra = spec.extraArgs === undefined ? '' : typeof spec.extraArgs === 'string' ? spec.extraArgs : spec.extraArgs.map(shellWord).join(' ');
   return words.join(' ') + (extra.trim() ? ` ${extra.trim()}` : '');
 }
 
@@ -107,9 +103,11 @@ export function readLmEvalResults(outputDir: string, what = 'lm_eval'): Record<s
 
 /**
  * One task's score: `metric` as `name,filter` exactly, or `name` alone (its first filter, `none`
- * first); without a metric, the first of the usual headline metrics the task reports.
+ * first); without a metric, the first of the usual headline metrics the task reports. With
+ * `direction` (the objective's) and no metric named, a default pick that goes the other way
+ * (a perplexity for a maximised objective) is refused rather than optimised backwards.
  */
-export function pickLmEvalScore(scores: Record<string, number>, task: string, metric?: string): { metric: string; value: number } {
+export function pickLmEvalScore(scores: Record<string, number>, task: string, metric?: string, direction?: 'maximize' | 'minimize'): { metric: string; value: number } {
   const ofTask = Object.keys(scores)
     .filter((k) => k.startsWith(`${task}/`))
     .map((k) => k.slice(task.length + 1));
@@ -122,6 +120,12 @@ export function pickLmEvalScore(scores: Record<string, number>, task: string, me
   else if (metric.includes(',')) chosen = ofTask.find((m) => m === metric);
   else chosen = ofTask.find((m) => m === `${metric},none`) ?? ofTask.find((m) => m.startsWith(`${metric},`));
   if (chosen === undefined) throw new MergeSearchError('EVAL_E_OUTPUT', `lm_eval reported no metric ${metric} for task ${task}; it reported ${ofTask.join(', ')}`);
+  if (metric === undefined && direction !== undefined && lmEvalDirection(chosen) !== direction) {
+    throw new MergeSearchError(
+      'EVAL_E_OUTPUT',
+      `lm_eval: task ${task} reports ${ofTask.join(', ')}; the default pick ${chosen} is ${lmEvalDirection(chosen)}d but the objective is set to ${direction}; name the metric in the study config (metrics: {${task}: ${chosen.split(',')[0]}}), which also sets its direction`,
+    );
+  }
   return { metric: chosen, value: scores[`${task}/${chosen}`]! };
 }
 
@@ -138,7 +142,7 @@ export interface LmEvalRunOptions {
 /** Run the harness on one checkpoint and read its results file. */
 export async function runLmEval(o: LmEvalRunOptions): Promise<Record<string, number>> {
   fs.mkdirSync(o.outputDir, { recursive: true });
-  const command = o.command.replaceAll('{output}', quote(path.resolve(o.outputDir)));
+  const command = o.command.replaceAll('{output}', shellWord(path.resolve(o.outputDir)));
   return runCommandEvaluator({
     command,
     checkpointDir: o.checkpointDir,

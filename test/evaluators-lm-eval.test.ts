@@ -106,6 +106,16 @@ describe('lm_eval command line and results', () => {
     expectCode(() => pickLmEvalScore(scores, 'arc_easy'), 'EVAL_E_OUTPUT', 'arc_easy', 'gsm8k');
     expectCode(() => readLmEvalResults(path.join(tmp.dir, 'nothing-here')), 'EVAL_E_OUTPUT', 'results_*.json');
   });
+  it('a metric picked by default whose direction differs from the objective\'s is refused, not optimised the wrong way', () => {
+    // Without `metric`, the objective maximises (lmEvalDirection(undefined)); wikitext reports only
+    // perplexities, so the default pick is word_perplexity, which must be minimised.
+    const scores = { 'wikitext/word_perplexity,none': 21.5, 'wikitext/bits_per_byte,none': 0.8, 'gsm8k/exact_match,strict-match': 0.25 };
+    expectCode(() => pickLmEvalScore(scores, 'wikitext', undefined, 'maximize'), 'EVAL_E_OUTPUT', 'wikitext', 'word_perplexity,none', 'metrics: {wikitext:');
+    expect(pickLmEvalScore(scores, 'wikitext', undefined, 'minimize')).toEqual({ metric: 'word_perplexity,none', value: 21.5 });
+    expect(pickLmEvalScore(scores, 'gsm8k', undefined, 'maximize').value).toBe(0.25);
+    // A metric the user named is taken as named, whatever the direction.
+    expect(pickLmEvalScore(scores, 'wikitext', 'word_perplexity', 'maximize').value).toBe(21.5);
+  });
 });
 
 describe('lm_eval objectives in a study config', () => {

@@ -48,6 +48,11 @@ describe('mergekit run options in a recipe', () => {
       expect.stringMatching(new RegExp(`^r\\.yml: model ${e2}: lazy_unpickle is a mergekit run option`)),
     ]);
   });
+  it('a slice\'s residual_weight (a key mergekit accepts and never reads) is ignored with a warning', () => {
+    const r = parseRecipe(`merge_method: linear\nslices:\n  - sources:\n      - {model: ${e1}, layer_range: [0, 2], parameters: {weight: 1}}\n    residual_weight: 0.5\n`, 'r.yml');
+    expect(r.warnings).toEqual(['r.yml: slices[0]: residual_weight is accepted by mergekit but has no effect there; it is ignored here too']);
+    expect(r.slices).toHaveLength(1);
+  });
   it('misspelt keys are still refused, with the closest name (run options included)', () => {
     expectCode(() => parseRecipe(ties('lazy_unpicle: true\n'), 'r.yml'), 'RECIPE_E_FIELD', 'unknown key lazy_unpicle', 'did you mean lazy_unpickle?');
     expectCode(() => parseRecipe(ties('merge_methd: ties\n'), 'r.yml'), 'RECIPE_E_FIELD', 'unknown key merge_methd', 'did you mean merge_method?');
@@ -78,6 +83,14 @@ describe('notes for merges mergekit cannot reproduce', () => {
     expect(mergekitNotes(parseRecipe(ties('parameters: { lines_alpha: [1, 0.8] }\n')))).toHaveLength(1);
     expect(mergekitNotes(parseRecipe(ties('parameters: { lines_alpha: 1, lines_beta: 0 }\n')))).toEqual([]);
     expect(mergekitNotes(parseRecipe(ties('')))).toEqual([]);
+  });
+  it('LiNeS and rescale set on a slice are noted too', () => {
+    const sliced = (sliceParams: string, sourceParams: string) =>
+      parseRecipe(`merge_method: ties\nbase_model: ${base}\nslices:\n  - sources:\n      - {model: ${base}, layer_range: [0, 2]}\n      - {model: ${e1}, layer_range: [0, 2], parameters: {weight: 1, density: 0.5${sourceParams}}}\n    parameters: {lambda: 1${sliceParams}}\n`);
+    expect(mergekitNotes(sliced(', lines_beta: 0.5', ''))).toEqual([expect.stringMatching(/mergekit has no LiNeS/)]);
+    expect(mergekitNotes(sliced('', ''))).toEqual([]);
+    const dare = parseRecipe(`merge_method: dare_ties\nbase_model: ${base}\nslices:\n  - sources:\n      - {model: ${base}, layer_range: [0, 2]}\n      - {model: ${e1}, layer_range: [0, 2], parameters: {weight: 1, density: 0.5}}\n    parameters: {rescale: inverse_density}\n`);
+    expect(mergekitNotes(dare)).toEqual([expect.stringMatching(/refuses rescale: inverse_density/)]);
   });
   it('the console and the model card carry the note; mergekit_config.yml is the recipe as given', async () => {
     const text = ties('parameters: { lines_alpha: 0.5, lines_beta: 1 }\n');

@@ -115,6 +115,16 @@ describe('gradients over layer depth', () => {
     });
   });
 
+  it('a gradient of booleans interpolates as 0/1 and reads as true where non-zero (Python\'s bool is an int)', () => {
+    // mergekit's evaluate_setting takes [false, true] as numbers: (1 − f)·0 + f·1 = f, truthy for
+    // every t > 0; [true, false, true] is 0 only at t = 0.5 exactly.
+    expect([0, 0.2, 0.5, 1].map((t) => evaluateSetting('x', [false, true], t))).toEqual([false, true, true, true]);
+    expect([0, 0.25, 0.5, 0.75, 1].map((t) => evaluateSetting('x', [true, false, true], t))).toEqual([true, true, false, true, true]);
+    expect([0, 0.5, 1].map((t) => evaluateSetting('x', [true, false], t))).toEqual([true, true, false]);
+    // Strings are still picked by index, not interpolated.
+    expect([0, 0.6, 1].map((t) => evaluateSetting('x', ['l1', 'l2'], t))).toEqual(['l1', 'l1', 'l2']);
+  });
+
   it('a layer index past the layer count is clamped to t = 1 (no NaN from a gradient)', () => {
     expect(layerPosition('vision.blocks.40.attn.weight', 24)).toBe(1);
     expect(evaluateSetting('x', [0, 1], layerPosition('model.layers.30.mlp.up_proj.weight', 4))).toBe(1);

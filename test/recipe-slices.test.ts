@@ -193,11 +193,43 @@ parameters: {weight: 0.5}
       const l1 = job('model.layers.1.self_attn.q_proj.weight');
       expect(l1.inputs.models.map((m) => m.tensor)).toEqual(['model.layers.1.self_attn.q_proj.weight', 'model.layers.11.self_attn.q_proj.weight']);
       expect(job('model.layers.3.self_attn.q_proj.weight').inputs.models.map((m) => m.tensor)).toEqual(['model.layers.5.self_attn.q_proj.weight', 'model.layers.5.self_attn.q_proj.weight']);
-      // Embeddings at t = 0 with the first slice's settings, the head at t = 1 with the last slice's.
+      // Embeddings with the first slice's settings, the head with the last slice's, both at t = 0.
       expect(job('model.embed_tokens.weight').ctx.perModel.map((p) => p.weight)).toEqual([1, 0.25]);
-      expect(job('lm_head.weight').ctx.t).toBe(1);
+      expect(job('lm_head.weight').ctx.t).toBe(0);
       expect(job('lm_head.weight').ctx.perModel.map((p) => p.weight)).toEqual([0.5, 0.5]);
       expect(plan.configPatch).toEqual({ num_hidden_layers: 4 });
+    } finally {
+      plan.close();
+    }
+  });
+
+  it('the final norm and head take the last slice\'s gradient at t = 0, as mergekit\'s plan_module does', () => {
+    // mergekit (plan.py) reads the tensors before and after the layers with ConfigReader(t=0): a
+    // gradient [2, 4] on the last slice gives its first knot, 2, to model.norm and lm_head; the
+    // slice's layers still run from 2 (t = 0) to 4 (t = 1).
+    const plan = planMerge(
+      recipe(`slices:
+  - sources:
+      - {model: psmathur/orca_mini_v3_13b, layer_range: [0, 2]}
+      - {model: garage-bAInd/Platypus2-13B, layer_range: [0, 2]}
+  - sources:
+      - {model: psmathur/orca_mini_v3_13b, layer_range: [2, 5]}
+      - {model: garage-bAInd/Platypus2-13B, layer_range: [2, 5]}
+    parameters: {weight: [2, 4]}
+merge_method: linear
+parameters: {weight: 1}
+`),
+    );
+    try {
+      const weights = (n: string) => plan.jobs.find((j) => j.name === n)!.ctx.perModel.map((p) => p.weight);
+      expect(weights('lm_head.weight')).toEqual([2, 2]);
+      expect(weights('model.norm.weight')).toEqual([2, 2]);
+      expect(weights('model.embed_tokens.weight')).toEqual([1, 1]);
+      expect([2, 3, 4].map((k) => weights(`model.layers.${k}.mlp.up_proj.weight`))).toEqual([
+        [2, 2],
+        [3, 3],
+        [4, 4],
+      ]);
     } finally {
       plan.close();
     }

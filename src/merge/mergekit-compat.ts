@@ -84,7 +84,9 @@ function leaves(s: Setting): unknown[] {
 }
 
 function settingsOf(recipe: Recipe, name: string): unknown[] {
-  return [recipe.parameters[name], ...recipe.models.map((m) => m.parameters[name])].flatMap((s) => leaves(s));
+  // A slices recipe's models carry no parameters: theirs are on the slices and their sources.
+  const sliced = (recipe.slices ?? []).flatMap((s) => [s.parameters[name], ...s.sources.map((src) => src.parameters[name])]);
+  return [recipe.parameters[name], ...recipe.models.map((m) => m.parameters[name]), ...sliced].flatMap((s) => leaves(s));
 }
 
 /**

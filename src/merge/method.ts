@@ -119,3 +119,15 @@ export function cached<T>(chunk: Chunk, key: string, make: () => T): T {
   }
   return v;
 }
+
+/** Every model's task vector (model − base, float32) over the chunk, formed once per chunk. */
+export function taskVectors(chunk: Chunk): Float32Array[] {
+  return cached(chunk, 'task-vectors', () => {
+    const base = chunk.base!;
+    return chunk.models.map((m) => {
+      const d = new Float32Array(base.length);
+      for (let e = 0; e < d.length; e++) d[e] = m[e]! - base[e]!;
+      return d;
+    });
+  });
+}

@@ -27,13 +27,16 @@ export function evaluateSetting(tensorName: string, setting: Setting, t: number)
   if (setting === null || setting === undefined) return undefined;
   if (!Array.isArray(setting)) return setting;
   if (setting.length === 0) return undefined;
-  if (setting.every((e) => typeof e === 'number')) {
-    const list = setting as number[];
+  // Python's bool is an int, so mergekit interpolates a list of booleans as 0/1 too; the result
+  // then reads as true wherever it is non-zero.
+  if (setting.every((e) => typeof e === 'number' || typeof e === 'boolean')) {
+    const list = (setting as Array<number | boolean>).map(Number);
     const scaled = t * (list.length - 1);
     const i0 = Math.floor(scaled);
     const i1 = Math.ceil(scaled);
     const frac = scaled - i0;
-    return (1 - frac) * list[i0]! + frac * list[i1]!;
+    const v = (1 - frac) * list[i0]! + frac * list[i1]!;
+    return setting.every((e) => typeof e === 'boolean') ? v !== 0 : v;
   }
   if (setting.every((e) => typeof e !== 'object' || e === null)) {
     return (setting as Scalar[])[Math.floor(t * (setting.length - 1))];

@@ -148,26 +148,45 @@ export function checkValue(def: ParamDef, v: Scalar, where: string): Scalar {
   return v;
 }
 
-function resolveGlobal(method: MergeMethod, recipe: Recipe, tensor: string, t: number): Record<string, Scalar | undefined> {
+/**
+ * Each parameter of `defs` for one tensor at depth t: the first of `settings(name)` (most specific
+ * first) that gives a value, else the default; a required one with neither is RECIPE_E_PARAM
+ * with `missing(name)`. Shared by the `models` plan and the `slices` plan (slice-plan.ts).
+ */
+export function resolveParams(
+  defs: ParamDef[],
+  tensor: string,
+  t: number,
+  settings: (name: string) => Setting[],
+  where: string,
+  missing: (name: string) => string,
+): Record<string, Scalar | undefined> {
   const out: Record<string, Scalar | undefined> = {};
-  for (const def of method.globalParams) {
-    const v = evaluateSetting(tensor, recipe.parameters[def.name], t) ?? def.default;
-    if (v === undefined && def.required) fail('RECIPE_E_PARAM', `parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters`);
-    out[def.name] = v === undefined ? undefined : checkValue(def, v, `tensor ${tensor}`);
+  for (const def of defs) {
+    let v: Scalar | undefined;
+    for (const s of settings(def.name)) {
+      v = evaluateSetting(tensor, s, t);
+      if (v !== undefined) break;
+    }
+    v ??= def.default;
+    if (v === undefined && def.required) fail('RECIPE_E_PARAM', missing(def.name));
+    out[def.name] = v === undefined ? undefined : checkValue(def, v, where);
   }
   return out;
 }
 
+function resolveGlobal(method: MergeMethod, recipe: Recipe, tensor: string, t: number): Record<string, Scalar | undefined> {
+  return resolveParams(method.globalParams, tensor, t, (n) => [recipe.parameters[n]], `tensor ${tensor}`, (n) => `parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters`);
+}
+
 /** A model's parameter: its own setting, else the global one, else the default. */
 function resolveModel(method: MergeMethod, recipe: Recipe, model: RecipeModel, tensor: string, t: number): Record<string, Scalar | undefined> {
-  const out: Record<string, Scalar | undefined> = {};
-  for (const def of method.modelParams) {
-    const own: Setting = model.parameters[def.name];
-    const v = evaluateSetting(tensor, own, t) ?? evaluateSetting(tensor, recipe.parameters[def.name], t) ?? def.default;
-    if (v === undefined && def.required) {
-      fail('RECIPE_E_PARAM', `model ${model.ref}: parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under that model's parameters`);
-    }
-    out[def.name] = v === undefined ? undefined : checkValue(def, v, `model ${model.ref}, tensor ${tensor}`);
-  }
-  return out;
+  return resolveParams(
+    method.modelParams,
+    tensor,
+    t,
+    (n) => [model.parameters[n], recipe.parameters[n]],
+    `model ${model.ref}, tensor ${tensor}`,
+    (n) => `model ${model.ref}: parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under that model's parameters`,
+  );
 }

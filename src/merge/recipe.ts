@@ -124,7 +124,7 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   let models: RecipeModel[];
   let slices: RecipeSlice[] | undefined;
   if (hasSlices) {
-    slices = readSlices(raw.slices, `${source}: slices`, recipeDir, resolve);
+    slices = readSlices(raw.slices, `${source}: slices`, recipeDir, resolve, warnings);
     models = [];
     for (const s of slices) for (const m of s.sources) if (!models.some((x) => x.path === m.path)) models.push({ ref: m.ref, path: m.path, parameters: {} });
   } else {
@@ -171,7 +171,7 @@ export function inputBase(r: Recipe): RecipeModel | undefined {
 
 type Resolve = (ref: string, where: string) => string;
 
-function readSlices(v: unknown, where: string, recipeDir: string, resolve: Resolve): RecipeSlice[] {
+function readSlices(v: unknown, where: string, recipeDir: string, resolve: Resolve, warnings: string[]): RecipeSlice[] {
   if (!Array.isArray(v) || v.length === 0) fail('RECIPE_E_FIELD', `${where} must be a non-empty list of {sources: [{model: PATH, layer_range: [START, END]}, ...]}`);
   return v.map((s, i) => {
     const at = `${where}[${i}]`;
@@ -180,7 +180,8 @@ function readSlices(v: unknown, where: string, recipeDir: string, resolve: Resol
     for (const k of Object.keys(o)) {
       if (!['sources', 'parameters', 'base_model', 'residual_weight'].includes(k)) fail('RECIPE_E_FIELD', `${at}: unknown key ${k}; a slice has sources, parameters and base_model`);
     }
-    if (o.residual_weight !== undefined) fail('RECIPE_E_FIELD', `${at}: residual_weight is not supported (mergekit ignores it as well); remove it`);
+    // mergekit's OutputSliceDefinition declares residual_weight but nothing reads it: a recipe with it runs there.
+    if (o.residual_weight !== undefined) warnings.push(`${at}: residual_weight is accepted by mergekit but has no effect there; it is ignored here too`);
     if (!Array.isArray(o.sources) || o.sources.length === 0) fail('RECIPE_E_FIELD', `${at}: sources must be a non-empty list of {model: PATH, layer_range: [START, END]}`);
     const sources = o.sources.map((src, j) => readSource(src, `${at}.sources[${j}]`, recipeDir, resolve));
     const lengths = sources.map((x) => x.layerRange[1] - x.layerRange[0]);

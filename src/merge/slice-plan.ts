@@ -3,15 +3,16 @@
 // layer_range[0] + k merged with the recipe's method, and renamed to its place in the output.
 // Tensors outside the layers come from the first slice's sources when they sit before the layers
 // (embeddings) and from the last slice's sources otherwise (final norm, head). Gradients run over
-// each slice's own layers: t = k / (n - 1) (1 for a one-layer slice), 0 before the layers and 1
-// after them. A parameter is looked up on the source, then the slice, then the recipe.
+// each slice's own layers: t = k / (n - 1) (1 for a one-layer slice); the tensors outside the
+// layers are read at t = 0, before and after them alike (mergekit's plan_module reads them with
+// ConfigReader(t=0)). A parameter is looked up on the source, then the slice, then the recipe.
 import { fail } from '../errors.ts';
 import { Checkpoint, layerIndexOf } from '../io/checkpoint.ts';
 import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
 import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, TensorContext } from './method.ts';
-import { evaluateSetting, type Scalar, type Setting } from './parameters.ts';
-import { checkValue, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
+import type { Scalar } from './parameters.ts';
+import { resolveParams, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
 import type { Recipe, RecipeModel, RecipeSlice, RecipeSource } from './recipe.ts';
 
 /** Tensors outside the layers that sit before them (token and position embeddings). */
@@ -76,7 +77,7 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
         outLayer++;
       }
     }
-    for (const name of after) jobs.push(ctxOf(last, inputs[slices.length - 1]!, name, sourceNames(last, () => name), 1));
+    for (const name of after) jobs.push(ctxOf(last, inputs[slices.length - 1]!, name, sourceNames(last, () => name), 0));
     const outNames = new Set<string>();
     for (const j of jobs) {
       if (outNames.has(j.name)) fail('RECIPE_E_SLICE', `two slices write tensor ${j.name}; check the layer names of the models`);
@@ -203,32 +204,24 @@ function jobFor(
   return { name: out, shape, outDtype, merge, ctx, inputBytes, inputs: { base, models }, copyFrom: lead };
 }
 
-function lookup(tensor: string, t: number, ...settings: Setting[]): Scalar | undefined {
-  for (const s of settings) {
-    const v = evaluateSetting(tensor, s, t);
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
-
 function resolveGlobal(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, tensor: string, t: number): Record<string, Scalar | undefined> {
-  const out: Record<string, Scalar | undefined> = {};
-  for (const def of method.globalParams) {
-    const v = lookup(tensor, t, slice.parameters[def.name], recipe.parameters[def.name]) ?? def.default;
-    if (v === undefined && def.required) fail('RECIPE_E_PARAM', `parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters (of the recipe or the slice)`);
-    out[def.name] = v === undefined ? undefined : checkValue(def, v, `tensor ${tensor}`);
-  }
-  return out;
+  return resolveParams(
+    method.globalParams,
+    tensor,
+    t,
+    (n) => [slice.parameters[n], recipe.parameters[n]],
+    `tensor ${tensor}`,
+    (n) => `parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters (of the recipe or the slice)`,
+  );
 }
 
 function resolveModel(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, src: RecipeSource, tensor: string, t: number): Record<string, Scalar | undefined> {
-  const out: Record<string, Scalar | undefined> = {};
-  for (const def of method.modelParams) {
-    const v = lookup(tensor, t, src.parameters[def.name], slice.parameters[def.name], recipe.parameters[def.name]) ?? def.default;
-    if (v === undefined && def.required) {
-      fail('RECIPE_E_PARAM', `model ${src.ref}: parameter ${def.name} is required by ${method.name} but not set for tensor ${tensor}; add it under that source's parameters`);
-    }
-    out[def.name] = v === undefined ? undefined : checkValue(def, v, `model ${src.ref}, tensor ${tensor}`);
-  }
-  return out;
+  return resolveParams(
+    method.modelParams,
+    tensor,
+    t,
+    (n) => [src.parameters[n], slice.parameters[n], recipe.parameters[n]],
+    `model ${src.ref}, tensor ${tensor}`,
+    (n) => `model ${src.ref}: parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under that source's parameters`,
+  );
 }

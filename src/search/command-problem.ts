@@ -71,7 +71,7 @@ export class CommandProblem implements Problem {
           scores.set(o.command, s);
         }
         if (o.lmEval) {
-          values.push(pickLmEvalScore(s, o.lmEval.task, o.lmEval.metric).value);
+          values.push(pickLmEvalScore(s, o.lmEval.task, o.lmEval.metric, o.direction).value);
           continue;
         }
         const v = s[o.key];

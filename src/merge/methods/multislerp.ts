@@ -1,5 +1,5 @@
 import { fail } from '../../errors.ts';
-import { allocF32, boolParam, numberParam, type Chunk, type MergeMethod, type TensorContext } from '../method.ts';
+import { allocF32, boolParam, numberParam, taskVectors, type Chunk, type MergeMethod, type TensorContext } from '../method.ts';
 import { combineGram, combineInto, gramDot, gramPartial } from '../gram.ts';
 
 // Multi-SLERP (mergekit's `multislerp`): barycentric interpolation of several tensors on a
@@ -26,18 +26,7 @@ function weights(ctx: TensorContext): number[] {
 }
 
 function vectors(chunk: Chunk): Float32Array[] {
-  const base = chunk.base;
-  if (!base) return chunk.models;
-  let cachedTv = chunk.cache.get('multislerp-tv') as Float32Array[] | undefined;
-  if (!cachedTv) {
-    cachedTv = chunk.models.map((m) => {
-      const d = new Float32Array(base.length);
-      for (let e = 0; e < d.length; e++) d[e] = m[e]! - base[e]!;
-      return d;
-    });
-    chunk.cache.set('multislerp-tv', cachedTv);
-  }
-  return cachedTv;
+  return chunk.base ? taskVectors(chunk) : chunk.models;
 }
 
 export function multislerpCoefficients(g: Float64Array, w: number[], eps: number, tensor: string): number[] {

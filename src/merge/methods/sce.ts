@@ -1,4 +1,4 @@
-import { allocF32, cached, numberParam, type Chunk, type MergeMethod, type TensorContext } from '../method.ts';
+import { allocF32, cached, numberParam, taskVectors, type Chunk, type MergeMethod, type TensorContext } from '../method.ts';
 import { bucketMembers, finishSelection, highHistogram, markSelected, pickBucket, trivialSelection, type Bucket, type Selection } from '../../tensor/select.ts';
 
 // SCE: Select, Calculate, Erase (mergekit's `sce`, arXiv 2408.07990). With τᵢ = modelᵢ − base:
@@ -31,21 +31,10 @@ function mode(ctx: TensorContext): Mode {
   return k >= 1 ? 'all' : k <= 0 ? 'none' : 'select';
 }
 
-function taus(chunk: Chunk): Float32Array[] {
-  return cached(chunk, 'sce-tau', () =>
-    chunk.models.map((m) => {
-      const base = chunk.base!;
-      const d = new Float32Array(base.length);
-      for (let e = 0; e < d.length; e++) d[e] = m[e]! - base[e]!;
-      return d;
-    }),
-  );
-}
-
 /** Population variance of the task vectors across models, per element. */
 function variance(chunk: Chunk): Float32Array {
   return cached(chunk, 'sce-var', () => {
-    const ts = taus(chunk);
+    const ts = taskVectors(chunk);
     const k = ts.length;
     const v = new Float32Array(ts[0]!.length);
     for (let e = 0; e < v.length; e++) {
@@ -96,7 +85,7 @@ const sce: MergeMethod<SceStats> = {
     }
     if (kind === 'low') return stats!.buckets ? bucketMembers(variance(chunk), stats!.buckets.bucket) : null;
     const mask = keep(ctx, chunk, stats);
-    return taus(chunk).map((t) => {
+    return taskVectors(chunk).map((t) => {
       let s = 0;
       for (let e = 0; e < t.length; e++) if (mask === null || mask[e]) s += t[e]! * t[e]!;
       return s;
@@ -125,7 +114,7 @@ const sce: MergeMethod<SceStats> = {
   },
   merge(ctx, chunk, stats) {
     const base = chunk.base!;
-    const ts = taus(chunk);
+    const ts = taskVectors(chunk);
     const mask = keep(ctx, chunk, stats);
     const w = stats!.weights!;
     const k = ts.length;
