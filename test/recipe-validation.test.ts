@@ -82,7 +82,7 @@ const BAD: BadCase[] = [
   { name: 'model-entry-no-path', text: `${TIES_HEAD}models:\n  - parameters: {weight: 1}\n`, code: 'RECIPE_E_FIELD', mentions: ['models[0]', 'model must be a path'] },
   { name: 'model-not-found', text: `${TIES_HEAD}models:\n  - model: expert-1\n    parameters: {weight: 1}\n  - model: no-such-model\n    parameters: {weight: 1}\n`, code: 'RECIPE_E_MODEL', mentions: ['models[1]', 'no-such-model', 'not found'] },
   { name: 'base-not-found', text: 'merge_method: ties\nbase_model: no-such-base\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n', code: 'RECIPE_E_MODEL', mentions: ['base_model', 'no-such-base'] },
-  { name: 'model-plus-lora', text: `${TIES_HEAD}models: [{model: expert-1+some/lora, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_MODEL', mentions: ['expert-1+some/lora', 'LoRA'] },
+  { name: 'model-plus-lora', text: `${TIES_HEAD}models: [{model: expert-1+some/lora, parameters: {weight: 1}}]\n`, code: 'LORA_E_ADAPTER', mentions: ['some/lora', 'LoRA', 'not found'] },
   // --- parameter names
   { name: 'param-typo-model', text: `${TIES_HEAD}models:\n  - model: expert-1\n    parameters: {weight: 1, densty: 0.5}\n`, code: 'RECIPE_E_PARAM', mentions: ['expert-1', 'densty', 'did you mean density?'] },
   { name: 'param-typo-global', text: `${TIES_HEAD}parameters: {weight: 1, lamda: 0.5}\nmodels: [expert-1]\n`, code: 'RECIPE_E_PARAM', mentions: ['parameters', 'lamda', 'did you mean lambda?'] },

@@ -2,6 +2,7 @@
 // built and checked (names, shapes, layer counts, parameter values) before any data is read.
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
+import { LoraAdapter, type LoraPatch } from '../io/lora-adapter.ts';
 import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
 import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, ParamDef, TensorContext } from './method.ts';
@@ -13,6 +14,8 @@ import { planSlices } from './slice-plan.ts';
 export interface TensorSource {
   checkpoint: Checkpoint;
   tensor: string;
+  /** A LoRA adapter's change to this tensor, applied as it is read. */
+  lora?: LoraPatch;
 }
 
 export interface TensorJob {
@@ -59,10 +62,18 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
   const problem = method.checkModels?.(modelRefs.length, baseRef !== undefined);
   if (problem) fail('MERGE_E_MODEL_COUNT', problem);
   const opened: Checkpoint[] = [];
+  const adapters: LoraAdapter[] = [];
+  const patches = new Map<Checkpoint, Map<string, LoraPatch>>();
   const open = (m: RecipeModel): Checkpoint => {
     const c = Checkpoint.open(m.path);
     opened.push(c);
+    const p = openLora(m, c, adapters);
+    if (p) patches.set(c, p);
     return c;
+  };
+  const close = () => {
+    opened.forEach((c) => c.close());
+    adapters.forEach((a) => a.close());
   };
   try {
     const base = baseRef ? open(baseRef) : undefined;
@@ -108,14 +119,22 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       }
       const inputBytes = all.reduce((a, c) => a + c.info(info.name).byteLength, 0);
       totalInputBytes += inputBytes;
-      const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name });
+      const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name, lora: patches.get(checkpoint)?.get(info.name) });
       jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes, inputs: { base: base ? src(base) : null, models: models.map(src) }, copyFrom: src(reference) });
     }
-    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, jobs, totalInputBytes, warnings, close: () => opened.forEach((c) => c.close()) };
+    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, jobs, totalInputBytes, warnings, close };
   } catch (e) {
-    opened.forEach((c) => c.close());
+    close();
     throw e;
   }
+}
+
+/** The LoRA patches of a model written MODEL+LORA, checked against its tensors; undefined without one. */
+export function openLora(m: RecipeModel, c: Checkpoint, adapters: LoraAdapter[]): Map<string, LoraPatch> | undefined {
+  if (!m.lora) return undefined;
+  const adapter = LoraAdapter.open(m.lora.path, m.lora.ref);
+  adapters.push(adapter);
+  return adapter.patchesFor(c.tensors, m.ref);
 }
 
 function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
