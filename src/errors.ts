@@ -27,6 +27,7 @@ export const ErrorCodes = {
   LORA_E_ADAPTER: 'a LoRA adapter folder is missing, lacks adapter_config.json or adapter_model.safetensors, or holds malformed settings or tensors',
   LORA_E_TARGET: 'a LoRA adapter changes a tensor the model does not have (or one that is not a float)',
   LORA_E_SHAPE: 'a LoRA adapter\'s matrices do not fit its rank or the tensor they change',
+  TOKENIZER_E_VOCAB: 'the models do not share the vocabulary of tokenizer_source, or a tokenizer file cannot be read',
   // merge planning and execution
   MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
   MERGE_E_SHAPE: 'a tensor has different shapes in different models',

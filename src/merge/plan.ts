@@ -81,7 +81,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
     const reference = base ?? models[0]!;
     const all = base ? [base, ...models] : models;
     const refs = baseRef ? [baseRef, ...modelRefs] : modelRefs;
-    checkSameTensors(all, refs);
+    const commonRows = checkSameTensors(all, refs);
     const numLayers = reference.numLayers();
     all.forEach((c, i) => {
       const n = c.numLayers();
@@ -94,10 +94,20 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       warnings.push(`${copiedFloats.length} tensors of dtype ${[...new Set(copiedFloats.map((t) => t.dtype))].join('/')} (e.g. ${copiedFloats[0]!.name}) are copied from ${refs[0]!.ref} unmerged: only F32, F16 and BF16 are merged`);
     }
     let totalInputBytes = 0;
+    for (const [name, rows] of commonRows) {
+      warnings.push(`${name} has ${all.map((c, i) => `${c.info(name).shape[0]} rows in ${refs[i]!.ref}`).join(', ')}: the vocabularies differ in size, so only the first ${rows} rows (the tokens every model has) are merged and written, as mergekit does`);
+    }
+    let configPatch: Record<string, unknown> | undefined;
+    const vocabRows = Math.min(...commonRows.values());
+    const vocabSize = reference.config?.raw.vocab_size;
+    if (commonRows.size > 0 && typeof vocabSize === 'number' && vocabSize > vocabRows) {
+      configPatch = { vocab_size: vocabRows };
+      warnings.push(`config.json's vocab_size becomes ${vocabRows} (was ${vocabSize}) to match the merged embeddings; tokens with higher ids in the copied tokenizer have no embedding`);
+    }
     for (const info of reference.tensors.values()) {
-      const shape = info.shape;
+      const shape = commonRows.has(info.name) ? [commonRows.get(info.name)!, info.shape[1]!] : info.shape;
       const rows = shape.length === 0 ? 1 : shape[0]!;
-      const cols = rows === 0 ? 0 : info.numel / rows;
+      const cols = shape.length < 2 ? (rows === 0 ? 0 : info.numel / rows) : shape.slice(1).reduce((a, b) => a * b, 1);
       const merge = isFloatDtype(info.dtype);
       const outDtype: Dtype = merge ? (recipe.outDtype ?? recipe.dtype ?? (info.dtype as FloatDtype)) : info.dtype;
       const t = layerPosition(info.name, numLayers);
@@ -122,7 +132,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name, lora: patches.get(checkpoint)?.get(info.name) });
       jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes, inputs: { base: base ? src(base) : null, models: models.map(src) }, copyFrom: src(reference) });
     }
-    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, jobs, totalInputBytes, warnings, close };
+    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, configPatch, jobs, totalInputBytes, warnings, close };
   } catch (e) {
     close();
     throw e;
@@ -137,14 +147,25 @@ export function openLora(m: RecipeModel, c: Checkpoint, adapters: LoraAdapter[])
   return adapter.patchesFor(c.tensors, m.ref);
 }
 
-function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
+/** Token embeddings and LM heads: a vocabulary row per token. */
+export const VOCAB_TENSOR_RE = /(?:^|\.)(?:embed_tokens|wte|word_embeddings|tok_embeddings|lm_head|embed_out|embed_in|output)\.weight$/;
+
+/**
+ * Checks that the models have the same tensors with the same shapes; token embeddings and heads
+ * whose row counts (vocabulary sizes) differ are allowed and returned with the rows all share.
+ */
+function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): Map<string, number> {
   const first = all[0]!;
+  const commonRows = new Map<string, number>();
   for (let i = 1; i < all.length; i++) {
     const other = all[i]!;
     for (const [name, info] of first.tensors) {
       const o = other.tensors.get(name);
       if (!o) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[0]!.ref} but not in ${refs[i]!.ref}; the models do not share an architecture`);
-      if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
+      const vocabOnly = VOCAB_TENSOR_RE.test(name) && o.shape.length === 2 && info.shape.length === 2 && o.shape[1] === info.shape[1] && o.shape[0] !== info.shape[0];
+      if (vocabOnly) {
+        commonRows.set(name, Math.min(commonRows.get(name) ?? info.shape[0]!, o.shape[0]!));
+      } else if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
         fail('MERGE_E_SHAPE', `tensor ${name} is ${JSON.stringify(o.shape)} in ${refs[i]!.ref} but ${JSON.stringify(info.shape)} in ${refs[0]!.ref}`);
       }
       if (isFloatDtype(o.dtype) !== isFloatDtype(info.dtype)) {
@@ -155,6 +176,7 @@ function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
       if (!first.tensors.has(name)) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[i]!.ref} but not in ${refs[0]!.ref}; the models do not share an architecture`);
     }
   }
+  return commonRows;
 }
 
 export function checkValue(def: ParamDef, v: Scalar, where: string): Scalar {

@@ -1,4 +1,4 @@
-// Recipes: the mergekit YAML subset (models, base_model, merge_method, parameters, dtype,
+// Recipes: the mergekit YAML subset (models, MODEL+LORA adapters, base_model, merge_method, parameters, dtype,
 // out_dtype, tokenizer_source) with local paths. Everything here is checked before any tensor data
 // is read; errors name the key at fault and what to write instead.
 import fs from 'node:fs';
@@ -50,7 +50,8 @@ export interface Recipe {
   parameters: Record<string, Setting>;
   dtype?: FloatDtype;
   outDtype?: FloatDtype;
-  tokenizerSource?: 'base';
+  /** Where the output's tokenizer files come from: the base (the default), or a named model. */
+  tokenizerSource?: 'base' | RecipeModel;
   /** The recipe text as given, written out as mergekit_config.yml. */
   text: string;
   warnings: string[];
@@ -158,11 +159,7 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   const parameters = readParameters(raw.parameters, `${source}: parameters`);
   const dtype = readDtype(raw.dtype, `${source}: dtype`);
   const outDtype = readDtype(raw.out_dtype, `${source}: out_dtype`);
-  let tokenizerSource: 'base' | undefined;
-  if (raw.tokenizer_source !== undefined && raw.tokenizer_source !== null) {
-    if (raw.tokenizer_source !== 'base') fail('RECIPE_E_FIELD', `${source}: tokenizer_source ${JSON.stringify(raw.tokenizer_source)} is not supported; use tokenizer_source: base`);
-    tokenizerSource = 'base';
-  }
+  const tokenizerSource = readTokenizerSource(raw.tokenizer_source, `${source}: tokenizer_source`, models, baseModel, resolve);
   if (method.base === 'unused' && baseModel && !models.some((m) => m === baseModel)) {
     warnings.push(`${method.name} does not use base_model; ${baseModel.ref} is ignored except as the source of config and tokenizer files`);
   }
@@ -251,6 +248,18 @@ function resolveModelPath(ref: string, recipeDir: string, where: string): string
     fail('RECIPE_E_MODEL', `${where}: model ${ref} was not found (looked in ${[...new Set(candidates)].join(' and ')}); models must be local checkpoint folders — nothing is downloaded`);
   }
   return found;
+}
+
+/** `tokenizer_source`: base, or a model (one of the recipe's, or any checkpoint folder); union is not built yet. */
+function readTokenizerSource(v: unknown, where: string, models: RecipeModel[], baseModel: RecipeModel | undefined, resolve: Resolve): 'base' | RecipeModel | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') fail('RECIPE_E_FIELD', `${where} must be base or a model path, got ${JSON.stringify(v)}`);
+  if (v === 'base') return 'base';
+  if (v === 'union') {
+    fail('RECIPE_E_FIELD', `${where}: union is not supported yet (it builds a new vocabulary and permutes every model's embedding rows); use tokenizer_source: base or the path of one model whose tokenizer all the models share`);
+  }
+  const found = [...models, ...(baseModel ? [baseModel] : [])].find((m) => m.ref === v);
+  return found ?? { ref: v, ...resolve(v, where), parameters: {} };
 }
 
 /** A LoRA adapter folder, found like a model: as given, else relative to the recipe. */
