@@ -161,6 +161,24 @@ describe('model+lora', () => {
     expect(Math.max(...read64(out, q).map((x, i) => Math.abs(x - plain[i]!)))).toBeGreaterThan(0.05);
   });
 
+  it('a float16 linear merge (the fused half-precision path otherwise) still applies the adapter: within 1 f16 ulp of the float64 reference', async () => {
+    const adapter = path.join(tmp.dir, 'adapter-f16');
+    const m = { module: 'model.layers.0.mlp.up_proj', a: asF32(randomMatrix(R, 16, 41, 0.3)), b: asF32(randomMatrix(24, R, 42, 0.3)) };
+    writeAdapter(adapter, [m], {});
+    const out = path.join(tmp.dir, 'out-f16');
+    await mergeToFolder(parseRecipe(`merge_method: linear\nmodels:\n  - model: ${expert}+${adapter}\n    parameters: {weight: 0.75}\n  - model: ${base}\n    parameters: {weight: 0.25}\n`, path.join(tmp.dir, 'r.yml')), { out, threads: 1 });
+    const name = 'model.layers.0.mlp.up_proj.weight';
+    const d = product(m.b, m.a);
+    const w = read64(expert, name).map((x, i) => roundHalf(x + (ALPHA / R) * d.v[i]!));
+    const b = read64(base, name);
+    const got = read64(out, name);
+    for (let i = 0; i < got.length; i++) {
+      const want = 0.75 * w[i]! + 0.25 * b[i]!;
+      const ulp = 2 ** (Math.max(Math.floor(Math.log2(Math.abs(want))), -14) - 10);
+      expect(Math.abs(got[i]! - want), `${name}[${i}]`).toBeLessThanOrEqual(ulp);
+    }
+  });
+
   it('fan_in_fan_out with use_rslora and alpha_pattern: [in, out] tensors get (alpha/√r)·(B·A)ᵀ (passthrough, float64 reference)', async () => {
     const model = writeHandCheckpoint(path.join(tmp.dir, 'gpt2ish'), [
       { name: 'transformer.h.0.attn.c_attn.weight', shape: [6, 10], values: Array.from({ length: 60 }, (_, i) => Math.sin(i)) },
