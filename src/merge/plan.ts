@@ -95,7 +95,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
     }
     let totalInputBytes = 0;
     for (const [name, rows] of commonRows) {
-      warnings.push(`${name} has ${all.map((c, i) => `${c.info(name).shape[0]} rows in ${refs[i]!.ref}`).join(', ')}: the vocabularies differ in size, so only the first ${rows} rows (the tokens every model has) are merged and written, as mergekit does`);
+      warnings.push(`${name} has ${all.map((c, i) => `${c.info(name).shape[0]} rows in ${refs[i]!.ref}`).join(', ')}: the vocabularies differ in size, so only the first ${rows} rows (the tokens every model has) are merged and written (mergekit's common-submatrix rule)`);
     }
     let configPatch: Record<string, unknown> | undefined;
     const vocabRows = Math.min(...commonRows.values());
