@@ -24,6 +24,10 @@ export const ErrorCodes = {
   RECIPE_E_MODEL: 'a model named in the recipe cannot be used',
   RECIPE_E_SLICE: 'a slice\'s layer_range is malformed, out of range, or its sources differ in length',
   RECIPE_E_DOCUMENT: 'a document of a multi-document recipe has no or a repeated name, or names an unknown or circular model',
+  LORA_E_ADAPTER: 'a LoRA adapter folder is missing, lacks adapter_config.json or adapter_model.safetensors, or holds malformed settings or tensors',
+  LORA_E_TARGET: 'a LoRA adapter changes a tensor the model does not have (or one that is not a float)',
+  LORA_E_SHAPE: 'a LoRA adapter\'s matrices do not fit its rank or the tensor they change',
+  TOKENIZER_E_VOCAB: 'the models do not share the vocabulary of tokenizer_source, or a tokenizer file cannot be read',
   // merge planning and execution
   MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
   MERGE_E_SHAPE: 'a tensor has different shapes in different models',

@@ -126,8 +126,8 @@ beforeAll(() => {
   fam = path.join(tmp.dir, 'family');
   dirs = writeSyntheticFamily(fam, SHAPE, 3, { dtype: 'F16' });
   // the base's tokenizer is the one copied; an expert's differs so a wrong pick shows
-  fs.writeFileSync(path.join(dirs[0]!, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'BPE', vocab: { base: 0 } } }));
-  fs.writeFileSync(path.join(dirs[1]!, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'BPE', vocab: { expert: 0 } } }));
+  fs.writeFileSync(path.join(dirs[0]!, 'tokenizer.json'), JSON.stringify({ version: '1.0', marker: 'base', model: { type: 'BPE', vocab: { a: 0 } } }));
+  fs.writeFileSync(path.join(dirs[1]!, 'tokenizer.json'), JSON.stringify({ version: '1.0', marker: 'expert', model: { type: 'BPE', vocab: { a: 0 } } }));
   tiesFile = writeRecipe(fam, 'ties', TIES_RECIPE);
   dareFile = writeRecipe(fam, 'dare', DARE_RECIPE);
   runs.ties2 = merge(tiesFile, out('ties-t2'), '--seed', '3', '--threads', '2');

@@ -28,14 +28,14 @@ beforeAll(() => {
   const cfgPath = path.join(root, 'deep', 'config.json');
   const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
   fs.writeFileSync(cfgPath, JSON.stringify({ ...cfg, num_hidden_layers: 5 }));
-  // hand-made pair with one shape difference
+  // hand-made pair with one shape difference (outside the embeddings: vocabulary sizes may differ)
   writeHandCheckpoint(path.join(root, 'hand-a'), [
     { name: 'model.embed_tokens.weight', shape: [4, 3] },
     { name: 'model.norm.weight', shape: [3] },
   ]);
   writeHandCheckpoint(path.join(root, 'hand-b'), [
-    { name: 'model.embed_tokens.weight', shape: [5, 3] },
-    { name: 'model.norm.weight', shape: [3] },
+    { name: 'model.embed_tokens.weight', shape: [4, 3] },
+    { name: 'model.norm.weight', shape: [4] },
   ]);
   // a model with a NaN: found only while merging, after the output writer has started
   writeHandCheckpoint(path.join(root, 'hand-nan'), [
@@ -82,7 +82,7 @@ const BAD: BadCase[] = [
   { name: 'model-entry-no-path', text: `${TIES_HEAD}models:\n  - parameters: {weight: 1}\n`, code: 'RECIPE_E_FIELD', mentions: ['models[0]', 'model must be a path'] },
   { name: 'model-not-found', text: `${TIES_HEAD}models:\n  - model: expert-1\n    parameters: {weight: 1}\n  - model: no-such-model\n    parameters: {weight: 1}\n`, code: 'RECIPE_E_MODEL', mentions: ['models[1]', 'no-such-model', 'not found'] },
   { name: 'base-not-found', text: 'merge_method: ties\nbase_model: no-such-base\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n', code: 'RECIPE_E_MODEL', mentions: ['base_model', 'no-such-base'] },
-  { name: 'model-plus-lora', text: `${TIES_HEAD}models: [{model: expert-1+some/lora, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_MODEL', mentions: ['expert-1+some/lora', 'LoRA'] },
+  { name: 'model-plus-lora', text: `${TIES_HEAD}models: [{model: expert-1+some/lora, parameters: {weight: 1}}]\n`, code: 'LORA_E_ADAPTER', mentions: ['some/lora', 'LoRA', 'not found'] },
   // --- parameter names
   { name: 'param-typo-model', text: `${TIES_HEAD}models:\n  - model: expert-1\n    parameters: {weight: 1, densty: 0.5}\n`, code: 'RECIPE_E_PARAM', mentions: ['expert-1', 'densty', 'did you mean density?'] },
   { name: 'param-typo-global', text: `${TIES_HEAD}parameters: {weight: 1, lamda: 0.5}\nmodels: [expert-1]\n`, code: 'RECIPE_E_PARAM', mentions: ['parameters', 'lamda', 'did you mean lambda?'] },
@@ -118,7 +118,7 @@ const BAD: BadCase[] = [
   // --- architectures
   { name: 'tensor-missing', text: `${TIES_HEAD}parameters: {weight: 1}\nmodels: [expert-1, tied]\n`, code: 'MERGE_E_MISSING_TENSOR', mentions: ['lm_head.weight', 'tied', 'base'] },
   { name: 'tensor-extra', text: 'merge_method: ties\nbase_model: tied\nparameters: {weight: 1}\nmodels: [expert-1]\n', code: 'MERGE_E_MISSING_TENSOR', mentions: ['lm_head.weight', 'expert-1', 'tied'] },
-  { name: 'shape-mismatch', text: 'merge_method: linear\nparameters: {weight: 1}\nmodels: [hand-a, hand-b]\n', code: 'MERGE_E_SHAPE', mentions: ['model.embed_tokens.weight', '[5,3]', '[4,3]', 'hand-a', 'hand-b'] },
+  { name: 'shape-mismatch', text: 'merge_method: linear\nparameters: {weight: 1}\nmodels: [hand-a, hand-b]\n', code: 'MERGE_E_SHAPE', mentions: ['model.norm.weight', '[4]', '[3]', 'hand-a', 'hand-b'] },
   { name: 'layer-count', text: `${TIES_HEAD}parameters: {weight: 1}\nmodels: [expert-1, deep]\n`, code: 'MERGE_E_LAYERS', mentions: ['deep', '5 layers', '4'] },
   // --- dtypes and tokenizer
   { name: 'dtype-float8', text: `${TIES_HEAD}dtype: float8\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['dtype', 'float8', 'bfloat16'] },

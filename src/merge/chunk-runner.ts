@@ -7,6 +7,8 @@ import { writeFully } from '../io/safetensors-writer.ts';
 import type { Chunk, TensorContext } from './method.ts';
 import { getMethod } from './registry.ts';
 import { F32Pool } from '../tensor/array-pool.ts';
+import type { LoraPatch } from '../io/lora-adapter.ts';
+import { applyLoraRows } from './lora-apply.ts';
 import { kernelHeap, type WasmHeap } from '../tensor/wasm/wasm-kernels.ts';
 import { wasmCountOutOfRange, wasmWeightedSumHalf } from '../tensor/wasm/kernel-calls.ts';
 
@@ -20,6 +22,9 @@ export interface ChunkTask {
   /** The tensor's name in each input file (ctx.name, the output's name, when absent: a layer moved by a slice is read under its own name). */
   baseTensor?: string | null;
   modelTensors?: string[];
+  /** LoRA patches applied to the base's / each model's rows as they are read (lora-apply.ts). */
+  baseLora?: LoraPatch | null;
+  modelLoras?: Array<LoraPatch | null>;
   index: number;
   rowStart: number;
   rowEnd: number;
@@ -65,7 +70,8 @@ export class ChunkRunner {
   run(task: ChunkTask): ChunkResult {
     const method = getMethod(task.method);
     if (!method) throw new Error(`unknown method ${task.method}`);
-    if (task.kind === 'merge' && method.plainWeightedSum) {
+    const patched = !!task.baseLora || !!task.modelLoras?.some((p) => p);
+    if (task.kind === 'merge' && method.plainWeightedSum && !patched) {
       const fused = this.fusedWeightedSum(task, method.plainWeightedSum(task.ctx));
       if (fused) return fused;
     }
@@ -189,23 +195,30 @@ export class ChunkRunner {
       owned.push(a);
       return a;
     };
-    const read = (file: string, tensor: string) => {
+    const read = (file: string, tensor: string, lora?: LoraPatch | null) => {
       const into = alloc(count);
       // Raw half-precision bytes go to the heap too, so the decode reads and writes wasm memory.
       const raw = heap?.u8(count * 2);
+      let w: Float32Array;
       try {
-        return this.file(file).readF32(tensor, task.rowStart, task.rowEnd, into, raw ?? this.scratchOf(count * 2));
+        w = this.file(file).readF32(tensor, task.rowStart, task.rowEnd, into, raw ?? this.scratchOf(count * 2));
       } finally {
         if (raw) heap!.give(raw);
       }
+      if (lora) {
+        const dtype = this.file(file).info(tensor).dtype as FloatDtype;
+        const adapter = this.file(lora.file);
+        applyLoraRows(w, dtype, lora, task.rowStart, task.rowEnd, task.ctx.cols, (t, a, b) => adapter.readF32(t, a, b));
+      }
+      return w;
     };
     const chunk: Chunk = { alloc, index: task.index, rowStart: task.rowStart, rowEnd: task.rowEnd, base: null, models: [], cache: new Map() };
     // Registered before reading, so a failed read still hands back what was allocated.
     this.owned.set(chunk, owned);
     if (heap) this.heapOf.set(chunk, heap);
     try {
-      chunk.base = task.baseFile ? read(task.baseFile, task.baseTensor ?? task.ctx.name) : null;
-      chunk.models = task.modelFiles.map((f, i) => read(f, modelTensor(task, i)));
+      chunk.base = task.baseFile ? read(task.baseFile, task.baseTensor ?? task.ctx.name, task.baseLora) : null;
+      chunk.models = task.modelFiles.map((f, i) => read(f, modelTensor(task, i), task.modelLoras?.[i]));
     } catch (e) {
       this.release(chunk);
       throw e;

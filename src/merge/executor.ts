@@ -86,6 +86,8 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
       modelFiles,
       baseTensor: base?.tensor ?? null,
       modelTensors: models.map((m) => m.tensor),
+      baseLora: base?.lora ?? null,
+      modelLoras: models.map((m) => m.lora ?? null),
       index,
       rowStart,
       rowEnd,

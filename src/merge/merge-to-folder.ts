@@ -10,6 +10,7 @@ import { executeMerge, type ExecuteOptions } from './executor.ts';
 import { modelCard } from './model-card.ts';
 import { mergekitNotes } from './mergekit-compat.ts';
 import { planMerge, type MergePlan } from './plan.ts';
+import { checkTokenizerSource, tokenizerDir } from './tokenizer-source.ts';
 import type { Recipe } from './recipe.ts';
 
 export interface MergeToFolderOptions extends ExecuteOptions {
@@ -49,6 +50,7 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
   const plan = planMerge(recipe, opts.seed ?? 0);
   try {
     checkOutputIsNotAnInput(plan, opts.out);
+    checkTokenizerSource(plan);
     for (const w of plan.warnings) opts.onWarning?.(w);
     // Said before the work; the model card repeats it.
     for (const n of mergekitNotes(recipe)) opts.onWarning?.(`not reproducible with mergekit: ${n}`);
@@ -115,8 +117,8 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
     Object.assign(config, plan.configPatch);
     writer.addFile('config.json', JSON.stringify(config, null, 2) + '\n');
   }
-  // mergekit copies the tokenizer from the base model unless told otherwise.
-  const dir = baseDir ?? plan.reference.dir;
+  // mergekit copies the tokenizer from the base model unless tokenizer_source names another.
+  const dir = tokenizerDir(plan);
   for (const f of TOKENIZER_FILES) {
     const p = path.join(dir, f);
     // A FIFO or device here would block or never end the copy: refused (file-checks.ts).

@@ -2,6 +2,7 @@
 // built and checked (names, shapes, layer counts, parameter values) before any data is read.
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
+import { LoraAdapter, type LoraPatch } from '../io/lora-adapter.ts';
 import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
 import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, ParamDef, TensorContext } from './method.ts';
@@ -13,6 +14,8 @@ import { planSlices } from './slice-plan.ts';
 export interface TensorSource {
   checkpoint: Checkpoint;
   tensor: string;
+  /** A LoRA adapter's change to this tensor, applied as it is read. */
+  lora?: LoraPatch;
 }
 
 export interface TensorJob {
@@ -59,10 +62,18 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
   const problem = method.checkModels?.(modelRefs.length, baseRef !== undefined);
   if (problem) fail('MERGE_E_MODEL_COUNT', problem);
   const opened: Checkpoint[] = [];
+  const adapters: LoraAdapter[] = [];
+  const patches = new Map<Checkpoint, Map<string, LoraPatch>>();
   const open = (m: RecipeModel): Checkpoint => {
     const c = Checkpoint.open(m.path);
     opened.push(c);
+    const p = openLora(m, c, adapters);
+    if (p) patches.set(c, p);
     return c;
+  };
+  const close = () => {
+    opened.forEach((c) => c.close());
+    adapters.forEach((a) => a.close());
   };
   try {
     const base = baseRef ? open(baseRef) : undefined;
@@ -70,7 +81,7 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
     const reference = base ?? models[0]!;
     const all = base ? [base, ...models] : models;
     const refs = baseRef ? [baseRef, ...modelRefs] : modelRefs;
-    checkSameTensors(all, refs);
+    const commonRows = checkSameTensors(all, refs);
     const numLayers = reference.numLayers();
     all.forEach((c, i) => {
       const n = c.numLayers();
@@ -83,10 +94,20 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       warnings.push(`${copiedFloats.length} tensors of dtype ${[...new Set(copiedFloats.map((t) => t.dtype))].join('/')} (e.g. ${copiedFloats[0]!.name}) are copied from ${refs[0]!.ref} unmerged: only F32, F16 and BF16 are merged`);
     }
     let totalInputBytes = 0;
+    for (const [name, rows] of commonRows) {
+      warnings.push(`${name} has ${all.map((c, i) => `${c.info(name).shape[0]} rows in ${refs[i]!.ref}`).join(', ')}: the vocabularies differ in size, so only the first ${rows} rows (the tokens every model has) are merged and written (mergekit's common-submatrix rule)`);
+    }
+    let configPatch: Record<string, unknown> | undefined;
+    const vocabRows = Math.min(...commonRows.values());
+    const vocabSize = reference.config?.raw.vocab_size;
+    if (commonRows.size > 0 && typeof vocabSize === 'number' && vocabSize > vocabRows) {
+      configPatch = { vocab_size: vocabRows };
+      warnings.push(`config.json's vocab_size becomes ${vocabRows} (was ${vocabSize}) to match the merged embeddings; tokens with higher ids in the copied tokenizer have no embedding`);
+    }
     for (const info of reference.tensors.values()) {
-      const shape = info.shape;
+      const shape = commonRows.has(info.name) ? [commonRows.get(info.name)!, info.shape[1]!] : info.shape;
       const rows = shape.length === 0 ? 1 : shape[0]!;
-      const cols = rows === 0 ? 0 : info.numel / rows;
+      const cols = shape.length < 2 ? (rows === 0 ? 0 : info.numel / rows) : shape.slice(1).reduce((a, b) => a * b, 1);
       const merge = isFloatDtype(info.dtype);
       const outDtype: Dtype = merge ? (recipe.outDtype ?? recipe.dtype ?? (info.dtype as FloatDtype)) : info.dtype;
       const t = layerPosition(info.name, numLayers);
@@ -108,24 +129,43 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       }
       const inputBytes = all.reduce((a, c) => a + c.info(info.name).byteLength, 0);
       totalInputBytes += inputBytes;
-      const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name });
+      const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name, lora: patches.get(checkpoint)?.get(info.name) });
       jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes, inputs: { base: base ? src(base) : null, models: models.map(src) }, copyFrom: src(reference) });
     }
-    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, jobs, totalInputBytes, warnings, close: () => opened.forEach((c) => c.close()) };
+    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, configPatch, jobs, totalInputBytes, warnings, close };
   } catch (e) {
-    opened.forEach((c) => c.close());
+    close();
     throw e;
   }
 }
 
-function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
+/** The LoRA patches of a model written MODEL+LORA, checked against its tensors; undefined without one. */
+export function openLora(m: RecipeModel, c: Checkpoint, adapters: LoraAdapter[]): Map<string, LoraPatch> | undefined {
+  if (!m.lora) return undefined;
+  const adapter = LoraAdapter.open(m.lora.path, m.lora.ref);
+  adapters.push(adapter);
+  return adapter.patchesFor(c.tensors, m.ref);
+}
+
+/** Token embeddings and LM heads: a vocabulary row per token. */
+export const VOCAB_TENSOR_RE = /(?:^|\.)(?:embed_tokens|wte|word_embeddings|tok_embeddings|lm_head|embed_out|embed_in|output)\.weight$/;
+
+/**
+ * Checks that the models have the same tensors with the same shapes; token embeddings and heads
+ * whose row counts (vocabulary sizes) differ are allowed and returned with the rows all share.
+ */
+function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): Map<string, number> {
   const first = all[0]!;
+  const commonRows = new Map<string, number>();
   for (let i = 1; i < all.length; i++) {
     const other = all[i]!;
     for (const [name, info] of first.tensors) {
       const o = other.tensors.get(name);
       if (!o) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[0]!.ref} but not in ${refs[i]!.ref}; the models do not share an architecture`);
-      if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
+      const vocabOnly = VOCAB_TENSOR_RE.test(name) && o.shape.length === 2 && info.shape.length === 2 && o.shape[1] === info.shape[1] && o.shape[0] !== info.shape[0];
+      if (vocabOnly) {
+        commonRows.set(name, Math.min(commonRows.get(name) ?? info.shape[0]!, o.shape[0]!));
+      } else if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
         fail('MERGE_E_SHAPE', `tensor ${name} is ${JSON.stringify(o.shape)} in ${refs[i]!.ref} but ${JSON.stringify(info.shape)} in ${refs[0]!.ref}`);
       }
       if (isFloatDtype(o.dtype) !== isFloatDtype(info.dtype)) {
@@ -136,6 +176,7 @@ function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
       if (!first.tensors.has(name)) fail('MERGE_E_MISSING_TENSOR', `tensor ${name} is in ${refs[i]!.ref} but not in ${refs[0]!.ref}; the models do not share an architecture`);
     }
   }
+  return commonRows;
 }
 
 export function checkValue(def: ParamDef, v: Scalar, where: string): Scalar {

@@ -1,4 +1,4 @@
-// Recipes: the mergekit YAML subset (models, base_model, merge_method, parameters, dtype,
+// Recipes: the mergekit YAML subset (models, MODEL+LORA adapters, base_model, merge_method, parameters, dtype,
 // out_dtype, tokenizer_source) with local paths. Everything here is checked before any tensor data
 // is read; errors name the key at fault and what to write instead.
 import fs from 'node:fs';
@@ -17,7 +17,14 @@ export interface RecipeModel {
   ref: string;
   /** Resolved local path. */
   path: string;
+  /** A LoRA adapter folder applied to the model before merging (`model+lora` in the recipe). */
+  lora?: { ref: string; path: string };
   parameters: Record<string, Setting>;
+}
+
+/** Identifies a model input: the same folder with and without a LoRA are different inputs. */
+export function modelKey(m: { path: string; lora?: { path: string } }): string {
+  return m.lora ? `${m.path}+${m.lora.path}` : m.path;
 }
 
 /** One input of a slice: a model's layers [start, end) (mergekit's InputSliceDefinition). */
@@ -43,7 +50,8 @@ export interface Recipe {
   parameters: Record<string, Setting>;
   dtype?: FloatDtype;
   outDtype?: FloatDtype;
-  tokenizerSource?: 'base';
+  /** Where the output's tokenizer files come from: the base (the default), or a named model. */
+  tokenizerSource?: 'base' | RecipeModel;
   /** The recipe text as given, written out as mergekit_config.yml. */
   text: string;
   warnings: string[];
@@ -108,7 +116,7 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
     fail('RECIPE_E_METHOD', `${source}: unknown merge_method ${methodName}${hint ? ` — did you mean ${hint}?` : ''} Known methods: ${methodNames().join(', ')}`);
   }
   const recipeDir = path.dirname(path.resolve(source));
-  const resolve = (ref: string, where: string): string => {
+  const resolveOne = (ref: string, where: string): string => {
     const named = opts.named?.get(ref);
     if (named !== undefined) return named;
     if (!opts.documentNames) return resolveModelPath(ref, recipeDir, where);
@@ -119,6 +127,16 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
       fail('RECIPE_E_DOCUMENT', `${where}: model ${ref} is neither a local checkpoint folder nor the name of a document of this file (names: ${opts.documentNames.join(', ') || 'none'})`);
     }
   };
+  // mergekit's `MODEL+LORA`: one plus sign splits a model from a PEFT adapter folder.
+  const resolve: Resolve = (ref, where) => {
+    const parts = ref.split('+');
+    if (parts.length === 1) return { path: resolveOne(ref, where) };
+    if (parts.length > 2 || parts.some((x) => x.trim() === '')) {
+      fail('RECIPE_E_MODEL', `${where}: ${ref} must be MODEL or MODEL+LORA (one plus sign between a checkpoint folder and a LoRA adapter folder)`);
+    }
+    const [model, lora] = parts as [string, string];
+    return { path: resolveOne(model, where), lora: { ref: lora, path: resolveAdapterPath(lora, recipeDir, where) } };
+  };
   const hasSlices = raw.slices !== undefined && raw.slices !== null;
   if (hasSlices && raw.models !== undefined && raw.models !== null) fail('RECIPE_E_FIELD', `${source}: give either models or slices, not both (slices already name every model)`);
   let models: RecipeModel[];
@@ -126,7 +144,7 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   if (hasSlices) {
     slices = readSlices(raw.slices, `${source}: slices`, recipeDir, resolve, warnings);
     models = [];
-    for (const s of slices) for (const m of s.sources) if (!models.some((x) => x.path === m.path)) models.push({ ref: m.ref, path: m.path, parameters: {} });
+    for (const s of slices) for (const m of s.sources) if (!models.some((x) => modelKey(x) === modelKey(m))) models.push({ ref: m.ref, path: m.path, lora: m.lora, parameters: {} });
   } else {
     if (!Array.isArray(raw.models) || raw.models.length === 0) fail('RECIPE_E_FIELD', `${source}: models must be a non-empty list of {model: PATH, parameters: {...}} (or give slices)`);
     models = raw.models.map((m, i) => readModel(m, `${source}: models[${i}]`, recipeDir, resolve));
@@ -134,18 +152,14 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   let baseModel: RecipeModel | undefined;
   if (raw.base_model !== undefined && raw.base_model !== null) {
     if (typeof raw.base_model !== 'string') fail('RECIPE_E_FIELD', `${source}: base_model must be a path`);
-    const basePath = resolve(raw.base_model, `${source}: base_model`);
-    baseModel = models.find((m) => m.path === basePath) ?? { ref: raw.base_model, path: basePath, parameters: {} };
+    const base = resolve(raw.base_model, `${source}: base_model`);
+    baseModel = models.find((m) => modelKey(m) === modelKey(base)) ?? { ref: raw.base_model, ...base, parameters: {} };
   }
   if (slices) for (const s of slices) s.baseModel ??= baseModel;
   const parameters = readParameters(raw.parameters, `${source}: parameters`);
   const dtype = readDtype(raw.dtype, `${source}: dtype`);
   const outDtype = readDtype(raw.out_dtype, `${source}: out_dtype`);
-  let tokenizerSource: 'base' | undefined;
-  if (raw.tokenizer_source !== undefined && raw.tokenizer_source !== null) {
-    if (raw.tokenizer_source !== 'base') fail('RECIPE_E_FIELD', `${source}: tokenizer_source ${JSON.stringify(raw.tokenizer_source)} is not supported; use tokenizer_source: base`);
-    tokenizerSource = 'base';
-  }
+  const tokenizerSource = readTokenizerSource(raw.tokenizer_source, `${source}: tokenizer_source`, models, baseModel, resolve);
   if (method.base === 'unused' && baseModel && !models.some((m) => m === baseModel)) {
     warnings.push(`${method.name} does not use base_model; ${baseModel.ref} is ignored except as the source of config and tokenizer files`);
   }
@@ -169,7 +183,7 @@ export function inputBase(r: Recipe): RecipeModel | undefined {
   return r.method.base === 'unused' ? undefined : r.baseModel;
 }
 
-type Resolve = (ref: string, where: string) => string;
+type Resolve = (ref: string, where: string) => { path: string; lora?: { ref: string; path: string } };
 
 function readSlices(v: unknown, where: string, recipeDir: string, resolve: Resolve, warnings: string[]): RecipeSlice[] {
   if (!Array.isArray(v) || v.length === 0) fail('RECIPE_E_FIELD', `${where} must be a non-empty list of {sources: [{model: PATH, layer_range: [START, END]}, ...]}`);
@@ -191,8 +205,7 @@ function readSlices(v: unknown, where: string, recipeDir: string, resolve: Resol
     let baseModel: RecipeModel | undefined;
     if (o.base_model !== undefined && o.base_model !== null) {
       if (typeof o.base_model !== 'string') fail('RECIPE_E_FIELD', `${at}.base_model must be a path`);
-      const p = resolve(o.base_model, `${at}.base_model`);
-      baseModel = { ref: o.base_model, path: p, parameters: {} };
+      baseModel = { ref: o.base_model, ...resolve(o.base_model, `${at}.base_model`), parameters: {} };
     }
     return { sources, baseModel, parameters: readParameters(o.parameters, `${at}.parameters`) };
   });
@@ -213,7 +226,7 @@ function readSource(m: unknown, where: string, recipeDir: string, resolve: Resol
 }
 
 function readModel(m: unknown, where: string, recipeDir: string, resolve: Resolve): RecipeModel {
-  if (typeof m === 'string') return { ref: m, path: resolve(m, where), parameters: {} };
+  if (typeof m === 'string') return { ref: m, ...resolve(m, where), parameters: {} };
   if (typeof m !== 'object' || m === null) fail('RECIPE_E_FIELD', `${where} must be {model: PATH, parameters: {...}}`);
   const o = m as Record<string, unknown>;
   for (const k of Object.keys(o)) {
@@ -223,12 +236,11 @@ function readModel(m: unknown, where: string, recipeDir: string, resolve: Resolv
   const parameters = readParameters(o.parameters, `${where}.parameters`);
   // A statistics file (regmean, fisher) is found relative to the recipe, like the model itself.
   if (typeof parameters.statistics === 'string' && !path.isAbsolute(parameters.statistics)) parameters.statistics = path.resolve(recipeDir, parameters.statistics);
-  return { ref: o.model, path: resolve(o.model, where), parameters };
+  return { ref: o.model, ...resolve(o.model, where), parameters };
 }
 
 function resolveModelPath(ref: string, recipeDir: string, where: string): string {
   if (ref.trim() === '') fail('RECIPE_E_FIELD', `${where}: the model path is empty`);
-  if (ref.includes('+')) fail('RECIPE_E_MODEL', `${where}: ${ref} uses model+lora, which is not supported; merge the LoRA into the model first`);
   const candidates = path.isAbsolute(ref) ? [ref] : [path.resolve(ref), path.resolve(recipeDir, ref)];
   // Present, not merely resolvable: a broken link (dangling, a loop) is found here and named
   // precisely when the checkpoint is opened, instead of reported as missing.
@@ -236,6 +248,26 @@ function resolveModelPath(ref: string, recipeDir: string, where: string): string
   if (!found) {
     fail('RECIPE_E_MODEL', `${where}: model ${ref} was not found (looked in ${[...new Set(candidates)].join(' and ')}); models must be local checkpoint folders — nothing is downloaded`);
   }
+  return found;
+}
+
+/** `tokenizer_source`: base, or a model (one of the recipe's, or any checkpoint folder); union is not built yet. */
+function readTokenizerSource(v: unknown, where: string, models: RecipeModel[], baseModel: RecipeModel | undefined, resolve: Resolve): 'base' | RecipeModel | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') fail('RECIPE_E_FIELD', `${where} must be base or a model path, got ${JSON.stringify(v)}`);
+  if (v === 'base') return 'base';
+  if (v === 'union') {
+    fail('RECIPE_E_FIELD', `${where}: union is not supported yet (it builds a new vocabulary and permutes every model's embedding rows); use tokenizer_source: base or the path of one model whose tokenizer all the models share`);
+  }
+  const found = [...models, ...(baseModel ? [baseModel] : [])].find((m) => m.ref === v);
+  return found ?? { ref: v, ...resolve(v, where), parameters: {} };
+}
+
+/** A LoRA adapter folder, found like a model: as given, else relative to the recipe. */
+function resolveAdapterPath(ref: string, recipeDir: string, where: string): string {
+  const candidates = path.isAbsolute(ref) ? [ref] : [path.resolve(ref), path.resolve(recipeDir, ref)];
+  const found = candidates.find((c) => pathPresent(c));
+  if (!found) fail('LORA_E_ADAPTER', `${where}: LoRA adapter ${ref} was not found (looked in ${[...new Set(candidates)].join(' and ')}); give a local PEFT adapter folder — nothing is downloaded`);
   return found;
 }
 

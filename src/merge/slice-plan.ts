@@ -12,8 +12,9 @@ import { isFloatDtype, type Dtype, type FloatDtype } from '../io/dtype.ts';
 import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, TensorContext } from './method.ts';
 import type { Scalar } from './parameters.ts';
-import { resolveParams, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
-import type { Recipe, RecipeModel, RecipeSlice, RecipeSource } from './recipe.ts';
+import type { LoraAdapter, LoraPatch } from '../io/lora-adapter.ts';
+import { openLora, resolveParams, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
+import { modelKey, type Recipe, type RecipeModel, type RecipeSlice, type RecipeSource } from './recipe.ts';
 
 /** Tensors outside the layers that sit before them (token and position embeddings). */
 export const BEFORE_LAYERS_RE = /embed|(^|\.)wte\.|(^|\.)wpe\.|word_embeddings|tok_embeddings/;
@@ -35,15 +36,22 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
   const method = recipe.method;
   const slices = recipe.slices!;
   const opened = new Map<string, Checkpoint>();
+  const adapters: LoraAdapter[] = [];
+  const patches = new Map<Checkpoint, Map<string, LoraPatch>>();
   const open = (m: RecipeModel): Checkpoint => {
-    let c = opened.get(m.path);
+    let c = opened.get(modelKey(m));
     if (!c) {
       c = Checkpoint.open(m.path);
-      opened.set(m.path, c);
+      opened.set(modelKey(m), c);
+      const p = openLora(m, c, adapters);
+      if (p) patches.set(c, p);
     }
     return c;
   };
-  const close = () => opened.forEach((c) => c.close());
+  const close = () => {
+    opened.forEach((c) => c.close());
+    adapters.forEach((a) => a.close());
+  };
   try {
     const inputs = slices.map((s, i) => sliceInputs(method, s, i));
     for (const s of slices) for (const src of s.sources) checkRange(src, open(src));
@@ -59,7 +67,7 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
     const outside = [...reference.tensors.keys()].filter((n) => layerIndexOf(n) === undefined);
     const before = outside.filter((n) => BEFORE_LAYERS_RE.test(n));
     const after = outside.filter((n) => !BEFORE_LAYERS_RE.test(n));
-    const ctxOf = (slice: RecipeSlice, si: SliceInputs, out: string, names: string[], t: number) => jobFor(method, recipe, slice, si, out, names, t, seed, open);
+    const ctxOf = (slice: RecipeSlice, si: SliceInputs, out: string, names: string[], t: number) => jobFor(method, recipe, slice, si, out, names, t, seed, open, patches);
     for (const name of before) jobs.push(ctxOf(first, inputs[0]!, name, sourceNames(first, () => name), 0));
     let outLayer = 0;
     for (const [i, slice] of slices.entries()) {
@@ -85,7 +93,7 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
     }
     const copied = jobs.filter((j) => !j.merge && /^F(64|8_)/.test(j.copyFrom.checkpoint.info(j.copyFrom.tensor).dtype));
     if (copied.length > 0) warnings.push(`${copied.length} tensors (e.g. ${copied[0]!.name}) are copied unmerged: only F32, F16 and BF16 are merged`);
-    const baseCkpt = recipe.baseModel && opened.get(recipe.baseModel.path);
+    const baseCkpt = recipe.baseModel && opened.get(modelKey(recipe.baseModel));
     const models = [...opened.values()].filter((c) => c !== baseCkpt);
     const configKey = ['num_hidden_layers', 'n_layer', 'num_layers'].find((k) => typeof reference.config?.raw[k] === 'number') ?? 'num_hidden_layers';
     return {
@@ -126,7 +134,7 @@ function sliceInputs(method: MergeMethod, slice: RecipeSlice, i: number): SliceI
   const where = `slices[${i}]`;
   let base: RecipeSource | undefined;
   if (method.base !== 'unused' && slice.baseModel) {
-    base = slice.sources.find((s) => s.path === slice.baseModel!.path);
+    base = slice.sources.find((s) => modelKey(s) === modelKey(slice.baseModel!));
     if (!base && method.base === 'required') {
       fail('RECIPE_E_SLICE', `${where}: ${method.name} merges against base_model ${slice.baseModel.ref}, which is not among the slice's sources; add it with the layer_range to use`);
     }
@@ -160,12 +168,13 @@ function jobFor(
   t: number,
   seed: number,
   open: (m: RecipeModel) => Checkpoint,
+  patches: ReadonlyMap<Checkpoint, Map<string, LoraPatch>>,
 ): TensorJob {
   const at = (src: RecipeSource): TensorSource => {
     const checkpoint = open(src);
     const tensor = names[slice.sources.indexOf(src)]!;
     if (!checkpoint.tensors.has(tensor)) fail('MERGE_E_MISSING_TENSOR', `tensor ${tensor} (output ${out}) is not in ${src.ref}; the slice's models do not share an architecture`);
-    return { checkpoint, tensor };
+    return { checkpoint, tensor, lora: patches.get(checkpoint)?.get(tensor) };
   };
   const base = si.base ? at(si.base) : null;
   const models = si.models.map(at);
