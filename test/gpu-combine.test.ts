@@ -5,6 +5,7 @@
 // arithmetic alone is hundreds of ulps off on them.
 import { afterAll, describe, expect, it } from 'vitest';
 import { CombineKernel, paddedBytes } from '../src/gpu/combine-kernel.ts';
+import { recomputeOnCpu } from '../src/gpu/cpu-fixup.ts';
 import { DTYPE_SIZES, decodeToF32, encodeFromF32, type FloatDtype } from '../src/io/dtype.ts';
 import type { ElementwiseCombine } from '../src/merge/elementwise.ts';
 import { taskVectorCombine, weightedSum, type Keep } from '../src/tensor/fused-kernels.ts';
@@ -71,6 +72,8 @@ function ulpDistance(a: Uint8Array, b: Uint8Array, dtype: FloatDtype, mag?: Floa
 
 interface Case {
   name: string;
+  /** At least this many elements must be flagged ambiguous (and recomputed on the CPU). */
+  minAmbiguous?: number;
   n: number;
   first?: number;
   base: Float32Array | null;
@@ -150,7 +153,20 @@ function cases(): Case[] {
   const base = randomTensor(n, 1, 0.05);
   const models = finetunes(base, 3, 2);
   const key = (i: number) => streamKey(1234, i);
+  // Base on a 1/64 grid, task vectors in {−1, 0, 1}/16: with weights 0.5, 0.3, 0.2 the election
+  // sum is often exactly 0 mathematically (τ = (q, −q, −q)) and rounding noise decides its sign.
+  const r = rng(3);
+  const qBase = Float32Array.from({ length: n }, () => Math.round((r() - 0.5) * 64) / 64);
+  const qModels = [0, 1, 2].map(() => qBase.map((b) => b + (Math.floor(r() * 3) - 1) / 16));
   return [
+    {
+      name: 'ties on a grid (elections decided by rounding noise)',
+      minAmbiguous: 50,
+      n,
+      base: qBase,
+      models: qModels,
+      combine: { kind: 'task-vector', eff: [0.5, 0.3, 0.2], weights: [0.5, 0.3, 0.2], keep: [{ kind: 'all' }, { kind: 'all' }, { kind: 'all' }], consensus: true, normalize: true, gain: 1, scale: 1, roundTau: false },
+    },
     { name: 'linear, 3 models', n, base: null, models, combine: { kind: 'weighted-sum', weights: [0.2, 0.3, 0.5] } },
     // Weights summing to ~0: the output is all cancellation.
     { name: 'linear, cancelling weights', n, base: null, models, combine: { kind: 'weighted-sum', weights: [1 / 3, -2 / 3, 1 / 3] } },
@@ -205,6 +221,12 @@ describe.skipIf(SKIP)('GPU combine kernels match the CPU path', () => {
           const shape = { combine: c.combine, inputs: inputs.map(() => inDtype), out: outDtype };
           const result = await (await kernel.submit({ shape, n: c.n, first: c.first ?? 0, inputs }, c.name))();
           expect(result.nonFinite).toBe(0);
+          const flagged = result.ambiguous === 'all' ? c.n : result.ambiguous.length;
+          expect(flagged).toBeGreaterThanOrEqual(c.minAmbiguous ?? 0);
+          if (flagged > 0) {
+            const indices = result.ambiguous === 'all' ? Uint32Array.from({ length: c.n }, (_, i) => i) : result.ambiguous;
+            expect(recomputeOnCpu(c.combine, shape.inputs, inputs, c.first ?? 0, indices, outDtype, result.bytes).nonFinite).toBe(0);
+          }
           expect(result.bytes.length).toBe(c.n * DTYPE_SIZES[outDtype]);
           const cpu = encoded(cpuOutput(c, base?.f32 ?? null, models.map((m) => m.f32)), outDtype);
           const ref = oracle(c, base?.f32 ?? null, models.map((m) => m.f32));
@@ -220,7 +242,7 @@ describe.skipIf(SKIP)('GPU combine kernels match the CPU path', () => {
   }
 
   it('float32 arithmetic alone would be far off on the cancelling case (the test can fail)', () => {
-    const c = cases()[1]!;
+    const c = cases()[2]!;
     const w = (c.combine as { weights: number[] }).weights.map(Math.fround);
     const naive = new Float32Array(c.n);
     for (let e = 0; e < c.n; e++) {

@@ -1,7 +1,7 @@
 // --device auto|cpu|gpu on the adapters this machine has: under CI only Mesa's software adapter,
 // which `gpu` must take and `auto` must refuse (the CPU path is faster than a software GPU).
 import { afterAll, describe, expect, it } from 'vitest';
-import { BufferUsage, createBuffer, describeDevice, openDevice, parseDeviceChoice } from '../src/gpu/device.ts';
+import { BufferUsage, createBuffer, describeDevice, gpuDeviceNodes, openDevice, parseDeviceChoice } from '../src/gpu/device.ts';
 import { MergeSearchError } from '../src/errors.ts';
 import { requireGpu, skipGpu, testGpu } from './helpers/gpu.ts';
 
@@ -24,10 +24,17 @@ describe('device choice', () => {
     expect(parseDeviceChoice('gpu')).toBe('gpu');
   });
 
+  it('auto does not start Dawn on a machine without GPU device nodes', async () => {
+    const d = await openDevice('auto');
+    if (gpuDeviceNodes().length === 0) expect(d).toEqual({ kind: 'cpu', note: expect.stringMatching(/no GPU device \(no \/dev\/nvidia/) });
+    else expect(['cpu', 'gpu']).toContain(d.kind);
+    if (d.kind === 'gpu') d.gpu.close();
+  });
+
   it('gpu with no backend that has an adapter fails with GPU_E_NO_ADAPTER; auto falls back to the CPU with the reason', async () => {
     // Direct3D 12 does not exist on Linux: no adapter, whatever the machine has.
     expect(await codeOf(openDevice('gpu', { backends: ['d3d12'] }))).toBe('GPU_E_NO_ADAPTER');
-    const auto = await openDevice('auto', { backends: ['d3d12'] });
+    const auto = await openDevice('auto', { backends: ['d3d12'], probeWithoutDeviceNodes: true });
     expect(auto.kind).toBe('cpu');
     expect(auto.kind === 'cpu' && auto.note).toMatch(/no GPU adapter/);
   });
@@ -47,7 +54,7 @@ describe.skipIf(SKIP)('on the test adapter', () => {
     expect(line).toMatch(/^gpu: /);
     if (g.adapter.software) {
       expect(line).toMatch(/software/);
-      const auto = await openDevice('auto', { backends: [g.adapter.backend] });
+      const auto = await openDevice('auto', { backends: [g.adapter.backend], probeWithoutDeviceNodes: true });
       expect(auto.kind).toBe('cpu');
       expect(auto.kind === 'cpu' && auto.note).toMatch(/only a software adapter .*--device gpu uses it anyway/);
     }

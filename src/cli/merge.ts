@@ -2,6 +2,8 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
+import { DEVICE_CHOICES, parseDeviceChoice } from '../gpu/device.ts';
+import { openMergeDevice } from '../gpu/merge-device.ts';
 import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
 import { defaultThreads } from '../merge/executor.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
@@ -18,11 +20,16 @@ export function registerMerge(program: Command): void {
     .option('--seed <n>', 'seed for random methods (dare_*, della*)', '0')
     .option('--threads <n>', 'worker threads for large tensors', String(defaultThreads()))
     .option('--overwrite', 'replace a non-empty output folder')
-    .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean }) => {
+    .option('--device <device>', `where the merge kernels run: ${DEVICE_CHOICES.join(', ')} (auto: a real GPU when present, else the CPU; gpu: any WebGPU adapter, software included)`, 'auto')
+    .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean; device: string }) => {
       const seed = intArg(o.seed, '--seed', 0);
       const threads = intArg(o.threads, '--threads', 1);
+      const deviceChoice = parseDeviceChoice(o.device);
+      const shardSize = parseByteSize(o.shardSize);
       const recipe = readRecipeFile(recipeFile);
       for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
+      const warn = (w: string) => process.stderr.write(`warning: ${w}\n`);
+      const device = await openMergeDevice(deviceChoice, recipe.method, warn);
       const progress = byteProgress();
       const started = Date.now();
       // Ctrl-C or a kill: drop the half-written output before exiting (kill -9 leaves it, and the
@@ -37,21 +44,25 @@ export function registerMerge(program: Command): void {
         process.exit(128 + (os.constants.signals[signal] ?? 1));
       };
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
-      const shardSize = parseByteSize(o.shardSize);
       const summary = await mergeToFolder(recipe, {
         out: o.out,
         seed,
         threads,
         shardSize,
         overwrite: o.overwrite,
-        onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+        gpu: device.gpu,
+        onWarning: warn,
         onProgress: (done, total, tensor) => progress.update(done, total, tensor),
-      }).finally(() => progress.finish()); // end the progress line before any error message
+      }).finally(() => {
+        progress.finish(); // end the progress line before any error message
+        device.close();
+      });
       const secs = (Date.now() - started) / 1000;
       process.stdout.write(
         `merged ${summary.tensors} tensors with ${recipe.method.name} in ${secs.toFixed(1)} s ` +
           `(read ${formatBytes(summary.inputBytes)}, wrote ${formatBytes(summary.outputBytes)})\n` +
-          `wrote ${summary.out}: ${summary.files.join(', ')}\n`,
+          `wrote ${summary.out}: ${summary.files.join(', ')}\n` +
+          `device: ${device.line}\n`,
       );
     });
 }

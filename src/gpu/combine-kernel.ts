@@ -5,7 +5,7 @@ import { fail } from '../errors.ts';
 import { DTYPE_SIZES, type FloatDtype } from '../io/dtype.ts';
 import type { ElementwiseCombine } from '../merge/elementwise.ts';
 import { bernoulliThreshold } from '../tensor/random.ts';
-import { combineShader, paramRows, usesBase, type ShaderShape } from './combine-shader.ts';
+import { AMBIGUOUS_CAPACITY, combineShader, paramRows, STATUS_WORDS, usesBase, type ShaderShape } from './combine-shader.ts';
 import { BufferUsage, checkAlive, createBuffer, deviceLost, MapMode, type GpuContext } from './device.ts';
 import { floatFloatBits } from './wgsl/float-float.ts';
 
@@ -15,7 +15,11 @@ export interface TileResult {
   /** Values the output dtype cannot hold (NaN, Inf, overflow), and the first one's element in the tile. */
   nonFinite: number;
   firstBad: number;
+  /** Elements to recompute on the CPU (sign election within rounding noise), ascending; 'all' when too many to list. */
+  ambiguous: Uint32Array | 'all';
 }
+
+const STATUS_BYTES = STATUS_WORDS * 4;
 
 interface Slot {
   capacity: number;
@@ -89,9 +93,9 @@ export class CombineKernel {
       try {
         for (let i = 0; i < Math.max(inputs, s?.inputs.length ?? 0); i++) made.push(await createBuffer(g, bytes, BufferUsage.STORAGE | BufferUsage.COPY_DST, `${label}: input ${i + 1}`));
         const params = await createBuffer(g, 4096, BufferUsage.UNIFORM | BufferUsage.COPY_DST, `${label}: parameters`);
-        const status = await createBuffer(g, 8, BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC, `${label}: status`);
+        const status = await createBuffer(g, STATUS_BYTES, BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC, `${label}: status`);
         const out = await createBuffer(g, bytes, BufferUsage.STORAGE | BufferUsage.COPY_SRC, `${label}: output`);
-        const readback = await createBuffer(g, bytes + 8, BufferUsage.MAP_READ | BufferUsage.COPY_DST, `${label}: read-back`);
+        const readback = await createBuffer(g, bytes + STATUS_BYTES, BufferUsage.MAP_READ | BufferUsage.COPY_DST, `${label}: read-back`);
         s = { capacity: cap, inputs: made, params, status, out, readback };
       } catch (e) {
         for (const b of made) b.destroy();
@@ -120,7 +124,7 @@ export class CombineKernel {
     const params = paramWords(shape.combine, n, job.first);
     dev.pushErrorScope('validation');
     dev.queue.writeBuffer(slot.params, 0, params as Uint32Array<ArrayBuffer>);
-    dev.queue.writeBuffer(slot.status, 0, new Uint32Array([0, 0xffffffff]));
+    dev.queue.writeBuffer(slot.status, 0, new Uint32Array([0, 0xffffffff, 0, 0]));
     job.inputs.forEach((bytes, i) => dev.queue.writeBuffer(slot.inputs[i]!, 0, bytes as Uint8Array<ArrayBuffer>, 0, bytes.length));
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: slot.params, size: params.byteLength } },
@@ -141,14 +145,14 @@ export class CombineKernel {
     pass.dispatchWorkgroups(x, y);
     pass.end();
     enc.copyBufferToBuffer(slot.out, 0, slot.readback, 0, outBytes);
-    enc.copyBufferToBuffer(slot.status, 0, slot.readback, outBytes, 8);
+    enc.copyBufferToBuffer(slot.status, 0, slot.readback, outBytes, STATUS_BYTES);
     dev.queue.submit([enc.finish()]);
     const invalid = await dev.popErrorScope();
     if (invalid) {
       checkAlive(g, `merging ${label}`);
       throw new Error(`GPU combine for ${label} was rejected: ${invalid.message}`);
     }
-    slot.busy = { n, outBytes, dtype: shape.out, done: slot.readback.mapAsync(MapMode.READ, 0, outBytes + 8) };
+    slot.busy = { n, outBytes, dtype: shape.out, done: slot.readback.mapAsync(MapMode.READ, 0, outBytes + STATUS_BYTES) };
     // Keep the rejection handled until collected (a lost device rejects it).
     slot.busy.done.catch(() => undefined);
     return () => this.collect(slot, label);
@@ -164,11 +168,13 @@ export class CombineKernel {
       if (this.gpu.lostReason !== undefined) deviceLost(this.gpu, `merging ${label}`);
       throw e;
     }
-    const mapped = new Uint8Array(slot.readback.getMappedRange(0, busy.outBytes + 8));
+    const mapped = new Uint8Array(slot.readback.getMappedRange(0, busy.outBytes + STATUS_BYTES));
     const bytes = mapped.slice(0, busy.n * DTYPE_SIZES[busy.dtype]);
-    const status = new Uint32Array(mapped.slice(busy.outBytes, busy.outBytes + 8).buffer);
+    const status = new Uint32Array(mapped.slice(busy.outBytes, busy.outBytes + STATUS_BYTES).buffer);
     slot.readback.unmap();
-    return { bytes, nonFinite: status[0]!, firstBad: status[0]! > 0 ? status[1]! : -1 };
+    const listed = status[2]!;
+    const ambiguous = listed > AMBIGUOUS_CAPACITY ? 'all' : status.slice(4, 4 + listed).sort();
+    return { bytes, nonFinite: status[0]!, firstBad: status[0]! > 0 ? status[1]! : -1, ambiguous };
   }
 
   close(): void {

@@ -4,8 +4,14 @@
 // operation, in float-float where the CPU computes in float64, and rounds once to float32 at the
 // end as the CPU's Float32Array store does.
 //
-// Bindings: 0 the parameters (uniform, layout in paramWords), 1 the status words (count of values
-// the output dtype cannot hold, first such element), 2 the output, 3.. the base (when the combine
+// Sign election is discontinuous: where Σ aᵢ cancels to within float-float's error, its sign is
+// rounding noise and may differ from the CPU's float64 noise. Such elements are listed in the
+// status buffer ("ambiguous") and recomputed on the CPU by the host (cpu-fixup.ts), so the output
+// still follows the CPU path there.
+//
+// Bindings: 0 the parameters (uniform, layout in paramRows), 1 the status words (count of values
+// the output dtype cannot hold, first such element, count of ambiguous elements, unused, then up
+// to AMBIGUOUS_CAPACITY ambiguous element indices), 2 the output, 3.. the base (when the combine
 // uses one) and the models, as raw u32 words.
 import type { FloatDtype } from '../io/dtype.ts';
 import type { ElementwiseCombine } from '../merge/elementwise.ts';
@@ -19,6 +25,10 @@ export interface ShaderShape {
   out: FloatDtype;
   workgroupSize: number;
 }
+
+/** Ambiguous elements listed per tile; past this many the host recomputes the whole tile on the CPU. */
+export const AMBIGUOUS_CAPACITY = 1024;
+export const STATUS_WORDS = 4 + AMBIGUOUS_CAPACITY;
 
 /** Whether the combine reads the base model. */
 export function usesBase(c: ElementwiseCombine): boolean {
@@ -77,11 +87,16 @@ function combineBody(c: ElementwiseCombine, k: number): string[] {
   }
   // Sign election: the sign of Σ aᵢ, zero counting as + (NaN as −, as the CPU's comparison gives).
   lines.push(...sum(Array.from({ length: k }, (_, i) => `a${i}`), 'all'));
+  // 2^-40 of the terms' magnitude: beyond both float-float's and float64's rounding error
+  lines.push(`let mag = ${Array.from({ length: k }, (_, i) => `abs(a${i}.x)`).join(' + ')};`);
+  lines.push('if (mag > 0.0 && abs(all.x) <= 9.094947e-13 * mag) { flag(e); }');
   lines.push('let pos = all.x >= 0.0;');
   for (let i = 0; i < k; i++) lines.push(`let k${i} = select((a${i}.x < 0.0), (a${i}.x > 0.0), pos);`);
   lines.push(...sum(Array.from({ length: k }, (_, i) => `select(vec2f(0.0), a${i}, k${i})`), 's'));
   if (c.normalize) {
     lines.push(...sum(Array.from({ length: k }, (_, i) => `select(vec2f(0.0), ${ff(2 + i, 'zw')}, k${i})`), 'd'));
+    lines.push(`let wmag = ${Array.from({ length: k }, (_, i) => `select(0.0, abs(bitcast<f32>(P[${2 + i}u].z)), k${i})`).join(' + ')};`);
+    lines.push('if (wmag > 0.0 && abs(d.x) <= 9.094947e-13 * wmag) { flag(e); }');
     lines.push('if (d.x == 0.0) { d = vec2f(1.0, 0.0); }');
     lines.push('s = ff_div(s, d);');
   }
@@ -102,7 +117,7 @@ export function combineShader(shape: ShaderShape): string {
   const encode = out === 'F32' ? '' : out === 'F16' ? 'f32_to_f16' : 'f32_to_bf16';
   return [
     `@group(0) @binding(0) var<uniform> P: array<vec4<u32>, ${rows}>;`,
-    '@group(0) @binding(1) var<storage, read_write> status: array<atomic<u32>, 2>;',
+    `@group(0) @binding(1) var<storage, read_write> status: array<atomic<u32>, ${STATUS_WORDS}>;`,
     '@group(0) @binding(2) var<storage, read_write> outw: array<u32>;',
     ...bindings,
     FLOAT_FLOAT_WGSL.replaceAll('ZERO', 'P[0u].x'),
@@ -113,6 +128,10 @@ export function combineShader(shape: ShaderShape): string {
   let lo = P[0u].z + e;
   let hi = P[0u].w + select(0u, 1u, lo < P[0u].z);
   return (fmix32(lo ^ P[row].x ^ (hi * 0x9e3779b1u)) >> 8u) < P[row].y;
+}`,
+    `fn flag(e: u32) {
+  let i = atomicAdd(&status[2], 1u);
+  if (i < ${AMBIGUOUS_CAPACITY}u) { atomicStore(&status[4u + i], e); }
 }`,
     `fn value(e: u32, ${args}) -> f32 {`,
     ...combineBody(c, k).map((l) => `  ${l}`),

@@ -3,6 +3,7 @@
 // software rasteriser (llvmpipe), which is how machines without a GPU (CI) exercise the kernels.
 // `auto` takes a real GPU when one is present and never a software adapter (it is slower than the
 // CPU path); `gpu` takes whatever Dawn offers, the software adapter included.
+import fs from 'node:fs';
 import { fail, MergeSearchError } from '../errors.ts';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'gpu';
@@ -43,6 +44,8 @@ export interface OpenDeviceOptions {
    * Tests narrow this to reach the no-adapter case.
    */
   backends?: string[];
+  /** Under auto, start Dawn even when no GPU device node exists (tests reach the software adapter this way). */
+  probeWithoutDeviceNodes?: boolean;
 }
 
 const DEFAULT_BACKENDS = ['default', 'opengles'];
@@ -63,6 +66,10 @@ export function parseDeviceChoice(v: string): DeviceChoice {
 export async function openDevice(choice: DeviceChoice, opts: OpenDeviceOptions = {}): Promise<ComputeDevice> {
   if (!DEVICE_CHOICES.includes(choice)) parseDeviceChoice(String(choice));
   if (choice === 'cpu') return { kind: 'cpu' };
+  if (choice === 'auto' && !opts.probeWithoutDeviceNodes && process.platform === 'linux' && gpuDeviceNodes().length === 0) {
+    // No GPU driver is loaded, so Dawn could only find a software adapter, which auto never takes.
+    return { kind: 'cpu', note: 'no GPU device (no /dev/nvidia*, /dev/dri/renderD*, /dev/kfd); merging on the CPU' };
+  }
   const backends = opts.backends ?? DEFAULT_BACKENDS;
   const seen: Found[] = [];
   const reasons: string[] = [];
@@ -77,6 +84,18 @@ export async function openDevice(choice: DeviceChoice, opts: OpenDeviceOptions =
     return { kind: 'cpu', note: soft ? `only a software adapter (${soft.device}) was found; merging on the CPU (--device gpu uses it anyway)` : `no GPU adapter (${reasons.join('; ')}); merging on the CPU` };
   }
   fail('GPU_E_NO_ADAPTER', `--device gpu: no WebGPU adapter was found (${reasons.join('; ')}). On an NVIDIA machine install the Vulkan loader (libvulkan1) and point VK_DRIVER_FILES at the driver's ICD JSON; without a GPU install Mesa (libegl1 libgles2 libegl-mesa0) for the software adapter; or use --device cpu`);
+}
+
+/** Linux device nodes that GPU drivers create (NVIDIA, DRM render nodes, AMD compute). */
+export function gpuDeviceNodes(): string[] {
+  const list = (dir: string, prefix: string) => {
+    try {
+      return fs.readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => `${dir}/${f}`);
+    } catch {
+      return [];
+    }
+  };
+  return [...list('/dev', 'nvidia'), ...list('/dev/dri', 'renderD'), ...list('/dev', 'kfd')];
 }
 
 /** One line for logs and stores: `gpu: NVIDIA H200 (vulkan)` or `cpu`. */
