@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CombineKernel, paddedBytes } from '../src/gpu/combine-kernel.ts';
 import { recomputeOnCpu } from '../src/gpu/cpu-fixup.ts';
 import { DTYPE_SIZES, decodeToF32, encodeFromF32, type FloatDtype } from '../src/io/dtype.ts';
-import type { ElementwiseCombine } from '../src/merge/elementwise.ts';
+import type { ElementwiseCombine, ElementwiseKeep } from '../src/merge/elementwise.ts';
 import { taskVectorCombine, weightedSum, type Keep } from '../src/tensor/fused-kernels.ts';
 import { bernoulliMask, streamKey } from '../src/tensor/random.ts';
 import { requireGpu, skipGpu, testGpu } from './helpers/gpu.ts';
@@ -81,6 +81,15 @@ interface Case {
   combine: ElementwiseCombine;
 }
 
+/** A DARE keep's mask from the CPU's counter hash (the cases here use no other kind). */
+function maskOf(k: ElementwiseKeep, c: Case): Uint8Array | null {
+  if (k.kind === 'all') return null;
+  if (k.kind !== 'bernoulli') throw new Error('only DARE masks in these cases');
+  const m = new Uint8Array(c.n);
+  bernoulliMask(k.key, c.first ?? 0, k.density, m);
+  return m;
+}
+
 /** The CPU path's output for the case (the kernels a streaming merge runs), in float32. */
 function cpuOutput(c: Case, base: Float32Array | null, models: Float32Array[]): Float32Array {
   const out = new Float32Array(c.n);
@@ -89,12 +98,7 @@ function cpuOutput(c: Case, base: Float32Array | null, models: Float32Array[]): 
     weightedSum(out, models, cb.weights);
     return out;
   }
-  const masks: Keep[] = cb.keep.map((k) => {
-    if (k.kind === 'all') return null;
-    const m = new Uint8Array(c.n);
-    bernoulliMask(k.key, c.first ?? 0, k.density, m);
-    return m;
-  });
+  const masks: Keep[] = cb.keep.map((k) => maskOf(k, c));
   const inputs = cb.roundTau ? models.map((x) => x.map((v, e) => v - base![e]!)) : models;
   taskVectorCombine(out, base!, inputs, models.map(() => cb.roundTau), masks, cb.eff, cb.weights, cb.scale, cb.consensus, cb.normalize);
   return out;
@@ -108,12 +112,7 @@ function oracle(c: Case, base: Float32Array | null, models: Float32Array[]): { o
   const out = new Float32Array(c.n);
   const mag = new Float64Array(c.n);
   const cb = c.combine;
-  const keepOf = cb.kind === 'task-vector' ? cb.keep.map((k) => {
-    if (k.kind === 'all') return null;
-    const m = new Uint8Array(c.n);
-    bernoulliMask(k.key, c.first ?? 0, k.density, m);
-    return m;
-  }) : [];
+  const keepOf = cb.kind === 'task-vector' ? cb.keep.map((k) => maskOf(k, c)) : [];
   for (let e = 0; e < c.n; e++) {
     if (cb.kind === 'weighted-sum') {
       out[e] = models.reduce((s, x, i) => s + cb.weights[i]! * x[e]!, 0);

@@ -56,6 +56,11 @@ function paramWords(c: ElementwiseCombine, n: number, first: number): Uint32Arra
     c.eff.forEach((x, i) => w.set([...floatFloatBits(x), ...floatFloatBits(c.weights[i]!)], 4 * (2 + i)));
     c.keep.forEach((k, i) => {
       if (k.kind === 'bernoulli') w.set([k.key >>> 0, bernoulliThreshold(k.density)], 4 * (2 + models + i));
+      if (k.kind === 'top') {
+        if (!k.none && k.cutoff === undefined) throw new Error('a TIES selection reached the GPU without its cutoff');
+        const cut = k.cutoff ?? 0;
+        w.set([k.none ? 0xffffffff : k.bits >>> 0, cut >>> 0, Math.floor(cut / 4294967296)], 4 * (2 + models + i));
+      }
     });
   }
   return w;

@@ -49,7 +49,8 @@ fn fmix32(x: u32) -> u32 {
 
 /**
  * The uniform's vec4<u32> rows: 0 (zero, n, first element lo, hi), 1 (gain hi, lo, scale hi, lo),
- * 2+i model i's (eff hi, lo, weight hi, lo), 2+K+i model i's (mask key, keep threshold, 0, 0).
+ * 2+i model i's (eff hi, lo, weight hi, lo), 2+K+i model i's keep: DARE (mask key, threshold, 0, 0),
+ * TIES trimming (|τ| threshold bits (0xffffffff: keep nothing), cutoff lo, cutoff hi, 0).
  */
 export function paramRows(models: number): number {
   return 2 + 2 * models;
@@ -78,6 +79,7 @@ function combineBody(c: ElementwiseCombine, k: number): string[] {
     lines.push(c.roundTau ? `let t${i} = vec2f(opq(x${i} - b), 0.0);` : `let t${i} = two_sum(x${i}, -b);`);
     lines.push(`var a${i} = ff_mul(t${i}, ${ff(2 + i, 'xy')});`);
     if (c.keep[i]!.kind === 'bernoulli') lines.push(`if (!kept(${2 + k + i}u, e)) { a${i} = vec2f(0.0); }`);
+    if (c.keep[i]!.kind === 'top') lines.push(`if (!kept_top(${2 + k + i}u, e, bitcast<u32>(opq(x${i} - b)))) { a${i} = vec2f(0.0); }`);
   }
   const sum = (terms: string[], name: string) => terms.map((t, i) => (i === 0 ? `var ${name} = ${t};` : `${name} = ff_add(${name}, ${t});`));
   if (!c.consensus) {
@@ -128,6 +130,14 @@ export function combineShader(shape: ShaderShape): string {
   let lo = P[0u].z + e;
   let hi = P[0u].w + select(0u, 1u, lo < P[0u].z);
   return (fmix32(lo ^ P[row].x ^ (hi * 0x9e3779b1u)) >> 8u) < P[row].y;
+}`,
+    // TIES trimming: |τ| above the threshold bits, or equal to it before the cutoff element.
+    `fn kept_top(row: u32, e: u32, tau: u32) -> bool {
+  let a = tau & 0x7fffffffu;
+  if (a != P[row].x) { return a > P[row].x && P[row].x != 0xffffffffu; }
+  let lo = P[0u].z + e;
+  let hi = P[0u].w + select(0u, 1u, lo < P[0u].z);
+  return hi < P[row].z || (hi == P[row].z && lo < P[row].y);
 }`,
     `fn flag(e: u32) {
   let i = atomicAdd(&status[2], 1u);

@@ -40,10 +40,22 @@ export function recomputeOnCpu(
     weightedSum(result, values, combine.weights);
   } else {
     const [base, ...models] = usesBase(combine) ? values : [new Float32Array(m), ...values];
-    const masks: Keep[] = combine.keep.map((k) => {
+    const masks: Keep[] = combine.keep.map((k, i) => {
       if (k.kind === 'all') return null;
       const mask = new Uint8Array(m);
-      for (let j = 0; j < m; j++) bernoulliMask(k.key, first + indices[j]!, k.density, mask.subarray(j, j + 1));
+      if (k.kind === 'bernoulli') {
+        for (let j = 0; j < m; j++) bernoulliMask(k.key, first + indices[j]!, k.density, mask.subarray(j, j + 1));
+        return mask;
+      }
+      // The selection rule of select.ts markSelected, with the equal entries' cutoff already found.
+      if (k.none) return mask;
+      const bits = new Uint32Array(1);
+      const f = new Float32Array(bits.buffer);
+      for (let j = 0; j < m; j++) {
+        f[0] = models[i]![j]! - base![j]!;
+        const a = bits[0]! & 0x7fffffff;
+        mask[j] = +(a > k.bits || (a === k.bits && first + indices[j]! < (k.cutoff ?? 0)));
+      }
       return mask;
     });
     // The CPU path subtracts in float32 where a statistics pass built τ, on the fly otherwise.

@@ -10,6 +10,7 @@ import type { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import { CombineKernel, paddedBytes, type TileResult } from './combine-kernel.ts';
 import { usesBase } from './combine-shader.ts';
 import { recomputeOnCpu } from './cpu-fixup.ts';
+import { selectionCutoff } from './selection-cutoff.ts';
 import type { GpuContext } from './device.ts';
 
 const GPU_DTYPES = new Set(['F32', 'F16', 'BF16']);
@@ -34,7 +35,7 @@ export class GpuTensorMerger {
   /** The combine to run for this tensor, or why it cannot run on the GPU. */
   combineFor(plan: MergePlan, job: TensorJob, stats: unknown): ElementwiseCombine | string {
     const m = plan.method;
-    if (!m.elementwise) return `merge method ${m.name} has no GPU kernel (GPU kernels: linear, task_arithmetic, ties and dare_* without top-k trimming)`;
+    if (!m.elementwise) return `merge method ${m.name} has no GPU kernel (GPU kernels: linear, task_arithmetic, ties, dare_linear, dare_ties)`;
     const c = m.elementwise(job.ctx, stats);
     if (typeof c === 'string') return c;
     const dtypes = this.inputDtypes(plan, job, c);
@@ -52,8 +53,12 @@ export class GpuTensorMerger {
     return sources.map((s) => s.info(job.name).dtype);
   }
 
-  /** Merge one tensor into its planned place in the output; returns the non-finite count and first such element (-1: none). */
-  async mergeTensor(plan: MergePlan, job: TensorJob, combine: ElementwiseCombine, writer: CheckpointWriter): Promise<{ nonFinite: number; firstBad: number }> {
+  /**
+   * Merge one tensor into its planned place in the output; returns the non-finite count and first
+   * such element (-1: none). `ranges`: the row chunks the statistics passes used.
+   */
+  async mergeTensor(plan: MergePlan, job: TensorJob, planned: ElementwiseCombine, writer: CheckpointWriter, ranges: Array<[number, number]>): Promise<{ nonFinite: number; firstBad: number }> {
+    const combine = this.withCutoffs(plan, job, planned, ranges);
     const sources = [...(usesBase(combine) ? [plan.base!] : []), ...plan.models];
     const dtypes = this.inputDtypes(plan, job, combine) as FloatDtype[];
     const out = job.outDtype as FloatDtype;
@@ -102,6 +107,22 @@ export class GpuTensorMerger {
     }
     if (pending) await finish(pending);
     return { nonFinite, firstBad };
+  }
+
+  /** TIES selections with the element where admission of threshold-equal entries stops. */
+  private withCutoffs(plan: MergePlan, job: TensorJob, c: ElementwiseCombine, ranges: Array<[number, number]>): ElementwiseCombine {
+    if (c.kind !== 'task-vector' || !c.keep.some((k) => k.kind === 'top')) return c;
+    const { rows, cols } = job.ctx;
+    const keep = c.keep.map((k, i) => {
+      if (k.kind !== 'top') return k;
+      const tau = (a: number, b: number) => {
+        const x = plan.models[i]!.readF32(job.name, a, b);
+        const base = plan.base!.readF32(job.name, a, b);
+        return x.map((v, e) => v - base[e]!); // float32 τ, as the statistics passes formed it
+      };
+      return { ...k, cutoff: selectionCutoff(k, ranges, cols, rows * cols, tau) };
+    });
+    return { ...c, keep };
   }
 
   close(): void {

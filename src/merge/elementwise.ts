@@ -7,7 +7,21 @@
 export type ElementwiseKeep =
   | { kind: 'all' }
   /** DARE: element e (global index in the tensor) is kept when the counter hash uniformAt(key, e) < density. */
-  | { kind: 'bernoulli'; key: number; density: number };
+  | { kind: 'bernoulli'; key: number; density: number }
+  /**
+   * TIES trimming (select.ts): entries whose |τ| bit pattern (τ in float32) is above `bits`, plus
+   * the first `admitEqual` entries equal to it in index order; equalBefore[c] counts those in the
+   * statistics passes' row chunks before chunk c. `none`: nothing kept.
+   */
+  | {
+      kind: 'top';
+      bits: number;
+      admitEqual: number;
+      equalBefore: number[];
+      none: boolean;
+      /** Element index from which equal entries are no longer admitted (found from the data by the executor). */
+      cutoff?: number;
+    };
 
 export type ElementwiseCombine =
   /** out[e] = Σᵢ weights[i] · modelᵢ[e] (double arithmetic, rounded once to float32). */

@@ -124,7 +124,7 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
       const results = await run(tasks('stats', pass, stats));
       stats = method.combineStats!(job.ctx, pass, results.map((r) => r.partial), stats);
     }
-    if (gpu?.on && (await mergeOnGpu(plan, job, writer, stats, gpu))) return;
+    if (gpu?.on && (await mergeOnGpu(plan, job, writer, stats, gpu, layout.ranges))) return;
     const results = await run(tasks('merge', passes, stats));
     const bad = results.find((r) => r.nonFinite);
     if (bad) nonFiniteError(job.name, results.reduce((a, r) => a + (r.nonFinite ?? 0), 0), bad.firstBad ?? 0, job.outDtype as FloatDtype);
@@ -135,14 +135,14 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
 }
 
 /** The final combine on the GPU; false when this tensor goes to the CPU instead. */
-async function mergeOnGpu(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, stats: unknown, gpu: GpuState): Promise<boolean> {
+async function mergeOnGpu(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, stats: unknown, gpu: GpuState, ranges: Array<[number, number]>): Promise<boolean> {
   const combine = gpu.merger.combineFor(plan, job, stats);
   if (typeof combine === 'string') {
     if (gpu.strict) fail('GPU_E_METHOD', `--device gpu cannot merge tensor ${job.name}: ${combine}; use --device cpu or auto`);
     return false;
   }
   try {
-    const r = await gpu.merger.mergeTensor(plan, job, combine, writer);
+    const r = await gpu.merger.mergeTensor(plan, job, combine, writer, ranges);
     if (r.nonFinite > 0) nonFiniteError(job.name, r.nonFinite, r.firstBad, job.outDtype as FloatDtype);
     return true;
   } catch (e) {

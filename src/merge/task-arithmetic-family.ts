@@ -215,7 +215,11 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         const m = sp?.[i];
         if (!m || !isSparse(m)) keep.push({ kind: 'all' });
         else if (m.kind === 'random') keep.push({ kind: 'bernoulli', key: maskKey(ctx.seed, i), density: m.density });
-        else return `${o.name} with ${m.kind} sparsification (density ${m.density} < 1 for ${ctx.modelRefs?.[i] ?? `model ${i + 1}`}) has no GPU kernel yet`;
+        else if (m.kind === 'magnitude') {
+          // Without statistics only whether a kernel exists is asked: any selection answers that.
+          const sel = stats?.selections?.[i]?.[0] ?? { bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true };
+          keep.push(sel.all ? { kind: 'all' } : { kind: 'top', bits: sel.bits, admitEqual: sel.admitEqual, equalBefore: sel.equalBefore, none: sel.none });
+        } else return `${o.name} with ${m.kind} sparsification (density ${m.density} < 1 for ${ctx.modelRefs?.[i] ?? `model ${i + 1}`}) has no GPU kernel yet`;
       }
       const c = combineNumbers(ctx, stats);
       // The gain is the double the CPU kernels compute (fused-kernels.ts: Σ weights left to right, then the guard).
