@@ -23,6 +23,7 @@ if ! { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; } && [ -z "${VULKAN
     exit 1
   fi
   unpack="$(mktemp -d)"
+  trap 'rm -rf "$unpack"' EXIT
   for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$unpack"; done
   VULKAN_LOADER_DIR="$(dirname "$(find "$unpack" -name 'libvulkan.so.1*' | head -n 1)")"
   echo "Vulkan loader unpacked from $debs into $VULKAN_LOADER_DIR"
