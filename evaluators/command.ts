@@ -25,6 +25,8 @@ export interface CommandEvaluatorOptions {
   signal?: AbortSignal;
   /** Keep at most this many trailing bytes of stdout (default 1 MiB). */
   maxStdoutBytes?: number;
+  /** How the scores are read after a clean exit (default: the last JSON object line of stdout). */
+  readScores?: (stdout: string, what: string) => Record<string, number>;
 }
 
 // Until errors.ts has evaluator codes (suggested: EVAL_E_COMMAND, EVAL_E_TIMEOUT, EVAL_E_OUTPUT),
@@ -209,7 +211,7 @@ export function runCommandEvaluator(options: CommandEvaluatorOptions): Promise<R
         const tail = lastLines(stderr.text(), STDERR_LINES);
         throw new MergeSearchError(CODES.command, `${what} ${how}; ${tail === '' ? 'stderr was empty' : `last lines of stderr:\n${tail}`}`);
       }
-      return parseScores(stdout.text(), what);
+      return (options.readScores ?? parseScores)(stdout.text(), what);
     };
 
     child.on('error', (err) => {

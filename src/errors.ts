@@ -22,6 +22,8 @@ export const ErrorCodes = {
   RECIPE_E_METHOD: 'unknown merge method',
   RECIPE_E_PARAM: 'unknown, missing or out-of-range merge parameter',
   RECIPE_E_MODEL: 'a model named in the recipe cannot be used',
+  RECIPE_E_SLICE: 'a slice\'s layer_range is malformed, out of range, or its sources differ in length',
+  RECIPE_E_DOCUMENT: 'a document of a multi-document recipe has no or a repeated name, or names an unknown or circular model',
   // merge planning and execution
   MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
   MERGE_E_SHAPE: 'a tensor has different shapes in different models',
@@ -46,8 +48,10 @@ export const ErrorCodes = {
   EVAL_E_TIMEOUT: 'an evaluator command ran past its timeout and was killed',
   EVAL_E_OUTPUT: 'an evaluator command printed no JSON object with numeric scores',
   EVAL_E_UNKNOWN: 'unknown evaluator name',
-  // study store (SQLite)
+  // study store (SQLite or PostgreSQL)
   STUDY_E_OPEN: 'the study database cannot be opened (not SQLite, corrupt, or unreadable)',
+  STUDY_E_URL: 'the --db value is neither a file path nor a postgres:// URL (unknown scheme, no host)',
+  STUDY_E_CONNECT: 'the PostgreSQL server cannot be reached, refused the login, or has no such database',
   STUDY_E_VERSION: 'the study database was written by a newer mergesearch',
   STUDY_E_NOT_FOUND: 'no study with that name or trial with that number',
   STUDY_E_EXISTS: 'a study with that name exists already (use --resume, or another name)',

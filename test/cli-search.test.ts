@@ -97,8 +97,17 @@ describe('search on checkpoints scored by a command', () => {
     const r = await search([config('plain', 'random', 6), '--db', 'plain.db']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.match(/^trial +\d+ COMPLETE/gm)?.length).toBe(6);
-    expect(r.stdout).toContain('Pareto set of study plain');
-    expect(r.stdout).toContain('mergesearch export --db plain.db --study plain --trial');
+    expect(r.stdout).toMatch(/recommended merge: trial \d+ of 6 completed, the best mean of the 2 objectives \(equal weights; each objective rescaled to \[0, 1\]/);
+    expect(r.stdout).toMatch(/Pareto set over all 2 objectives together \(not the 2-D front of a plotted pair\): \d+ non-dominated of 6 completed/);
+    // The export command names the recommended trial: near (max) and far (min) in different units,
+    // each rescaled to [0, 1] over the trials, then averaged (ties: the lower number).
+    const done = xsOf('plain.db', 'plain');
+    const col = (i: number) => done.map((t) => t.values![i]!);
+    const unit = (v: number, i: number, sign: number) => (sign * v - Math.min(...col(i).map((c) => sign * c))) / (Math.max(...col(i).map((c) => sign * c)) - Math.min(...col(i).map((c) => sign * c)));
+    const score = (t: (typeof done)[number]) => (unit(t.values![0]!, 0, 1) + unit(t.values![1]!, 1, -1)) / 2;
+    const best = [...done].sort((a, b) => score(b) - score(a) || a.number - b.number)[0]!;
+    expect(r.stdout).toContain(`export it:   npx mergesearch export --db plain.db --study plain --trial ${best.number} --out merged-plain-${best.number}`);
+    expect(r.stdout).toContain('no baselines: a study scored by your command');
     const trials = xsOf('plain.db', 'plain');
     // The command scored the real merged weights: base + Σ w·τ per layer, as the scorer recomputes.
     for (const t of trials) {
@@ -115,7 +124,7 @@ describe('search on checkpoints scored by a command', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/^trial +\d+ COMPLETE/m);
     expect(r.stderr).not.toContain('study hush in hush.db');
-    expect(r.stdout).toContain('Pareto set of study hush');
+    expect(r.stdout).toContain('recommended merge: trial');
     expect(r.stdout).toContain('mergesearch export --db hush.db --study hush --trial');
     expect(xsOf('hush.db', 'hush').length).toBe(3);
   });

@@ -67,7 +67,7 @@ const BAD: BadCase[] = [
   { name: 'unknown-key', text: 'merge_methd: ties\nmodels: [base]\n', code: 'RECIPE_E_FIELD', mentions: ['merge_methd', 'did you mean merge_method?'] },
   { name: 'unknown-key-base', text: 'merge_method: ties\nbase_modle: base\nmodels: [base]\n', code: 'RECIPE_E_FIELD', mentions: ['base_modle', 'did you mean base_model?'] },
   { name: 'literal-top-level-weight', text: `${TIES_HEAD}weight: 0.5\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['unknown key weight'] },
-  { name: 'slices', text: 'merge_method: passthrough\nslices:\n  - sources:\n      - model: base\n        layer_range: [0, 2]\n', code: 'RECIPE_E_FIELD', mentions: ['slices'] },
+  { name: 'slices-past-the-layers', text: 'merge_method: passthrough\nslices:\n  - sources:\n      - model: base\n        layer_range: [0, 9]\n', code: 'RECIPE_E_SLICE', mentions: ['layer_range [0, 9]', 'base'] },
   { name: 'tokenizer-block', text: `${TIES_HEAD}tokenizer: {source: union}\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_FIELD', mentions: ['tokenizer'] },
   // --- merge_method
   { name: 'method-dash', text: 'merge_method: dare-ties\nbase_model: base\nmodels: [expert-1]\n', code: 'RECIPE_E_METHOD', mentions: ['dare-ties', 'did you mean dare_ties?'] },

@@ -57,6 +57,8 @@ let base: string;
 let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
+/** The page's own files (not API answers) the browser fetched, with their status. */
+const pageFiles: Array<{ path: string; status: number }> = [];
 
 async function api<T>(p: string): Promise<T> {
   const r = await fetch(`${base}${p}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
@@ -78,7 +80,8 @@ const trace = (ts: Trace[], name: string) => ts.find((t) => t.name === name);
 const scatterPoints = (ts: Trace[]) => [...(trace(ts, 'dominated')?.customdata ?? []), ...(trace(ts, 'Pareto set')?.customdata ?? [])];
 
 async function waitReady(p: Page, study: string): Promise<void> {
-  await p.waitForFunction((s) => document.body.dataset.ready === 'true' && document.querySelector('#summary h2')?.textContent === s, study, { timeout: 30_000 });
+  // Generous: on a loaded 2-core machine Chromium's software WebGL (the scatter matrix) takes many seconds.
+  await p.waitForFunction((s) => document.body.dataset.ready === 'true' && document.querySelector('#summary h2')?.textContent === s, study, { timeout: 90_000 });
 }
 
 /** Wait (up to `timeout`) for the element's text to contain `text`, then assert it (showing the actual text). */
@@ -117,7 +120,9 @@ async function pointPosition(p: Page, name: string, n: number): Promise<{ x: num
 
 /** A MAP-like study written through the store: failed trials, intermediate values, a predicted front. */
 function buildSyntheticStudy(file: string): void {
-  const store = StudyStore.open(file);
+  // Written an hour ago: a finished study, which must not show the "live" badge.
+  const hourAgo = Date.now() - 3_600_000;
+  const store = StudyStore.open(file, { clock: () => hourAgo });
   try {
     const s = store.createStudy({
       name: 'synthetic',
@@ -191,6 +196,9 @@ budget: {trials: 14}
       { dir: tmp.dir },
     );
     await runStudy({ config, db });
+    // A second study on the same benchmark (same zoo, same objectives): the comparison plot's other curve.
+    const yaml = config.yaml!.replace('name: nsga', 'name: rand').replace('{name: nsga2, population: 6}', 'random').replace('trials: 14', 'trials: 5');
+    await runStudy({ config: parseStudyConfig(yaml, 'rand.yaml', { dir: tmp.dir }), db });
     buildSyntheticStudy(db);
     outRoot = path.join(tmp.dir, 'out');
     fs.mkdirSync(outRoot);
@@ -201,6 +209,9 @@ budget: {trials: 14}
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('response', (r) => {
+      if (!new URL(r.url()).pathname.startsWith('/api/')) pageFiles.push({ path: new URL(r.url()).pathname, status: r.status() });
+    });
   });
 
   afterAll(async () => {
@@ -267,6 +278,83 @@ budget: {trials: 14}
     const ys = best!.y as number[];
     for (let i = 1; i < ys.length; i++) expect(ys[i]!).toBeGreaterThanOrEqual(ys[i - 1]!);
     expect(ys[ys.length - 1]).toBe(Math.max(...(points!.y as number[])));
+  });
+
+  it('shows the recommended merge at the top as the rule picks it, beside the baselines, with its export command', async () => {
+    const { trials } = await api<{ trials: ApiTrial[] }>('/api/studies/nsga/trials');
+    const rec = await api<{ recommended: { number: number; score: number }; rule: { scale: string }; baselines: { base: number[]; taskArithmetic: { lambda: number; values: number[] }; experts: Array<{ value: number } | null> }; exportCommand: string }>('/api/studies/nsga/recommendation');
+    // Accuracy and cross-entropy are different units: each objective rescaled to [0, 1] over the
+    // completed trials (loss flipped), then the plain mean; recomputed here from the trial list.
+    expect(rec.rule.scale).toBe('minmax');
+    const done = trials.filter((t) => completeNumbers([t]).length === 1);
+    const sign = [1, 1, -1];
+    const lo = sign.map((g, i) => Math.min(...done.map((t) => g * (t.values![i] as number))));
+    const hi = sign.map((g, i) => Math.max(...done.map((t) => g * (t.values![i] as number))));
+    const score = (t: ApiTrial) => sign.reduce((acc, g, i) => acc + (hi[i]! > lo[i]! ? (g * (t.values![i] as number) - lo[i]!) / (hi[i]! - lo[i]!) : 0), 0) / 3;
+    const best = [...done].sort((a, b) => score(b) - score(a) || a.number - b.number)[0]!;
+    expect(rec.recommended.number).toBe(best.number);
+    expect(rec.recommended.score).toBeCloseTo(score(best), 12);
+    await expectText(page, '#recommend h2', `Recommended merge: trial ${best.number}`);
+    await expectText(page, '#recommend', `task arithmetic, λ ${rec.baselines.taskArithmetic.lambda} (tuned)`);
+    await expectText(page, '#recommend', 'each expert on its own task');
+    await expectText(page, '#recommend code', `npx mergesearch export --db ${db} --study nsga --trial ${best.number}`);
+    const rows = await page.$$eval('#recommend tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent ?? '')));
+    expect(rows.map((r) => r[0])).toEqual([`recommended: trial ${best.number}`, `task arithmetic, λ ${rec.baselines.taskArithmetic.lambda} (tuned)`, 'base', 'each expert on its own task']);
+    expect(rows[2]!.slice(1, 4)).toEqual(rec.baselines.base.map((v) => v.toFixed(4)));
+    // The button opens the trial below.
+    await page.click('#recommend-show');
+    await page.waitForSelector(`#detail[data-trial="${best.number}"]`);
+    // The config as written, at a readable size.
+    await expectText(page, '#summary pre.yaml', 'optimizer: {name: nsga2, population: 6}');
+    expect(await page.locator('#summary details.config').getAttribute('open')).not.toBeNull();
+    expect(await page.locator('#live').isHidden()).toBe(true); // the search finished before the page opened
+  });
+
+  it('draws parallel coordinates, parameter importance, the studies on this benchmark and the baselines as references', async () => {
+    const { trials } = await api<{ trials: ApiTrial[] }>('/api/studies/nsga/trials');
+    const done = completeNumbers(trials);
+    const { study } = await api<{ study: { attrs: { coordinates: string[] } } }>('/api/studies/nsga');
+    const names = study.attrs.coordinates;
+    expect(names.length).toBeGreaterThan(8); // 8 experts × the tiny zoo's layer units
+    expect(names).toHaveLength(trials[0]!.x.length);
+    // Drawn when opened (WebGL is slow without a GPU).
+    expect(await traces(page, 'parcoords-plot')).toEqual([]);
+    await page.click('#parcoords-box > summary');
+    await page.waitForFunction(() => ((document.getElementById('parcoords-plot') as unknown as { data?: unknown[] }).data ?? []).length > 0, null, { timeout: 60_000 });
+    const [pc] = await traces(page, 'parcoords-plot');
+    expect(pc!.type).toBe('parcoords');
+    expect(pc!.dimensions!.map((d) => d.label)).toEqual(['plain ↑', 'rot90 ↑', 'plain_loss ↓', ...names.map((n) => n.replace(/</g, '&lt;'))]);
+    expect(sorted(pc!.customdata!)).toEqual(done);
+    const x0 = trials.find((t) => t.number === pc!.customdata![0])!.x;
+    expect(pc!.dimensions!.slice(3).map((d) => d.values[0])).toEqual(x0);
+
+    const imp = await api<{ coordinates: string[]; score: Array<number | null>; spearman: Array<Array<number | null>> }>('/api/studies/nsga/importance');
+    const [bars] = await traces(page, 'importance-plot');
+    const strongest = imp.coordinates.map((n, c) => ({ n, r: imp.score[c] })).filter((v) => typeof v.r === 'number').sort((a, b) => Math.abs(b.r!) - Math.abs(a.r!) || a.n.localeCompare(b.n)).slice(0, 30);
+    expect(bars!.y).toEqual(strongest.map((v) => v.r));
+    const [grid] = await traces(page, 'importance-matrix');
+    expect(grid!.z).toEqual(imp.spearman);
+
+    const cmp = await api<{ studies: Array<{ name: string; score: { x: number[]; y: number[] } }> }>('/api/studies/nsga/compare');
+    expect(cmp.studies.map((s) => s.name)).toEqual(['nsga', 'rand']); // not the synthetic study (other objectives)
+    const curves = await traces(page, 'compare-plot');
+    expect(curves.filter((t) => !t.name!.startsWith('baseline: ')).map((t) => [t.name, t.x, t.y])).toEqual(cmp.studies.map((s) => [`${s.name} (${s.name === 'nsga' ? 'nsga2' : 'random'})`, s.score.x, s.score.y]));
+    const rec = await api<{ baselines: { base: number[]; taskArithmetic: { lambda: number; values: number[] }; experts: Array<{ value: number } | null>; scores: { base: number; taskArithmetic: number } } }>('/api/studies/nsga/recommendation');
+    expect(trace(curves, 'baseline: base')!.y).toEqual([rec.baselines.scores.base, rec.baselines.scores.base]);
+    await page.selectOption('#compare-series', '0');
+    await page.waitForFunction(() => (document.getElementById('compare-plot') as unknown as { layout: { yaxis: { title: { text: string } } } }).layout.yaxis.title.text.startsWith('plain'));
+
+    // History of plain: the base, task arithmetic and the plain expert as horizontal lines.
+    const hist = await traces(page, 'history-plot');
+    const ta = `baseline: task arithmetic (λ ${rec.baselines.taskArithmetic.lambda})`;
+    expect(trace(hist, 'baseline: base')!.y).toEqual([rec.baselines.base[0], rec.baselines.base[0]]);
+    expect(trace(hist, ta)!.y).toEqual([rec.baselines.taskArithmetic.values[0], rec.baselines.taskArithmetic.values[0]]);
+    expect(trace(hist, 'baseline: expert plain on its own task')!.y).toEqual([rec.baselines.experts[0]!.value, rec.baselines.experts[0]!.value]);
+    // The Pareto chart of (plain, rot90): the baselines as points.
+    const pareto = await traces(page, 'pareto-plot');
+    expect([trace(pareto, ta)!.x, trace(pareto, ta)!.y]).toEqual([[rec.baselines.taskArithmetic.values[0]], [rec.baselines.taskArithmetic.values[1]]]);
+    expect([trace(pareto, 'baseline: each expert on its own task')!.x, trace(pareto, 'baseline: each expert on its own task')!.y]).toEqual([[rec.baselines.experts[0]!.value], [rec.baselines.experts[1]!.value]]);
+    await expectText(page, '#pareto-note', 'on the front of this pair only');
   });
 
   it('sorts the trial table numerically and by objective, and filters the Pareto set', async () => {
@@ -373,6 +461,8 @@ budget: {trials: 14}
       const before = (await traces(page, 'pareto-plot')).length && scatterPoints(await traces(page, 'pareto-plot')).length;
       const t = store.createTrial(s.id, { state: 'RUNNING', worker: 'elsewhere', x: first.x, decoded: first.decoded });
       await page.waitForSelector(`#trial-table tr.state-RUNNING[data-number="${t.number}"]`, { timeout: 60_000 });
+      // A trial in flight: the study is live, and the badge says so.
+      await page.locator('#live').waitFor({ state: 'visible', timeout: 10_000 });
       // Better than every trial on every objective: it becomes the whole front.
       store.finishTrial(s.id, t.number, { state: 'COMPLETE', values: [1, 1, 0] });
       await page.waitForFunction(
@@ -435,9 +525,16 @@ budget: {trials: 14}
     const [steps] = await traces(page, 'intermediate-plot');
     expect(steps!.x).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
     await expectCount(page, '#heatmaps .heatmap', 2);
+    // One unit (a global parameter): a bar, not a one-column heatmap.
     const [lambda] = await traces(page, 'heatmap-lambda');
-    expect(lambda!.y).toEqual(['lambda']);
-    expect(lambda!.z).toEqual([[0.5]]);
+    expect(lambda!.type).toBe('bar');
+    expect(lambda!.x).toEqual(['lambda']);
+    expect(lambda!.y).toEqual([0.5]);
+    // A study that finished an hour ago shows no "live" badge, also after polls.
+    await page.waitForTimeout(2500);
+    expect(await page.locator('#live').isHidden()).toBe(true);
+    // No baselines stored (not a search), so the card says so.
+    await expectText(page, '#recommend', 'No baselines stored for this study');
     const [weight] = await traces(page, 'heatmap-weight');
     expect(weight!.y).toEqual(['model 1', 'model 2']);
   });
@@ -446,11 +543,11 @@ budget: {trials: 14}
     const file = path.join(tmp.dir, 'report.html');
     const r = runCli(['report', '--db', db, '--out', file]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/wrote .*report\.html \([\d.]+ MB\): 2 studies \(nsga, synthetic\), \d+ trials/);
+    expect(r.stdout).toMatch(/wrote .*report\.html \([\d.]+ MB\): 3 studies \(nsga, rand, synthetic\), \d+ trials/);
     const html = fs.readFileSync(file, 'utf8');
     expect(html).toContain('id="mergesearch-data"');
     expect(html).not.toMatch(/<script[^>]+src=/);
-    expect(html).not.toMatch(/<link[^>]+href=/);
+    expect(html).not.toMatch(/<link[^>]+href="(?!data:)/); // the icon is inlined as a data: URL
 
     const ctx = await browser.newContext({ offline: true });
     const requests: string[] = [];
@@ -462,13 +559,17 @@ budget: {trials: 14}
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(e.message));
     try {
-      await p.goto(pathToFileURL(file).href);
+      await p.goto(pathToFileURL(file).href, { timeout: 90_000 });
       await waitReady(p, 'nsga');
       const { trials } = await api<{ trials: ApiTrial[] }>('/api/studies/nsga/trials');
       const ts = await traces(p, 'pareto-plot');
       expect(sorted(scatterPoints(ts))).toEqual(completeNumbers(trials));
       const front = await api<{ trials: number[] }>('/api/studies/nsga/pareto?objectives=plain,rot90');
       expect(sorted(trace(ts, 'front')!.customdata!)).toEqual(front.trials);
+      // The recommendation and the analyses come from the embedded data too.
+      const rec = await api<{ recommended: { number: number } }>('/api/studies/nsga/recommendation');
+      await expectText(p, '#recommend h2', `Recommended merge: trial ${rec.recommended.number}`);
+      expect((await traces(p, 'compare-plot')).filter((t) => !t.name!.startsWith('baseline: ')).map((t) => t.name)).toEqual(['nsga (nsga2)', 'rand (random)']);
       // Trials open from the embedded data; export points to the command line.
       await p.click('#trial-table tr[data-number="1"]');
       await p.waitForSelector('#detail[data-trial="1"]');
@@ -490,7 +591,9 @@ budget: {trials: 14}
     expect(r1.stdout).toContain('1 study (synthetic), 12 trials');
   });
 
-  it('raised no errors in the page', () => {
+  it('raised no errors in the page, and every file it asked for was there (the icon included)', () => {
     expect(pageErrors).toEqual([]);
+    expect(pageFiles.filter((f) => f.status >= 400)).toEqual([]);
+    expect(pageFiles.some((f) => f.path === '/favicon.svg' && f.status === 200)).toBe(true);
   });
 });

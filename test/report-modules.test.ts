@@ -237,6 +237,7 @@ describe('markup.js: the HTML fragments escape what a study holds', () => {
       notes: [{ created: 'today', text: EVIL }],
       attrs: { seconds: 12.34 },
       config: { name: EVIL },
+      yaml: { text: `name: x # ${EVIL}\nseed: 0\n`, from: 'written' },
     };
     const summary = String(markup.summaryHtml(study, { COMPLETE: 2 }));
     expect(summary).not.toContain('<img');
@@ -246,7 +247,11 @@ describe('markup.js: the HTML fragments escape what a study holds', () => {
     expect(summary).toContain('<dt>trials</dt><dd>2 COMPLETE</dd><dt>elapsed</dt><dd>12.3 s</dd>');
     expect(summary).toContain('<p class="muted">objectives: acc (↑ max), loss (↓ min)</p>');
     expect(summary).toContain('<li><span class="muted">today</span> &lt;img src=x onerror=alert(1)&gt;</li>');
-    expect(summary).toContain('<pre>{\n &#34;name&#34;: &#34;&lt;img src=x onerror=alert(1)&gt;&#34;\n}</pre>');
+    // The YAML as the user wrote it (escaped), not the normalised JSON.
+    expect(summary).toContain('<summary>study config (the YAML as written)</summary><pre class="yaml">name: x # &lt;img src=x onerror=alert(1)&gt;\nseed: 0\n</pre>');
+    expect(summary).not.toContain('&#34;name&#34;');
+    expect(String(markup.summaryHtml({ ...study, yaml: { text: 'a: 1\n', from: 'stored' } }, {}))).toContain('study config (as stored; this study did not keep its YAML file)');
+    expect(String(markup.summaryHtml({ ...study, yaml: null }, {}))).toContain('no study config stored');
     // No notes: no notes box.
     expect(String(markup.summaryHtml({ ...study, notes: [] }, {}))).not.toContain('<summary>notes</summary>');
 
@@ -289,7 +294,7 @@ describe('figures.js: the Plotly figures as data', () => {
     expect(byName(fig.data, 'trial 2')).toMatchObject({ x: [0.7], y: [0.6], customdata: [2] });
     expect(fig.layout.xaxis.title.text).toBe('acc (↑ max)');
     expect(fig.layout.uirevision).toBe('s:0:1');
-    expect(fig.note).toBe('2 of 3 completed trials on the front · hypervolume 0.1235');
+    expect(fig.note).toBe('2 of 3 completed trials on the front of this pair only · hypervolume 0.1235');
   });
 
   it('paretoFigure with one objective on both axes: x is the trial number, no MAP traces, no hypervolume', () => {
@@ -297,7 +302,7 @@ describe('figures.js: the Plotly figures as data', () => {
     expect(fig.data.map((d: { name: string }) => d.name)).toEqual(['dominated', 'Pareto set', 'front']);
     expect(byName(fig.data, 'dominated')).toMatchObject({ x: [0, 2], y: [0.5, 0.6] });
     expect(fig.layout.xaxis.title.text).toBe('trial');
-    expect(fig.note).toBe('1 of 3 completed trials on the front');
+    expect(fig.note).toBe('1 of 3 completed trials on the front of this objective alone');
   });
 
   it('objective names are escaped in every Plotly title, label and hover template', () => {
@@ -350,7 +355,7 @@ describe('figures.js: the Plotly figures as data', () => {
     // 11 × 11 = 121 cells: too many to print values in; 30 rows: the height stops at 640.
     const many = (n: number) => Array.from({ length: n }, (_, i) => `u${i}`);
     expect(figures.heatmapFigure('w', { models: many(11), units: many(11), values: [] }, null).data[0].texttemplate).toBe('');
-    expect(figures.heatmapFigure('w', { models: many(30), units: ['u'], values: [] }, null).layout.height).toBe(640);
+    expect(figures.heatmapFigure('w', { models: many(30), units: ['u', 'v'], values: [] }, null).layout.height).toBe(640);
   });
 
   it('intermediateFigure draws markers only while there are at most 60 steps', () => {
@@ -450,5 +455,145 @@ describe('report-bundle.ts: the modules as one script for the saved report', () 
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe('decision figures: one-unit bars, baselines, parallel coordinates, importance, comparison, the live badge', async () => {
+  const insights = await pageModule('insights.js');
+  const { isLive, LIVE_WINDOW_MS } = await pageModule('trials.js');
+  const ACC = { name: 'acc', direction: 'maximize' };
+  const LOSS = { name: 'loss', direction: 'minimize' };
+  const baselines = {
+    objectives: ['acc', 'loss'],
+    base: [0.5, 2],
+    taskArithmetic: { lambda: 0.3, values: [0.7, 1.5], grid: [0.1, 1] },
+    experts: [{ task: 'a', value: 0.9 }, null],
+    scores: { base: 0.1, taskArithmetic: 0.4, experts: null },
+    normalized: { base: null, taskArithmetic: null },
+  };
+
+  it('draws one unit per row (task granularity, a global parameter) as bars on the bounds, not a one-column heatmap', () => {
+    const f = figures.heatmapFigure('weight', { models: ['plain', 'rot<90>'], units: ['all'], values: [[0.25], [0.75]] }, { low: 0, high: 1 });
+    expect(f.data[0].type).toBe('bar');
+    expect(f.data[0].x).toEqual(['plain', 'rot&lt;90&gt;']);
+    expect(f.data[0].y).toEqual([0.25, 0.75]);
+    expect(f.layout.yaxis.range).toEqual([0, 1]);
+    const g = figures.heatmapFigure('lambda', { units: ['all'], values: [[1.25]] }, { low: 0.5, high: 1.5 });
+    expect([g.data[0].type, g.data[0].x, g.data[0].y]).toEqual(['bar', ['lambda'], [1.25]]);
+    expect(g.layout.yaxis.range).toEqual([0, 1.5]);
+  });
+
+  it('places the baselines: reference values per objective and for the score, lines and points', () => {
+    expect(insights.baselineValues(baselines, 0)).toEqual([
+      { key: 'base', name: 'base', value: 0.5 },
+      { key: 'taskArithmetic', name: 'task arithmetic (λ 0.3)', value: 0.7 },
+      { key: 'experts', name: 'expert a on its own task', value: 0.9 },
+    ]);
+    // No expert for loss's task; no experts score.
+    expect(insights.baselineValues(baselines, 1).map((r: { key: string }) => r.key)).toEqual(['base', 'taskArithmetic']);
+    expect(insights.baselineValues(baselines, 'score').map((r: { value: number }) => r.value)).toEqual([0.1, 0.4]);
+    expect(insights.baselineValues(null, 0)).toEqual([]);
+    const lines = insights.referenceLines(insights.baselineValues(baselines, 0), 3, 17);
+    expect(lines.map((l: { name: string; x: number[]; y: number[] }) => [l.name, l.x, l.y])).toEqual([
+      ['baseline: base', [3, 17], [0.5, 0.5]],
+      ['baseline: task arithmetic (λ 0.3)', [3, 17], [0.7, 0.7]],
+      ['baseline: expert a on its own task', [3, 17], [0.9, 0.9]],
+    ]);
+    // On the (acc, loss) plane: base and task arithmetic are points; the experts have no loss value.
+    const pts = insights.baselinePoints(baselines, 0, 1);
+    expect(pts.map((p: { name: string; x: number[]; y: number[] }) => [p.name, p.x[0], p.y[0]])).toEqual([
+      ['baseline: base', 0.5, 2],
+      ['baseline: task arithmetic (λ 0.3)', 0.7, 1.5],
+    ]);
+    expect(insights.baselinePoints(baselines, 0, 0)).toEqual([]);
+    // The history chart carries them as lines over its trial range.
+    const study = { name: 's', objectives: [ACC, LOSS] };
+    const trials = [2, 5, 9].map((n) => ({ number: n, state: 'COMPLETE', values: [n / 10, 1] }));
+    const h = figures.historyFigure({ study, trials, i: 0, baselines });
+    expect(h.data.filter((d: { name: string }) => d.name.startsWith('baseline: ')).map((d: { x: number[] }) => d.x)).toEqual([[2, 9], [2, 9], [2, 9]]);
+  });
+
+  it('lays out parallel coordinates: objectives then coefficients, Pareto-set lines coloured', () => {
+    const study = { name: 's', objectives: [ACC, LOSS] };
+    const trials = [
+      { number: 0, state: 'COMPLETE', values: [0.5, 1], x: [0.1, 0.2] },
+      { number: 1, state: 'COMPLETE', values: [0.6, 'NaN'], x: [0.3, 0.4] },
+      { number: 2, state: 'FAIL', values: null, x: [0.5, 0.6] },
+      { number: 3, state: 'COMPLETE', values: [0.7, 2], x: [0.7, 0.8] },
+    ];
+    const f = insights.parcoordsFigure({ study, trials, coordinates: ['w[a]', 'w<b>'], front: new Set([3]) });
+    const pc = f.data[0];
+    expect(pc.type).toBe('parcoords');
+    expect(pc.dimensions.map((d: { label: string }) => d.label)).toEqual(['acc ↑', 'loss ↓', 'w[a]', 'w&lt;b&gt;']);
+    expect(pc.dimensions.map((d: { values: number[] }) => d.values)).toEqual([[0.5, 0.7], [1, 2], [0.1, 0.7], [0.2, 0.8]]);
+    expect(pc.customdata).toEqual([0, 3]);
+    expect(pc.line.color).toEqual([0, 1]);
+    // Past MAX_PARCOORDS coefficients the rest are left out, and the note says so.
+    const wide = insights.parcoordsFigure({ study, trials: [{ number: 0, state: 'COMPLETE', values: [1, 1], x: new Array(50).fill(0) }], coordinates: [], front: new Set() });
+    expect(wide.data[0].dimensions).toHaveLength(2 + insights.MAX_PARCOORDS);
+    expect(wide.note).toContain(`the first ${insights.MAX_PARCOORDS} of 50 coefficients`);
+  });
+
+  it('orders importance bars by |ρ| and keeps the grid as the server sent it', () => {
+    const imp = { coordinates: ['a', 'b', 'c', 'd'], objectives: ['acc', 'loss'], spearman: [[0.1, -0.2], [0.9, null], [null, null], [-0.5, 0.5]], score: [0.1, 0.9, null, -0.5], trials: 7 };
+    const bar = insights.importanceFigure(imp).data[0];
+    expect(bar.x).toEqual(['b', 'd', 'a']);
+    expect(bar.y).toEqual([0.9, -0.5, 0.1]);
+    const grid = insights.importanceMatrixFigure(imp).data[0];
+    expect([grid.type, grid.z, grid.x, grid.y, grid.zmin, grid.zmax]).toEqual(['heatmap', imp.spearman, ['acc', 'loss'], ['a', 'b', 'c', 'd'], -1, 1]);
+  });
+
+  it('draws every compared study as a step curve of the chosen series, with the baselines over the whole range', () => {
+    const study = { name: 'me', objectives: [ACC, LOSS] };
+    const compare = {
+      objectives: ['acc', 'loss'],
+      studies: [
+        { name: 'me', optimizer: 'nsga2', completed: 3, score: { x: [1, 3], y: [0.2, 0.5] }, objectives: [{ x: [1, 3], y: [0.5, 0.7] }, { x: [1, 2], y: [2, 1] }] },
+        { name: 'other', optimizer: 'random', completed: 9, score: { x: [1, 9], y: [0.1, 0.3] }, objectives: [{ x: [1, 9], y: [0.4, 0.6] }, { x: [1], y: [3] }] },
+      ],
+    };
+    const f = insights.compareFigure({ study, compare, series: 'score', baselines });
+    const curves = f.data.filter((d: { name: string }) => !d.name.startsWith('baseline: '));
+    expect(curves.map((d: { name: string; x: number[]; y: number[]; line: { shape: string } }) => [d.name, d.x, d.y, d.line.shape])).toEqual([
+      ['me (nsga2)', [1, 3], [0.2, 0.5], 'hv'],
+      ['other (random)', [1, 9], [0.1, 0.3], 'hv'],
+    ]);
+    expect(f.data.filter((d: { name: string }) => d.name.startsWith('baseline: ')).map((d: { x: number[]; y: number[] }) => [d.x, d.y])).toEqual([
+      [[1, 9], [0.1, 0.1]],
+      [[1, 9], [0.4, 0.4]],
+    ]);
+    const byLoss = insights.compareFigure({ study, compare, series: 1, baselines });
+    expect(byLoss.data[1].y).toEqual([3]);
+    expect(byLoss.layout.yaxis.title.text).toBe('loss (↓ min)');
+  });
+
+  it('shows the live badge only while trials run or one finished moments ago', () => {
+    const now = 1_000_000;
+    expect(isLive([{ state: 'COMPLETE', finished: now - LIVE_WINDOW_MS - 1 }], now)).toBe(false);
+    expect(isLive([{ state: 'COMPLETE', finished: now - 1000 }], now)).toBe(true);
+    expect(isLive([{ state: 'COMPLETE', finished: 0 }, { state: 'RUNNING', finished: null }], now)).toBe(true);
+    expect(isLive([{ state: 'WAITING', finished: null }], now)).toBe(true);
+    expect(isLive([], now)).toBe(false);
+  });
+
+  it('writes the recommendation card with the rule, the baselines beside the pick and the export command, escaped', () => {
+    const rec = {
+      rule: { weights: [1, 1], scale: 'minmax', declared: false, text: 'best mean of the 2 objectives (equal weights; each objective rescaled)' },
+      recommended: { number: 7, values: [0.8, 1.25], score: 0.75, normalized: null },
+      considered: 12,
+      baselines,
+      exportCommand: 'npx mergesearch export --db a<b>.db --study s --trial 7 --out merged-s-7',
+    };
+    const out = String(markup.recommendHtml(rec, [ACC, LOSS]));
+    expect(out).toContain('<h2>Recommended merge: trial 7</h2>');
+    expect(out).toContain('data-trial="7"');
+    expect(out).toContain('The best mean of the 2 objectives (equal weights; each objective rescaled), among 12 completed trials.');
+    expect(out).toContain('<tr class="pick"><th>recommended: trial 7</th><td class="num">0.8000</td><td class="num">1.2500</td><td class="num">0.7500</td></tr>');
+    expect(out).toContain('<tr class="baseline"><th>task arithmetic, λ 0.3 (tuned)</th><td class="num">0.7000</td><td class="num">1.5000</td><td class="num">0.4000</td></tr>');
+    expect(out).toContain('<tr class="baseline"><th>each expert on its own task</th><td class="num">0.9000</td><td class="num">—</td><td class="num">—</td></tr>');
+    expect(out).toContain('<code class="command">npx mergesearch export --db a&lt;b&gt;.db --study s --trial 7 --out merged-s-7</code>');
+    expect(out).toContain('<th>score</th>');
+    expect(String(markup.recommendHtml({ ...rec, recommended: null }, [ACC, LOSS]))).toContain('No trial has completed yet.');
+    expect(String(markup.recommendHtml({ ...rec, baselines: null }, [ACC, LOSS]))).toContain('No baselines stored for this study');
   });
 });

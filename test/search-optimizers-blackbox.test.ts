@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Json, ObjectiveInfo, Optimizer, OptimizerContext, Proposal } from '../src/search/optimizer.ts';
 import cmaes, { cmaConstants, symmetricEigen, type CmaState } from '../src/search/optimizers/cmaes.ts';
 import grid from '../src/search/optimizers/grid.ts';
-import nsga2, { nsga2Minimize, type Nsga2State } from '../src/search/optimizers/nsga2.ts';
+import nsga2, { distinctChildren, makeOffspring, nsga2Minimize, type Nsga2State } from '../src/search/optimizers/nsga2.ts';
 import random from '../src/search/optimizers/random.ts';
 import { hypervolume } from '../src/search/pareto.ts';
 import { expectGolden } from './helpers/golden.ts';
@@ -451,6 +451,47 @@ describe('nsga2', () => {
     expect(g40).toBeGreaterThan(g10);
     // The true front's hypervolume w.r.t. (1.1, 11) is 0.8767 + 1.1·9.9 = 11.7567; close by generation 40.
     expect(g40 / (trueZdt1Hypervolume(1.1) + 1.1 * 9.9)).toBeGreaterThan(0.97);
+  });
+
+  it('spends no trial on a point already scored: 200 trials of the quickstart shape are 200 distinct points', () => {
+    // The quickstart's shape: 8 coordinates in [0, 1], population 20, 200 trials, 8 objectives.
+    const dim = 8;
+    const ctx = context({ dim, low: new Array(dim).fill(0), high: new Array(dim).fill(1), init: new Array(dim).fill(0.3), names: Array.from({ length: dim }, (_, i) => `w${i}`), objectives: Array.from({ length: dim }, (_, i) => ({ name: `t${i}`, direction: 'maximize' as const })), seed: 0, budget: 200, settings: { population: 20 } });
+    // Task i likes weight i high and the others low: every trade-off is non-dominated, as with 8 accuracies.
+    const score = (x: number[]) => x.map((v, i) => v - 0.3 * x.reduce((a, b) => a + b, 0) + 0.01 * i);
+    const seen = new Set<string>();
+    let state = nsga2.init(ctx);
+    for (let t = 0; t < 200; t++) {
+      const r = nsga2.ask(state, ctx);
+      if (r.kind !== 'propose') throw new Error(r.kind);
+      seen.add(r.proposal.x.join(','));
+      state = nsga2.tell(r.state, ctx, r.proposal, score(r.proposal.x));
+    }
+    expect(seen.size).toBe(200);
+  });
+
+  it('makes copies among children new again (and the operators alone do make copies)', () => {
+    const rng = new Rng(rngState(1));
+    const low = [0, 0, 0, 0];
+    const high = [1, 1, 1, 1];
+    const parents = [
+      [0.1, 0.2, 0.3, 0.4],
+      [0.5, 0.6, 0.7, 0.8],
+      [0.9, 0.1, 0.2, 0.3],
+    ];
+    const f = parents.map((_, i) => [i, 2 - i]);
+    const key = (x: number[]) => x.join(',');
+    const kids = makeOffspring(rng, parents, f, 40, low, high);
+    const known = new Set(parents.map(key));
+    const copies = kids.filter((k, i) => known.has(key(k)) || kids.slice(0, i).some((o) => key(o) === key(k))).length;
+    expect(copies).toBeGreaterThan(0); // what NSGA-II spent trials on before
+    const fixed = distinctChildren(rng, kids, parents, low, high);
+    expect(new Set([...parents, ...fixed].map(key)).size).toBe(parents.length + kids.length);
+    // Children that were new already are kept as they were.
+    kids.forEach((k, i) => {
+      if (!known.has(key(k)) && !kids.slice(0, i).some((o) => key(o) === key(k))) expect(fixed[i]).toEqual(k);
+    });
+    for (const c of fixed) c.forEach((v, i) => expect(v >= low[i]! && v <= high[i]!).toBe(true));
   });
 
   it('with several workers hands out a generation, waits, and selects regardless of tell order', () => {

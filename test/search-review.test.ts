@@ -277,6 +277,11 @@ budget: {trials: 2}`);
     const lines: string[] = [];
     await exportTrial({ db, study: 'widen', trial: 0, out: path.join(tmp.dir, 'widen-export'), threads: 1, log: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/warning: widen has no per-model weight, so the task heads cannot be routed/);
+    // mergekit has no WIDEN: the console and the model card say so and name its nearest method
+    expect(lines.join('\n')).toMatch(/warning: not reproducible with mergekit: mergekit has no widen method .* nearest it computes is `task_arithmetic`/);
+    const card = fs.readFileSync(path.join(tmp.dir, 'widen-export', 'README.md'), 'utf8');
+    expect(card).toMatch(/### Reproducing with mergekit\n\nmergekit cannot reproduce this merge exactly .*\n\n\* mergekit has no widen method/);
+    expect(card).toContain('mergekit cannot, as said above.');
   });
 
   it('a --join worker given Ctrl-C twice at once (terminal + forwarded) still stops after its trial', async () => {

@@ -129,6 +129,9 @@ describe('the token cannot be bypassed by spelling the URL differently', () => {
     '/api/studies/demo/trials.csv',
     '/api/studies/demo/trials/0',
     '/api/studies/demo/pareto',
+    '/api/studies/demo/recommendation',
+    '/api/studies/demo/importance',
+    '/api/studies/demo/compare',
     '/api/launch',
     '/api/nothing',
   ];

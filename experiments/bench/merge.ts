@@ -7,7 +7,8 @@
 // python3 with numpy, else it is skipped) for linear and ties, and the table ends with our speed
 // over the peer's. MERGESEARCH_KERNELS=js measures the JavaScript kernels instead of wasm.
 // --llama 1b: three 1.1 B-parameter bf16 checkpoints merged with ties (time and peak memory).
-// --method NAME: time that method instead of the default steps (after the baseline on the 1 GB family).
+// --method NAME: time that method instead of the default steps (after the baseline on the 1 GB family);
+//   nearswap and arcee_fusion merge the base with the first expert only.
 // --hidden N [--layers L]: a small Llama-shaped family instead (hidden N, intermediate ≈ 2.75·N,
 //   L layers, default 1, vocabulary 4096): its attention and MLP matrices are N×N and N×2.75N, a
 //   size at which the SVD-family methods (--method tsv_m ...) finish on a small machine. Its
@@ -36,11 +37,24 @@ const flag = (name: string): string | undefined => {
 /** Methods benchmarked with their default parameters. */
 const DEFAULT_PARAMS = new Set(['tsv_m', 'iso_c', 'iso_cts', 'cart', 'widen', 'model_stock']);
 
+/** The methods taken from mergekit: [global parameters, per-model parameters, experts used (all when absent)]. */
+const MERGEKIT_METHOD_PARAMS: Record<string, [string, string, number?]> = {
+  sce: ['select_topk: 0.3', ''],
+  karcher: ['', ''],
+  multislerp: ['', 'weight: 0.5'],
+  nearswap: ['t: 0.001', '', 1],
+  arcee_fusion: ['', '', 1],
+  ram: ['', ''],
+  ramplus_tl: ['', ''],
+};
+
 function recipeFor(method: string, dirs: string[]): string {
   const [base, ...experts] = dirs;
-  const params = method === 'linear' ? 'weight: 0.25' : method === 'ties' ? 'weight: 1.0, density: 0.2' : DEFAULT_PARAMS.has(method) ? '' : 'weight: 0.5, density: 0.3';
-  const models = (method === 'linear' ? dirs : experts).map((d) => `  - model: ${d}${params ? `\n    parameters: { ${params} }` : ''}`).join('\n');
-  return `merge_method: ${method}\n${method === 'linear' ? '' : `base_model: ${base}\n`}models:\n${models}\n`;
+  const own = MERGEKIT_METHOD_PARAMS[method];
+  const params = own ? own[1] : method === 'linear' ? 'weight: 0.25' : method === 'ties' ? 'weight: 1.0, density: 0.2' : DEFAULT_PARAMS.has(method) ? '' : 'weight: 0.5, density: 0.3';
+  const inputs = method === 'linear' ? dirs : experts.slice(0, own?.[2] ?? experts.length);
+  const models = inputs.map((d) => `  - model: ${d}${params ? `\n    parameters: { ${params} }` : ''}`).join('\n');
+  return `merge_method: ${method}\n${method === 'linear' ? '' : `base_model: ${base}\n`}${own?.[0] ? `parameters: { ${own[0]} }\n` : ''}models:\n${models}\n`;
 }
 
 /** One measured step, run in this process (called as a child). Prints a JSON line. */

@@ -16,7 +16,7 @@ if (!fs.existsSync(path.join(checkpoints, 'expert-3'))) {
 }
 process.chdir(here);
 await main(['node', 'mergesearch', 'inspect', 'checkpoints/base', 'checkpoints/expert-1', 'checkpoints/expert-2', 'checkpoints/expert-3']);
-for (const recipe of ['ties.yaml', 'dare_ties.yaml', 'widen.yaml']) {
+for (const recipe of ['ties.yaml', 'dare_ties.yaml', 'widen.yaml', 'frankenmerge.yaml', 'multi.yaml']) {
   const dir = path.join(out, path.basename(recipe, '.yaml'));
   console.log(`\n$ mergesearch merge ${recipe} --out ${path.relative(here, dir)} --overwrite`);
   await main(['node', 'mergesearch', 'merge', recipe, '--out', dir, '--overwrite']);

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { fail } from '../errors.ts';
 import { exportTrial } from '../search/export.ts';
 import { rescoreExport } from '../search/rescore.ts';
-import { StudyStore } from '../study/index.ts';
+import { StudyStore, redactUrl } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
@@ -17,7 +17,7 @@ export function pickStudy(db: string, name: string | undefined): string {
   try {
     const all = store.listStudies();
     if (all.length === 1) return all[0]!.name;
-    fail('CLI_E_ARG', `${db} holds ${all.length} studies (${all.map((s) => s.name).join(', ') || 'none'}); say which with --study NAME`);
+    fail('CLI_E_ARG', `${redactUrl(db)} holds ${all.length} studies (${all.map((s) => s.name).join(', ') || 'none'}); say which with --study NAME`);
   } finally {
     store.close();
   }
@@ -29,7 +29,7 @@ export function registerExport(program: Command): void {
     .description("export a trial's merge as a checkpoint folder with its mergekit recipe and model card")
     .requiredOption('--trial <n>', 'trial number (see the Pareto set printed by search, or the report)')
     .requiredOption('--out <dir>', 'output checkpoint folder')
-    .option('--db <file>', 'SQLite database holding the study', DEFAULT_DB)
+    .option('--db <file|url>', 'where the study is: a SQLite file, or a postgres://user@host/db URL', DEFAULT_DB)
     .option('--study <name>', 'study name (default: the only study in --db)')
     .option('--overwrite', 'replace a non-empty output folder')
     .option('--threads <n>', 'worker threads for large tensors')

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { MergeSearchError } from '../errors.ts';
 import { printable } from '../io/printable.ts';
+import { registerDb } from './db.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerInspect } from './inspect.ts';
@@ -11,6 +12,7 @@ import { registerReport } from './report.ts';
 import { registerSearch } from './search.ts';
 import { registerServe } from './serve.ts';
 import { registerStats } from './stats.ts';
+import { registerWorker } from './worker.ts';
 import { registerZoo } from './zoo.ts';
 
 export function buildProgram(): Command {
@@ -20,6 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerQuickstart(program);
   registerSearch(program);
+  registerWorker(program);
   registerServe(program);
   registerExport(program);
   registerReport(program);
@@ -28,6 +31,7 @@ export function buildProgram(): Command {
   registerZoo(program);
   registerEval(program);
   registerStats(program);
+  registerDb(program);
   return program;
 }
 

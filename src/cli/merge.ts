@@ -7,14 +7,15 @@ import { openMergeDevice } from '../gpu/merge-device.ts';
 import { parseByteSize, removeUnfinishedOutputs } from '../io/checkpoint-writer.ts';
 import { defaultThreads } from '../merge/executor.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
-import { readRecipeFile } from '../merge/recipe.ts';
+import { isMultiDocument, mergeDocuments, planDocuments, recipeDocuments } from '../merge/multi-recipe.ts';
+import { parseRecipe, readRecipeText } from '../merge/recipe.ts';
 import { byteProgress, formatBytes } from './progress.ts';
 
 export function registerMerge(program: Command): void {
   program
     .command('merge')
     .description('merge checkpoints as a mergekit-style recipe says, into a checkpoint folder')
-    .argument('<recipe>', 'recipe YAML (mergekit subset: models, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source)')
+    .argument('<recipe>', 'recipe YAML (mergekit subset: models or slices, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source)')
     .requiredOption('--out <dir>', 'output checkpoint folder (written beside, renamed into place when complete)')
     .option('--shard-size <size>', 'largest shard, e.g. 5GB, 500MB, 2GiB', '5GB')
     .option('--seed <n>', 'seed for random methods (dare_*, della*)', '0')
@@ -26,9 +27,14 @@ export function registerMerge(program: Command): void {
       const threads = intArg(o.threads, '--threads', 1);
       const deviceChoice = parseDeviceChoice(o.device);
       const shardSize = parseByteSize(o.shardSize);
-      const recipe = readRecipeFile(recipeFile);
-      for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
+      const text = readRecipeText(recipeFile);
+      const multi = isMultiDocument(text);
+      // Several documents (mergekit-multi): every one is parsed and ordered before any merge runs.
+      const steps = multi ? planDocuments(recipeDocuments(text, recipeFile), recipeFile, o.out) : undefined;
+      const recipe = steps ? steps.find((s) => s.final)!.recipe : parseRecipe(text, recipeFile);
+      if (!steps) for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
       const warn = (w: string) => process.stderr.write(`warning: ${w}\n`);
+      // Checked against the final document's method; the other documents' tensors are checked as they run.
       const device = await openMergeDevice(deviceChoice, recipe.method, warn);
       const progress = byteProgress();
       const started = Date.now();
@@ -44,7 +50,7 @@ export function registerMerge(program: Command): void {
         process.exit(128 + (os.constants.signals[signal] ?? 1));
       };
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
-      const summary = await mergeToFolder(recipe, {
+      const options = {
         out: o.out,
         seed,
         threads,
@@ -52,8 +58,22 @@ export function registerMerge(program: Command): void {
         overwrite: o.overwrite,
         gpu: device.gpu,
         onWarning: warn,
-        onProgress: (done, total, tensor) => progress.update(done, total, tensor),
-      }).finally(() => {
+        onProgress: (done: number, total: number, tensor: string) => progress.update(done, total, tensor),
+      };
+      let intermediates = new Map<string, string>();
+      const summary = await (steps
+        ? mergeDocuments(steps, {
+            ...options,
+            onDocument: (s, i, n) => {
+              progress.finish();
+              process.stderr.write(`document ${i + 1}/${n}: ${s.document.name ?? 'final'} (${s.recipe.method.name})${s.needs.length ? ` using ${s.needs.join(', ')}` : ''}\n`);
+            },
+          }).then((r) => {
+            intermediates = r.intermediates;
+            return r.final;
+          })
+        : mergeToFolder(recipe, options)
+      ).finally(() => {
         progress.finish(); // end the progress line before any error message
         device.close();
       });
@@ -62,6 +82,7 @@ export function registerMerge(program: Command): void {
         `merged ${summary.tensors} tensors with ${recipe.method.name} in ${secs.toFixed(1)} s ` +
           `(read ${formatBytes(summary.inputBytes)}, wrote ${formatBytes(summary.outputBytes)})\n` +
           `wrote ${summary.out}: ${summary.files.join(', ')}\n` +
+          [...intermediates].map(([n, p]) => `intermediate ${n}: ${p}\n`).join('') +
           `device: ${device.line}\n`,
       );
     });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { readStudyConfig } from '../search/study-config.ts';
-import { StudyStore } from '../study/index.ts';
+import { StudyStore, redactUrl } from '../study/index.ts';
 import { searchFromCli } from './search.ts';
 
 export const QUICKSTART_STUDY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../experiments/mnist8/studies/quickstart.yaml');
@@ -27,7 +27,7 @@ export function registerQuickstart(program: Command): void {
           if (existing && o.fresh) store.deleteStudy(existing.id);
           else if (existing) {
             resume = true;
-            process.stderr.write(`continuing the quickstart study already in ${o.db} (use --fresh to start over)\n`);
+            process.stderr.write(`continuing the quickstart study already in ${redactUrl(o.db)} (use --fresh to start over)\n`);
           }
         } finally {
           store.close();

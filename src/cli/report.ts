@@ -10,7 +10,7 @@ export function registerReport(program: Command): void {
     .command('report')
     .description('write the report page with its data as one self-contained HTML file')
     .requiredOption('--out <file>', 'the HTML file to write (e.g. report.html)')
-    .option('--db <file>', 'SQLite database holding the studies', DEFAULT_DB)
+    .option('--db <file|url>', 'where the studies are: a SQLite file, or a postgres://user@host/db URL', DEFAULT_DB)
     .option('--study <name>', 'the study to include (repeat for several; default: all)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .action((o: { out: string; db: string; study?: string[] }) => {
       const r = writeReport({ db: o.db, studies: o.study, out: o.out });

@@ -1,33 +1,31 @@
 // `mergesearch search STUDY.yaml [--db FILE] [--resume] [--workers N]`: run (or continue) a study,
-// one line per finished trial, a progress bar on a terminal, the Pareto set at the end.
+// one line per finished trial, a progress bar on a terminal; at the end the recommended merge
+// beside the baselines, its export command, and the Pareto set (summary.ts).
 import type { Command } from 'commander';
-import type { StudyRow, TrialRow } from '../study/index.ts';
+import { redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import type { Problem } from '../search/problem.ts';
 import { runStudy, type RunStudyResult } from '../search/run-study.ts';
 import { readStudyConfig, type StudyConfig } from '../search/study-config.ts';
 import { intArg } from './merge.ts';
+import { fmt, frontText, recommendationText } from './summary.ts';
+import { HOST_ID_ENV, STALE_HEARTBEAT_MS } from '../search/loop.ts';
+import { fail } from '../errors.ts';
+
+/** --grace SECONDS as milliseconds: a positive number. */
+export function graceArg(v: string): number {
+  const s = Number(v);
+  if (!Number.isFinite(s) || s <= 0) fail('CLI_E_ARG', `--grace ${v}: give a positive number of seconds (default ${STALE_HEARTBEAT_MS / 1000})`);
+  return s * 1000;
+}
 
 export const DEFAULT_DB = 'mergesearch.db';
 /** Exit code of a search stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it); --resume continues it. */
 export const EXIT_INTERRUPTED = 130;
-/** Rows of the Pareto set printed at the end of a search. */
-const FRONT_ROWS = 10;
-
-const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
 
 export function trialLine(t: TrialRow, seconds: number, study: StudyRow): string {
   const head = `trial ${String(t.number).padStart(4)} ${t.state.padEnd(8)} ${seconds.toFixed(2).padStart(6)} s`;
   if (t.state !== 'COMPLETE' || !t.values) return `${head}  ${t.error ?? ''}`;
   return `${head}  ${study.objectives.map((o, i) => `${o.name} ${fmt(t.values![i]!)}`).join('  ')}`;
-}
-
-export function frontTable(front: TrialRow[], study: StudyRow): string {
-  const names = study.objectives.map((o) => `${o.name} (${o.direction === 'maximize' ? 'max' : 'min'})`);
-  const rows = front.map((t) => [`${t.number}`, ...t.values!.map(fmt)]);
-  const header = ['trial', ...names];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 /** Progress on a terminal: a bar redrawn under the trial lines with the best value per objective. */
@@ -71,6 +69,8 @@ export interface SearchCliOptions {
   workers?: number;
   join?: boolean;
   quiet?: boolean;
+  hostId?: string;
+  graceMs?: number;
 }
 
 /** Run a study from the command line (shared by `search` and `quickstart`). */
@@ -98,11 +98,13 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       resume: o.resume,
       join: o.join,
       workers: o.workers,
+      hostId: o.hostId,
+      graceMs: o.graceMs,
       signal: controller.signal,
       log,
       onStart: (study: StudyRow, problem: Problem, optimizer, ctx, backend) => {
         if (o.quiet) return;
-        log(`study ${study.name} in ${o.db} on the ${backend} backend`);
+        log(`study ${study.name} in ${redactUrl(o.db)} on the ${backend} backend`);
         log(`  ${problem.description}`);
         log(`  method ${problem.space.method}, ${ctx.dim} coefficients; optimizer ${optimizer.name} ${JSON.stringify(ctx.settings)}`);
         log(`  objectives: ${study.objectives.map((x) => `${x.name} (${x.direction})`).join(', ')}`);
@@ -117,10 +119,10 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     // Stopped by Ctrl-C or SIGTERM: not a finished run, so not 0 (scripts can tell the two apart).
     if (result.reason === 'stopped') process.exitCode = EXIT_INTERRUPTED;
     // --quiet hides the header and the per-trial lines only: the outcome, an evaluator failure (and
-    // its exit code) and the Pareto set, the one place the CLI names the best trial, still print.
+    // its exit code), the recommended merge and the Pareto set still print.
     // A worker started by --workers (--join --quiet) leaves all of that to the process that started it.
     if (o.quiet && o.join) return result;
-    const resume = `npx mergesearch search ${configFile} --db ${o.db} --resume`;
+    const resume = `npx mergesearch search ${configFile} --db ${redactUrl(o.db)} --resume`;
     if (result.reason === 'failing') {
       process.stderr.write(`error: the evaluator failed on 5 trials in a row, so the search stopped instead of spending its budget; last error: ${result.error}\nfix the evaluator, then continue with:\n  ${resume}\n`);
       process.exitCode = 2;
@@ -129,22 +131,11 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     } else {
       log(`finished (${result.reason === 'done' ? 'the optimizer has nothing more to propose' : 'budget spent'}) after ${result.trials} trial(s) in this run`);
     }
-    if (result.front.length > 0) {
-      // Best first by the mean of the objectives in their own direction; long fronts are cut.
-      const sign = result.study.objectives.map((x) => (x.direction === 'maximize' ? 1 : -1));
-      const score = (t: TrialRow) => t.values!.reduce((a, v, i) => a + sign[i]! * v, 0);
-      const ranked = [...result.front].sort((a, b) => score(b) - score(a));
-      const shown = ranked.slice(0, FRONT_ROWS);
-      const more = ranked.length > shown.length ? `\n... and ${ranked.length - shown.length} more non-dominated trial(s): see the report` : '';
-      process.stdout.write(`\nPareto set of study ${result.study.name}: ${result.front.length} non-dominated trial(s), best mean first:\n${frontTable(shown, result.study)}${more}\n`);
-      const pick = shown[0]!.number;
-      process.stdout.write(
-        `\nview the report:   npx mergesearch serve --db ${o.db}   (or: npx mergesearch report --db ${o.db} --out report.html)\n` +
-          `export a point:    npx mergesearch export --db ${o.db} --study ${result.study.name} --trial ${pick} --out merged-${result.study.name}-${pick}\n`,
-      );
-    } else {
-      process.stdout.write('\nno trial completed yet, so there is no Pareto set to show\n');
-    }
+    // The recommendation first (one answer), the baselines beside it, then the Pareto set.
+    process.stdout.write(`\n${recommendationText(result, redactUrl(o.db))}`);
+    const front = frontText(result);
+    if (front) process.stdout.write(`\n${front}`);
+    process.stdout.write(`\nview the report:   npx mergesearch serve --db ${redactUrl(o.db)}   (or: npx mergesearch report --db ${redactUrl(o.db)} --out report.html)\n`);
     return result;
   } finally {
     // A --join worker keeps its handler: the forwarded copy of a Ctrl-C may arrive after its last
@@ -161,14 +152,16 @@ export function registerSearch(program: Command): void {
     .command('search')
     .description('search merge coefficients as a study config says; every trial is logged to SQLite')
     .argument('<study>', 'study config (YAML): zoo or checkpoints, space, objectives, optimizer, budget')
-    .option('--db <file>', 'SQLite database holding the studies', DEFAULT_DB)
+    .option('--db <file|url>', 'where the studies are: a SQLite file, or a postgres://user@host/db URL', DEFAULT_DB)
     .option('--resume', 'continue the study of the same name in --db (interrupted trials are retried)')
     .option('--workers <n>', 'processes evaluating trials in parallel on the same database', '1')
     .option('--join', 'join a study another process is running (used by --workers)')
     .option('--quiet', 'no header or per-trial lines (the outcome and the Pareto set still print)')
-    .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean }) => {
+    .option('--host-id <id>', `this machine's name in the study (default: $${HOST_ID_ENV}, else the host name)`)
+    .option('--grace <seconds>', 'a trial whose worker sent no heartbeat for this long is failed and retried', String(STALE_HEARTBEAT_MS / 1000))
+    .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean; hostId?: string; grace: string }) => {
       const workers = intArg(o.workers, '--workers', 1);
       const config = readStudyConfig(file);
-      await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet });
+      await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet, hostId: o.hostId, graceMs: graceArg(o.grace) });
     });
 }

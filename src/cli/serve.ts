@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import { parseLocation } from '../study/index.ts';
 import { buildApp } from '../server/app.ts';
 import { checkServeHost } from '../server/auth.ts';
 import { DEFAULT_MAX_LAUNCHES } from '../server/launches.ts';
@@ -45,7 +46,7 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('serve the report page (Pareto front, history, trials) and its JSON API for the studies in --db')
-    .option('--db <file>', 'SQLite database holding the studies', DEFAULT_DB)
+    .option('--db <file|url>', 'where the studies are: a SQLite file, or a postgres://user@host/db URL', DEFAULT_DB)
     .option('--host <host>', 'address to listen on; anything but loopback needs --token', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', '8080')
     .option('--token <token>', 'require Authorization: Bearer TOKEN on the API (default: $MERGESEARCH_TOKEN)')
@@ -74,7 +75,8 @@ export function registerServe(program: Command): void {
       }
       const address = app.server.address();
       const actual = typeof address === 'object' && address ? address.port : port;
-      process.stdout.write(`mergesearch report for ${path.resolve(o.db)} at ${serveUrl(o.host, actual, token)}\n`);
+      const where = parseLocation(o.db);
+      process.stdout.write(`mergesearch report for ${where.kind === 'sqlite' ? where.file : where.label} at ${serveUrl(o.host, actual, token)}\n`);
       process.stdout.write(`exports and launches are written under ${app.ctx.outputRoot}; Ctrl-C stops the server (and asks launched searches to stop)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {

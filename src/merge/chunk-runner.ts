@@ -17,6 +17,9 @@ export interface ChunkTask {
   /** Files holding the tensor, for the base (or null) and each model. */
   baseFile: string | null;
   modelFiles: string[];
+  /** The tensor's name in each input file (ctx.name, the output's name, when absent: a layer moved by a slice is read under its own name). */
+  baseTensor?: string | null;
+  modelTensors?: string[];
   index: number;
   rowStart: number;
   rowEnd: number;
@@ -126,7 +129,7 @@ export class ChunkRunner {
     const out = task.out!;
     const heap = kernelHeap();
     if (!heap || out.dtype === 'F32') return undefined;
-    const kinds = task.modelFiles.map((f) => this.file(f).info(task.ctx.name).dtype);
+    const kinds = task.modelFiles.map((f, i) => this.file(f).info(modelTensor(task, i)).dtype);
     if (!kinds.every((d): d is 'F16' | 'BF16' => d === 'F16' || d === 'BF16')) return undefined;
     const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
     const blocks: Uint8Array[] = [];
@@ -137,7 +140,7 @@ export class ChunkRunner {
         blocks.push(b);
       }
       const encoded = blocks.pop()!;
-      task.modelFiles.forEach((f, i) => this.file(f).readRaw(task.ctx.name, task.rowStart, task.rowEnd, blocks[i]));
+      task.modelFiles.forEach((f, i) => this.file(f).readRaw(modelTensor(task, i), task.rowStart, task.rowEnd, blocks[i]));
       blocks.push(encoded);
       const r = wasmWeightedSumHalf(blocks.slice(0, -1), kinds, weights, encoded, out.dtype, OVERFLOW[out.dtype]);
       if (!r) return undefined;
@@ -186,12 +189,12 @@ export class ChunkRunner {
       owned.push(a);
       return a;
     };
-    const read = (file: string) => {
+    const read = (file: string, tensor: string) => {
       const into = alloc(count);
       // Raw half-precision bytes go to the heap too, so the decode reads and writes wasm memory.
       const raw = heap?.u8(count * 2);
       try {
-        return this.file(file).readF32(task.ctx.name, task.rowStart, task.rowEnd, into, raw ?? this.scratchOf(count * 2));
+        return this.file(file).readF32(tensor, task.rowStart, task.rowEnd, into, raw ?? this.scratchOf(count * 2));
       } finally {
         if (raw) heap!.give(raw);
       }
@@ -201,8 +204,8 @@ export class ChunkRunner {
     this.owned.set(chunk, owned);
     if (heap) this.heapOf.set(chunk, heap);
     try {
-      chunk.base = task.baseFile ? read(task.baseFile) : null;
-      chunk.models = task.modelFiles.map(read);
+      chunk.base = task.baseFile ? read(task.baseFile, task.baseTensor ?? task.ctx.name) : null;
+      chunk.models = task.modelFiles.map((f, i) => read(f, modelTensor(task, i)));
     } catch (e) {
       this.release(chunk);
       throw e;
@@ -219,6 +222,10 @@ export class ChunkRunner {
     }
     return f;
   }
+}
+
+function modelTensor(task: ChunkTask, i: number): string {
+  return task.modelTensors?.[i] ?? task.ctx.name;
 }
 
 function key(task: ChunkTask): string {

@@ -77,7 +77,7 @@ export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, op
     pool = threads > 1 ? new WorkerPool(threads) : undefined;
     for (const job of plan.jobs) {
       if (!job.merge) {
-        writer.write(job.name, plan.reference.readRaw(job.name));
+        writer.write(job.name, job.copyFrom.checkpoint.readRaw(job.copyFrom.tensor));
       } else {
         await mergeTensor(plan, job, writer, local, pool, budget, gpu);
       }
@@ -96,8 +96,9 @@ type GpuState = NonNullable<ExecuteOptions['gpu']> & { on: boolean };
 
 async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, local: ChunkRunner, pool: WorkerPool | undefined, budget: number, gpu: GpuState | undefined): Promise<void> {
   const method = plan.method;
-  const baseFile = plan.base ? plan.base.info(job.name).file : null;
-  const modelFiles = plan.models.map((m) => m.info(job.name).file);
+  const { base, models } = job.inputs;
+  const baseFile = base ? base.checkpoint.info(base.tensor).file : null;
+  const modelFiles = models.map((m) => m.checkpoint.info(m.tensor).file);
   const layout = layoutChunks(job, modelFiles.length + (baseFile ? 1 : 0), budget);
   const useWorkers = pool !== undefined && layout.ranges.length > 1 && job.ctx.rows * job.ctx.cols >= PARALLEL_MIN_ELEMENTS;
   const run = (tasks: ChunkTask[]): Promise<ChunkResult[]> => (useWorkers ? pool.run(tasks) : Promise.resolve(tasks.map((t) => local.run(t))));
@@ -109,6 +110,8 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
       ctx: job.ctx,
       baseFile,
       modelFiles,
+      baseTensor: base?.tensor ?? null,
+      modelTensors: models.map((m) => m.tensor),
       index,
       rowStart,
       rowEnd,

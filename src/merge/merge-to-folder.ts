@@ -8,6 +8,7 @@ import { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import { tensorByteLength } from '../io/safetensors-writer.ts';
 import { executeMerge, type ExecuteOptions } from './executor.ts';
 import { modelCard } from './model-card.ts';
+import { mergekitNotes } from './mergekit-compat.ts';
 import { planMerge, type MergePlan } from './plan.ts';
 import type { Recipe } from './recipe.ts';
 
@@ -49,6 +50,8 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
   try {
     checkOutputIsNotAnInput(plan, opts.out);
     for (const w of plan.warnings) opts.onWarning?.(w);
+    // Said before the work; the model card repeats it.
+    for (const n of mergekitNotes(recipe)) opts.onWarning?.(`not reproducible with mergekit: ${n}`);
     const planned = plan.jobs.map((j) => ({ name: j.name, dtype: j.outDtype, shape: j.shape }));
     const writer = new CheckpointWriter(opts.out, planned, {
       shardSize: opts.shardSize,
@@ -74,7 +77,7 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
 /** Refuse an output folder that is, or holds, one of the inputs: writing it would destroy them. */
 function checkOutputIsNotAnInput(plan: MergePlan, out: string): void {
   const target = path.resolve(out);
-  const inputs = [plan.base, ...plan.models].filter((c) => c !== undefined).map((c) => path.resolve(c.dir));
+  const inputs = plan.checkpoints.map((c) => path.resolve(c.dir));
   for (const dir of inputs) {
     const rel = path.relative(target, dir);
     if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
@@ -107,6 +110,7 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
     const config = { ...sourceConfig };
     const dtype = recipe.outDtype ?? recipe.dtype;
     if (dtype) config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
+    Object.assign(config, plan.configPatch);
     writer.addFile('config.json', JSON.stringify(config, null, 2) + '\n');
   }
   // mergekit copies the tokenizer from the base model unless told otherwise.

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Recipe } from './recipe.ts';
 import { inputBase, inputModels } from './recipe.ts';
+import { mergekitNotes } from './mergekit-compat.ts';
 
 export function modelCard(recipe: Recipe, outDir: string, extra = ''): string {
   const base = inputBase(recipe);
@@ -39,5 +40,9 @@ export function modelCard(recipe: Recipe, outDir: string, extra = ''): string {
     '```',
     '',
   ];
+  const notes = mergekitNotes(recipe);
+  if (notes.length > 0) {
+    lines.push('### Reproducing with mergekit', '', 'mergekit cannot reproduce this merge exactly from the configuration above:', '', ...notes.map((n) => `* ${n}.`), '');
+  }
   return lines.join('\n') + extra;
 }

@@ -7,8 +7,16 @@ import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, ParamDef, TensorContext } from './method.ts';
 import { evaluateSetting, layerPosition, type Scalar, type Setting } from './parameters.ts';
 import { inputBase, inputModels, type Recipe, type RecipeModel } from './recipe.ts';
+import { planSlices } from './slice-plan.ts';
+
+/** One tensor of one opened checkpoint. */
+export interface TensorSource {
+  checkpoint: Checkpoint;
+  tensor: string;
+}
 
 export interface TensorJob {
+  /** The output tensor's name. */
   name: string;
   shape: number[];
   outDtype: Dtype;
@@ -17,6 +25,10 @@ export interface TensorJob {
   ctx: TensorContext;
   /** Input byte count (all models), for progress. */
   inputBytes: number;
+  /** Where the inputs are read: the base (or null) and each input model, in ctx.perModel's order. */
+  inputs: { base: TensorSource | null; models: TensorSource[] };
+  /** For tensors that are not merged: the one copied. */
+  copyFrom: TensorSource;
 }
 
 export interface MergePlan {
@@ -26,7 +38,12 @@ export interface MergePlan {
   models: Checkpoint[];
   /** The model whose tensor list, config and non-float tensors the output follows. */
   reference: Checkpoint;
+  /** Layers of the output model. */
   numLayers: number;
+  /** Every checkpoint read (for the check that the output is not one of them). */
+  checkpoints: Checkpoint[];
+  /** Keys of config.json that differ from the source's (the layer count of a layer-stacked model). */
+  configPatch?: Record<string, unknown>;
   jobs: TensorJob[];
   totalInputBytes: number;
   /** Things the user should know that do not stop the merge. */
@@ -35,6 +52,7 @@ export interface MergePlan {
 }
 
 export function planMerge(recipe: Recipe, seed = 0): MergePlan {
+  if (recipe.slices) return planSlices(recipe, seed);
   const method = recipe.method;
   const baseRef = inputBase(recipe);
   const modelRefs = inputModels(recipe);
@@ -90,9 +108,10 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       }
       const inputBytes = all.reduce((a, c) => a + c.info(info.name).byteLength, 0);
       totalInputBytes += inputBytes;
-      jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes });
+      const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name });
+      jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes, inputs: { base: base ? src(base) : null, models: models.map(src) }, copyFrom: src(reference) });
     }
-    return { recipe, method, base, models, reference, numLayers, jobs, totalInputBytes, warnings, close: () => opened.forEach((c) => c.close()) };
+    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, jobs, totalInputBytes, warnings, close: () => opened.forEach((c) => c.close()) };
   } catch (e) {
     opened.forEach((c) => c.close());
     throw e;
@@ -119,7 +138,7 @@ function checkSameTensors(all: Checkpoint[], refs: RecipeModel[]): void {
   }
 }
 
-function checkValue(def: ParamDef, v: Scalar, where: string): Scalar {
+export function checkValue(def: ParamDef, v: Scalar, where: string): Scalar {
   if (def.kind === 'number' && typeof v !== 'number') fail('RECIPE_E_PARAM', `${where}: ${def.name} must be a number, got ${JSON.stringify(v)}`);
   if (def.kind === 'boolean' && typeof v !== 'boolean') fail('RECIPE_E_PARAM', `${where}: ${def.name} must be true or false, got ${JSON.stringify(v)}`);
   if (def.kind === 'string' && def.choices && !def.choices.includes(String(v))) {

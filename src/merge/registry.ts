@@ -24,6 +24,13 @@ import wudi from './methods/wudi.ts';
 import fisher from './methods/fisher.ts';
 import regmean from './methods/regmean.ts';
 import regmeanPlus from './methods/regmean_plus.ts';
+import sce from './methods/sce.ts';
+import karcher from './methods/karcher.ts';
+import multislerp from './methods/multislerp.ts';
+import nearswap from './methods/nearswap.ts';
+import arceeFusion from './methods/arcee_fusion.ts';
+import ram from './methods/ram.ts';
+import ramplusTl from './methods/ramplus_tl.ts';
 
 const ALL: MergeMethod[] = [
   linear,
@@ -50,6 +57,13 @@ const ALL: MergeMethod[] = [
   fisher,
   regmean,
   regmeanPlus,
+  sce,
+  karcher,
+  multislerp,
+  nearswap,
+  arceeFusion,
+  ram,
+  ramplusTl,
 ] as MergeMethod[];
 
 export const METHODS: ReadonlyMap<string, MergeMethod> = new Map(ALL.map((m) => [m.name, m]));

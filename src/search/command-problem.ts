@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCommandEvaluator } from '../../evaluators/index.ts';
+import { pickLmEvalScore, runCommandEvaluator, runLmEval } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
@@ -64,8 +64,15 @@ export class CommandProblem implements Problem {
       for (const o of this.objectives) {
         let s = scores.get(o.command);
         if (!s) {
-          s = await runCommandEvaluator({ command: o.command, checkpointDir: out, timeoutMs: o.timeoutSeconds * 1000, signal });
+          // One harness run (or command run) serves every objective that shares its command line.
+          s = o.lmEval
+            ? await runLmEval({ command: o.command, checkpointDir: out, outputDir: path.join(scratch, `lm_eval-${scores.size}`), timeoutMs: o.timeoutSeconds * 1000, signal })
+            : await runCommandEvaluator({ command: o.command, checkpointDir: out, timeoutMs: o.timeoutSeconds * 1000, signal });
           scores.set(o.command, s);
+        }
+        if (o.lmEval) {
+          values.push(pickLmEvalScore(s, o.lmEval.task, o.lmEval.metric).value);
+          continue;
         }
         const v = s[o.key];
         if (v === undefined) fail('EVAL_E_OUTPUT', `objective ${o.name}: the command's JSON has no "${o.key}" (it has ${Object.keys(s).join(', ') || 'nothing'})`);

@@ -10,9 +10,10 @@ import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
 import type { Scalar } from '../merge/parameters.ts';
+import { mergekitNotes } from '../merge/mergekit-compat.ts';
 import { parseRecipe } from '../merge/recipe.ts';
 import { getMethod } from '../merge/registry.ts';
-import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { StudyStore, parseLocation, type StudyRow, type TrialRow } from '../study/index.ts';
 import { toMinimization } from './optimizer.ts';
 import { paretoFront } from './pareto.ts';
 import { SearchSpace, type TensorParams } from './space.ts';
@@ -121,12 +122,14 @@ function frontPlace(store: StudyStore, study: StudyRow, trial: TrialRow): string
   const front = new Set(paretoFront(mins).map((i) => done[i]!.number));
   const mine = toMinimization(trial.values, study.objectives);
   const dominatedBy = mins.filter((m) => m.every((v, i) => v <= mine[i]!) && m.some((v, i) => v < mine[i]!)).length;
+  const k = study.objectives.length;
+  const over = k === 1 ? 'of its one objective' : `over all ${k} objectives together`;
   return front.has(trial.number)
-    ? `on the Pareto front (one of ${front.size} non-dominated trials out of ${done.length} completed)`
-    : `dominated by ${dominatedBy} of ${done.length} completed trials (the front has ${front.size})`;
+    ? `on the Pareto front ${over} (one of ${front.size} non-dominated trials out of ${done.length} completed)`
+    : `dominated by ${dominatedBy} of ${done.length} completed trials (the Pareto front ${over} has ${front.size})`;
 }
 
-function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: string): string {
+function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: string, mergekitExact: boolean): string {
   const rows = study.objectives.map((o, i) => `| ${o.name} | ${o.direction} | ${trial.values![i]!.toFixed(6)} |`);
   return [
     '',
@@ -138,14 +141,16 @@ function provenance(study: StudyRow, trial: TrialRow, place: string, recipe: str
     '|---|---|---:|',
     ...rows,
     '',
-    `The recipe above reproduces this merge with \`mergesearch merge\` or mergekit (${recipe.split('\n').length} lines).`,
+    mergekitExact
+      ? `The recipe above reproduces this merge with \`mergesearch merge\` or mergekit (${recipe.split('\n').length} lines).`
+      : `The recipe above reproduces this merge with \`mergesearch merge\` (${recipe.split('\n').length} lines); mergekit cannot, as said above.`,
     '',
   ].join('\n');
 }
 
 export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
   const started = Date.now();
-  if (!fs.existsSync(o.db)) fail('IO_E_NOT_FOUND', `study database ${o.db} does not exist`);
+  if (parseLocation(o.db).kind === 'sqlite' && !fs.existsSync(o.db)) fail('IO_E_NOT_FOUND', `study database ${o.db} does not exist`);
   const store = StudyStore.open(o.db, { readonly: true });
   let study: StudyRow;
   let trial: TrialRow;
@@ -169,12 +174,13 @@ export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
   const recipeObject = recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, { numLayers: sources.numLayers, extra: headParams(space, sources) });
   const recipe = recipeYaml(recipeObject, `mergesearch: study ${study.name}, trial ${trial.number}\nvalues: ${study.objectives.map((ob, i) => `${ob.name}=${trial.values![i]!.toFixed(4)}`).join(', ')}`);
   o.log?.(`exporting trial ${trial.number} of study ${study.name} (${space.method}) into ${o.out}`);
-  const summary = await mergeToFolder(parseRecipe(recipe, `recipe of trial ${trial.number}`), {
+  const parsed = parseRecipe(recipe, `recipe of trial ${trial.number}`);
+  const summary = await mergeToFolder(parsed, {
     out: o.out,
     overwrite: o.overwrite,
     threads: o.threads,
     seed: study.seed,
-    modelCardExtra: provenance(study, trial, place, recipe),
+    modelCardExtra: provenance(study, trial, place, recipe, mergekitNotes(parsed).length === 0),
     onWarning: (w) => o.log?.(`warning: ${w}`),
   });
   return { out: summary.out, files: summary.files, recipe, seconds: (Date.now() - started) / 1000 };

@@ -26,8 +26,13 @@ export interface LoopOptions {
   optimizer: Optimizer;
   ctx: OptimizerContext;
   budget: Budget;
-  /** Identifies this process in the study (host:pid by default). */
+  /** Identifies this process in the study (HOST_ID:pid by default, see workerId). */
   worker?: string;
+  /**
+   * A RUNNING trial whose worker sent no heartbeat for this long is taken as dead, failed and
+   * requeued with the same point by whichever worker notices; default STALE_HEARTBEAT_MS.
+   */
+  graceMs?: number;
   signal?: AbortSignal;
   onTrial?: (trial: TrialRow, seconds: number) => void;
   heartbeatMs?: number;
@@ -57,20 +62,34 @@ export const STALE_HEARTBEAT_MS = 30_000;
 /** Error codes that mean the evaluator itself is broken (not that the candidate is bad). */
 const EVALUATOR_FAILURES = new Set(['EVAL_E_COMMAND', 'EVAL_E_OUTPUT', 'EVAL_E_TIMEOUT']);
 
-export function workerId(): string {
-  return `${os.hostname()}:${process.pid}`;
+/** The environment variable that names this host in a study (default: the host name). */
+export const HOST_ID_ENV = 'MERGESEARCH_HOST_ID';
+
+/** This machine's identity in a study: --host-id, else $MERGESEARCH_HOST_ID, else the host name. */
+export function hostId(given?: string): string {
+  const id = given ?? process.env[HOST_ID_ENV] ?? os.hostname();
+  // The worker id is HOST:PID, so a host id must not carry a colon.
+  return id.replace(/:/g, '_');
+}
+
+export function workerId(host?: string): string {
+  return `${hostId(host)}:${process.pid}`;
 }
 
 /**
  * Whether the worker that owns a RUNNING trial is gone. A stale heartbeat means gone, whatever its
  * pid says: after a reboot (or in another container) the pid may belong to an unrelated process,
- * and trusting it left --resume waiting forever. A fresh heartbeat from this host with a dead pid
- * also means gone (a worker killed a moment ago is retried at once, not after the timeout).
+ * and trusting it left --resume waiting forever. With `samehostPids` (a SQLite file, which only
+ * processes of one host share), a fresh heartbeat from this host with a dead pid also means gone
+ * (a worker killed a moment ago is retried at once, not after the grace period). Workers sharing a
+ * PostgreSQL study may run on machines that share a host name (containers), so there only the
+ * heartbeat counts.
  */
-export function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number, now: number): boolean {
+export function workerIsDead(worker: string | null, heartbeat: number | null, staleMs: number, now: number, samehostPids = true): boolean {
   if (heartbeat === null || now - heartbeat >= staleMs) return true;
+  if (!samehostPids) return false;
   const [host, pid] = (worker ?? '').split(':');
-  if (host === os.hostname() && pid !== undefined && /^\d+$/.test(pid)) {
+  if (host === hostId() && pid !== undefined && /^\d+$/.test(pid)) {
     if (Number(pid) === process.pid) return true;
     try {
       process.kill(Number(pid), 0);
@@ -103,7 +122,8 @@ export function requeue(store: StudyStore, study: StudyRow, trials: readonly Tri
  */
 export function recoverInterruptedTrials(store: StudyStore, study: StudyRow, staleMs = STALE_HEARTBEAT_MS, now = Date.now()): TrialRow[] {
   return store.transaction(() => {
-    const dead = store.trials(study.id, { states: ['RUNNING'] }).filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs, now));
+    const pids = store.backend === 'sqlite';
+    const dead = store.trials(study.id, { states: ['RUNNING'] }).filter((t) => workerIsDead(t.worker, t.heartbeat ?? null, staleMs, now, pids));
     requeue(store, study, dead, 'interrupted: the worker running this trial stopped (killed or crashed); retried as a new trial with the same point');
     return dead;
   });
@@ -125,11 +145,11 @@ function proposalOf(t: TrialRow): Proposal {
 }
 
 /** What a worker blocked on other workers' trials waits for, and when it stops waiting. */
-export function waitingLine(running: readonly TrialRow[], now: number): string {
+export function waitingLine(running: readonly TrialRow[], now: number, graceMs = STALE_HEARTBEAT_MS): string {
   const list = running.map((t) => `${t.number} (worker ${t.worker ?? 'unknown'}, last heartbeat ${t.heartbeat === null ? 'never' : `${Math.max(0, Math.round((now - t.heartbeat) / 1000))} s ago`})`);
   return (
     `waiting for trial(s) ${list.join(', ') || '(none running)'} to finish: the optimizer needs their results before it proposes more; ` +
-    `a trial whose worker sends no heartbeat for ${STALE_HEARTBEAT_MS / 1000} s is retried here`
+    `a trial whose worker sends no heartbeat for ${graceMs / 1000} s is retried here`
   );
 }
 
@@ -141,6 +161,7 @@ type Outcome = { interrupted: true } | { interrupted: false; values: number[] | 
 /** One worker's run over a study: the loop's steps, sharing the study, the clock and the budget. */
 class TrialRun {
   private readonly worker: string;
+  private readonly graceMs: number;
   private readonly now: () => number;
   private lastClock: number;
   private lastRecovery: number;
@@ -149,6 +170,7 @@ class TrialRun {
 
   constructor(private readonly o: LoopOptions) {
     this.worker = o.worker ?? workerId();
+    this.graceMs = o.graceMs ?? STALE_HEARTBEAT_MS;
     this.now = o.now ?? Date.now;
     this.lastClock = this.now();
     this.lastRecovery = this.lastClock;
@@ -244,7 +266,7 @@ class TrialRun {
     const now = this.now();
     if (now - this.lastRecovery >= RECOVER_EVERY_MS) {
       this.lastRecovery = now;
-      if (recoverInterruptedTrials(this.store, this.study, STALE_HEARTBEAT_MS, now).length > 0) return;
+      if (recoverInterruptedTrials(this.store, this.study, this.graceMs, now).length > 0) return;
     }
     // A wait of more than a few seconds is said, with what it waits for, once per set of awaited
     // trials (a silent wait looks like a hang; short waits at generation ends are normal).
@@ -254,7 +276,7 @@ class TrialRun {
       const key = awaited.map((t) => t.number).join(',');
       if (key !== this.lastWaitKey) {
         this.lastWaitKey = key;
-        this.o.log(waitingLine(awaited, now));
+        this.o.log(waitingLine(awaited, now, this.graceMs));
       }
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -275,7 +297,7 @@ class TrialRun {
       } catch {
         // A missed heartbeat only delays recovery of this trial; the evaluation goes on.
       }
-    }, this.o.heartbeatMs ?? 2000);
+    }, Math.min(this.o.heartbeatMs ?? 2000, this.graceMs / 3));
     try {
       const e = await this.o.problem.evaluate(proposal.x, this.o.signal);
       const bad = e.values.findIndex((v) => !Number.isFinite(v));
@@ -329,6 +351,12 @@ export async function runTrials(o: LoopOptions): Promise<{ reason: StopReason; t
     await new Promise((r) => setImmediate(r));
     if (o.signal?.aborted) return { reason: 'stopped', trials: finished };
     const claim = run.claim();
+    // Before stopping, wait for the trials other workers still run: if one of them dies, its
+    // trial is requeued and finished here; otherwise it would stay RUNNING and be lost.
+    if ('stop' in claim && o.store.countTrials(o.study.id, ['RUNNING']) > 0) {
+      await run.waitForOthers();
+      continue;
+    }
     if ('stop' in claim) {
       o.store.transaction(() => run.recordClock());
       return { reason: claim.stop, trials: finished };

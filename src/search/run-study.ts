@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fail, MergeSearchError } from '../errors.ts';
-import { StudyStore, type StudyRow, type TrialRow } from '../study/index.ts';
+import { StudyStore, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
-import { budgetUsed, recoverInterruptedTrials, runTrials, type StopReason } from './loop.ts';
+import { STALE_HEARTBEAT_MS, budgetUsed, recoverInterruptedTrials, runTrials, workerId, type StopReason } from './loop.ts';
 import { getOptimizer, resolveSettings } from './optimizers/index.ts';
 import type { Json, Optimizer, OptimizerContext } from './optimizer.ts';
 import { toMinimization } from './optimizer.ts';
@@ -18,6 +18,9 @@ import type { StudyConfig } from './study-config.ts';
 import { changedIdentityFields, readStoredConfig, storedConfigOf } from './study-identity.ts';
 import { ZooProblem } from './zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
+import { zooBaselines, type Baselines } from './baselines.ts';
+import { defaultScale, recommend, recommendRule, type Recommendation, type RecommendRule } from './recommend.ts';
+import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_PREFER } from './study-attrs.ts';
 
 export interface RunStudyOptions {
   config: StudyConfig;
@@ -28,6 +31,10 @@ export interface RunStudyOptions {
   /** Join a study another process started (worker processes). */
   join?: boolean;
   workers?: number;
+  /** This machine's name in the study (worker ids are HOST:PID); default $MERGESEARCH_HOST_ID or the host name. */
+  hostId?: string;
+  /** Milliseconds without a heartbeat after which a RUNNING trial is failed and requeued. */
+  graceMs?: number;
   signal?: AbortSignal;
   log?: (line: string) => void;
   onTrial?: (trial: TrialRow, seconds: number, study: StudyRow, problem: Problem) => void;
@@ -38,10 +45,18 @@ export interface RunStudyResult {
   study: StudyRow;
   reason: StopReason;
   trials: number;
+  /** Every COMPLETE trial of the study (all runs). */
+  completed: TrialRow[];
+  /** The Pareto set over every objective. */
   front: TrialRow[];
   backend: string;
   /** With reason 'failing': the evaluator's last error. */
   error?: string;
+  /** How the recommended merge is picked, and the pick (undefined when no trial completed). */
+  rule: RecommendRule;
+  recommended?: Recommendation<TrialRow>;
+  /** Base, tuned task arithmetic and each expert on its own task (zoo studies; src/search/baselines.ts). */
+  baselines?: Baselines;
 }
 
 export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
@@ -68,6 +83,9 @@ export function optimizerContext(config: StudyConfig, problem: Problem, optimize
     settings,
     gradient: optimizer.family === 'gradient' ? problem.gradient : undefined,
   };
+  if (optimizer.family === 'gradient' && problem.space.layerSwap) {
+    fail('SEARCH_E_OPTIMIZER', `${source}: ${optimizer.name} follows gradients, but which expert supplies a layer is a discrete choice; search a layer_swap space with random, grid, cmaes, nsga2 or map`);
+  }
   const bad = optimizer.check?.(ctx);
   if (bad) fail('SEARCH_E_OPTIMIZER', `${source}: ${bad}`);
   return ctx;
@@ -97,23 +115,25 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
   try {
     let study = store.findStudy(config.name);
     if (study && !o.resume && !o.join) {
-      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${o.db} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
+      fail('STUDY_E_EXISTS', `study "${config.name}" is already in ${redactUrl(o.db)} (${store.countTrials(study.id)} trials); continue it with --resume, or set another name: in ${source}`);
     }
     const sameConfig = (found: StudyRow) => {
       const changed = changedIdentityFields(readStoredConfig(found).identity, config);
       if (changed.length > 0) {
-        fail('STUDY_E_EXISTS', `study "${config.name}" in ${o.db} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
       }
     };
     if (study) {
       sameConfig(study);
     } else if (o.join) {
-      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${o.db}; a worker can only join a study that was started`);
+      fail('STUDY_E_NOT_FOUND', `study "${config.name}" is not in ${redactUrl(o.db)}; a worker can only join a study that was started`);
     } else if (o.resume) {
-      log(`there is no study "${config.name}" in ${o.db} to resume yet: starting it`);
+      log(`there is no study "${config.name}" in ${redactUrl(o.db)} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
     problem = buildProblem(config, log, source);
+    // prefer.weights name objectives, known only now (`tasks: all` expands against the zoo).
+    const rule = recommendRule(problem.objectives, config.prefer, defaultScale(config.objectives), source);
     const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;
     const ctx = optimizerContext(config, problem, optimizer, source, planned);
     if (!study) {
@@ -136,18 +156,45 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
         study = raced;
       }
     }
-    const recovered = o.join ? [] : recoverInterruptedTrials(store, study);
+    const recovered = o.join ? [] : recoverInterruptedTrials(store, study, o.graceMs ?? STALE_HEARTBEAT_MS);
     if (recovered.length > 0) log(`marked ${recovered.length} interrupted trial(s) FAIL (${recovered.map((t) => t.number).join(', ')}); they are retried first`);
+    if (!o.join) {
+      // What the report shows: the rule of the last run (prefer may change on --resume), the YAML
+      // the user wrote, and the coordinates' names (parameter importance, parallel coordinates).
+      store.setStudyAttr(study.id, ATTR_PREFER, config.prefer ?? null);
+      if (config.yaml !== undefined) store.setStudyAttr(study.id, ATTR_CONFIG_YAML, config.yaml);
+      store.setStudyAttr(study.id, ATTR_COORDINATES, ctx.names);
+    }
     o.onStart?.(study, problem, optimizer, ctx, engine.backend);
 
     const children = (o.workers ?? 1) > 1 && !o.join ? spawnWorkers(o, (o.workers ?? 1) - 1, log) : [];
     const s = study;
     const p = problem;
-    const result = await runTrials({ store, study: s, problem: p, optimizer, ctx, budget: config.budget, signal: o.signal, log, onTrial: (t, sec) => o.onTrial?.(t, sec, s, p) });
+    const result = await runTrials({
+      store,
+      study: s,
+      problem: p,
+      optimizer,
+      ctx,
+      budget: config.budget,
+      worker: workerId(o.hostId),
+      graceMs: o.graceMs,
+      signal: o.signal,
+      log,
+      onTrial: (t, sec) => o.onTrial?.(t, sec, s, p),
+    });
     const codes = await Promise.all(children);
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
-    return { study: s, reason: result.reason, trials: result.trials, front: studyFront(store, s), backend: engine.backend, error: result.error };
+    let baselines = store.studyAttrs(s.id)[ATTR_BASELINES] as Baselines | undefined;
+    if (!baselines && p instanceof ZooProblem && !o.join && result.reason !== 'stopped') {
+      log('scoring the baselines on the same samples: the base, task arithmetic (λ 0.1 to 1.0), each expert on its own task');
+      baselines = zooBaselines(p);
+      store.setStudyAttr(s.id, ATTR_BASELINES, baselines);
+    }
+    const done = store.trials(s.id, { states: ['COMPLETE'] });
+    const recommended = recommend(done, s.objectives, rule);
+    return { study: s, reason: result.reason, trials: result.trials, completed: done, front: studyFront(store, s), backend: engine.backend, error: result.error, rule, recommended, baselines };
   } finally {
     problem?.close();
     store.close();
@@ -166,7 +213,8 @@ function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void
   const killAll = () => alive.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', killAll);
   for (let i = 0; i < n; i++) {
-    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const extra = [...(o.hostId !== undefined ? ['--host-id', o.hostId] : []), ...(o.graceMs !== undefined ? ['--grace', String(o.graceMs / 1000)] : [])];
+    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     alive.add(child);
     child.stderr.on('data', (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line.trim() !== '') log(`[worker ${i + 1}] ${line.trimEnd()}`);

@@ -17,6 +17,7 @@ import { layerIndexOf } from '../io/checkpoint.ts';
 import type { ParamDef } from '../merge/method.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { getMethod } from '../merge/registry.ts';
+import { blockLabel, LayerSwap, type LayerSwapSpec } from './layer-swap.ts';
 
 export const GRANULARITIES = ['task', 'layer', 'tensor'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
@@ -43,6 +44,8 @@ export interface SpaceSpec {
   parameters: Record<string, ParamRange>;
   /** Method parameters held fixed (global or per-model names). */
   fixed?: Record<string, Scalar>;
+  /** Instead of parameters: which expert supplies each block of layers (method linear; see layer-swap.ts). */
+  layerSwap?: LayerSwapSpec;
 }
 
 export interface Unit {
@@ -81,6 +84,8 @@ export interface DecodedParams {
 export class SearchSpace {
   readonly method: string;
   readonly dim: number;
+  /** Set for a layer-swapping space (black-box optimizers only). */
+  readonly layerSwap?: LayerSwap;
   readonly low: number[] = [];
   readonly high: number[] = [];
   readonly init: number[] = [];
@@ -89,6 +94,7 @@ export class SearchSpace {
   private readonly dims: Dimension[] = [];
   private readonly fixedGlobal: Record<string, Scalar> = {};
   private readonly fixedModel: Record<string, Scalar> = {};
+  private swapRows?: { key: string; rows: number[][] };
 
   /**
    * @param tensors the names of the tensors being merged (in the order they are merged)
@@ -100,6 +106,19 @@ export class SearchSpace {
   constructor(given: SpaceSpec, tensors: string[], readonly modelNames: string[]) {
     const method = getMethod(given.method);
     if (!method) fail('SEARCH_E_SPACE', `unknown merge method "${given.method}"`);
+    if (given.layerSwap) {
+      if (given.method !== 'linear') fail('SEARCH_E_SPACE', `space.layer_swap merges with linear (each layer a weighted average of the experts), not ${given.method}; drop space.method`);
+      this.spec = given;
+      this.method = given.method;
+      this.tensors = tensors;
+      this.layerSwap = new LayerSwap(given.layerSwap, tensors, modelNames);
+      this.low.push(...this.layerSwap.low);
+      this.high.push(...this.layerSwap.high);
+      this.init.push(...this.layerSwap.init);
+      this.names.push(...this.layerSwap.names);
+      this.dim = this.layerSwap.dim;
+      return;
+    }
     const spec = expandPatterns(given, [...method.modelParams, ...method.globalParams].map((d) => d.name));
     this.spec = spec;
     this.method = spec.method;
@@ -231,6 +250,13 @@ export class SearchSpace {
   /** Merge parameters for one tensor given vector x. */
   paramsFor(x: readonly number[], tensor: string): TensorParams {
     this.checkVector(x);
+    if (this.layerSwap) {
+      // Every tensor of a candidate asks with the same x: the layer table is computed once per point.
+      const key = x.join(',');
+      if (this.swapRows?.key !== key) this.swapRows = { key, rows: this.layerSwap.layerWeights(x) };
+      const w = this.layerSwap.weightsFor(x, tensor, this.swapRows.rows);
+      return { global: { normalize: true }, perModel: w.map((v) => ({ weight: v })) };
+    }
     const global: Record<string, Scalar> = { ...this.fixedGlobal };
     const perModel = this.modelNames.map(() => ({ ...this.fixedModel }) as Record<string, Scalar>);
     for (const d of this.dims) {
@@ -244,6 +270,14 @@ export class SearchSpace {
 
   decode(x: readonly number[]): DecodedParams {
     this.checkVector(x);
+    if (this.layerSwap) {
+      const ls = this.layerSwap;
+      const parameters: DecodedParams['parameters'] = {
+        expert: { scope: 'global', granularity: 'layer', units: ls.blocks.map(([a, b]) => blockLabel(a, b)), values: ls.choices(x) },
+      };
+      if (ls.spec.blend > 0) parameters.blend = { scope: 'global', granularity: 'task', units: ['all'], values: [ls.blendWidth(x)] };
+      return { method: this.method, fixed: {}, parameters };
+    }
     const parameters: DecodedParams['parameters'] = {};
     for (const d of this.dims) {
       const k = d.units.length;
@@ -259,6 +293,11 @@ export class SearchSpace {
   /** The vector of a decoded point (inverse of decode). */
   encode(p: DecodedParams): number[] {
     const x = new Array<number>(this.dim).fill(NaN);
+    if (this.layerSwap) {
+      // The middle of each chosen bin.
+      const chosen = [...(p.parameters.expert?.values as number[]), ...((p.parameters.blend?.values as number[] | undefined) ?? [])];
+      return chosen.map((v) => v + 0.5);
+    }
     for (const d of this.dims) {
       const v = p.parameters[d.param];
       if (!v) throw new Error(`decoded parameters lack ${d.param}`);

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { Direction } from '../../evaluators/index.ts';
+import { LM_EVAL_MODELS, lmEvalCommand, lmEvalDirection, type Direction, type LmEvalModel } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
 import { closestName, getMethod, methodNames } from '../merge/registry.ts';
@@ -13,6 +13,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../tensor/engine.ts';
 import type { BenchmarkFamily } from '../zoo/family.ts';
 import { allEvaluators, BUILTIN_ZOOS, familyOfZoo, isBuiltinZoo } from '../zoo/registry.ts';
 import type { Json } from './optimizer.ts';
+import { PREFER_SCALES, type Preference, type PreferScale } from './recommend.ts';
 import { GRANULARITIES, type Granularity, type GroupSpec, type ParamRange, type SpaceSpec } from './space.ts';
 
 export const SPLITS = ['calibration', 'validation', 'test'] as const;
@@ -36,6 +37,8 @@ export interface CommandObjective {
   key: string;
   direction: Direction;
   timeoutSeconds: number;
+  /** Set for an `lm_eval` objective: `command` runs the harness, and this task's metric is read from its results file. */
+  lmEval?: { task: string; metric?: string };
 }
 
 export type ObjectiveSpec = ZooObjective | CommandObjective;
@@ -53,11 +56,15 @@ export interface StudyConfig {
   samples?: number;
   optimizer: { name: string; settings: Record<string, Json> };
   budget: { trials?: number; evaluations?: number; seconds?: number };
+  /** How the recommended merge is picked (src/search/recommend.ts); may change on --resume. */
+  prefer?: Preference;
+  /** The YAML text the config was read from (shown by the report page), when it came from text. */
+  yaml?: string;
   /** Folder the config was read from (relative paths resolve against it). */
   dir: string;
 }
 
-const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget'];
+const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget', 'prefer'];
 
 export function readStudyConfig(file: string): StudyConfig {
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `study config ${file} does not exist`);
@@ -73,7 +80,7 @@ export function parseStudyConfig(text: string, source = 'study config', o: { def
   } catch (e) {
     fail('CONFIG_E_PARSE', `${source} is not valid YAML: ${(e as Error).message}`);
   }
-  return validateStudyConfig(doc, source, o);
+  return { ...validateStudyConfig(doc, source, o), yaml: text };
 }
 
 type Obj = Record<string, unknown>;
@@ -126,7 +133,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   if (doc.objectives === undefined) bad('objectives', 'a list of objectives (or {tasks: all, evaluator: accuracy})');
   const rawObjectives: unknown[] = [];
   const expand = (entry: unknown, i: number) => {
-    if (isObj(entry) && entry.tasks !== undefined) {
+    if (isObj(entry) && entry.tasks !== undefined && entry.evaluator !== 'lm_eval') {
       if (entry.tasks !== 'all' && !(Array.isArray(entry.tasks) && entry.tasks.every((t) => typeof t === 'string'))) bad(`objectives[${i}].tasks`, '"all" or a list of task names', entry.tasks);
       rawObjectives.push({ ...entry, __tasks: entry.tasks });
     } else rawObjectives.push(entry);
@@ -168,13 +175,44 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
   }
   if (budget.trials === undefined && budget.evaluations === undefined && budget.seconds === undefined) bad('budget', 'at least one of trials, evaluations, seconds', b);
 
-  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, dir };
+  const prefer = doc.prefer === undefined ? undefined : validatePrefer(doc.prefer, source);
+
+  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, prefer, dir };
+}
+
+/** `prefer: {weights: {OBJECTIVE: WEIGHT, ...}, scale: raw|minmax}` (names are checked against the resolved objectives later). */
+function validatePrefer(raw: unknown, source: string): Preference {
+  const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: prefer${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  if (!isObj(raw)) bad('', '{weights: {OBJECTIVE: WEIGHT, ...}, scale: raw|minmax} (both optional)', raw);
+  const r = raw as Obj;
+  for (const k of Object.keys(r)) {
+    if (k !== 'weights' && k !== 'scale') {
+      const near = closestName(k, ['weights', 'scale']);
+      bad(`.${k}`, `one of weights, scale (unknown key${near ? `; did you mean "${near}"?` : ''})`);
+    }
+  }
+  const out: Preference = {};
+  if (r.weights !== undefined) {
+    if (!isObj(r.weights)) bad('.weights', 'a mapping of objective name → weight ≥ 0', r.weights);
+    const w: Record<string, number> = {};
+    for (const [name, v] of Object.entries(r.weights as Obj)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) bad(`.weights.${name}`, 'a number ≥ 0', v);
+      w[name] = v as number;
+    }
+    out.weights = w;
+  }
+  if (r.scale !== undefined) {
+    if (!PREFER_SCALES.includes(r.scale as PreferScale)) bad('.scale', PREFER_SCALES.join(' or '), r.scale);
+    out.scale = r.scale as PreferScale;
+  }
+  return out;
 }
 
 function validateSpace(raw: unknown, source: string): SpaceSpec {
   const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: space.${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
   if (!isObj(raw)) fail('CONFIG_E_FIELD', `${source}: space must be a mapping with method, granularity and parameters (e.g. space: {method: task_arithmetic, granularity: layer, parameters: {weight: {low: 0, high: 1}}})`);
-  for (const k of Object.keys(raw)) if (!['method', 'granularity', 'groups', 'parameters', 'fixed'].includes(k)) bad(k, 'one of method, granularity, groups, parameters, fixed (unknown key)');
+  for (const k of Object.keys(raw)) if (!['method', 'granularity', 'groups', 'parameters', 'fixed', 'layer_swap'].includes(k)) bad(k, 'one of method, granularity, groups, parameters, fixed, layer_swap (unknown key)');
+  if (raw.layer_swap !== undefined) return validateLayerSwap(raw, source);
   const method = raw.method;
   if (typeof method !== 'string' || !getMethod(method)) {
     const near = typeof method === 'string' ? closestName(method, methodNames()) : undefined;
@@ -207,6 +245,30 @@ function validateSpace(raw: unknown, source: string): SpaceSpec {
   return { method: method as string, granularity, groups, parameters, fixed };
 }
 
+/** `space: {layer_swap: {block_size: N, blend: N}}`: which expert supplies each block of layers. */
+function validateLayerSwap(raw: Obj, source: string): SpaceSpec {
+  const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: space.${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  for (const k of ['granularity', 'groups', 'parameters', 'fixed']) {
+    if (raw[k] !== undefined) bad(k, `absent with layer_swap (a layer-swapping space searches which expert supplies each block of layers, with linear)`, raw[k]);
+  }
+  if (raw.method !== undefined && raw.method !== 'linear') bad('method', 'linear or absent with layer_swap', raw.method);
+  const ls = raw.layer_swap === null ? {} : raw.layer_swap;
+  if (!isObj(ls)) bad('layer_swap', '{block_size: N, blend: N} (both optional)', ls);
+  const o = ls as Obj;
+  for (const k of Object.keys(o)) if (!['block_size', 'blend'].includes(k)) bad(`layer_swap.${k}`, 'one of block_size, blend (unknown key)');
+  const whole = (k: string, v: unknown, min: number, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`layer_swap.${k}`, `a whole number ≥ ${min}`, v);
+    return v as number;
+  };
+  return {
+    method: 'linear',
+    granularity: 'layer',
+    parameters: {},
+    layerSwap: { blockSize: whole('block_size', o.block_size, 1, 1), blend: whole('blend', o.blend, 0, 0) },
+  };
+}
+
 /**
  * One objective entry. `family`: the zoo's family (its evaluators and their directions), 'unknown'
  * for a zoo folder not readable yet (any family's evaluators pass; loading reports the folder), or
@@ -223,6 +285,7 @@ function validateObjective(raw: unknown, key: string, source: string, family: Be
     if (d !== 'maximize' && d !== 'minimize') bad('direction', 'maximize or minimize', d);
     return d as Direction;
   };
+  if (r.evaluator === 'lm_eval') return validateLmEvalObjective(r, key, source);
   if (r.evaluator === 'command' || r.command !== undefined) {
     for (const k of Object.keys(r)) if (!['name', 'evaluator', 'command', 'key', 'direction', 'timeout_seconds'].includes(k)) bad(k, 'one of name, evaluator, command, key, direction, timeout_seconds (unknown key)');
     if (typeof r.command !== 'string' || r.command.trim() === '') bad('command', 'a shell command (the checkpoint folder is {checkpoint} or $MERGESEARCH_CHECKPOINT)', r.command);
@@ -254,6 +317,55 @@ function validateObjective(raw: unknown, key: string, source: string, family: Be
   const name = r.name ?? `${r.task as string}`;
   if (typeof name !== 'string') bad('name', 'a string', r.name);
   return [{ kind: 'zoo', name: name as string, evaluator: ev, task: r.task as string, split, direction: dir }];
+}
+
+const LM_EVAL_KEYS = ['name', 'evaluator', 'tasks', 'model', 'limit', 'model_args', 'extra_args', 'metric', 'metrics', 'direction', 'timeout_seconds', 'executable'];
+
+/** `{evaluator: lm_eval, tasks: [...], model: hf|vllm, limit, model_args, extra_args, metric(s)}`: one objective per task, one harness run for all. */
+function validateLmEvalObjective(r: Obj, key: string, source: string): CommandObjective[] {
+  const bad = (k: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: ${key}${k ? `.${k}` : ''} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  for (const k of Object.keys(r)) {
+    if (!LM_EVAL_KEYS.includes(k) && k !== '__tasks') {
+      const near = closestName(k, LM_EVAL_KEYS);
+      bad(k, `one of ${LM_EVAL_KEYS.join(', ')} (unknown key${near ? `; did you mean ${near}?` : ''})`);
+    }
+  }
+  const tasks = r.tasks;
+  if (!Array.isArray(tasks) || tasks.length === 0 || !tasks.every((t) => typeof t === 'string' && /^[A-Za-z0-9_.:-]+$/.test(t))) bad('tasks', 'a non-empty list of lm-evaluation-harness task names (e.g. [gsm8k, arc_easy])', tasks);
+  const model = (r.model ?? 'hf') as LmEvalModel;
+  if (!LM_EVAL_MODELS.includes(model)) bad('model', LM_EVAL_MODELS.join(' or '), r.model);
+  if (r.limit !== undefined && !(typeof r.limit === 'number' && ((Number.isInteger(r.limit) && r.limit >= 1) || (r.limit > 0 && r.limit < 1)))) bad('limit', 'a whole number of examples per task ≥ 1 (or a fraction below 1)', r.limit);
+  if (r.model_args !== undefined && typeof r.model_args !== 'string') bad('model_args', 'a string of key=value pairs, e.g. "dtype=bfloat16,max_length=2048"', r.model_args);
+  if (r.extra_args !== undefined && typeof r.extra_args !== 'string' && !(Array.isArray(r.extra_args) && r.extra_args.every((a) => typeof a === 'string'))) bad('extra_args', 'a string of arguments or a list of them', r.extra_args);
+  if (r.executable !== undefined && (typeof r.executable !== 'string' || r.executable.trim() === '')) bad('executable', 'the harness command (default lm_eval)', r.executable);
+  if (r.metric !== undefined && typeof r.metric !== 'string') bad('metric', 'a metric name, e.g. acc_norm or exact_match,strict-match', r.metric);
+  const metrics = r.metrics ?? {};
+  if (!isObj(metrics) || Object.values(metrics).some((m) => typeof m !== 'string')) bad('metrics', 'a mapping of task → metric name', r.metrics);
+  for (const t of Object.keys(metrics as Obj)) if (!(tasks as string[]).includes(t)) bad(`metrics.${t}`, `one of the tasks (${(tasks as string[]).join(', ')})`);
+  const t = r.timeout_seconds ?? 3600;
+  if (typeof t !== 'number' || !(t > 0)) bad('timeout_seconds', 'a positive number', t);
+  if (r.direction !== undefined && r.direction !== 'maximize' && r.direction !== 'minimize') bad('direction', 'maximize or minimize', r.direction);
+  if (r.name !== undefined && (typeof r.name !== 'string' || (tasks as string[]).length > 1)) bad('name', 'a string, and only with one task (with several, each objective is named after its task)', r.name);
+  const command = lmEvalCommand({
+    tasks: tasks as string[],
+    model,
+    limit: r.limit as number | undefined,
+    modelArgs: r.model_args as string | undefined,
+    extraArgs: r.extra_args as string | string[] | undefined,
+    executable: r.executable as string | undefined,
+  });
+  return (tasks as string[]).map((task) => {
+    const metric = ((metrics as Record<string, string>)[task] ?? r.metric) as string | undefined;
+    return {
+      kind: 'command',
+      name: (r.name as string | undefined) ?? task,
+      command,
+      key: metric ? `${task}/${metric}` : task,
+      direction: (r.direction as Direction | undefined) ?? lmEvalDirection(metric),
+      timeoutSeconds: t as number,
+      lmEval: { task, ...(metric ? { metric } : {}) },
+    };
+  });
 }
 
 /** Expand `{tasks: all|[...]}` placeholders against the zoo's tasks and check every task exists. */

@@ -6,6 +6,7 @@ import { fail } from '../errors.ts';
 import type { StudyRow } from '../study/index.ts';
 import type { Json } from './optimizer.ts';
 import type { SpaceSpec } from './space.ts';
+import type { BackendChoice } from '../tensor/engine.ts';
 import type { ObjectiveSpec, StudyConfig } from './study-config.ts';
 
 /** Version of the stored record; studies written before versioning read as version 1. */
@@ -51,6 +52,28 @@ export function readStoredConfig(study: StudyRow): StoredStudyConfig {
   const id = raw.identity;
   if (!id || typeof id !== 'object' || !id.space) fail('STUDY_E_NOT_FOUND', `study "${study.name}" has no stored search space (it was not created by mergesearch search)`);
   return { version, identity: id, budget: raw.budget ?? {}, source: typeof raw.source === 'string' ? raw.source : null };
+}
+
+/**
+ * The config a study was started with, rebuilt from its stored record: what `mergesearch worker`
+ * joins a study with, on any machine, without the config file. Paths in it are absolute, as the
+ * starting process resolved them; commands run in the worker's current folder.
+ */
+export function configFromStored(study: StudyRow, backend: BackendChoice = 'auto'): StudyConfig {
+  const { identity: id, budget, source } = readStoredConfig(study);
+  return {
+    name: study.name,
+    seed: id.seed,
+    backend,
+    ...(id.zoo !== null ? { zoo: id.zoo } : {}),
+    ...(id.checkpoints !== null ? { checkpoints: id.checkpoints } : {}),
+    space: id.space,
+    objectives: id.objectives,
+    ...(id.samples !== null ? { samples: id.samples } : {}),
+    optimizer: id.optimizer,
+    budget,
+    dir: source !== null ? source.replace(/[/\\][^/\\]*$/, '') : process.cwd(),
+  };
 }
 
 /**

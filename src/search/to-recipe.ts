@@ -5,6 +5,7 @@
 // tensors outside layers, or else one filter entry per tensor (longest names first, because
 // mergekit's filters match substrings and the first match wins).
 import YAML from 'yaml';
+import { fail } from '../errors.ts';
 import { layerIndexOf } from '../io/checkpoint.ts';
 import type { FilterEntry, Scalar, Setting } from '../merge/parameters.ts';
 import type { SearchSpace, TensorParams } from './space.ts';
@@ -51,6 +52,10 @@ export function recipeFor(
   models: RecipeModels,
   o: { dtype?: string; numLayers: number; extra?: Array<{ tensor: string; params: TensorParams }> },
 ): Record<string, unknown> {
+  if (space.layerSwap) {
+    if (o.extra && o.extra.length > 0) fail('SEARCH_E_SPACE', `a layer-swapping recipe cannot route ${o.extra.length} unmerged tensors (e.g. ${o.extra[0]!.tensor}) to their experts; layer swapping needs a zoo or checkpoints that merge every tensor`);
+    return space.layerSwap.recipe(x, models.experts, o.dtype);
+  }
   // `extra`: tensors outside the space with parameters of their own (a zoo's task heads).
   const perTensor = [...space.tensors.map((t) => [t, space.paramsFor(x, t)] as const), ...(o.extra ?? []).map((e) => [e.tensor, e.params] as const)];
   const globalNames = new Set(perTensor.flatMap(([, p]) => Object.keys(p.global)));

@@ -7,13 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { fail } from '../errors.ts';
-import { StudyStore } from '../study/index.ts';
+import { StudyStore, parseLocation } from '../study/index.ts';
 import { registerAuth } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { registerErrorHandler, registerNotFound, serverPaths } from './error-handler.ts';
 import { Launches } from './launches.ts';
 import { PageCache } from './page-cache.ts';
+import compare from './routes/compare.ts';
 import exportRoute from './routes/export.ts';
+import importance from './routes/importance.ts';
+import recommendation from './routes/recommendation.ts';
 import launch from './routes/launch.ts';
 import pareto from './routes/pareto.ts';
 import studies from './routes/studies.ts';
@@ -62,7 +65,9 @@ export async function buildApp(o: AppOptions): Promise<ReportApp> {
   if (!fs.existsSync(outputRoot) || !fs.statSync(outputRoot).isDirectory()) {
     fail('SERVER_E_PATH', `the output root ${outputRoot} is not an existing folder; create it or give another --out-root`);
   }
-  const db = path.resolve(o.db);
+  // A file path is made absolute (launches run in other folders); a postgres:// URL stays as given.
+  const where = parseLocation(o.db);
+  const db = where.kind === 'sqlite' ? where.file : where.url;
   const store = StudyStore.open(db);
   const ctx: ServerContext = { store, db, outputRoot, launches: new Launches({ db, outputRoot, store, bin: o.bin, allowCommands: o.allowCommandLaunch === true, maxRunning: o.maxLaunches }), pages: new PageCache(o.pageMaxStaleMs ?? DEFAULT_PAGE_MAX_STALE_MS) };
   const app = Fastify({
@@ -82,7 +87,7 @@ export async function buildApp(o: AppOptions): Promise<ReportApp> {
   registerAuth(app, { token: o.token, listenHost: o.host });
   registerNotFound(app);
   await app.register(staticFiles(o.publicDir ?? DEFAULT_PUBLIC_DIR));
-  for (const routes of [studies, study, trials, trialsCsv, pareto, trial, exportRoute, launch, vendor]) {
+  for (const routes of [studies, study, trials, trialsCsv, pareto, recommendation, importance, compare, trial, exportRoute, launch, vendor]) {
     await app.register(routes, { ctx });
   }
   return app;

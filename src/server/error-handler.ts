@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseLocation } from '../study/index.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MergeSearchError, type ErrorCode } from '../errors.ts';
 
@@ -56,10 +57,13 @@ export function serverPaths(o: { db: string; outputRoot: string }): Array<[strin
     }
   };
   const pairs: Array<[string, string]> = [];
+  // A postgres:// database shows as <db> too, in the redacted form the store's messages use.
+  const where = parseLocation(o.db);
+  if (where.kind === 'postgres') pairs.push([where.label, '<db>'], [where.url, '<db>']);
   for (const [p, label] of [
     [o.db, '<db>'],
     [o.outputRoot, '<out-root>'],
-    [path.dirname(o.db), '<db folder>'],
+    ...(where.kind === 'sqlite' ? ([[path.dirname(o.db), '<db folder>']] as const) : []),
     [process.cwd(), '<cwd>'],
     [os.homedir(), '~'],
   ] as const) {

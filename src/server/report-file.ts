@@ -11,9 +11,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
 import { TRIAL_STATES, type StudyRow, type TrialRow, type TrialState } from '../study/index.ts';
-import { StudyStore } from '../study/index.ts';
+import { StudyStore, parseLocation, redactUrl } from '../study/index.ts';
 import { coefficientTables, isDecoded, modelCount, modelNames } from './coefficients.ts';
+import { studyAnalysis } from './analysis.ts';
+import type { CompareJson } from './compare.ts';
+import { configYaml } from './config-yaml.ts';
 import { computeFront, type FrontResult } from './front.ts';
+import type { ImportanceJson } from './importance.ts';
+import type { RecommendationJson } from './recommendation.ts';
 import { jsonSafe, studyHeadJson, summaryJson, trialJson } from './json.ts';
 import { bundleModules } from './report-bundle.ts';
 import { plotlyPath } from './routes/vendor.ts';
@@ -28,6 +33,10 @@ export interface ReportStudyData {
   pareto: Record<string, FrontResult>;
   /** As GET /api/studies/:name/trials/:number's `trial`, by number. */
   details: Record<number, unknown>;
+  /** As GET /api/studies/:name/recommendation, /importance and /compare. */
+  recommendation: RecommendationJson;
+  importance: ImportanceJson;
+  compare: CompareJson;
 }
 
 export interface ReportData {
@@ -42,7 +51,8 @@ export interface ReportData {
 
 function studyDetailJson(store: StudyStore, s: StudyRow) {
   const counts = Object.fromEntries(TRIAL_STATES.map((st) => [st, store.countTrials(s.id, [st])])) as Record<TrialState, number>;
-  return { ...studyHeadJson(s, counts), config: jsonSafe(s.config), attrs: jsonSafe(store.studyAttrs(s.id)) as Record<string, unknown>, notes: store.notes(s.id) };
+  const attrs = store.studyAttrs(s.id);
+  return { ...studyHeadJson(s, counts), config: jsonSafe(s.config), yaml: configYaml(s, attrs), attrs: jsonSafe(attrs) as Record<string, unknown>, notes: store.notes(s.id) };
 }
 
 function trialDetails(s: StudyRow, trials: TrialRow[], searchDirs: string[]): Record<number, unknown> {
@@ -77,17 +87,27 @@ function pairFronts(s: StudyRow, trials: TrialRow[]): Record<string, FrontResult
 export function reportData(store: StudyStore, o: { db: string; studies?: string[]; searchDirs?: string[] }): ReportData {
   const all = store.listStudies();
   const picked = o.studies?.length ? o.studies.map((n) => store.getStudy(n).name) : all.map((s) => s.name);
-  const searchDirs = o.searchDirs ?? [process.cwd(), path.dirname(path.resolve(o.db))];
+  const where = parseLocation(o.db);
+  const searchDirs = o.searchDirs ?? [process.cwd(), ...(where.kind === 'sqlite' ? [path.dirname(where.file)] : [])];
   const byStudy: Record<string, ReportStudyData> = {};
   for (const name of picked) {
     const s = store.getStudy(name);
     const trials = store.trials(s.id);
-    byStudy[name] = { study: studyDetailJson(store, s), trials: trials.map(trialJson), pareto: pairFronts(s, trials), details: trialDetails(s, trials, searchDirs) };
+    byStudy[name] = {
+      study: studyDetailJson(store, s),
+      trials: trials.map(trialJson),
+      pareto: pairFronts(s, trials),
+      details: trialDetails(s, trials, searchDirs),
+      recommendation: studyAnalysis(store, s, 'recommendation', o.db),
+      importance: studyAnalysis(store, s, 'importance', o.db),
+      compare: studyAnalysis(store, s, 'compare', o.db),
+    };
   }
   return {
     version: 1,
     generated: new Date().toISOString(),
-    db: o.db,
+    // Shown in the saved page's export hint: a postgres:// URL without its password.
+    db: redactUrl(o.db),
     studies: { studies: all.filter((s) => picked.includes(s.name)).map(summaryJson) },
     byStudy,
   };
@@ -114,6 +134,8 @@ export function reportHtml(data: ReportData, o: { publicDir?: string } = {}): st
   // JSON inside a script element: `<` escaped keeps `</script>` and `<!--` out of it; JSON.parse
   // reads \u003c back as `<`.
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
+  // The icon as a data: URL, so the saved page asks for no file beside it.
+  html = replaceOnce(html, /<link rel="icon" type="image\/svg\+xml" href="favicon\.svg">/, 'icon link', `<link rel="icon" type="image/svg+xml" href="data:image/svg+xml;base64,${Buffer.from(read('favicon.svg')).toString('base64')}">`);
   html = replaceOnce(html, /<link rel="stylesheet" href="style\.css">/, 'stylesheet link', `<style>\n${read('style.css').replace(/<\/(style)/gi, '<\\/$1')}\n</style>`);
   html = replaceOnce(html, /<script src="vendor\/plotly\.min\.js"><\/script>/, 'plotly script', `<script>\n${scriptText(plotly)}\n</script>`);
   html = replaceOnce(
@@ -142,7 +164,7 @@ export interface WriteReportResult {
 
 /** Write the self-contained report file (through a temporary file, renamed when complete). */
 export function writeReport(o: WriteReportOptions): WriteReportResult {
-  if (!fs.existsSync(o.db)) fail('STUDY_E_OPEN', `${o.db} does not exist; give the study database with --db FILE`);
+  if (parseLocation(o.db).kind === 'sqlite' && !fs.existsSync(o.db)) fail('STUDY_E_OPEN', `${o.db} does not exist; give the study database with --db FILE`);
   const store = StudyStore.open(o.db, { readonly: true });
   let data: ReportData;
   try {
@@ -151,7 +173,7 @@ export function writeReport(o: WriteReportOptions): WriteReportResult {
     store.close();
   }
   const studies = Object.keys(data.byStudy);
-  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${o.db} holds no studies yet; run mergesearch search first`);
+  if (studies.length === 0) fail('STUDY_E_NOT_FOUND', `${store.file} holds no studies yet; run mergesearch search first`);
   const html = reportHtml(data);
   const out = path.resolve(o.out);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) fail('IO_E_WRITE', `--out ${o.out} is a folder; give a file name such as report.html`);

@@ -94,6 +94,8 @@ export const STUDY_DETAIL = {
         {},
       ],
     },
+    // The config as the user wrote it (from: written) or the stored one as YAML (from: stored); config-yaml.ts.
+    yaml: { anyOf: [{ type: 'null' }, { type: 'object', required: ['text', 'from'], properties: { text: { type: 'string' }, from: { type: 'string', enum: ['written', 'stored'] } } }] },
     attrs: { type: 'object', additionalProperties: true },
     notes: {
       type: 'array',

@@ -1,6 +1,7 @@
-export { StudyStore } from './store.ts';
-export { SCHEMA_VERSION } from './schema.ts';
+export { StudyStore, type OpenOptions } from './store.ts';
+export { SCHEMA_VERSION } from './sqlite-schema.ts';
 export { encodeJson, decodeJson } from './json.ts';
+export { parseLocation, redactUrl, type Location } from './location.ts';
 export {
   TRIAL_STATES,
   type NewStudy,

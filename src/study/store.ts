@@ -1,15 +1,14 @@
-// The study store: every read and write of a study database goes through this class. Several
-// processes (parallel workers, the report server) share one file, so every write runs in a
-// BEGIN IMMEDIATE transaction (the write lock is taken up front, so a read-modify-write cannot
-// interleave with another process's) and waits up to a minute for the lock instead of failing.
-import Database from 'better-sqlite3';
-import fs from 'node:fs';
-import path from 'node:path';
-import { MergeSearchError, fail } from '../errors.ts';
+// The study store: every read and write of a study database goes through this class, over one of
+// two backends chosen by the --db value (location.ts): a SQLite file shared by the processes of
+// one host, or a PostgreSQL database shared by workers on several hosts. Several processes share
+// one study, so every write runs in a transaction that takes the store's write lock up front
+// (connection.ts); the SQL here is the subset both backends speak, the rest is in dialects.ts.
+import { fail } from '../errors.ts';
+import type { SqlConnection } from './connection.ts';
 import { decodeJson, encodeJson } from './json.ts';
-import { migrate } from './schema.ts';
-import { translateSqliteError } from './sqlite-error.ts';
-import { Statements } from './statements.ts';
+import { parseLocation } from './location.ts';
+import { PgConnection } from './pg-connection.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 import { queryTrials, staleTrials } from './trial-rows.ts';
 import {
   TRIAL_STATES,
@@ -23,8 +22,6 @@ import {
   type TrialRow,
   type TrialState,
 } from './types.ts';
-
-const BUSY_TIMEOUT_MS = 60_000;
 
 interface StudyDbRow {
   id: number;
@@ -44,59 +41,32 @@ interface ObjectiveDbRow {
 
 const STUDY_COLUMNS = 'id, name, config, backend, seed, optimizer, created';
 
-function openDatabase(file: string, readonly: boolean): Database.Database {
-  if (readonly) {
-    if (!fs.existsSync(file)) fail('STUDY_E_OPEN', `${file} does not exist; check the path of the study database`);
-  } else {
-    try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-    } catch (e) {
-      fail('STUDY_E_OPEN', `cannot create the folder of ${file} (${(e as Error).message}); check the path and its permissions`);
-    }
-  }
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
-    fail('STUDY_E_OPEN', `${file} is a folder, not a study database; give the path of a .db file`);
-  }
-  try {
-    return new Database(file, readonly ? { readonly: true, fileMustExist: true } : {});
-  } catch (e) {
-    fail('STUDY_E_OPEN', `cannot open ${file} (${(e as Error).message}); check that it is readable and its folder writable`);
-  }
-}
-
-function configure(db: Database.Database, file: string, readonly: boolean): void {
-  try {
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    // Touch the header, the schema page and the size now, so a text file or a truncated database
-    // is refused here rather than at some later write.
-    db.pragma('user_version');
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
-    db.pragma('page_count');
-    if (!readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-    }
-    db.pragma('foreign_keys = ON');
-  } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (code === 'SQLITE_NOTADB' || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))) {
-      fail('STUDY_E_OPEN', `${file} is not a SQLite database, or is truncated or damaged (${(e as Error).message}); check the file name, or restore the file from a copy`);
-    }
-    translateSqliteError(e, file, readonly);
-  }
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Replaces Date.now for the trial time stamps (tests age heartbeats without waiting). */
+  clock?: () => number;
 }
 
 export class StudyStore {
-  private readonly st: Statements;
-
   private constructor(
-    private readonly db: Database.Database,
-    readonly file: string,
-    readonly readonly: boolean,
+    /** The backend (tests reach it for backend-specific checks). */
+    readonly db: SqlConnection,
     /** Milliseconds since the epoch for started / heartbeat / finished stamps and staleness. */
     private readonly now: () => number,
-  ) {
-    this.st = new Statements(db);
+  ) {}
+
+  /** Where the studies are, for messages: the file's absolute path, or the URL without its password. */
+  get file(): string {
+    return this.db.location;
+  }
+
+  get readonly(): boolean {
+    return this.db.readonly;
+  }
+
+  /** Which backend holds the studies. */
+  get backend(): 'sqlite' | 'postgres' {
+    return this.db.dialect.name;
   }
 
   /**
@@ -104,22 +74,11 @@ export class StudyStore {
    * `clock` replaces Date.now for the trial time stamps (tests use it to age heartbeats without
    * waiting).
    */
-  static open(file: string, opts: { readonly?: boolean; clock?: () => number } = {}): StudyStore {
-    const abs = path.resolve(file);
+  static open(db: string, opts: OpenOptions = {}): StudyStore {
+    const where = parseLocation(db);
     const readonly = opts.readonly === true;
-    const db = openDatabase(abs, readonly);
-    try {
-      configure(db, abs, readonly);
-      try {
-        migrate(db, abs, readonly);
-      } catch (e) {
-        translateSqliteError(e, abs, readonly);
-      }
-    } catch (e) {
-      db.close();
-      throw e;
-    }
-    return new StudyStore(db, abs, readonly, opts.clock ?? Date.now);
+    const conn = where.kind === 'postgres' ? PgConnection.open(where.url, where.label, readonly) : SqliteConnection.open(where.file, readonly);
+    return new StudyStore(conn, opts.clock ?? Date.now);
   }
 
   close(): void {
@@ -132,14 +91,12 @@ export class StudyStore {
    * equal values mean nothing was written in between, so answers computed from the first still hold.
    */
   changeStamp(): string {
-    const other = this.st.get('PRAGMA data_version').pluck().get() as number;
-    const own = this.st.get('SELECT total_changes()').pluck().get() as number;
-    return `${other}:${own}`;
+    return this.db.changeStamp();
   }
 
   /** Run `fn` atomically under the write lock; nested calls become savepoints. */
   transaction<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).immediate());
+    return this.db.transaction(fn);
   }
 
   // ---- studies ----
@@ -154,11 +111,11 @@ export class StudyStore {
       if (this.findStudy(s.name)) {
         fail('STUDY_E_EXISTS', `a study named "${s.name}" exists already in ${this.file}; use --resume to continue it, or choose another name`);
       }
-      const { id } = this.st
-        .get(`INSERT INTO studies (name, config, backend, seed, optimizer, created) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
-        .get(s.name, encodeJson(s.config), s.backend, s.seed, s.optimizer, new Date().toISOString()) as { id: number };
-      const insert = this.st.get(`INSERT INTO objectives (study_id, idx, name, direction) VALUES (?, ?, ?, ?)`);
-      s.objectives.forEach((o, i) => insert.run(id, i, o.name, o.direction));
+      const { id } = this.db.get<{ id: number }>(
+        `INSERT INTO studies (name, config, backend, seed, optimizer, created) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+        [s.name, encodeJson(s.config), s.backend, s.seed, s.optimizer, new Date().toISOString()],
+      )!;
+      s.objectives.forEach((o, i) => this.db.run(`INSERT INTO objectives (study_id, idx, name, direction) VALUES (?, ?, ?, ?)`, [id, i, o.name, o.direction]));
       return this.studyById(id);
     });
   }
@@ -167,7 +124,7 @@ export class StudyStore {
   deleteStudy(studyId: number): void {
     this.transaction(() => {
       this.requireStudy(studyId);
-      this.st.get(`DELETE FROM studies WHERE id = ?`).run(studyId);
+      this.db.run(`DELETE FROM studies WHERE id = ?`, [studyId]);
     });
   }
 
@@ -185,14 +142,14 @@ export class StudyStore {
 
   findStudy(name: string): StudyRow | undefined {
     return this.read(() => {
-      const row = this.st.get(`SELECT ${STUDY_COLUMNS} FROM studies WHERE name = ?`).get(name) as StudyDbRow | undefined;
+      const row = this.db.get<StudyDbRow>(`SELECT ${STUDY_COLUMNS} FROM studies WHERE name = ?`, [name]);
       return row && this.withObjectives(row);
     });
   }
 
   studyById(id: number): StudyRow {
     return this.read(() => {
-      const row = this.st.get(`SELECT ${STUDY_COLUMNS} FROM studies WHERE id = ?`).get(id) as StudyDbRow | undefined;
+      const row = this.db.get<StudyDbRow>(`SELECT ${STUDY_COLUMNS} FROM studies WHERE id = ?`, [id]);
       if (!row) fail('STUDY_E_NOT_FOUND', `no study with id ${id} in ${this.file}; studies there: ${this.listStudyNames().join(', ') || 'none'}`);
       return this.withObjectives(row);
     });
@@ -200,13 +157,9 @@ export class StudyStore {
 
   listStudies(): StudySummary[] {
     return this.read(() => {
-      const studies = this.st.get(`SELECT ${STUDY_COLUMNS} FROM studies ORDER BY id`).all() as StudyDbRow[];
-      const objectives = this.st.get(`SELECT study_id, name, direction FROM objectives ORDER BY study_id, idx`).all() as ObjectiveDbRow[];
-      const counts = this.st.get(`SELECT study_id, state, count(*) AS n FROM trials GROUP BY study_id, state`).all() as Array<{
-        study_id: number;
-        state: TrialState;
-        n: number;
-      }>;
+      const studies = this.db.all<StudyDbRow>(`SELECT ${STUDY_COLUMNS} FROM studies ORDER BY id`);
+      const objectives = this.db.all<ObjectiveDbRow>(`SELECT study_id, name, direction FROM objectives ORDER BY study_id, idx`);
+      const counts = this.db.all<{ study_id: number; state: TrialState; n: number }>(`SELECT study_id, state, count(*) AS n FROM trials GROUP BY study_id, state`);
       return studies.map((row) => {
         const c = Object.fromEntries(TRIAL_STATES.map((s) => [s, 0])) as Record<TrialState, number>;
         for (const k of counts) if (k.study_id === row.id) c[k.state] = k.n;
@@ -220,9 +173,7 @@ export class StudyStore {
 
   loadOptimizerState(studyId: number): { state: unknown; version: number } | undefined {
     return this.read(() => {
-      const row = this.st.get(`SELECT state, version FROM optimizer_state WHERE study_id = ?`).get(studyId) as
-        | { state: string; version: number }
-        | undefined;
+      const row = this.db.get<{ state: string; version: number }>(`SELECT state, version FROM optimizer_state WHERE study_id = ?`, [studyId]);
       return row && { state: decodeJson(row.state), version: row.version };
     });
   }
@@ -231,13 +182,12 @@ export class StudyStore {
   saveOptimizerState(studyId: number, state: unknown): number {
     return this.transaction(() => {
       this.requireStudy(studyId);
-      const row = this.st
-        .get(
-          `INSERT INTO optimizer_state (study_id, state, updated, version) VALUES (?, ?, ?, 1)
-           ON CONFLICT (study_id) DO UPDATE SET state = excluded.state, updated = excluded.updated, version = version + 1
-           RETURNING version`,
-        )
-        .get(studyId, encodeJson(state), new Date().toISOString()) as { version: number };
+      const row = this.db.get<{ version: number }>(
+        `INSERT INTO optimizer_state (study_id, state, updated, version) VALUES (?, ?, ?, 1)
+         ON CONFLICT (study_id) DO UPDATE SET state = excluded.state, updated = excluded.updated, version = optimizer_state.version + 1
+         RETURNING version`,
+        [studyId, encodeJson(state), new Date().toISOString()],
+      )!;
       return row.version;
     });
   }
@@ -245,9 +195,7 @@ export class StudyStore {
   setStudyAttr(studyId: number, key: string, value: unknown): void {
     this.transaction(() => {
       this.requireStudy(studyId);
-      this.st
-        .get(`INSERT INTO study_attrs (study_id, key, value) VALUES (?, ?, ?) ON CONFLICT (study_id, key) DO UPDATE SET value = excluded.value`)
-        .run(studyId, key, encodeJson(value));
+      this.db.run(`INSERT INTO study_attrs (study_id, key, value) VALUES (?, ?, ?) ON CONFLICT (study_id, key) DO UPDATE SET value = excluded.value`, [studyId, key, encodeJson(value)]);
     });
   }
 
@@ -259,20 +207,14 @@ export class StudyStore {
     if (!Number.isFinite(delta)) throw new Error(`addStudyCounter: ${key} += ${delta} is not a finite number`);
     return this.transaction(() => {
       this.requireStudy(studyId);
-      const row = this.st
-        .get(
-          `INSERT INTO study_attrs (study_id, key, value) VALUES (?, ?, printf('%!.17g', ?))
-           ON CONFLICT (study_id, key) DO UPDATE SET value = printf('%!.17g', CAST(value AS REAL) + CAST(excluded.value AS REAL))
-           RETURNING value`,
-        )
-        .get(studyId, key, delta) as { value: string };
+      const row = this.db.get<{ value: string }>(this.db.dialect.addCounter, [studyId, key, delta])!;
       return Number(row.value);
     });
   }
 
   studyAttrs(studyId: number): Record<string, unknown> {
     return this.read(() => {
-      const rows = this.st.get(`SELECT key, value FROM study_attrs WHERE study_id = ? ORDER BY key`).all(studyId) as Array<{ key: string; value: string }>;
+      const rows = this.db.all<{ key: string; value: string }>(`SELECT key, value FROM study_attrs WHERE study_id = ? ORDER BY key`, [studyId]);
       return Object.fromEntries(rows.map((r) => [r.key, decodeJson(r.value)]));
     });
   }
@@ -280,12 +222,12 @@ export class StudyStore {
   addNote(studyId: number, text: string): void {
     this.transaction(() => {
       this.requireStudy(studyId);
-      this.st.get(`INSERT INTO notes (study_id, created, text) VALUES (?, ?, ?)`).run(studyId, new Date().toISOString(), text);
+      this.db.run(`INSERT INTO notes (study_id, created, text) VALUES (?, ?, ?)`, [studyId, new Date().toISOString(), text]);
     });
   }
 
   notes(studyId: number): Array<{ created: string; text: string }> {
-    return this.read(() => this.st.get(`SELECT created, text FROM notes WHERE study_id = ? ORDER BY id`).all(studyId) as Array<{ created: string; text: string }>);
+    return this.read(() => this.db.all<{ created: string; text: string }>(`SELECT created, text FROM notes WHERE study_id = ? ORDER BY id`, [studyId]));
   }
 
   // ---- trials ----
@@ -295,17 +237,19 @@ export class StudyStore {
     if (!Array.isArray(t.x)) throw new Error(`createTrial: x must be an array of numbers, got ${typeof t.x}`);
     return this.transaction(() => {
       this.requireStudy(studyId);
-      const { next } = this.st.get(`SELECT COALESCE(MAX(number), -1) + 1 AS next FROM trials WHERE study_id = ?`).get(studyId) as { next: number };
+      const { next } = this.db.get<{ next: number }>(`SELECT COALESCE(MAX(number), -1) + 1 AS next FROM trials WHERE study_id = ?`, [studyId])!;
       const now = this.now();
       const running = t.state === 'RUNNING';
-      const { id } = this.st
-        .get(
-          `INSERT INTO trials (study_id, number, state, started, heartbeat, worker, retry_of) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-        )
-        .get(studyId, next, t.state, running ? now : null, running ? now : null, t.worker ?? null, t.retryOf ?? null) as { id: number };
-      this.st
-        .get(`INSERT INTO trial_params (trial_id, x, decoded, tag) VALUES (?, ?, ?, ?)`)
-        .run(id, encodeJson(t.x), t.decoded === undefined ? null : encodeJson(t.decoded), t.tag === undefined ? null : encodeJson(t.tag));
+      const { id } = this.db.get<{ id: number }>(
+        `INSERT INTO trials (study_id, number, state, started, heartbeat, worker, retry_of) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        [studyId, next, t.state, running ? now : null, running ? now : null, t.worker ?? null, t.retryOf ?? null],
+      )!;
+      this.db.run(`INSERT INTO trial_params (trial_id, x, decoded, tag) VALUES (?, ?, ?, ?)`, [
+        id,
+        encodeJson(t.x),
+        t.decoded === undefined ? null : encodeJson(t.decoded),
+        t.tag === undefined ? null : encodeJson(t.tag),
+      ]);
       return this.trial(studyId, next);
     });
   }
@@ -314,13 +258,12 @@ export class StudyStore {
   claimWaitingTrial(studyId: number, worker: string): TrialRow | undefined {
     return this.transaction(() => {
       const now = this.now();
-      const row = this.st
-        .get(
-          `UPDATE trials SET state = 'RUNNING', worker = ?, started = ?, heartbeat = ?
-           WHERE id = (SELECT id FROM trials WHERE study_id = ? AND state = 'WAITING' ORDER BY number LIMIT 1)
-           RETURNING number`,
-        )
-        .get(worker, now, now, studyId) as { number: number } | undefined;
+      const row = this.db.get<{ number: number }>(
+        `UPDATE trials SET state = 'RUNNING', worker = ?, started = ?, heartbeat = ?
+         WHERE id = (SELECT id FROM trials WHERE study_id = ? AND state = 'WAITING' ORDER BY number LIMIT 1${this.db.dialect.claimLock})
+         RETURNING number`,
+        [worker, now, now, studyId],
+      );
       return row && this.trial(studyId, row.number);
     });
   }
@@ -330,7 +273,7 @@ export class StudyStore {
     this.transaction(() => {
       const ref = this.trialRef(studyId, number);
       if (ref.state !== 'RUNNING') this.refuseState(studyId, number, ref.state, 'record a heartbeat for');
-      this.st.get(`UPDATE trials SET heartbeat = ? WHERE id = ?`).run(this.now(), ref.id);
+      this.db.run(`UPDATE trials SET heartbeat = ? WHERE id = ?`, [this.now(), ref.id]);
     });
   }
 
@@ -344,10 +287,9 @@ export class StudyStore {
         if (!r.values || r.values.length !== objectives) {
           throw new Error(`finishTrial: trial ${number} needs ${objectives} values (one per objective) to be COMPLETE, got ${r.values?.length ?? 'none'}`);
         }
-        const insert = this.st.get(`INSERT INTO trial_values (trial_id, idx, value) VALUES (?, ?, ?)`);
-        r.values.forEach((v, i) => insert.run(ref.id, i, v));
+        r.values.forEach((v, i) => this.db.run(`INSERT INTO trial_values (trial_id, idx, value) VALUES (?, ?, ?)`, [ref.id, i, v]));
       }
-      this.st.get(`UPDATE trials SET state = ?, finished = ?, error = ? WHERE id = ?`).run(r.state, this.now(), r.error ?? null, ref.id);
+      this.db.run(`UPDATE trials SET state = ?, finished = ?, error = ? WHERE id = ?`, [r.state, this.now(), r.error ?? null, ref.id]);
       return this.trial(studyId, number);
     });
   }
@@ -356,39 +298,37 @@ export class StudyStore {
   addIntermediate(studyId: number, number: number, points: Array<{ step: number; value: number }>): void {
     this.transaction(() => {
       const { id } = this.trialRef(studyId, number);
-      const upsert = this.st.get(
-        `INSERT INTO intermediate_values (trial_id, step, value) VALUES (?, ?, ?) ON CONFLICT (trial_id, step) DO UPDATE SET value = excluded.value`,
-      );
-      for (const p of points) upsert.run(id, p.step, p.value);
+      for (const p of points) {
+        this.db.run(`INSERT INTO intermediate_values (trial_id, step, value) VALUES (?, ?, ?) ON CONFLICT (trial_id, step) DO UPDATE SET value = excluded.value`, [id, p.step, p.value]);
+      }
     });
   }
 
   setTrialAttr(studyId: number, number: number, key: string, value: unknown): void {
     this.transaction(() => {
       const { id } = this.trialRef(studyId, number);
-      this.st
-        .get(`INSERT INTO trial_attrs (trial_id, key, value) VALUES (?, ?, ?) ON CONFLICT (trial_id, key) DO UPDATE SET value = excluded.value`)
-        .run(id, key, encodeJson(value));
+      this.db.run(`INSERT INTO trial_attrs (trial_id, key, value) VALUES (?, ?, ?) ON CONFLICT (trial_id, key) DO UPDATE SET value = excluded.value`, [id, key, encodeJson(value)]);
     });
   }
 
   /** RUNNING trials whose worker has not sent a heartbeat for `olderThanMs`. */
   staleRunningTrials(studyId: number, olderThanMs: number): TrialRow[] {
-    return this.read(() => staleTrials(this.st, studyId, this.now() - olderThanMs));
+    return this.read(() => staleTrials(this.db, studyId, this.now() - olderThanMs));
   }
 
   /** Mark trials FAIL with `error`; trials already finished are left as they are. */
   failTrials(studyId: number, numbers: number[], error: string): void {
     this.transaction(() => {
-      const update = this.st.get(`UPDATE trials SET state = 'FAIL', finished = ?, error = ? WHERE id = ? AND state IN ('RUNNING', 'WAITING')`);
       const now = this.now();
-      for (const n of numbers) update.run(now, error, this.trialRef(studyId, n).id);
+      for (const n of numbers) {
+        this.db.run(`UPDATE trials SET state = 'FAIL', finished = ?, error = ? WHERE id = ? AND state IN ('RUNNING', 'WAITING')`, [now, error, this.trialRef(studyId, n).id]);
+      }
     });
   }
 
   trial(studyId: number, number: number): TrialRow {
     return this.read(() => {
-      const [t] = queryTrials(this.st, studyId, { after: number - 1, limit: 1 });
+      const [t] = queryTrials(this.db, studyId, { after: number - 1, limit: 1 });
       if (t?.number !== number) this.missingTrial(studyId, number);
       return t;
     });
@@ -398,47 +338,36 @@ export class StudyStore {
   trials(studyId: number, opts: TrialQuery = {}): TrialRow[] {
     return this.read(() => {
       this.requireStudy(studyId);
-      return queryTrials(this.st, studyId, opts);
+      return queryTrials(this.db, studyId, opts);
     });
   }
 
   countTrials(studyId: number, states?: TrialState[]): number {
     if (states !== undefined && states.length === 0) return 0;
     return this.read(() => {
-      const row = this.st
-        .get(`SELECT count(*) AS n FROM trials WHERE study_id = @study AND (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))`)
-        .get({ study: studyId, states: states === undefined ? null : JSON.stringify(states) }) as { n: number };
-      return row.n;
+      if (states === undefined) return this.db.get<{ n: number }>(`SELECT count(*) AS n FROM trials WHERE study_id = ?`, [studyId])!.n;
+      const list = this.db.dialect.inList('state', states);
+      return this.db.get<{ n: number }>(`SELECT count(*) AS n FROM trials WHERE study_id = ? AND ${list.sql}`, [studyId, list.param])!.n;
     });
   }
 
   // ---- internals ----
 
-  /** Map SQLite failures to coded errors; a failed transaction has rolled back by then. */
-  private guard<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof MergeSearchError) throw e;
-      translateSqliteError(e, this.file, this.readonly);
-    }
-  }
-
   /** Several reads that must see one snapshot (a trial and its values). */
   private read<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).deferred());
+    return this.db.read(fn);
   }
 
   private listStudyNames(): string[] {
-    return (this.st.get(`SELECT name FROM studies ORDER BY id`).all() as Array<{ name: string }>).map((r) => r.name);
+    return this.db.all<{ name: string }>(`SELECT name FROM studies ORDER BY id`).map((r) => r.name);
   }
 
   private requireStudy(studyId: number): void {
-    if (this.st.get(`SELECT 1 FROM studies WHERE id = ?`).get(studyId) === undefined) this.studyById(studyId);
+    if (this.db.get(`SELECT 1 AS one FROM studies WHERE id = ?`, [studyId]) === undefined) this.studyById(studyId);
   }
 
   private withObjectives(row: StudyDbRow): StudyRow {
-    const objs = this.st.get(`SELECT name, direction FROM objectives WHERE study_id = ? ORDER BY idx`).all(row.id) as ObjectiveRow[];
+    const objs = this.db.all<ObjectiveRow>(`SELECT name, direction FROM objectives WHERE study_id = ? ORDER BY idx`, [row.id]);
     return this.studyFromRow(row, objs);
   }
 
@@ -456,9 +385,7 @@ export class StudyStore {
   }
 
   private trialRef(studyId: number, number: number): { id: number; state: TrialState } {
-    const ref = this.st.get(`SELECT id, state FROM trials WHERE study_id = ? AND number = ?`).get(studyId, number) as
-      | { id: number; state: TrialState }
-      | undefined;
+    const ref = this.db.get<{ id: number; state: TrialState }>(`SELECT id, state FROM trials WHERE study_id = ? AND number = ?`, [studyId, number]);
     return ref ?? this.missingTrial(studyId, number);
   }
 

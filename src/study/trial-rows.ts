@@ -1,7 +1,7 @@
 // Reading trials in bulk: one query for the trials and their params, then one per side table
 // over the whole id list, so listing 10,000 trials costs four queries, not 40,000.
+import type { SqlConnection, SqlParam } from './connection.ts';
 import { decodeJson, realOut } from './json.ts';
-import type { Statements } from './statements.ts';
 import type { TrialQuery, TrialRow, TrialState } from './types.ts';
 
 interface TrialDbRow {
@@ -25,21 +25,11 @@ const SELECT_TRIALS = `
          t.retry_of, p.x, p.decoded, p.tag
   FROM trials t LEFT JOIN trial_params p ON p.trial_id = t.id`;
 
-const BY_QUERY = `${SELECT_TRIALS}
-  WHERE t.study_id = @study AND t.number > @after
-    AND (@states IS NULL OR t.state IN (SELECT value FROM json_each(@states)))
-  ORDER BY t.number LIMIT @limit`;
-
 const STALE = `${SELECT_TRIALS}
   WHERE t.study_id = ? AND t.state = 'RUNNING' AND COALESCE(t.heartbeat, 0) < ?
   ORDER BY t.number`;
 
-const IDS = `SELECT value FROM json_each(?)`;
-const VALUES = `SELECT trial_id, idx, value FROM trial_values WHERE trial_id IN (${IDS}) ORDER BY trial_id, idx`;
-const INTERMEDIATE = `SELECT trial_id, step, value FROM intermediate_values WHERE trial_id IN (${IDS}) ORDER BY trial_id, step`;
-const ATTRS = `SELECT trial_id, key, value FROM trial_attrs WHERE trial_id IN (${IDS}) ORDER BY trial_id, key`;
-
-function assemble(st: Statements, rows: TrialDbRow[]): TrialRow[] {
+function assemble(db: SqlConnection, rows: TrialDbRow[]): TrialRow[] {
   const out: TrialRow[] = [];
   const byId = new Map<number, TrialRow>();
   for (const r of rows) {
@@ -65,32 +55,38 @@ function assemble(st: Statements, rows: TrialDbRow[]): TrialRow[] {
     byId.set(t.id, t);
   }
   if (out.length === 0) return out;
-  const ids = JSON.stringify(out.map((t) => t.id));
-  for (const v of st.get(VALUES).all(ids) as Array<{ trial_id: number; idx: number; value: number | null }>) {
+  const ids = db.dialect.inList('trial_id', out.map((t) => t.id));
+  for (const v of db.all<{ trial_id: number; idx: number; value: number | null }>(`SELECT trial_id, idx, value FROM trial_values WHERE ${ids.sql} ORDER BY trial_id, idx`, [ids.param])) {
     const values = byId.get(v.trial_id)?.values;
     if (values) values[v.idx] = realOut(v.value);
   }
-  for (const p of st.get(INTERMEDIATE).all(ids) as Array<{ trial_id: number; step: number; value: number | null }>) {
+  for (const p of db.all<{ trial_id: number; step: number; value: number | null }>(`SELECT trial_id, step, value FROM intermediate_values WHERE ${ids.sql} ORDER BY trial_id, step`, [ids.param])) {
     byId.get(p.trial_id)?.intermediate.push({ step: p.step, value: realOut(p.value) });
   }
-  for (const a of st.get(ATTRS).all(ids) as Array<{ trial_id: number; key: string; value: string }>) {
+  for (const a of db.all<{ trial_id: number; key: string; value: string }>(`SELECT trial_id, key, value FROM trial_attrs WHERE ${ids.sql} ORDER BY trial_id, key`, [ids.param])) {
     const t = byId.get(a.trial_id);
     if (t) t.attrs[a.key] = decodeJson(a.value);
   }
   return out;
 }
 
-export function queryTrials(st: Statements, studyId: number, q: TrialQuery = {}): TrialRow[] {
+export function queryTrials(db: SqlConnection, studyId: number, q: TrialQuery = {}): TrialRow[] {
   if (q.states !== undefined && q.states.length === 0) return [];
-  const rows = st.get(BY_QUERY).all({
-    study: studyId,
-    after: q.after ?? -1,
-    states: q.states === undefined ? null : JSON.stringify(q.states),
-    limit: q.limit ?? -1,
-  }) as TrialDbRow[];
-  return assemble(st, rows);
+  let sql = `${SELECT_TRIALS} WHERE t.study_id = ? AND t.number > ?`;
+  const params: SqlParam[] = [studyId, q.after ?? -1];
+  if (q.states !== undefined) {
+    const states = db.dialect.inList('t.state', q.states);
+    sql += ` AND ${states.sql}`;
+    params.push(states.param);
+  }
+  sql += ' ORDER BY t.number';
+  if (q.limit !== undefined) {
+    sql += ' LIMIT ?';
+    params.push(q.limit);
+  }
+  return assemble(db, db.all<TrialDbRow>(sql, params));
 }
 
-export function staleTrials(st: Statements, studyId: number, before: number): TrialRow[] {
-  return assemble(st, st.get(STALE).all(studyId, before) as TrialDbRow[]);
+export function staleTrials(db: SqlConnection, studyId: number, before: number): TrialRow[] {
+  return assemble(db, db.all<TrialDbRow>(STALE, [studyId, before]));
 }

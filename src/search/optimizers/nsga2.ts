@@ -7,7 +7,11 @@
 //   - the `Optimizer` (ask/tell, JSON state): a generation's children are drawn when it starts and
 //     handed out one by one (tag {generation, index}); `wait` while some are out and untold; the tell
 //     completing the generation runs selection, in index order, so tell order does not matter.
-//     Generation 0 is ctx.init plus uniform points.
+//     Generation 0 is ctx.init plus uniform points. A child that is an exact copy of a parent or of
+//     an earlier child of its generation (a tournament that picks one parent twice, crossover and
+//     mutation both skipped: about a third of children at dim 8) is mutated again until it is new,
+//     so no trial is spent re-scoring a point already scored (exact copies can only come from the
+//     parents; earlier generations' other points are gone from the population).
 //   - `nsga2Minimize`, a plain loop over a cheap function (MAP's surrogates).
 import { setting } from '../optimizer.ts';
 import { toMinimization, type Json, type Optimizer, type OptimizerContext } from '../optimizer.ts';
@@ -144,6 +148,29 @@ export function makeOffspring(
   return children;
 }
 
+/** Tries at making a duplicate child new before it is kept as it is (a box too small to differ in). */
+const MAX_RESAMPLE = 20;
+
+const pointKey = (x: readonly number[]): string => x.join(',');
+
+/**
+ * `children` with every exact copy of a point in `known` (or of an earlier child) mutated again, one
+ * random coordinate at a time by polynomial mutation, until it is a point not seen before.
+ */
+export function distinctChildren(rng: Rng, children: number[][], known: readonly (readonly number[])[], low: readonly number[], high: readonly number[]): number[][] {
+  const seen = new Set(known.map(pointKey));
+  return children.map((child) => {
+    let c = child;
+    for (let tries = 0; seen.has(pointKey(c)) && tries < MAX_RESAMPLE; tries++) {
+      c = [...c];
+      const i = rng.integer(c.length);
+      c[i] = polynomialMutation(c[i]!, low[i]!, high[i]!, rng.uniform());
+    }
+    seen.add(pointKey(c));
+    return c;
+  });
+}
+
 /** Non-finite values (a failed or exploding evaluation) become +Infinity: ranked last, never chosen. */
 function sanitise(v: readonly number[]): number[] {
   return v.map((a) => (Number.isFinite(a) ? a : Infinity));
@@ -237,7 +264,7 @@ function advance(state: Nsga2State, ctx: OptimizerContext): Nsga2State {
   const parents = keep.map((i) => allX[i]!);
   const parentValues = keep.map((i) => allV[i]!);
   const rng = new Rng(state.rng);
-  const children = makeOffspring(
+  const offspring = makeOffspring(
     rng,
     parents,
     parentValues.map((v) => asVector(v, m)),
@@ -245,6 +272,7 @@ function advance(state: Nsga2State, ctx: OptimizerContext): Nsga2State {
     ctx.low,
     ctx.high,
   );
+  const children = distinctChildren(rng, offspring, parents, ctx.low, ctx.high);
   return {
     rng: rng.state,
     generation: state.generation + 1,

@@ -1,9 +1,10 @@
 // GET /api/studies/:name: one study with its stored config, study attributes (MAP's predicted
-// front, evaluations, elapsed seconds, ...) and notes.
+// front, evaluations, elapsed seconds, ...), notes, and the config as YAML (config-yaml.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import { TRIAL_STATES, type TrialState } from '../../study/index.ts';
 import type { RouteOptions } from '../context.ts';
 import { studyNamed } from '../study-lookup.ts';
+import { configYaml } from '../config-yaml.ts';
 import { jsonSafe, studyHeadJson } from '../json.ts';
 import { ERRORS, STUDY_DETAIL, STUDY_NAME_PARAMS } from '../schemas.ts';
 
@@ -17,11 +18,13 @@ const study: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
       const { store } = ctx;
       const s = studyNamed(ctx, req.params.name);
       const counts = Object.fromEntries(TRIAL_STATES.map((st) => [st, store.countTrials(s.id, [st])])) as Record<TrialState, number>;
+      const attrs = store.studyAttrs(s.id);
       return {
         study: {
           ...studyHeadJson(s, counts),
           config: jsonSafe(s.config),
-          attrs: jsonSafe(store.studyAttrs(s.id)),
+          yaml: configYaml(s, attrs),
+          attrs: jsonSafe(attrs),
           notes: store.notes(s.id),
         },
       };

@@ -8,7 +8,7 @@ import { detailMetaHtml, detailValuesHtml, exportHintHtml, NO_COEFFICIENTS } fro
 export function showTrial(t, { study, onFront, source }) {
   $('detail-empty').hidden = true;
   $('detail-body').hidden = false;
-  $('detail-title').textContent = `Trial ${t.number} — ${t.state}${onFront ? ' · on the Pareto front' : ''}`;
+  $('detail-title').textContent = `Trial ${t.number} — ${t.state}${onFront ? ' · on the Pareto set over all objectives' : ''}`;
   setHtml($('detail-values'), detailValuesHtml(t, study.objectives));
   setHtml($('detail-meta'), detailMetaHtml(t));
   showHeatmaps(t, study);

@@ -4,6 +4,7 @@
 import { axisTitle, fmt } from './format.js';
 import { bestSoFar } from './front.js';
 import { esc } from './html.js';
+import { baselinePoints, baselineValues, referenceLines } from './insights.js';
 import { completed, hasValue } from './trials.js';
 
 const COLORS = {
@@ -16,12 +17,13 @@ const COLORS = {
 };
 
 /**
- * The Pareto chart of objectives ix (x) and iy (y): dominated points, the server's Pareto set
- * (`frontNumbers`) and the line joining it; for MAP, the front its surrogates predicted and each
- * evaluated point's prediction joined to what was measured; a ring around the selected trial.
+ * The Pareto chart of objectives ix (x) and iy (y): dominated points, the server's Pareto set of
+ * this pair (`frontNumbers`: the 2-D front, not the front over every objective) and the line
+ * joining it; for MAP, the front its surrogates predicted and each evaluated point's prediction
+ * joined to what was measured; the baselines as points; a ring around the selected trial.
  * With ix === iy the x axis is the trial number. `note` is the line under the chart.
  */
-export function paretoFigure({ study, trials, ix, iy, frontNumbers, hypervolume, selected }) {
+export function paretoFigure({ study, trials, ix, iy, frontNumbers, hypervolume, selected, baselines }) {
   const objs = study.objectives;
   const ox = objs[ix];
   const oy = objs[iy];
@@ -79,6 +81,7 @@ export function paretoFigure({ study, trials, ix, iy, frontNumbers, hypervolume,
     for (const t of withPrediction) xs.push(t.attrs.predicted[ix], t.values[ix], null), ys.push(t.attrs.predicted[iy], t.values[iy], null);
     data.push({ type: 'scatter', mode: 'lines', name: 'predicted → measured', x: xs, y: ys, line: { color: COLORS.predicted, width: 1, dash: 'dot' }, hoverinfo: 'skip' });
   }
+  data.push(...baselinePoints(baselines, ix, iy));
   if (selected && selected.state === 'COMPLETE' && hasValue(selected, ix) && hasValue(selected, iy)) {
     data.push({
       type: 'scatter',
@@ -97,7 +100,9 @@ export function paretoFigure({ study, trials, ix, iy, frontNumbers, hypervolume,
     xaxis: { title: { text: same ? 'trial' : axisTitle(ox) }, zeroline: false },
     yaxis: { title: { text: axisTitle(oy) }, zeroline: false },
   };
-  const note = `${front.length} of ${points.length} completed trials on the front` + (typeof hypervolume === 'number' && !same ? ` · hypervolume ${fmt(hypervolume)}` : '');
+  // The axes name the objectives; the note says which front this is (not the one over all objectives).
+  const pair = same ? 'of this objective alone' : 'of this pair only';
+  const note = `${front.length} of ${points.length} completed trials on the front ${pair}` + (typeof hypervolume === 'number' && !same ? ` · hypervolume ${fmt(hypervolume)}` : '');
   return { data, layout, note };
 }
 
@@ -126,8 +131,8 @@ export function matrixFigure({ study, trials, front }) {
   return { data, layout: { height: side, uirevision: study.name, dragmode: 'select', margin: { l: 80, r: 24, t: 24, b: 80 } } };
 }
 
-/** Objective i per trial, and the best value so far as a step line. */
-export function historyFigure({ study, trials, i }) {
+/** Objective i per trial, the best value so far as a step line, and the baselines as reference lines. */
+export function historyFigure({ study, trials, i, baselines }) {
   const o = study.objectives[i];
   const ts = completed(trials).filter((t) => hasValue(t, i));
   const xs = ts.map((t) => t.number);
@@ -146,6 +151,7 @@ export function historyFigure({ study, trials, i }) {
     },
     { type: 'scatter', mode: 'lines', name: 'best so far', x: xs, y: bestSoFar(o, ys), line: { color: COLORS.best, shape: 'hv', width: 2 }, hoverinfo: 'skip' },
   ];
+  if (xs.length) data.push(...referenceLines(baselineValues(baselines, i), xs[0], xs[xs.length - 1]));
   return { data, layout: { height: 320, uirevision: `${study.name}:${i}`, xaxis: { title: { text: 'trial' } }, yaxis: { title: { text: axisTitle(o) } } } };
 }
 
@@ -167,6 +173,9 @@ export function heatmapId(param) {
  */
 export function heatmapFigure(param, table, bounds) {
   const rows = table.models ?? [param];
+  // One unit (task granularity, a global parameter): one value per row, which a bar shows better
+  // than a one-column heatmap.
+  if (table.units.length === 1) return barFigure(param, rows, table.values.map((r) => r[0]), bounds);
   const longUnits = table.units.some((u) => u.length > 12);
   const data = [
     {
@@ -190,6 +199,32 @@ export function heatmapFigure(param, table, bounds) {
     margin: { l: 110, r: 24, t: 40, b: longUnits ? 160 : 48 },
     xaxis: { type: 'category', tickangle: longUnits ? -40 : 0, automargin: true },
     yaxis: { type: 'category', autorange: 'reversed', automargin: true },
+  };
+  return { data, layout };
+}
+
+/** One value per model (or the one value of a global parameter) as bars on the parameter's bounds. */
+export function barFigure(param, rows, values, bounds) {
+  const data = [
+    {
+      type: 'bar',
+      name: esc(param),
+      x: rows.map(esc),
+      y: values,
+      marker: { color: COLORS.best },
+      text: values.map((v) => (typeof v === 'number' ? v.toFixed(3) : String(v))),
+      textposition: 'auto',
+      hovertemplate: `${esc(param)}<br>%{x}: %{y:.4f}<extra></extra>`,
+    },
+  ];
+  const longRows = rows.some((r) => r.length > 12);
+  const layout = {
+    title: { text: esc(`${param}${bounds ? ` (bounds ${bounds.low} to ${bounds.high})` : ''}`) },
+    height: 300,
+    margin: { l: 64, r: 24, t: 40, b: longRows ? 120 : 48 },
+    xaxis: { type: 'category', tickangle: longRows ? -40 : 0, automargin: true },
+    yaxis: bounds ? { range: [Math.min(0, bounds.low), bounds.high] } : {},
+    showlegend: false,
   };
   return { data, layout };
 }

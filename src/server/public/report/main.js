@@ -9,10 +9,12 @@ import { $, draw, setHtml, showError, showLoading } from './dom.js';
 import { historyFigure, matrixFigure, paretoFigure } from './figures.js';
 import { trialTotal } from './format.js';
 import { paretoSet } from './front.js';
-import { objectiveOptions, studyOptions, summaryHtml, tableBodyHtml, tableHeadHtml } from './markup.js';
+import { html } from './html.js';
+import { compareFigure, importanceFigure, importanceMatrixFigure, parcoordsFigure } from './insights.js';
+import { objectiveOptions, recommendHtml, studyOptions, summaryHtml, tableBodyHtml, tableHeadHtml } from './markup.js';
 import { apiSource, embeddedSource } from './source.js';
 import { nextSort, tableColumns, visibleRows } from './table.js';
-import { byNumber, stateCounts } from './trials.js';
+import { byNumber, isLive, stateCounts } from './trials.js';
 
 const POLL_MS = 2000;
 /** Trials fetched per request while loading a study. */
@@ -47,6 +49,12 @@ const state = {
   bestOnly: false,
   pollTimer: null,
   polls: 0,
+  /** The server's analyses (recommendation, importance, compare APIs); null when not loaded. */
+  rec: null,
+  importance: null,
+  compare: null,
+  /** The compared curve: 'score' or an objective index. */
+  compareSeries: 'score',
 };
 
 const objectives = () => state.study?.objectives ?? [];
@@ -90,6 +98,22 @@ async function refreshFronts(gen) {
   state.allFront = paretoSet(allTrials(), objs);
 }
 
+/**
+ * The recommendation, parameter importance and comparison of the open study (each null on failure:
+ * the rest of the page still works). `all` false: the recommendation only (live updates refresh the
+ * costlier two every fifth poll: ranks over every coefficient and the other studies' trials).
+ */
+async function refreshAnalyses(gen, all = true) {
+  const name = state.name;
+  const get = (f) => f(name).catch((e) => {
+    showError(`Could not load an analysis of ${name}: ${e.message}`);
+    return null;
+  });
+  const [rec, importance, compare] = await Promise.all([get(source.recommendation), all ? get(source.importance) : state.importance, all ? get(source.compare) : state.compare]);
+  if (gen !== state.generation) return;
+  Object.assign(state, { rec, importance, compare });
+}
+
 async function openStudy(name) {
   const gen = ++state.generation;
   clearTimeout(state.pollTimer);
@@ -112,8 +136,11 @@ async function openStudy(name) {
     for (const t of trials) state.trials.set(t.number, t);
     await refreshFronts(gen);
     if (gen !== state.generation) return;
+    await refreshAnalyses(gen);
+    if (gen !== state.generation) return;
     showLoading('');
     $('content').hidden = false;
+    $('live').hidden = !(source.live && isLive(allTrials(), Date.now()));
     fillObjectiveSelectors();
     renderAll();
     setUrl();
@@ -166,11 +193,16 @@ async function poll() {
       state.study = study;
       await refreshFronts(gen);
       if (gen !== state.generation) return;
+      // All three once nothing is in flight any more, so the page ends on the final numbers.
+      const inFlight = allTrials().some((t) => t.state === 'RUNNING' || t.state === 'WAITING');
+      await refreshAnalyses(gen, state.polls % 5 === 0 || !inFlight);
+      if (gen !== state.generation) return;
       renderAll();
       if (state.selected !== null && fresh.some((t) => t.number === state.selected)) await selectTrial(state.selected);
     }
+    // The badge only while the study runs (trials in flight, or one finished moments ago).
     const live = $('live');
-    live.hidden = false;
+    live.hidden = !isLive(allTrials(), Date.now());
     live.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
     showError('');
   } catch (e) {
@@ -194,6 +226,8 @@ function fillObjectiveSelectors() {
     setHtml($(id), opts);
     $(id).value = String(v);
   }
+  setHtml($('compare-series'), html`<option value="score">${state.rec?.rule?.scale === 'raw' ? 'mean of the objectives' : 'score'} (the recommendation's)</option>${opts}`);
+  $('compare-series').value = String(state.compareSeries);
 }
 
 async function changePair() {
@@ -210,11 +244,51 @@ async function changePair() {
 // ---- rendering ----
 
 function renderAll() {
+  renderRecommendation();
   renderSummary();
   renderPareto();
   renderMatrix();
+  renderParcoords();
+  renderImportance();
+  renderCompare();
   renderHistory();
   renderTable();
+}
+
+const baselines = () => state.rec?.baselines ?? null;
+
+function renderRecommendation() {
+  const box = $('recommend');
+  box.hidden = !state.rec;
+  if (state.rec) setHtml(box, recommendHtml(state.rec, objectives()));
+}
+
+function renderParcoords() {
+  if (!$('parcoords-box').open) return;
+  const fig = parcoordsFigure({ study: state.study, trials: allTrials(), coordinates: state.study.attrs?.coordinates ?? state.importance?.coordinates, front: state.allFront });
+  draw($('parcoords-plot'), fig);
+  $('parcoords-note').textContent = fig.note;
+}
+
+function renderImportance() {
+  const imp = state.importance;
+  const usable = imp && imp.coordinates.length > 0 && imp.score.some((r) => typeof r === 'number');
+  $('importance-section').hidden = !usable;
+  if (!usable) return;
+  draw($('importance-plot'), importanceFigure(imp));
+  const many = imp.objectives.length > 1;
+  $('importance-matrix').hidden = !many;
+  if (many) draw($('importance-matrix'), importanceMatrixFigure(imp));
+  $('importance-note').textContent = `Spearman rank correlation of each coefficient with the recommendation's score (bars) and with each objective (grid), over ${imp.trials} completed trials; blue: a larger coefficient goes with a better score`;
+}
+
+function renderCompare() {
+  const c = state.compare;
+  $('compare-section').hidden = !c;
+  if (!c) return;
+  draw($('compare-plot'), compareFigure({ study: state.study, compare: c, series: state.compareSeries, baselines: baselines() }));
+  const others = c.studies.length - 1;
+  $('compare-note').textContent = others > 0 ? `best so far of ${c.studies.length} studies with the same objectives on the same benchmark, against the trials each spent; dashed: this study's baselines` : 'no other study with the same objectives on this benchmark in this database; dashed: the baselines';
 }
 
 function renderSummary() {
@@ -236,6 +310,7 @@ function renderPareto() {
     frontNumbers: state.pairFront.trials,
     hypervolume: state.pairFront.hypervolume,
     selected,
+    baselines: baselines(),
   });
   draw($('pareto-plot'), fig, selectTrial);
   $('pareto-note').textContent = fig.note;
@@ -249,7 +324,7 @@ function renderMatrix() {
 
 function renderHistory() {
   if (!objectives().length) return;
-  draw($('history-plot'), historyFigure({ study: state.study, trials: allTrials(), i: state.historyObjective }), selectTrial);
+  draw($('history-plot'), historyFigure({ study: state.study, trials: allTrials(), i: state.historyObjective, baselines: baselines() }), selectTrial);
 }
 
 function renderTable() {
@@ -291,6 +366,18 @@ function bind() {
   $('history-objective').addEventListener('change', () => {
     state.historyObjective = Number($('history-objective').value);
     renderHistory();
+  });
+  $('parcoords-box').addEventListener('toggle', () => {
+    if (state.study) renderParcoords();
+  });
+  $('compare-series').addEventListener('change', () => {
+    const v = $('compare-series').value;
+    state.compareSeries = v === 'score' ? 'score' : Number(v);
+    renderCompare();
+  });
+  $('recommend').addEventListener('click', (ev) => {
+    const b = ev.target.closest('#recommend-show');
+    if (b) selectTrial(Number(b.dataset.trial));
   });
   $('state-filter').addEventListener('change', () => {
     state.stateFilter = $('state-filter').value;

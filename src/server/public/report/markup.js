@@ -1,6 +1,6 @@
 // The page's HTML fragments, built from plain data with the escaping `html` tag (no DOM here):
 // every value from a study (names, notes, errors, configs) is escaped by the tag.
-import { arrow, countsText, fmt, trialTotal } from './format.js';
+import { arrow, countsText, fmt, shortArrow, trialTotal } from './format.js';
 import { html } from './html.js';
 import { hasValue, seconds, trialNote } from './trials.js';
 
@@ -27,13 +27,53 @@ export function summaryHtml(study, counts) {
   if (typeof attrs.seconds === 'number') facts.push(['elapsed', `${attrs.seconds.toFixed(1)} s`]);
   if (typeof attrs.evaluations === 'number') facts.push(['evaluations', attrs.evaluations]);
   const notes = (study.notes ?? []).map((n) => html`<li><span class="muted">${n.created}</span> ${n.text}</li>`);
+  // The YAML text is shown as such below; the other attributes as JSON.
+  const { config_yaml: _yaml, ...shownAttrs } = attrs;
+  const yaml = study.yaml;
   return html`
     <h2>${study.name}</h2>
     <dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
     <p class="muted">objectives: ${study.objectives.map((o, i) => html`${i ? ', ' : ''}${o.name} (${arrow(o)})`)}</p>
     ${notes.length ? html`<details><summary>notes</summary><ul class="notes">${notes}</ul></details>` : ''}
-    <details><summary>study attributes</summary><pre>${JSON.stringify(attrs, null, 1)}</pre></details>
-    <details><summary>config</summary><pre>${JSON.stringify(study.config, null, 1)}</pre></details>`;
+    ${
+      yaml
+        ? html`<details open class="config"><summary>${yaml.from === 'written' ? 'study config (the YAML as written)' : 'study config (as stored; this study did not keep its YAML file)'}</summary><pre class="yaml">${yaml.text}</pre></details>`
+        : html`<p class="muted">no study config stored</p>`
+    }
+    <details><summary>study attributes</summary><pre>${JSON.stringify(shownAttrs, null, 1)}</pre></details>`;
+}
+
+/**
+ * The recommended merge (GET /api/studies/NAME/recommendation) beside the baselines, with the rule
+ * in words and the export command; `objectives` name the columns.
+ */
+export function recommendHtml(rec, objectives) {
+  if (!rec.recommended) return html`<h2>Recommended merge</h2><p class="muted">No trial has completed yet.</p>`;
+  const r = rec.recommended;
+  const b = rec.baselines;
+  const scoreLabel = rec.rule.scale === 'raw' ? (objectives.length === 1 ? 'value' : 'mean') : 'score';
+  const norm = r.normalized !== null && r.normalized !== undefined;
+  const cell = (v) => html`<td class="num">${typeof v === 'number' ? fmt(v) : '—'}</td>`;
+  const row = (cls, label, values, score, normalized) => html`<tr class="${cls}"><th>${label}</th>${values.map(cell)}${cell(score)}${norm ? cell(normalized) : ''}</tr>`;
+  const rows = [row('pick', `recommended: trial ${r.number}`, r.values, r.score, r.normalized)];
+  if (b) {
+    rows.push(row('baseline', `task arithmetic, λ ${b.taskArithmetic.lambda} (tuned)`, b.taskArithmetic.values, b.scores.taskArithmetic, b.normalized.taskArithmetic));
+    rows.push(row('baseline', 'base', b.base, b.scores.base, b.normalized.base));
+    rows.push(row('baseline', 'each expert on its own task', b.experts.map((e) => (e ? e.value : null)), b.scores.experts, norm ? 1 : null));
+  }
+  return html`
+    <div class="section-head"><h2>Recommended merge: trial ${r.number}</h2><button id="recommend-show" type="button" data-trial="${r.number}">Show trial ${r.number}</button></div>
+    <p class="muted">The ${rec.rule.text}, among ${rec.considered} completed trials. The Pareto set over all ${objectives.length} objectives stays in the table below ("best only").</p>
+    <div class="table-wrap"><table class="trials recommend">
+      <thead><tr><th class="text"></th>${objectives.map((o) => html`<th>${o.name} ${shortArrow(o)}</th>`)}<th>${scoreLabel}</th>${norm ? html`<th title="mean of value ÷ the expert's value on its own task">normalized</th>` : ''}</tr></thead>
+      <tbody>${rows}</tbody>
+    </table></div>
+    ${
+      b
+        ? html`<p class="muted">Baselines scored on the same samples as the trials: task arithmetic with the best λ of ${b.taskArithmetic.grid[0]} to ${b.taskArithmetic.grid[b.taskArithmetic.grid.length - 1]}.</p>`
+        : html`<p class="muted">No baselines stored for this study (a study scored by a command, or one run before baselines were kept).</p>`
+    }
+    <p>Export it: <code class="command">${rec.exportCommand}</code></p>`;
 }
 
 /** The table head: sortable columns (the sorted one marked ▲/▼) and the note column. */

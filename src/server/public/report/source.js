@@ -29,6 +29,9 @@ export function apiSource(token) {
     trials: (name, after, limit) => call(`${base(name)}/trials?${after === null ? '' : `after=${after}&`}limit=${limit}`),
     pareto: (name, objectives) => call(`${base(name)}/pareto${objectives ? `?objectives=${objectives.map(enc).join(',')}` : ''}`),
     trial: (name, number) => call(`${base(name)}/trials/${number}`),
+    recommendation: (name) => call(`${base(name)}/recommendation`),
+    importance: (name) => call(`${base(name)}/importance`),
+    compare: (name) => call(`${base(name)}/compare`),
     exportTrial: (name, number, out) =>
       call(`${base(name)}/trials/${number}/export`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ out }) }),
   };
@@ -66,6 +69,9 @@ export function embeddedSource(data) {
       if (!t) throw new Error(`trial ${number} is not in this report`);
       return { trial: t };
     },
+    recommendation: async (name) => of(name).recommendation,
+    importance: async (name) => of(name).importance,
+    compare: async (name) => of(name).compare,
     exportTrial: async () => {
       throw new Error('a saved report cannot export; use mergesearch export');
     },

@@ -32,3 +32,11 @@ export function stateCounts(trials) {
 export function trialNote(t) {
   return t.error ?? (t.retryOf !== null && t.retryOf !== undefined ? `retry of ${t.retryOf}` : '');
 }
+
+/** A study counts as running while it has a RUNNING or WAITING trial, or a trial finished in the last `windowMs`. */
+export const LIVE_WINDOW_MS = 15_000;
+
+/** Whether the "live" badge belongs on a study with these trials at time `now` (epoch ms). */
+export function isLive(trials, now, windowMs = LIVE_WINDOW_MS) {
+  return trials.some((t) => t.state === 'RUNNING' || t.state === 'WAITING' || (typeof t.finished === 'number' && now - t.finished < windowMs));
+}

@@ -1,4 +1,4 @@
-// The schema as an ordered list of migrations: MIGRATIONS[i] takes a database from
+// The SQLite schema as an ordered list of migrations: MIGRATIONS[i] takes a database from
 // `PRAGMA user_version` i to i + 1. Append new scripts; never edit a released one, since
 // databases in the field were built by it.
 import type Database from 'better-sqlite3';
