@@ -41,6 +41,11 @@ export const ErrorCodes = {
   ENGINE_E_MEMORY: 'tensors would exceed the wasm backend\'s safe heap size',
   ENGINE_E_KERNELS: 'MERGESEARCH_KERNELS names no kernel backend (wasm or js)',
   ENGINE_E_WORKER: 'a worker thread stopped answering',
+  // GPU merge kernels (--device gpu, through WebGPU/Dawn)
+  GPU_E_NO_ADAPTER: '--device gpu found no WebGPU adapter, or the adapter would not open a device',
+  GPU_E_OUT_OF_MEMORY: 'the GPU cannot hold the buffers a merge needs',
+  GPU_E_DEVICE_LOST: 'the GPU device was lost during a merge (no output is kept)',
+  GPU_E_METHOD: 'the merge method (or one of its settings) has no GPU kernel',
   // models
   MODEL_E_PARAMS: 'an input or task does not fit the model config (unknown task, wrong input width)',
   // evaluators

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
+import { DEVICE_CHOICES, parseDeviceChoice } from '../gpu/device.ts';
 import { defaultThreads } from '../merge/threads.ts';
 import { byteProgress, formatBytes } from './progress.ts';
 
@@ -15,19 +16,26 @@ export function registerMerge(program: Command): void {
     .option('--seed <n>', 'seed for random methods (dare_*, della*)', '0')
     .option('--threads <n>', 'worker threads for large tensors', String(defaultThreads()))
     .option('--overwrite', 'replace a non-empty output folder')
-    .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean }) => {
+    .option('--device <device>', `where the merge kernels run: ${DEVICE_CHOICES.join(', ')} (auto: a real GPU when present, else the CPU; gpu: any WebGPU adapter, software included)`, 'auto')
+    .action(async (recipeFile: string, o: { out: string; shardSize: string; seed: string; threads: string; overwrite?: boolean; device: string }) => {
       const seed = intArg(o.seed, '--seed', 0);
       const threads = intArg(o.threads, '--threads', 1);
       const { parseRecipe, readRecipeText } = await import('../merge/recipe.ts');
       const { isMultiDocument, mergeDocuments, planDocuments, recipeDocuments } = await import('../merge/multi-recipe.ts');
       const { parseByteSize, removeUnfinishedOutputs } = await import('../io/checkpoint-writer.ts');
       const { mergeToFolder } = await import('../merge/merge-to-folder.ts');
+      const { openMergeDevice } = await import('../gpu/merge-device.ts');
+      const deviceChoice = parseDeviceChoice(o.device);
+      const shardSize = parseByteSize(o.shardSize);
       const text = readRecipeText(recipeFile);
       const multi = isMultiDocument(text);
       // Several documents (mergekit-multi): every one is parsed and ordered before any merge runs.
       const steps = multi ? planDocuments(recipeDocuments(text, recipeFile), recipeFile, o.out) : undefined;
       const recipe = steps ? steps.find((s) => s.final)!.recipe : parseRecipe(text, recipeFile);
       if (!steps) for (const w of recipe.warnings) process.stderr.write(`warning: ${w}\n`);
+      const warn = (w: string) => process.stderr.write(`warning: ${w}\n`);
+      // Checked against the final document's method; the other documents' tensors are checked as they run.
+      const device = await openMergeDevice(deviceChoice, recipe.method, warn);
       const progress = byteProgress();
       const started = Date.now();
       // Ctrl-C or a kill: drop the half-written output before exiting (kill -9 leaves it, and the
@@ -42,14 +50,14 @@ export function registerMerge(program: Command): void {
         process.exit(128 + (os.constants.signals[signal] ?? 1));
       };
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
-      const shardSize = parseByteSize(o.shardSize);
       const options = {
         out: o.out,
         seed,
         threads,
         shardSize,
         overwrite: o.overwrite,
-        onWarning: (w: string) => process.stderr.write(`warning: ${w}\n`),
+        gpu: device.gpu,
+        onWarning: warn,
         onProgress: (done: number, total: number, tensor: string) => progress.update(done, total, tensor),
       };
       let intermediates = new Map<string, string>();
@@ -65,13 +73,17 @@ export function registerMerge(program: Command): void {
             return r.final;
           })
         : mergeToFolder(recipe, options)
-      ).finally(() => progress.finish()); // end the progress line before any error message
+      ).finally(() => {
+        progress.finish(); // end the progress line before any error message
+        device.close();
+      });
       const secs = (Date.now() - started) / 1000;
       process.stdout.write(
         `merged ${summary.tensors} tensors with ${recipe.method.name} in ${secs.toFixed(1)} s ` +
           `(read ${formatBytes(summary.inputBytes)}, wrote ${formatBytes(summary.outputBytes)})\n` +
           `wrote ${summary.out}: ${summary.files.join(', ')}\n` +
-          [...intermediates].map(([n, p]) => `intermediate ${n}: ${p}\n`).join(''),
+          [...intermediates].map(([n, p]) => `intermediate ${n}: ${p}\n`).join('') +
+          `device: ${device.line}\n`,
       );
     });
 }

@@ -2,6 +2,8 @@
 // statistics passes first where the method needs them, chunks spread over worker threads.
 // Peak memory follows the budget, not the model size.
 import os from 'node:os';
+import { fail, MergeSearchError } from '../errors.ts';
+import type { GpuTensorMerger } from '../gpu/tensor-merge.ts';
 import type { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import type { FloatDtype } from '../io/dtype.ts';
 import { ChunkRunner, nonFiniteError, type ChunkResult, type ChunkTask } from './chunk-runner.ts';
@@ -15,6 +17,25 @@ export interface ExecuteOptions {
   /** Bytes of working set allowed for one tensor's chunks in flight (default 768 MB). */
   memoryBudget?: number;
   onProgress?: (doneBytes: number, totalBytes: number, tensor: string) => void;
+  /**
+   * Run the final combine of each tensor on this GPU (statistics passes stay on the CPU). strict
+   * (--device gpu): a tensor the GPU cannot merge is an error; otherwise (auto) it is merged on
+   * the CPU, and running out of GPU memory moves the rest of the merge to the CPU, with a warning.
+   */
+  gpu?: { merger: GpuTensorMerger; strict: boolean; onWarning?: (message: string) => void };
+}
+
+/** Fail (strict) or warn once per reason about tensors the GPU cannot merge, before any data is read. */
+function checkGpuPlan(plan: MergePlan, gpu: NonNullable<ExecuteOptions['gpu']>): void {
+  const reasons = new Set<string>();
+  for (const job of plan.jobs) {
+    if (!job.merge) continue;
+    const c = gpu.merger.combineFor(plan, job, undefined);
+    if (typeof c !== 'string') continue;
+    if (gpu.strict) fail('GPU_E_METHOD', `--device gpu cannot run this merge: ${c}; use --device cpu (or auto, which merges such tensors on the CPU)`);
+    reasons.add(c);
+  }
+  for (const r of reasons) gpu.onWarning?.(`merged on the CPU: ${r}`);
 }
 
 /** Tensors smaller than this are merged on the main thread: a worker round trip costs more. */
@@ -49,13 +70,15 @@ export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, op
   const local = new ChunkRunner();
   let pool: WorkerPool | undefined;
   let done = 0;
+  const gpu = opts.gpu ? { ...opts.gpu, on: true } : undefined;
+  if (gpu) checkGpuPlan(plan, gpu);
   try {
     pool = threads > 1 ? new WorkerPool(threads) : undefined;
     for (const job of plan.jobs) {
       if (!job.merge) {
         writer.write(job.name, job.copyFrom.checkpoint.readRaw(job.copyFrom.tensor));
       } else {
-        await mergeTensor(plan, job, writer, local, pool, budget);
+        await mergeTensor(plan, job, writer, local, pool, budget, gpu);
       }
       done += job.inputBytes;
       opts.onProgress?.(done, plan.totalInputBytes, job.name);
@@ -68,7 +91,9 @@ export async function executeMerge(plan: MergePlan, writer: CheckpointWriter, op
   }
 }
 
-async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, local: ChunkRunner, pool: WorkerPool | undefined, budget: number): Promise<void> {
+type GpuState = NonNullable<ExecuteOptions['gpu']> & { on: boolean };
+
+async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, local: ChunkRunner, pool: WorkerPool | undefined, budget: number, gpu: GpuState | undefined): Promise<void> {
   const method = plan.method;
   const { base, models } = job.inputs;
   const baseFile = base ? base.checkpoint.info(base.tensor).file : null;
@@ -103,11 +128,31 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
       const results = await run(tasks('stats', pass, stats));
       stats = method.combineStats!(job.ctx, pass, results.map((r) => r.partial), stats);
     }
+    if (gpu?.on && (await mergeOnGpu(plan, job, writer, stats, gpu, layout.ranges))) return;
     const results = await run(tasks('merge', passes, stats));
     const bad = results.find((r) => r.nonFinite);
     if (bad) nonFiniteError(job.name, results.reduce((a, r) => a + (r.nonFinite ?? 0), 0), bad.firstBad ?? 0, job.outDtype as FloatDtype);
   } finally {
     local.reset();
     if (useWorkers) await pool.reset();
+  }
+}
+
+/** The final combine on the GPU; false when this tensor goes to the CPU instead. */
+async function mergeOnGpu(plan: MergePlan, job: TensorJob, writer: CheckpointWriter, stats: unknown, gpu: GpuState, ranges: Array<[number, number]>): Promise<boolean> {
+  const combine = gpu.merger.combineFor(plan, job, stats);
+  if (typeof combine === 'string') {
+    if (gpu.strict) fail('GPU_E_METHOD', `--device gpu cannot merge tensor ${job.name}: ${combine}; use --device cpu or auto`);
+    return false;
+  }
+  try {
+    const r = await gpu.merger.mergeTensor(plan, job, combine, writer, ranges);
+    if (r.nonFinite > 0) nonFiniteError(job.name, r.nonFinite, r.firstBad, job.outDtype as FloatDtype);
+    return true;
+  } catch (e) {
+    if (gpu.strict || !(e instanceof MergeSearchError) || e.code !== 'GPU_E_OUT_OF_MEMORY') throw e;
+    gpu.on = false;
+    gpu.onWarning?.(`${e.message.replace(/^GPU_E_OUT_OF_MEMORY: /, '')} — merging the rest on the CPU`);
+    return false;
   }
 }

@@ -2,6 +2,7 @@
 // whole-tensor numbers (top-k thresholds, norms, cosines) first sweep the chunks in one or more
 // statistics passes, then merge each chunk given those statistics. When a tensor fits in memory
 // there is one chunk and nothing is read twice.
+import type { ElementwiseCombine } from './elementwise.ts';
 import type { Scalar } from './parameters.ts';
 
 export type ParamKind = 'number' | 'boolean' | 'string';
@@ -97,6 +98,11 @@ export interface MergeMethod<S = unknown> {
    * output bytes in one fused wasm pass, with the same bits as merge() plus encoding.
    */
   plainWeightedSum?(ctx: TensorContext): number[];
+  /**
+   * merge() as a per-element description (elementwise.ts), for executors that run it elsewhere
+   * (the GPU kernels); a string says why these parameters have none. Absent: the method has none.
+   */
+  elementwise?(ctx: TensorContext, stats: S | undefined): ElementwiseCombine | string;
 }
 
 export function numberParam(v: Scalar | undefined, name: string): number {

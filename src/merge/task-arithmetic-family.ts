@@ -2,8 +2,10 @@
 // sparsified, weighted, optionally sign-elected (TIES consensus), summed, optionally normalised by
 // the summed weights, scaled by lambda (and LiNeS' depth-linear factor), added to the base.
 import { allocF32, cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
+import type { ElementwiseKeep } from './elementwise.ts';
 import {
   combineNorms,
+  isSparse,
   keepMask,
   maskKey,
   needsNormPass,
@@ -114,6 +116,21 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     return mask(ctx, chunk, s, i, stats);
   }
 
+  /** The numbers merge() combines with, shared with the elementwise description. */
+  function combineNumbers(ctx: TensorContext, stats: FamilyStats | undefined) {
+    const sp = sparsity(ctx);
+    const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
+    const normalize = boolParam(ctx.global.normalize);
+    const lambda = numberParam(ctx.global.lambda ?? 1, 'lambda');
+    const lines = numberParam(ctx.global.lines_alpha ?? 1, 'lines_alpha') + numberParam(ctx.global.lines_beta ?? 0, 'lines_beta') * ctx.t;
+    // weight × rescale factor
+    const eff = weights.map((w, i) => {
+      const s = sp?.[i];
+      return w * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1);
+    });
+    return { weights, eff, scale: lambda * lines, normalize };
+  }
+
   return {
     name: o.name,
     description: o.description,
@@ -191,22 +208,35 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       }
       return next;
     },
+    elementwise(ctx, stats) {
+      const sp = sparsity(ctx);
+      const keep: ElementwiseKeep[] = [];
+      for (let i = 0; i < ctx.perModel.length; i++) {
+        const m = sp?.[i];
+        if (!m || !isSparse(m)) keep.push({ kind: 'all' });
+        else if (m.kind === 'random') keep.push({ kind: 'bernoulli', key: maskKey(ctx.seed, i), density: m.density });
+        else if (m.kind === 'magnitude') {
+          // Without statistics only whether a kernel exists is asked: any selection answers that.
+          const sel = stats?.selections?.[i]?.[0] ?? { bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true };
+          keep.push(sel.all ? { kind: 'all' } : { kind: 'top', bits: sel.bits, admitEqual: sel.admitEqual, equalBefore: sel.equalBefore, none: sel.none });
+        } else return `${o.name} with ${m.kind} sparsification (density ${m.density} < 1 for ${ctx.modelRefs?.[i] ?? `model ${i + 1}`}) has no GPU kernel yet`;
+      }
+      const c = combineNumbers(ctx, stats);
+      // The gain is the double the CPU kernels compute (fused-kernels.ts: Σ weights left to right, then the guard).
+      let div = c.weights.reduce((a, b) => a + b);
+      if (!c.normalize || Math.abs(div) < 1e-8) div = 1;
+      return { kind: 'task-vector', eff: c.eff, weights: c.weights, keep, consensus: o.consensus, normalize: c.normalize, gain: c.scale / div, scale: c.scale, roundTau: passes(ctx).length > 0 };
+    },
     merge(ctx, chunk, stats) {
       const base = chunk.base!;
       const n = base.length;
       const k = chunk.models.length;
       const sp = sparsity(ctx);
-      const weights = ctx.perModel.map((p) => numberParam(p.weight, 'weight'));
-      const normalize = boolParam(ctx.global.normalize);
-      const lambda = numberParam(ctx.global.lambda ?? 1, 'lambda');
-      const lines = numberParam(ctx.global.lines_alpha ?? 1, 'lines_alpha') + numberParam(ctx.global.lines_beta ?? 0, 'lines_beta') * ctx.t;
-      const scale = lambda * lines;
+      const { weights, eff, scale, normalize } = combineNumbers(ctx, stats);
       const masks: Keep[] = [];
-      const eff: number[] = []; // weight × rescale factor
       for (let i = 0; i < k; i++) {
         const s = sp?.[i];
         masks.push(s ? keepOf(ctx, chunk, s, i, stats) : null);
-        eff.push(weights[i]! * (s ? rescaleFactor(s, stats?.norms?.[i]) : 1));
       }
       // Task vectors already built by a statistics pass are reused; others are formed on the fly.
       const kept = chunk.models.map((_, i) => chunk.cache.get(`tau${i}`) as Float32Array | undefined);

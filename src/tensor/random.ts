@@ -19,9 +19,14 @@ export function uniformAt(key: number, index: number): number {
   return (fmix32((index >>> 0) ^ key ^ Math.imul(hi, 0x9e3779b1)) >>> 8) / 16777216;
 }
 
+/** The integer form of `uniformAt(key, i) < p`: (fmix32(...) >>> 8) < bernoulliThreshold(p). */
+export function bernoulliThreshold(p: number): number {
+  return Math.ceil(p * 16777216); // u < p  ⇔  (h >>> 8) < p·2^24
+}
+
 /** mask[i] = 1 where uniformAt(key, first + i) < p: the same draws, in one tight loop. */
 export function bernoulliMask(key: number, first: number, p: number, mask: Uint8Array): void {
-  const threshold = Math.ceil(p * 16777216); // u < p  ⇔  (h >>> 8) < p·2^24
+  const threshold = bernoulliThreshold(p);
   const n = mask.length;
   let i = 0;
   while (i < n) {

@@ -26,6 +26,7 @@ const linear: MergeMethod = {
     return out;
   },
   plainWeightedSum: (ctx) => scaledWeights(ctx),
+  elementwise: (ctx) => ({ kind: 'weighted-sum', weights: scaledWeights(ctx) }),
 };
 
 export default linear;

@@ -1,0 +1,48 @@
+// A method's final per-element combine, described as data: what the CPU kernels in
+// tensor/fused-kernels.ts compute for a chunk, given the statistics passes' results. Other
+// executors (the WGSL kernels in src/gpu/) run this description instead of the method's merge(),
+// so the two paths take every number (weights, rescale factors, mask keys) from the same place.
+
+/** Which task-vector entries are kept. */
+export type ElementwiseKeep =
+  | { kind: 'all' }
+  /** DARE: element e (global index in the tensor) is kept when the counter hash uniformAt(key, e) < density. */
+  | { kind: 'bernoulli'; key: number; density: number }
+  /**
+   * TIES trimming (select.ts): entries whose |τ| bit pattern (τ in float32) is above `bits`, plus
+   * the first `admitEqual` entries equal to it in index order; equalBefore[c] counts those in the
+   * statistics passes' row chunks before chunk c. `none`: nothing kept.
+   */
+  | {
+      kind: 'top';
+      bits: number;
+      admitEqual: number;
+      equalBefore: number[];
+      none: boolean;
+      /** Element index from which equal entries are no longer admitted (found from the data by the executor). */
+      cutoff?: number;
+    };
+
+export type ElementwiseCombine =
+  /** out[e] = Σᵢ weights[i] · modelᵢ[e] (double arithmetic, rounded once to float32). */
+  | { kind: 'weighted-sum'; weights: number[] }
+  /**
+   * The task-vector family: aᵢ = keepᵢ · effᵢ · τᵢ with τᵢ = modelᵢ − base. Without consensus:
+   * out = base + (Σ aᵢ) · gain. With consensus (TIES sign election): the aᵢ agreeing with the sign
+   * of Σ aᵢ (zero counts as +) are summed, and with normalize divided by the sum of their
+   * weights (0 → 1); out = base + that · scale.
+   */
+  | {
+      kind: 'task-vector';
+      eff: number[];
+      weights: number[];
+      keep: ElementwiseKeep[];
+      consensus: boolean;
+      normalize: boolean;
+      /** Multiplier of Σ aᵢ without consensus (scale / Σ weights when normalizing). */
+      gain: number;
+      /** Multiplier of the elected mean with consensus. */
+      scale: number;
+      /** τ rounded to float32 before use (as the CPU path does when a statistics pass built τ). */
+      roundTau: boolean;
+    };
