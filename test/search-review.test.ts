@@ -340,8 +340,10 @@ budget: {trials: 2}`);
         return 0; // created but not migrated yet
       }
     };
+    // Waits for a state, not a time: the limit only stops a hung start (three processes loading the
+    // zoo took over 40 s on a loaded 2-core machine), well inside the suite's 300 s test timeout.
     const t0 = Date.now();
-    while (workers() < 3 && Date.now() - t0 < 40_000) await new Promise((r) => setTimeout(r, 100));
+    while (workers() < 3 && Date.now() - t0 < 240_000) await new Promise((r) => setTimeout(r, 100));
     expect(workers(), stderr).toBe(3);
     process.kill(-child.pid!, 'SIGINT');
     const code = await exited;
