@@ -13,6 +13,7 @@ export type AnalysisKind = 'recommendation' | 'importance' | 'compare';
 export function studyAnalysis(store: StudyStore, s: StudyRow, kind: 'recommendation', db: string): RecommendationJson;
 export function studyAnalysis(store: StudyStore, s: StudyRow, kind: 'importance', db: string): ImportanceJson;
 export function studyAnalysis(store: StudyStore, s: StudyRow, kind: 'compare', db: string): CompareJson;
+export function studyAnalysis(store: StudyStore, s: StudyRow, kind: AnalysisKind, db: string): unknown;
 export function studyAnalysis(store: StudyStore, s: StudyRow, kind: AnalysisKind, db: string): unknown {
   const attrs = store.studyAttrs(s.id);
   const rule = studyRule(s, attrs);

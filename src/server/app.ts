@@ -13,10 +13,8 @@ import type { ServerContext } from './context.ts';
 import { registerErrorHandler, registerNotFound, serverPaths } from './error-handler.ts';
 import { Launches } from './launches.ts';
 import { PageCache } from './page-cache.ts';
-import compare from './routes/compare.ts';
+import analysis from './routes/analysis.ts';
 import exportRoute from './routes/export.ts';
-import importance from './routes/importance.ts';
-import recommendation from './routes/recommendation.ts';
 import launch from './routes/launch.ts';
 import pareto from './routes/pareto.ts';
 import studies from './routes/studies.ts';
@@ -87,7 +85,7 @@ export async function buildApp(o: AppOptions): Promise<ReportApp> {
   registerAuth(app, { token: o.token, listenHost: o.host });
   registerNotFound(app);
   await app.register(staticFiles(o.publicDir ?? DEFAULT_PUBLIC_DIR));
-  for (const routes of [studies, study, trials, trialsCsv, pareto, recommendation, importance, compare, trial, exportRoute, launch, vendor]) {
+  for (const routes of [studies, study, trials, trialsCsv, pareto, analysis, trial, exportRoute, launch, vendor]) {
     await app.register(routes, { ctx });
   }
   return app;
