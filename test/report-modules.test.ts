@@ -267,7 +267,7 @@ describe('markup.js: the HTML fragments escape what a study holds', () => {
         '<p><span class="muted">method</span> ties · fixed {&#34;k&#34;:0.2}</p>',
     );
     expect(String(markup.exportHintHtml('a&b.db', 's<1>', 4))).toBe(
-      'This is a saved report; export from the command line:<br><code>mergesearch export --db a&amp;b.db --study s&lt;1&gt; --trial 4 --out DIR</code>',
+      'This is a saved report; export from the command line:<br><code class="command">npx mergesearch export --db a&amp;b.db --study s&lt;1&gt; --trial 4 --out DIR</code>',
     );
   });
 });

@@ -343,10 +343,16 @@ budget: {trials: 2}`);
     // Waits for a state, not a time: the limit only stops a hung start (three processes loading the
     // zoo took over 40 s on a loaded 2-core machine), well inside the suite's 300 s test timeout.
     const t0 = Date.now();
-    while (workers() < 3 && Date.now() - t0 < 240_000) await new Promise((r) => setTimeout(r, 100));
-    expect(workers(), stderr).toBe(3);
-    process.kill(-child.pid!, 'SIGINT');
-    const code = await exited;
+    let code: number | null;
+    try {
+      while (workers() < 3 && Date.now() - t0 < 240_000) await new Promise((r) => setTimeout(r, 100));
+      expect(workers(), stderr).toBe(3);
+      process.kill(-child.pid!, 'SIGINT');
+      code = await exited;
+    } finally {
+      // A failed wait must not leave the group searching its 100,000-trial budget after the test.
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
     expect(code, stderr).toBe(130);
     const store = StudyStore.open(db, { readonly: true });
     const trials = store.trials(store.getStudy('ctrlc').id);

@@ -422,7 +422,7 @@ async function start() {
   }
   if (!state.studies.length) {
     showLoading('');
-    showError('The database holds no studies yet. Start one with mergesearch search STUDY.yaml.');
+    showError('The database holds no studies yet. Start one with npx mergesearch search STUDY.yaml.');
     return;
   }
   const wanted = params.get('study');

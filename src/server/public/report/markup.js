@@ -116,7 +116,7 @@ export function detailMetaHtml(t) {
 
 /** A saved report cannot export: the command that does. */
 export function exportHintHtml(db, study, trial) {
-  return html`This is a saved report; export from the command line:<br><code>mergesearch export --db ${db} --study ${study} --trial ${trial} --out DIR</code>`;
+  return html`This is a saved report; export from the command line:<br><code class="command">npx mergesearch export --db ${db} --study ${study} --trial ${trial} --out DIR</code>`;
 }
 
 export const NO_COEFFICIENTS = html`<p class="muted">No coefficients stored for this trial.</p>`;

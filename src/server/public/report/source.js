@@ -73,7 +73,7 @@ export function embeddedSource(data) {
     importance: async (name) => of(name).importance,
     compare: async (name) => of(name).compare,
     exportTrial: async () => {
-      throw new Error('a saved report cannot export; use mergesearch export');
+      throw new Error('a saved report cannot export; use npx mergesearch export');
     },
   };
 }
