@@ -30,6 +30,16 @@ if (r.status !== 0) {
   process.stderr.write('mergesearch: compiling to dist/ failed; the CLI runs the TypeScript sources through tsx until `npm run build` succeeds\n');
   process.exit(r.status ?? 1);
 }
+// Worker-thread entry points are plain .mjs files that tsc does not copy: put each beside the
+// compiled modules it starts (pg-thread.mjs, the scoring workers' entry), or the threads cannot load.
+const copyMjs = (dir) => {
+  for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const rel = path.join(dir, e.name);
+    if (e.isDirectory()) copyMjs(rel);
+    else if (e.name.endsWith('.mjs')) fs.copyFileSync(path.join(root, rel), path.join(dist, rel));
+  }
+};
+copyMjs('src');
 fs.writeFileSync(stamp, JSON.stringify({ built: started.toISOString() }) + '\n');
 // The stamp's time is when compiling began: a source saved during the build counts as newer.
 fs.utimesSync(stamp, started, started);

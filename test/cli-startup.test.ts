@@ -59,9 +59,29 @@ describe('bin/mergesearch.js: compiled or sources', () => {
 
   it('the package root is found from the sources (the compiled copy goes up one folder more)', () => {
     expect(PACKAGE_ROOT).toBe(REPO_ROOT);
-    for (const f of [['bin', 'mergesearch.js'], ['src', 'tensor', 'wasm', 'merge-kernels.wasm'], ['src', 'server', 'public', 'index.html'], ['experiments', 'mnist8', 'studies', 'quickstart.yaml']]) {
+    for (const f of [['bin', 'mergesearch.js'], ['src', 'tensor', 'wasm', 'merge-kernels.wasm'], ['src', 'tensor', 'wasm', 'dense-kernels.wasm'], ['src', 'tensor', 'wasm', 'forward-kernels.wasm'], ['src', 'server', 'public', 'index.html'], ['experiments', 'mnist8', 'studies', 'quickstart.yaml']]) {
       expect(fs.existsSync(packagePath(...f)), f.join('/')).toBe(true);
     }
+  });
+
+  // tsc copies no asset into dist/: a module that loads a file beside itself by URL finds it there
+  // only if it is a worker entry (.mjs, which bin/compile.mjs copies) or compiled code (.js).
+  const sources = (dir: string): string[] =>
+    fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') || e.name.endsWith('.mjs') ? [path.join(dir, e.name)] : []));
+  it('files loaded beside a module by URL are .mjs worker entries or compiled .js (other assets go through packagePath)', () => {
+    const byUrl = sources('src').flatMap((f) => [...fs.readFileSync(path.join(REPO_ROOT, f), 'utf8').matchAll(/new URL\('([^']+)', import\.meta\.url\)/g)].map((m) => `${f}: ${m[1]}`));
+    expect(byUrl.length).toBeGreaterThan(0);
+    expect(byUrl.filter((x) => !/\.(mjs|js)$/.test(x))).toEqual([]);
+  });
+
+  it('a current dist/ holds a copy of every .mjs worker entry under src/ (CI builds dist/ in npm ci)', () => {
+    if (!isCurrent(REPO_ROOT)) {
+      expect(process.env.CI, 'CI=true: npm ci must have built a current dist/ (prepare)').toBeFalsy();
+      return;
+    }
+    const entries = sources('src').filter((f) => f.endsWith('.mjs'));
+    expect(entries).toContain(path.join('src', 'study', 'pg-thread.mjs'));
+    for (const f of entries) expect(fs.existsSync(path.join(REPO_ROOT, 'dist', f)), f).toBe(true);
   });
 });
 

@@ -1,11 +1,19 @@
-// Worker threads do not inherit the main thread's TypeScript loader: register it, then load. A
-// failure to load is answered like any other (the main thread is blocked waiting for an answer).
+// Worker threads do not inherit the main thread's TypeScript loader: load the compiled worker when
+// this file runs from dist/ (bin/compile.mjs copies it there), else register tsx and load the source.
+// A failure to load is answered like any other (the main thread is blocked waiting for an answer).
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
 try {
-  register();
-  await import('./mlp-forward-worker.ts');
+  const compiled = new URL('./mlp-forward-worker.js', import.meta.url);
+  if (fs.existsSync(fileURLToPath(compiled))) {
+    await import(compiled.href);
+  } else {
+    const { register } = await import('tsx/esm/api');
+    register();
+    await import('./mlp-forward-worker.ts');
+  }
 } catch (e) {
   workerData.port.postMessage({ error: { message: `a scoring worker thread failed to start: ${e?.message ?? e}`, stack: e?.stack } });
   Atomics.add(workerData.signal, 0, 1);

@@ -8,6 +8,8 @@
 // Writes take a transaction-scoped advisory lock first: the same "write lock up front" that SQLite's
 // BEGIN IMMEDIATE gives, so a read-modify-write of the optimizer state (ask, tell) never interleaves
 // with another worker's. Reads run in REPEATABLE READ transactions (one snapshot each).
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { MergeSearchError, fail } from '../errors.ts';
 import type { SqlConnection, SqlParam } from './connection.ts';
@@ -37,7 +39,10 @@ function clientThread(): ClientThread {
   if (shared) return shared;
   const flag = new SharedArrayBuffer(4);
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./pg-thread.mjs', import.meta.url), { workerData: { flag, port: port2 }, transferList: [port2] });
+  const entry = new URL('./pg-thread.mjs', import.meta.url);
+  // The caller blocks on Atomics.wait and cannot hear a thread that never loads: check it is there.
+  if (!fs.existsSync(fileURLToPath(entry))) fail('STUDY_E_CONNECT', `the PostgreSQL client thread ${fileURLToPath(entry)} is missing; rebuild with \`npm run build\` (or set MERGESEARCH_FROM_SOURCE=1)`);
+  const worker = new Worker(entry, { workerData: { flag, port: port2 }, transferList: [port2] });
   // The thread never keeps the process alive: a process that forgot close() still exits.
   worker.unref();
   port1.unref();

@@ -11,6 +11,7 @@
 // memory (not the merge kernels' heap): nothing else lives there between calls.
 import fs from 'node:fs';
 import { kernelBackend } from '../kernel-backend.ts';
+import { packagePath } from '../../package-root.ts';
 
 interface GemmExports {
   __heap_base: WebAssembly.Global;
@@ -38,7 +39,7 @@ let loaded: Gemm | null | undefined;
 
 function load(): Gemm | null {
   try {
-    const bytes = fs.readFileSync(new URL('./dense-kernels.wasm', import.meta.url));
+    const bytes = fs.readFileSync(packagePath('src', 'tensor', 'wasm', 'dense-kernels.wasm'));
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
     const x = instance.exports as unknown as GemmExports;

@@ -2,6 +2,7 @@
 // forward-kernels.wasm): one instance and one plain memory per thread. The memory is laid out once
 // for a data set (DenseMemory.layout) and grown before any view is taken, so views stay valid.
 import fs from 'node:fs';
+import { packagePath } from '../../package-root.ts';
 
 export interface ForwardExports {
   pack_panels(w: number, out: number, inSize: number, p: number): void;
@@ -30,7 +31,7 @@ let compiled: WebAssembly.Module | null | undefined;
 function module(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(fs.readFileSync(new URL('./forward-kernels.wasm', import.meta.url)));
+      compiled = new WebAssembly.Module(fs.readFileSync(packagePath('src', 'tensor', 'wasm', 'forward-kernels.wasm')));
     } catch {
       compiled = null; // no SIMD in this runtime: callers use the tfjs forward pass
     }
