@@ -307,7 +307,11 @@ budget: {trials: 14}
     // The config as written, at a readable size.
     await expectText(page, '#summary pre.yaml', 'optimizer: {name: nsga2, population: 6}');
     expect(await page.locator('#summary details.config').getAttribute('open')).not.toBeNull();
-    expect(await page.locator('#live').isHidden()).toBe(true); // the search finished before the page opened
+    // The search has finished: the badge goes once its last trial is older than the live window
+    // (15 s, checked at each poll; the window itself is unit-tested with an injected clock in
+    // report-modules). Wait for that state rather than assume the window has passed.
+    await page.locator('#live').waitFor({ state: 'hidden', timeout: 120_000 });
+    expect(await page.locator('#live').isHidden()).toBe(true);
   });
 
   it('draws parallel coordinates, parameter importance, the studies on this benchmark and the baselines as references', async () => {
