@@ -13,11 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openMergeDevice } from '../../src/gpu/merge-device.ts';
-import { Checkpoint } from '../../src/io/checkpoint.ts';
-import { CheckpointWriter } from '../../src/io/checkpoint-writer.ts';
 import { mergeToFolder } from '../../src/merge/merge-to-folder.ts';
 import { parseRecipe } from '../../src/merge/recipe.ts';
 import { LLAMA_1B, LLAMA_1GB, writeSyntheticFamily, type LlamaShape } from '../../src/zoo/synthetic-llama.ts';
+import { readWriteBaseline } from './read-write-baseline.ts';
 
 const self = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -44,19 +43,7 @@ async function child(step: string, root: string, threads: number): Promise<void>
   let secs = 0;
   if (step === 'baseline') {
     const t0 = process.hrtime.bigint();
-    const cs = dirs.map((d) => Checkpoint.open(d));
-    const planned = [...cs[0]!.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
-    const w = new CheckpointWriter(out, planned, { shardSize: 5e9 });
-    for (const t of planned) {
-      let last: Uint8Array | undefined;
-      for (const c of cs) {
-        last = c.readRaw(t.name);
-        inputBytes += last.length;
-      }
-      w.write(t.name, last!);
-    }
-    w.commit();
-    cs.forEach((c) => c.close());
+    inputBytes += readWriteBaseline(dirs, out);
     secs = Number(process.hrtime.bigint() - t0) / 1e9;
   } else {
     const [where, method] = step.split(':') as ['cpu' | 'gpu', string];
