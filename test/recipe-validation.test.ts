@@ -68,7 +68,11 @@ const BAD: BadCase[] = [
   { name: 'unknown-key-base', text: 'merge_method: ties\nbase_modle: base\nmodels: [base]\n', code: 'RECIPE_E_FIELD', mentions: ['base_modle', 'did you mean base_model?'] },
   { name: 'literal-top-level-weight', text: `${TIES_HEAD}weight: 0.5\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['unknown key weight'] },
   { name: 'slices-past-the-layers', text: 'merge_method: passthrough\nslices:\n  - sources:\n      - model: base\n        layer_range: [0, 9]\n', code: 'RECIPE_E_SLICE', mentions: ['layer_range [0, 9]', 'base'] },
-  { name: 'tokenizer-block', text: `${TIES_HEAD}tokenizer: {source: union}\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_FIELD', mentions: ['tokenizer'] },
+  { name: 'tokenizer-block-pad', text: `${TIES_HEAD}tokenizer: {source: union, pad_to_multiple_of: 0}\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_FIELD', mentions: ['tokenizer.pad_to_multiple_of', 'whole number'] },
+  { name: 'tokenizer-block-key', text: `${TIES_HEAD}tokenizer: {sauce: union}\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_FIELD', mentions: ['unknown key sauce'] },
+  { name: 'tokenizer-token-no-source', text: `${TIES_HEAD}tokenizer: {tokens: {"<x>": {force: true}}}\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_FIELD', mentions: ['"<x>"', 'source is required'] },
+  { name: 'tokenizer-token-stranger', text: `${TIES_HEAD}tokenizer: {tokens: {"<x>": {source: deep}}}\nmodels: [{model: expert-1, parameters: {weight: 1}}]\n`, code: 'RECIPE_E_FIELD', mentions: ['deep', "not one of the recipe's models"] },
+  { name: 'chat-template-bad', text: `${TIES_HEAD}chat_template: vicuna\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['chat_template', 'vicuna', 'chatml'] },
   // --- merge_method
   { name: 'method-dash', text: 'merge_method: dare-ties\nbase_model: base\nmodels: [expert-1]\n', code: 'RECIPE_E_METHOD', mentions: ['dare-ties', 'did you mean dare_ties?'] },
   { name: 'method-case', text: 'merge_method: TIES\nbase_model: base\nmodels: [expert-1]\n', code: 'RECIPE_E_METHOD', mentions: ['TIES', 'did you mean ties?'] },
@@ -124,7 +128,7 @@ const BAD: BadCase[] = [
   { name: 'dtype-float8', text: `${TIES_HEAD}dtype: float8\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['dtype', 'float8', 'bfloat16'] },
   { name: 'out-dtype-int8', text: `${TIES_HEAD}out_dtype: int8\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['out_dtype', 'int8'] },
   { name: 'dtype-number', text: `${TIES_HEAD}dtype: 16\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['dtype', '16'] },
-  { name: 'tokenizer-union', text: `${TIES_HEAD}tokenizer_source: union\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['tokenizer_source', 'union', 'not supported'] },
+  { name: 'tokenizer-both', text: `${TIES_HEAD}tokenizer_source: union\ntokenizer: {source: base}\nparameters: {weight: 1}\nmodels: [expert-1]\n`, code: 'RECIPE_E_FIELD', mentions: ['tokenizer_source', 'not both'] },
   // --- found only while merging (the writer has started): still nothing left behind
   { name: 'nan-input', text: 'merge_method: linear\nparameters: {weight: 1}\nmodels: [hand-a, hand-nan]\n', code: 'MERGE_E_NONFINITE', mentions: ['model.embed_tokens.weight', 'NaN'] },
 ];

@@ -10,7 +10,7 @@ import { executeMerge, type ExecuteOptions } from './executor.ts';
 import { modelCard } from './model-card.ts';
 import { mergekitNotes } from './mergekit-compat.ts';
 import { planMerge, type MergePlan } from './plan.ts';
-import { checkTokenizerSource, tokenizerDir } from './tokenizer-source.ts';
+import { outputTokenizerFiles } from './tokenizer-source.ts';
 import type { Recipe } from './recipe.ts';
 
 export interface MergeToFolderOptions extends ExecuteOptions {
@@ -50,7 +50,8 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
   const plan = planMerge(recipe, opts.seed ?? 0);
   try {
     checkOutputIsNotAnInput(plan, opts.out);
-    checkTokenizerSource(plan);
+    // Worked out (and any problem found) before the merge runs; written after it.
+    const tokenizerFiles = outputTokenizerFiles(plan, TOKENIZER_FILES);
     for (const w of plan.warnings) opts.onWarning?.(w);
     // Said before the work; the model card repeats it.
     for (const n of mergekitNotes(recipe)) opts.onWarning?.(`not reproducible with mergekit: ${n}`);
@@ -62,7 +63,7 @@ export async function mergeToFolder(recipe: Recipe, opts: MergeToFolderOptions):
     });
     try {
       await executeMerge(plan, writer, opts);
-      writeSideFiles(plan, writer, opts.out, opts.modelCardExtra);
+      writeSideFiles(plan, writer, opts.out, tokenizerFiles, opts.modelCardExtra);
       writer.commit();
     } catch (e) {
       writer.abort();
@@ -102,7 +103,7 @@ function dirOf(p: string): string {
   return fs.statSync(p).isFile() ? path.dirname(p) : p;
 }
 
-function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, cardExtra = ''): void {
+function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, tokenizerFiles: ReturnType<typeof outputTokenizerFiles>, cardExtra = ''): void {
   const recipe = plan.recipe;
   // config.json and the tokenizer both come from the base when there is one (mergekit's choice).
   const source = plan.base ?? plan.reference;
@@ -117,12 +118,12 @@ function writeSideFiles(plan: MergePlan, writer: CheckpointWriter, out: string, 
     Object.assign(config, plan.configPatch);
     writer.addFile('config.json', JSON.stringify(config, null, 2) + '\n');
   }
-  // mergekit copies the tokenizer from the base model unless tokenizer_source names another.
-  const dir = tokenizerDir(plan);
-  for (const f of TOKENIZER_FILES) {
-    const p = path.join(dir, f);
+  // mergekit copies the tokenizer from the base model unless a tokenizer source says otherwise;
+  // files rewritten for a merged vocabulary or a chat template are written instead.
+  for (const [name, f] of tokenizerFiles) {
+    if ('text' in f) writer.addFile(name, f.text);
     // A FIFO or device here would block or never end the copy: refused (file-checks.ts).
-    if (fs.existsSync(p) && statInput(p, 'tokenizer file') === 'file') writer.copyFile(p);
+    else if (statInput(f.copy, 'tokenizer file') === 'file') writer.copyFile(f.copy);
   }
   writer.addFile('mergekit_config.yml', recipe.text.endsWith('\n') ? recipe.text : recipe.text + '\n');
   writer.addFile('README.md', modelCard(recipe, out, cardExtra, written));

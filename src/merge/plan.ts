@@ -9,6 +9,8 @@ import type { MergeMethod, ParamDef, TensorContext } from './method.ts';
 import { evaluateSetting, layerPosition, type Scalar, type Setting } from './parameters.ts';
 import { inputBase, inputModels, type Recipe, type RecipeModel } from './recipe.ts';
 import { planSlices } from './slice-plan.ts';
+import { applyVocabulary } from './tokenizer-source.ts';
+import type { VocabPlan } from './tokenizer-vocab-plan.ts';
 
 /** One tensor of one opened checkpoint. */
 export interface TensorSource {
@@ -51,6 +53,8 @@ export interface MergePlan {
   totalInputBytes: number;
   /** Things the user should know that do not stop the merge. */
   warnings: string[];
+  /** The output vocabulary, when the recipe sets a tokenizer (tokenizer-source.ts). */
+  vocab?: VocabPlan;
   close(): void;
 }
 
@@ -94,6 +98,8 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       warnings.push(`${copiedFloats.length} tensors of dtype ${[...new Set(copiedFloats.map((t) => t.dtype))].join('/')} (e.g. ${copiedFloats[0]!.name}) are copied from ${refs[0]!.ref} unmerged: only F32, F16 and BF16 are merged`);
     }
     let totalInputBytes = 0;
+    // With a tokenizer set, vocabulary rows are permuted into one vocabulary instead (applyVocabulary).
+    if (recipe.tokenizerSource) commonRows.clear();
     for (const [name, rows] of commonRows) {
       warnings.push(`${name} has ${all.map((c, i) => `${c.info(name).shape[0]} rows in ${refs[i]!.ref}`).join(', ')}: the vocabularies differ in size, so only the first ${rows} rows (the tokens every model has) are merged and written (mergekit's common-submatrix rule)`);
     }
@@ -132,7 +138,9 @@ export function planMerge(recipe: Recipe, seed = 0): MergePlan {
       const src = (checkpoint: Checkpoint): TensorSource => ({ checkpoint, tensor: info.name, lora: patches.get(checkpoint)?.get(info.name) });
       jobs.push({ name: info.name, shape, outDtype, merge, ctx, inputBytes, inputs: { base: base ? src(base) : null, models: models.map(src) }, copyFrom: src(reference) });
     }
-    return { recipe, method, base, models, reference, numLayers, checkpoints: opened, configPatch, jobs, totalInputBytes, warnings, close };
+    const plan: MergePlan = { recipe, method, base, models, reference, numLayers, checkpoints: opened, configPatch, jobs, totalInputBytes, warnings, close };
+    applyVocabulary(plan);
+    return plan;
   } catch (e) {
     close();
     throw e;

@@ -1,5 +1,5 @@
-// Recipes: the mergekit YAML subset (models, MODEL+LORA adapters, base_model, merge_method, parameters, dtype,
-// out_dtype, tokenizer_source) with local paths. Everything here is checked before any tensor data
+// Recipes: the mergekit YAML subset (models or slices, MODEL+LORA adapters, base_model, merge_method,
+// parameters, dtype, out_dtype, tokenizer_source, the tokenizer block, chat_template) with local paths. Everything here is checked before any tensor data
 // is read; errors name the key at fault and what to write instead.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import type { MergeMethod } from './method.ts';
 import type { Setting } from './parameters.ts';
 import { closestName, getMethod, methodNames, METHODS } from './registry.ts';
 import { MERGEKIT_RUN_OPTIONS, runOptionWarning } from './mergekit-compat.ts';
+import { CHAT_TEMPLATES } from './chat-templates.ts';
 
 export interface RecipeModel {
   /** As written in the recipe. */
@@ -40,6 +41,12 @@ export interface RecipeSlice {
   parameters: Record<string, Setting>;
 }
 
+/** A `tokenizer.tokens` entry's source (mergekit's TokenEmbeddingConfig.source). */
+export type TokenEmbeddingSource =
+  | { kind: 'zero' }
+  | { kind: 'model'; ref: string; dir: string }
+  | { kind: 'model_token'; ref: string; dir: string; tokenId?: number; token?: string };
+
 export interface Recipe {
   method: MergeMethod;
   baseModel?: RecipeModel;
@@ -50,18 +57,26 @@ export interface Recipe {
   parameters: Record<string, Setting>;
   dtype?: FloatDtype;
   outDtype?: FloatDtype;
-  /** Where the output's tokenizer files come from: the base (the default), or a named model. */
-  tokenizerSource?: 'base' | RecipeModel;
+  /**
+   * The output's vocabulary (`tokenizer_source`, or the `tokenizer:` block's source, `union` by
+   * default there): the base's, a model's, or the union of all. Unset: the base's tokenizer files
+   * are copied and embedding rows merged by position (tokenizer-vocab-plan.ts).
+   */
+  tokenizerSource?: 'base' | 'union' | RecipeModel;
+  /** `tokenizer.tokens`: where chosen tokens' embedding rows come from. */
+  tokens?: Map<string, { source: TokenEmbeddingSource; force: boolean }>;
+  /** `tokenizer.pad_to_multiple_of`: the embeddings' row count is rounded up to a multiple of this. */
+  padToMultipleOf?: number;
+  /** `chat_template`: auto, a built-in name (chat-templates.ts) or a Jinja template. */
+  chatTemplate?: string;
   /** The recipe text as given, written out as mergekit_config.yml. */
   text: string;
   warnings: string[];
 }
 
-const TOP_LEVEL = ['models', 'slices', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'name'];
+const TOP_LEVEL = ['models', 'slices', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'tokenizer', 'chat_template', 'name'];
 const UNSUPPORTED: Record<string, string> = {
   modules: 'modules are not supported; list whole models under `models`',
-  tokenizer: 'the `tokenizer` block is not supported; use `tokenizer_source: base`',
-  chat_template: 'chat_template is not supported; copy it into tokenizer_config.json yourself',
 };
 
 export function readRecipeFile(file: string): Recipe {
@@ -159,7 +174,10 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   const parameters = readParameters(raw.parameters, `${source}: parameters`);
   const dtype = readDtype(raw.dtype, `${source}: dtype`);
   const outDtype = readDtype(raw.out_dtype, `${source}: out_dtype`);
-  const tokenizerSource = readTokenizerSource(raw.tokenizer_source, `${source}: tokenizer_source`, models, baseModel, resolve);
+  if (raw.tokenizer_source != null && raw.tokenizer != null) fail('RECIPE_E_FIELD', `${source}: give tokenizer_source or the tokenizer block, not both (mergekit refuses both); move the source into tokenizer.source`);
+  const block = readTokenizerBlock(raw.tokenizer, `${source}: tokenizer`, models, baseModel, resolve);
+  const tokenizerSource = block?.source ?? readTokenizerSource(raw.tokenizer_source, `${source}: tokenizer_source`, models, baseModel, resolve);
+  const chatTemplate = readChatTemplateKey(raw.chat_template, `${source}: chat_template`);
   if (method.base === 'unused' && baseModel && !models.some((m) => m === baseModel)) {
     warnings.push(`${method.name} does not use base_model; ${baseModel.ref} is ignored except as the source of config and tokenizer files`);
   }
@@ -170,7 +188,7 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   } else {
     checkParameterNames(method, parameters, models, source, warnings);
   }
-  return { method, baseModel, models, slices, parameters, dtype, outDtype, tokenizerSource, text, warnings };
+  return { method, baseModel, models, slices, parameters, dtype, outDtype, tokenizerSource, tokens: block?.tokens, padToMultipleOf: block?.padToMultipleOf, chatTemplate, text, warnings };
 }
 
 /** The models a method merges (the base apart when the method takes one). */
@@ -251,16 +269,94 @@ function resolveModelPath(ref: string, recipeDir: string, where: string): string
   return found;
 }
 
-/** `tokenizer_source`: base, or a model (one of the recipe's, or any checkpoint folder); union is not built yet. */
-function readTokenizerSource(v: unknown, where: string, models: RecipeModel[], baseModel: RecipeModel | undefined, resolve: Resolve): 'base' | RecipeModel | undefined {
+/** `tokenizer_source`: base, union, or a model (one of the recipe's, or any checkpoint folder). */
+function readTokenizerSource(v: unknown, where: string, models: RecipeModel[], baseModel: RecipeModel | undefined, resolve: Resolve): 'base' | 'union' | RecipeModel | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') fail('RECIPE_E_FIELD', `${where} must be base or a model path, got ${JSON.stringify(v)}`);
-  if (v === 'base') return 'base';
-  if (v === 'union') {
-    fail('RECIPE_E_FIELD', `${where}: union is not supported yet (it builds a new vocabulary and permutes every model's embedding rows); use tokenizer_source: base or the path of one model whose tokenizer all the models share`);
-  }
+  if (typeof v !== 'string') fail('RECIPE_E_FIELD', `${where} must be base, union or a model path, got ${JSON.stringify(v)}`);
+  if (v === 'base' || v === 'union') return v;
   const found = [...models, ...(baseModel ? [baseModel] : [])].find((m) => m.ref === v);
   return found ?? { ref: v, ...resolve(v, where), parameters: {} };
+}
+
+/** A model named inside the tokenizer block: one of the recipe's models, by its text or its folder. */
+function blockModel(v: string, where: string, models: RecipeModel[], baseModel: RecipeModel | undefined, resolve: Resolve): { ref: string; dir: string } {
+  const all = [...models, ...(baseModel ? [baseModel] : [])];
+  const found = all.find((m) => m.ref === v) ?? (() => {
+    const r = resolve(v, where);
+    return all.find((m) => path.resolve(m.path) === path.resolve(r.path));
+  })();
+  if (!found) fail('RECIPE_E_FIELD', `${where}: ${v} is not one of the recipe's models; a token's row must come from a model being merged (${all.map((m) => m.ref).join(', ')})`);
+  const p = path.resolve(found.path);
+  return { ref: found.ref, dir: fs.statSync(p).isFile() ? path.dirname(p) : p };
+}
+
+/** The `tokenizer:` block (mergekit's TokenizerConfig): source (default union), tokens, pad_to_multiple_of. */
+function readTokenizerBlock(
+  v: unknown,
+  where: string,
+  models: RecipeModel[],
+  baseModel: RecipeModel | undefined,
+  resolve: Resolve,
+): { source: 'base' | 'union' | RecipeModel; tokens: Map<string, { source: TokenEmbeddingSource; force: boolean }>; padToMultipleOf?: number } | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) fail('RECIPE_E_FIELD', `${where} must be a mapping with source, tokens and pad_to_multiple_of`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!['source', 'tokens', 'pad_to_multiple_of'].includes(k)) fail('RECIPE_E_FIELD', `${where}: unknown key ${k}; the tokenizer block has source, tokens and pad_to_multiple_of`);
+  }
+  const source = readTokenizerSource(o.source ?? 'union', `${where}.source`, models, baseModel, resolve)!;
+  let padToMultipleOf: number | undefined;
+  if (o.pad_to_multiple_of !== undefined && o.pad_to_multiple_of !== null) {
+    if (!Number.isInteger(o.pad_to_multiple_of) || (o.pad_to_multiple_of as number) < 1) fail('RECIPE_E_FIELD', `${where}.pad_to_multiple_of must be a whole number >= 1, got ${JSON.stringify(o.pad_to_multiple_of)}`);
+    padToMultipleOf = o.pad_to_multiple_of as number;
+  }
+  const tokens = new Map<string, { source: TokenEmbeddingSource; force: boolean }>();
+  if (o.tokens !== undefined && o.tokens !== null) {
+    if (typeof o.tokens !== 'object' || Array.isArray(o.tokens)) fail('RECIPE_E_FIELD', `${where}.tokens must map tokens to {source: ..., force: ...}`);
+    for (const [tok, e] of Object.entries(o.tokens as Record<string, unknown>)) {
+      const at = `${where}.tokens[${JSON.stringify(tok)}]`;
+      if (typeof e !== 'object' || e === null || Array.isArray(e)) fail('RECIPE_E_FIELD', `${at} must be {source: MODEL | {kind: zero} | {kind: model_token, model: MODEL, token: TEXT} , force: true|false}`);
+      const eo = e as Record<string, unknown>;
+      for (const k of Object.keys(eo)) if (k !== 'source' && k !== 'force') fail('RECIPE_E_FIELD', `${at}: unknown key ${k}; a token entry has source and force`);
+      if (eo.force !== undefined && typeof eo.force !== 'boolean') fail('RECIPE_E_FIELD', `${at}.force must be true or false`);
+      tokens.set(tok, { source: readTokenSource(eo.source, `${at}.source`, models, baseModel, resolve), force: eo.force === true });
+    }
+  }
+  return { source, tokens, padToMultipleOf };
+}
+
+function readTokenSource(v: unknown, where: string, models: RecipeModel[], baseModel: RecipeModel | undefined, resolve: Resolve): TokenEmbeddingSource {
+  if (typeof v === 'string') return { kind: 'model', ...blockModel(v, where, models, baseModel, resolve) };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    fail('RECIPE_E_FIELD', `${where} is required: a model, {kind: zero}, or {kind: model_token, model: MODEL, token: TEXT (or token_id: N)}`);
+  }
+  const o = v as Record<string, unknown>;
+  if (o.kind === 'zero') {
+    for (const k of Object.keys(o)) if (k !== 'kind') fail('RECIPE_E_FIELD', `${where}: {kind: zero} takes no ${k}`);
+    return { kind: 'zero' };
+  }
+  if (o.kind === 'model_token') {
+    for (const k of Object.keys(o)) if (!['kind', 'model', 'token', 'token_id'].includes(k)) fail('RECIPE_E_FIELD', `${where}: unknown key ${k}; model_token has model and token or token_id`);
+    if (typeof o.model !== 'string') fail('RECIPE_E_FIELD', `${where}.model must be one of the recipe's models`);
+    const hasId = o.token_id !== undefined && o.token_id !== null;
+    const hasToken = o.token !== undefined && o.token !== null;
+    if (hasId === hasToken) fail('RECIPE_E_FIELD', `${where}: give exactly one of token and token_id`);
+    if (hasId && !Number.isInteger(o.token_id)) fail('RECIPE_E_FIELD', `${where}.token_id must be a whole number`);
+    if (hasToken && typeof o.token !== 'string') fail('RECIPE_E_FIELD', `${where}.token must be a string`);
+    return { kind: 'model_token', ...blockModel(o.model, `${where}.model`, models, baseModel, resolve), tokenId: hasId ? (o.token_id as number) : undefined, token: hasToken ? (o.token as string) : undefined };
+  }
+  fail('RECIPE_E_FIELD', `${where}: kind must be zero or model_token (or give a model path), got ${JSON.stringify(o.kind)}`);
+}
+
+/** `chat_template`: auto, a built-in name, or a Jinja template (mergekit refuses a text under 20 characters or without a brace). */
+function readChatTemplateKey(v: unknown, where: string): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') fail('RECIPE_E_FIELD', `${where} must be auto, a template name or a Jinja template string`);
+  if (v === 'auto' || CHAT_TEMPLATES[v] !== undefined) return v;
+  if (v.length < 20 || !v.includes('{')) {
+    fail('RECIPE_E_FIELD', `${where}: ${JSON.stringify(v)} is neither auto, a built-in template (${Object.keys(CHAT_TEMPLATES).join(', ')}) nor a Jinja template (at least 20 characters with a {)`);
+  }
+  return v;
 }
 
 /** A LoRA adapter folder, found like a model: as given, else relative to the recipe. */

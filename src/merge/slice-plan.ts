@@ -13,7 +13,8 @@ import { tensorSeed } from '../tensor/random.ts';
 import type { MergeMethod, TensorContext } from './method.ts';
 import type { Scalar } from './parameters.ts';
 import type { LoraAdapter, LoraPatch } from '../io/lora-adapter.ts';
-import { openLora, resolveParams, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
+import { openLora, resolveParams, VOCAB_TENSOR_RE, type MergePlan, type TensorJob, type TensorSource } from './plan.ts';
+import { applyVocabulary } from './tokenizer-source.ts';
 import { modelKey, type Recipe, type RecipeModel, type RecipeSlice, type RecipeSource } from './recipe.ts';
 
 /** Tensors outside the layers that sit before them (token and position embeddings). */
@@ -96,7 +97,9 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
     const baseCkpt = recipe.baseModel && opened.get(modelKey(recipe.baseModel));
     const models = [...opened.values()].filter((c) => c !== baseCkpt);
     const configKey = ['num_hidden_layers', 'n_layer', 'num_layers'].find((k) => typeof reference.config?.raw[k] === 'number') ?? 'num_hidden_layers';
-    return {
+    const configPatch: Record<string, unknown> = { [configKey]: numLayers };
+    if (!recipe.tokenizerSource) vocabularyRows(recipe, jobs, reference, warnings, configPatch);
+    const plan: MergePlan = {
       recipe,
       method,
       base: baseCkpt,
@@ -104,16 +107,52 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
       reference,
       numLayers,
       checkpoints: [...opened.values()],
-      configPatch: { [configKey]: numLayers },
+      configPatch,
       jobs,
       totalInputBytes: jobs.reduce((a, j) => a + j.inputBytes, 0),
       warnings,
       close,
     };
+    applyVocabulary(plan);
+    return plan;
   } catch (e) {
     close();
     throw e;
   }
+}
+
+/**
+ * Without a tokenizer: vocabulary tensors whose sources differ in row count merge the rows all have
+ * (a warning naming each model's size); the embeddings (from the first slice) and the head (from
+ * the last) must end with one row count, else the output would not be a usable model.
+ */
+function vocabularyRows(recipe: Recipe, jobs: TensorJob[], reference: Checkpoint, warnings: string[], configPatch: Record<string, unknown>): void {
+  const vocabJobs = jobs.filter((j) => j.shape.length === 2 && VOCAB_TENSOR_RE.test(j.name));
+  let shrunk = false;
+  for (const j of vocabJobs) {
+    const srcs = [...(j.inputs.base ? [j.inputs.base] : []), ...j.inputs.models];
+    const sizes = srcs.map((s) => s.checkpoint.info(s.tensor).shape[0]!);
+    if (sizes.some((n) => n !== j.shape[0])) {
+      shrunk = true;
+      warnings.push(`${j.name} has ${srcs.map((s, i) => `${sizes[i]} rows in ${refOf(recipe, s.checkpoint)}`).join(', ')}: the vocabularies differ in size, so only the first ${j.shape[0]} rows (the tokens every model has) are merged and written (mergekit's common-submatrix rule)`);
+    }
+  }
+  const rowCounts = [...new Set(vocabJobs.map((j) => j.shape[0]!))];
+  if (rowCounts.length > 1) {
+    fail(
+      'RECIPE_E_SLICE',
+      `the slices would write vocabulary tensors of different sizes (${vocabJobs.map((j) => `${j.name}: ${j.shape[0]} rows`).join(', ')}): the embeddings come from slices[0]'s sources and the head from the last slice's, whose vocabularies differ; add tokenizer_source: union (or base, or a model) so both follow one vocabulary`,
+    );
+  }
+  const vocabSize = reference.config?.raw.vocab_size;
+  if (shrunk && typeof vocabSize === 'number' && vocabSize > rowCounts[0]!) {
+    configPatch.vocab_size = rowCounts[0];
+    warnings.push(`config.json's vocab_size becomes ${rowCounts[0]} (was ${vocabSize}) to match the merged embeddings; tokens with higher ids in the copied tokenizer have no embedding`);
+  }
+}
+
+function refOf(recipe: Recipe, c: Checkpoint): string {
+  return recipe.models.find((m) => m.path === c.path)?.ref ?? c.dir;
 }
 
 function sliceLength(s: RecipeSlice): number {
@@ -181,16 +220,22 @@ function jobFor(
   const all = base ? [base, ...models] : models;
   const lead = at(slice.sources[0]!);
   const info = lead.checkpoint.info(lead.tensor);
+  // Token embeddings and heads whose row counts (vocabulary sizes) differ: the rows all share.
+  let commonRows: number | undefined;
   for (const x of all) {
     const o = x.checkpoint.info(x.tensor);
+    if (VOCAB_TENSOR_RE.test(out) && o.shape.length === 2 && info.shape.length === 2 && o.shape[1] === info.shape[1] && o.shape[0] !== info.shape[0]) {
+      commonRows = Math.min(commonRows ?? info.shape[0]!, o.shape[0]!);
+      continue;
+    }
     if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
       fail('MERGE_E_SHAPE', `tensor ${x.tensor} is ${JSON.stringify(o.shape)} in ${x.checkpoint.dir} but ${lead.tensor} is ${JSON.stringify(info.shape)} in ${lead.checkpoint.dir}`);
     }
     if (isFloatDtype(o.dtype) !== isFloatDtype(info.dtype)) fail('MERGE_E_DTYPE', `tensor ${x.tensor} is ${o.dtype} in ${x.checkpoint.dir} but ${info.dtype} in ${lead.checkpoint.dir}`);
   }
-  const shape = info.shape;
+  const shape = commonRows !== undefined ? [commonRows, info.shape[1]!] : info.shape;
   const rows = shape.length === 0 ? 1 : shape[0]!;
-  const cols = rows === 0 ? 0 : info.numel / rows;
+  const cols = commonRows !== undefined ? info.shape[1]! : rows === 0 ? 0 : info.numel / rows;
   const merge = isFloatDtype(info.dtype);
   const outDtype: Dtype = merge ? (recipe.outDtype ?? recipe.dtype ?? (info.dtype as FloatDtype)) : info.dtype;
   const ctx: TensorContext = {
