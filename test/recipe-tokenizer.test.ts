@@ -1,6 +1,7 @@
 // tokenizer_source and vocabularies of different sizes: embeddings whose row counts differ are
 // merged over the rows all models have (checked against a hand computation), tokenizer files come
-// from the named model, and models whose vocabularies differ under tokenizer_source are refused.
+// from the named model, and folders without tokenizer files (recipe-tokenizer-union.test.ts has the
+// permuted vocabularies).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +67,7 @@ describe('vocabularies of different sizes', () => {
       expect(got.length, name).toBe(rows * H);
       for (let i = 0; i < rows * H; i++) expect(Math.abs(got[i]! - (0.25 * a[i]! + 0.75 * b[i]!)), `${name}[${i}]`).toBeLessThan(1e-6);
     }
-    expect(warnings.some((w) => w.includes('model.embed_tokens.weight') && w.includes('8 rows') && w.includes('6 rows'))).toBe(true);
+    expect(warnings.some((w) => w.includes('model.embed_tokens.weight') && w.includes(`8 rows in ${big}`) && w.includes(`6 rows in ${small}`))).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).vocab_size).toBe(6);
   });
 
@@ -93,17 +94,29 @@ describe('tokenizer_source', () => {
     expect(JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')).marker).toBe('tok-b');
   });
 
-  it('models whose token ids differ are TOKENIZER_E_VOCAB naming the token, before anything is written', async () => {
-    const a = model('tok-c', 6, 5, TOKENS);
-    const swapped = model('tok-d', 6, 6, ['<s>', '</s>', 'a', 'c', 'b', 'd']);
+  it('a base without tokenizer files while another model has them is TOKENIZER_E_VOCAB, before anything is written', async () => {
+    const bare = model('tok-bare', 6, 5);
+    const other = model('tok-other', 6, 6, ['<s>', '</s>', 'a', 'c', 'b', 'd']);
     const out = path.join(tmp.dir, 'never-tok');
     await expectCodeAsync(
-      () => mergeToFolder(parseRecipe(`merge_method: task_arithmetic\nbase_model: ${a}\nmodels: [{model: ${swapped}, parameters: {weight: 1}}]\ntokenizer_source: base\n`, path.join(tmp.dir, 'r.yml')), { out, threads: 1 }),
+      () => mergeToFolder(parseRecipe(`merge_method: task_arithmetic\nbase_model: ${bare}\nmodels: [{model: ${other}, parameters: {weight: 1}}]\ntokenizer_source: union\n`, path.join(tmp.dir, 'r.yml')), { out, threads: 1 }),
       'TOKENIZER_E_VOCAB',
-      '"b"',
-      'not supported yet',
+      bare,
+      'no tokenizer.json',
     );
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it("a model without tokenizer files is taken to share the base's vocabulary, with a warning (mergekit's assumption)", async () => {
+    const a = model('tok-e', 6, 7, TOKENS);
+    const bare = model('tok-bare2', 6, 8);
+    const warnings: string[] = [];
+    const out = path.join(tmp.dir, 'out-bare');
+    await mergeToFolder(parseRecipe(`merge_method: linear\nparameters: {weight: 0.5}\nmodels: [${a}, ${bare}]\ntokenizer_source: union\n`, path.join(tmp.dir, 'r.yml')), { out, threads: 1, onWarning: (w) => warnings.push(w) });
+    expect(warnings.some((w) => w.includes(bare) && w.includes('no tokenizer files'))).toBe(true);
+    const x = read64(a, 'lm_head.weight');
+    const y = read64(bare, 'lm_head.weight');
+    read64(out, 'lm_head.weight').forEach((v, i) => expect(Math.abs(v - 0.5 * (x[i]! + y[i]!))).toBeLessThan(1e-6));
   });
 
   it('a Unigram tokenizer.json (a list of pieces) is read with ids by position, added tokens by their id', () => {
