@@ -125,9 +125,10 @@ beforeAll(() => {
   tmp = makeTmp('mergesearch-cli-');
   fam = path.join(tmp.dir, 'family');
   dirs = writeSyntheticFamily(fam, SHAPE, 3, { dtype: 'F16' });
-  // the base's tokenizer is the one copied; an expert's differs so a wrong pick shows
-  fs.writeFileSync(path.join(dirs[0]!, 'tokenizer.json'), JSON.stringify({ version: '1.0', marker: 'base', model: { type: 'BPE', vocab: { a: 0 } } }));
-  fs.writeFileSync(path.join(dirs[1]!, 'tokenizer.json'), JSON.stringify({ version: '1.0', marker: 'expert', model: { type: 'BPE', vocab: { a: 0 } } }));
+  // the base's tokenizer is the one copied; the experts' differ (a marker) so a wrong pick shows. One
+  // vocabulary of SHAPE.vocab tokens for all: tokenizer_source aligns rows by token, so it must fit the embeddings.
+  const vocab = Object.fromEntries(Array.from({ length: SHAPE.vocab }, (_, i) => [`t${i}`, i]));
+  dirs.forEach((d, i) => fs.writeFileSync(path.join(d, 'tokenizer.json'), JSON.stringify({ version: '1.0', marker: i === 0 ? 'base' : 'expert', model: { type: 'BPE', vocab } })));
   tiesFile = writeRecipe(fam, 'ties', TIES_RECIPE);
   dareFile = writeRecipe(fam, 'dare', DARE_RECIPE);
   runs.ties2 = merge(tiesFile, out('ties-t2'), '--seed', '3', '--threads', '2');

@@ -85,6 +85,12 @@ function permuteJobs(plan: MergePlan, vocab: VocabPlan, jobs: TensorJob[], scrat
   jobs.forEach((job, ji) => {
     const sources: TensorSource[] = [...(job.inputs.base ? [job.inputs.base] : []), ...job.inputs.models];
     const cols = job.ctx.cols;
+    // Every input already in the vocabulary's order, with its row count: nothing to move.
+    const identity = (src: TensorSource) => {
+      const p = vocab.permutations.get(path.resolve(src.checkpoint.dir));
+      return p !== undefined && src.checkpoint.info(src.tensor).shape[0] === vocab.rows && p.length === vocab.rows && p.every((id, i) => id === i);
+    };
+    if (!recipe.tokens?.size && sources.every(identity)) return;
     const participants: Array<{ src: TensorSource; input: EmbeddingInput }> = sources.map((src) => ({ src, input: readInput(src, refOf(src.checkpoint), cols) }));
     if (baseCkpt && baseDir && !participants.some((p) => p.input.dir === baseDir)) {
       const tensor = sources[0]!.tensor;
