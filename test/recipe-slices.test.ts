@@ -247,4 +247,22 @@ parameters: {weight: 1}
     );
     expectCode(() => planMerge(recipe(`slices:\n  - sources:\n      - {model: psmathur/orca_mini_v3_13b, layer_range: [0, 2]}\n      - {model: garage-bAInd/Platypus2-13B, layer_range: [0, 2]}\nmerge_method: passthrough\n`)), 'MERGE_E_MODEL_COUNT', 'slices[0]');
   });
+
+  it('errors found while planning name the recipe file, the slice and the source', () => {
+    const file = path.join(tmp.dir, 'r.yaml');
+    const two = `  - sources:\n      - {model: psmathur/orca_mini_v3_13b, layer_range: [0, 2]}\n`;
+    expectCode(
+      () => planMerge(recipe(`slices:\n${two}  - sources:\n      - {model: psmathur/orca_mini_v3_13b, layer_range: [2, 4]}\n      - {model: garage-bAInd/Platypus2-13B, layer_range: [39, 41]}\nmerge_method: linear\nparameters: {weight: 1}\n`)),
+      'RECIPE_E_SLICE',
+      `${file}: slices[1].sources[1]: layer_range [39, 41]`,
+    );
+    expectCode(() => planMerge(recipe(`slices:\n${two}  - sources:\n      - {model: psmathur/orca_mini_v3_13b, layer_range: [2, 4]}\n      - {model: garage-bAInd/Platypus2-13B, layer_range: [2, 4]}\nmerge_method: linear\n`)), 'RECIPE_E_PARAM', `${file}: slices[0].sources[0] (psmathur/orca_mini_v3_13b)`, 'parameter weight');
+    expectCode(
+      () => planMerge(recipe(`slices:\n${two}  - sources:\n      - {model: psmathur/orca_mini_v3_13b, layer_range: [2, 4]}\n      - {model: garage-bAInd/Platypus2-13B, layer_range: [2, 4]}\nmerge_method: linear\nparameters: {weight: 1, normalize: 3}\n`)),
+      'RECIPE_E_PARAM',
+      `${file}: slices[0]: tensor`,
+      'normalize',
+    );
+    expectCode(() => planMerge(recipe(`slices:\n${two}  - sources:\n      - {model: psmathur/orca_mini_v3_13b, layer_range: [2, 4]}\n      - {model: garage-bAInd/Platypus2-13B, layer_range: [2, 4]}\nmerge_method: passthrough\n`)), 'MERGE_E_MODEL_COUNT', `${file}: slices[1]`);
+  });
 });

@@ -71,6 +71,8 @@ export interface Recipe {
   chatTemplate?: string;
   /** The recipe text as given, written out as mergekit_config.yml. */
   text: string;
+  /** Where the recipe came from (its file, or file and document), for messages. */
+  source?: string;
   warnings: string[];
 }
 
@@ -188,7 +190,7 @@ export function recipeFromDocument(doc: unknown, text: string, source: string, o
   } else {
     checkParameterNames(method, parameters, models, source, warnings);
   }
-  return { method, baseModel, models, slices, parameters, dtype, outDtype, tokenizerSource, tokens: block?.tokens, padToMultipleOf: block?.padToMultipleOf, chatTemplate, text, warnings };
+  return { method, baseModel, models, slices, parameters, dtype, outDtype, tokenizerSource, tokens: block?.tokens, padToMultipleOf: block?.padToMultipleOf, chatTemplate, text, source, warnings };
 }
 
 /** The models a method merges (the base apart when the method takes one). */

@@ -54,10 +54,17 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
     adapters.forEach((a) => a.close());
   };
   try {
-    const inputs = slices.map((s, i) => sliceInputs(method, s, i));
-    for (const s of slices) for (const src of s.sources) checkRange(src, open(src));
-    if (method.modelParams.some((p) => p.name === 'statistics') && slices.some((s) => s.sources.some((src) => src.layerRange[0] !== outputStart(slices, s)))) {
-      fail('RECIPE_E_SLICE', `${method.name} reads per-tensor statistics by tensor name, so every source's layer_range must start where its slice sits in the output; move the layers with a passthrough document first (several documents in one recipe) and merge the result`);
+    const file = recipe.source ?? 'recipe';
+    const at = (i: number, j?: number) => `${file}: slices[${i}]${j === undefined ? '' : `.sources[${j}]`}`;
+    const inputs = slices.map((s, i) => sliceInputs(method, s, at(i)));
+    slices.forEach((s, i) => s.sources.forEach((src, j) => checkRange(src, open(src), at(i, j))));
+    if (method.modelParams.some((p) => p.name === 'statistics')) {
+      for (const [i, s] of slices.entries()) {
+        const j = s.sources.findIndex((src) => src.layerRange[0] !== outputStart(slices, s));
+        if (j >= 0) {
+          fail('RECIPE_E_SLICE', `${at(i, j)} (${s.sources[j]!.ref}): layer_range starts at ${s.sources[j]!.layerRange[0]} but the slice sits at output layer ${outputStart(slices, s)}; ${method.name} reads per-tensor statistics by tensor name, so every source's layer_range must start where its slice sits in the output; move the layers with a passthrough document first (several documents in one recipe) and merge the result`);
+        }
+      }
     }
     const first = slices[0]!;
     const last = slices[slices.length - 1]!;
@@ -68,8 +75,13 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
     const outside = [...reference.tensors.keys()].filter((n) => layerIndexOf(n) === undefined);
     const before = outside.filter((n) => BEFORE_LAYERS_RE.test(n));
     const after = outside.filter((n) => !BEFORE_LAYERS_RE.test(n));
-    const ctxOf = (slice: RecipeSlice, si: SliceInputs, out: string, names: string[], t: number) => jobFor(method, recipe, slice, si, out, names, t, seed, open, patches);
-    for (const name of before) jobs.push(ctxOf(first, inputs[0]!, name, sourceNames(first, () => name), 0));
+    // The slice each output tensor comes from (for messages).
+    const sliceOf = new Map<string, number>();
+    const ctxOf = (i: number, out: string, names: string[], t: number) => {
+      sliceOf.set(out, sliceOf.has(out) ? sliceOf.get(out)! : i);
+      return jobFor(method, recipe, slices[i]!, inputs[i]!, out, names, t, seed, open, patches, at(i));
+    };
+    for (const name of before) jobs.push(ctxOf(0, name, sourceNames(first, () => name), 0));
     let outLayer = 0;
     for (const [i, slice] of slices.entries()) {
       const n = sliceLength(slice);
@@ -78,19 +90,19 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
       for (let k = 0; k < n; k++) {
         const t = n > 1 ? k / (n - 1) : 1;
         const layerNames = namesOfLayer(leadCkpt, lead.layerRange[0] + k);
-        if (layerNames.length === 0) fail('RECIPE_E_SLICE', `slices[${i}]: ${lead.ref} has no tensors for layer ${lead.layerRange[0] + k}`);
+        if (layerNames.length === 0) fail('RECIPE_E_SLICE', `${at(i, 0)}: ${lead.ref} has no tensors for layer ${lead.layerRange[0] + k}`);
         for (const name of layerNames) {
           const names = sourceNames(slice, (src) => withLayerIndex(name, src.layerRange[0] + k));
-          jobs.push(ctxOf(slice, inputs[i]!, withLayerIndex(name, outLayer), names, t));
+          const out = withLayerIndex(name, outLayer);
+          if (sliceOf.has(out)) fail('RECIPE_E_SLICE', `${at(i)}: writes tensor ${out}, which slices[${sliceOf.get(out)}] writes too; check the layer names of the models`);
+          jobs.push(ctxOf(i, out, names, t));
         }
         outLayer++;
       }
     }
-    for (const name of after) jobs.push(ctxOf(last, inputs[slices.length - 1]!, name, sourceNames(last, () => name), 0));
-    const outNames = new Set<string>();
-    for (const j of jobs) {
-      if (outNames.has(j.name)) fail('RECIPE_E_SLICE', `two slices write tensor ${j.name}; check the layer names of the models`);
-      outNames.add(j.name);
+    for (const name of after) {
+      if (sliceOf.has(name)) fail('RECIPE_E_SLICE', `${at(slices.length - 1)}: writes tensor ${name}, which slices[${sliceOf.get(name)}] writes too; check the layer names of the models`);
+      jobs.push(ctxOf(slices.length - 1, name, sourceNames(last, () => name), 0));
     }
     const copied = jobs.filter((j) => !j.merge && /^F(64|8_)/.test(j.copyFrom.checkpoint.info(j.copyFrom.tensor).dtype));
     if (copied.length > 0) warnings.push(`${copied.length} tensors (e.g. ${copied[0]!.name}) are copied unmerged: only F32, F16 and BF16 are merged`);
@@ -98,7 +110,7 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
     const models = [...opened.values()].filter((c) => c !== baseCkpt);
     const configKey = ['num_hidden_layers', 'n_layer', 'num_layers'].find((k) => typeof reference.config?.raw[k] === 'number') ?? 'num_hidden_layers';
     const configPatch: Record<string, unknown> = { [configKey]: numLayers };
-    if (!recipe.tokenizerSource) vocabularyRows(recipe, jobs, reference, warnings, configPatch);
+    if (!recipe.tokenizerSource) vocabularyRows(recipe, jobs, reference, warnings, configPatch, slices.length);
     const plan: MergePlan = {
       recipe,
       method,
@@ -126,7 +138,7 @@ export function planSlices(recipe: Recipe, seed = 0): MergePlan {
  * (a warning naming each model's size); the embeddings (from the first slice) and the head (from
  * the last) must end with one row count, else the output would not be a usable model.
  */
-function vocabularyRows(recipe: Recipe, jobs: TensorJob[], reference: Checkpoint, warnings: string[], configPatch: Record<string, unknown>): void {
+function vocabularyRows(recipe: Recipe, jobs: TensorJob[], reference: Checkpoint, warnings: string[], configPatch: Record<string, unknown>, count: number): void {
   const vocabJobs = jobs.filter((j) => j.shape.length === 2 && VOCAB_TENSOR_RE.test(j.name));
   let shrunk = false;
   for (const j of vocabJobs) {
@@ -141,7 +153,7 @@ function vocabularyRows(recipe: Recipe, jobs: TensorJob[], reference: Checkpoint
   if (rowCounts.length > 1) {
     fail(
       'RECIPE_E_SLICE',
-      `the slices would write vocabulary tensors of different sizes (${vocabJobs.map((j) => `${j.name}: ${j.shape[0]} rows`).join(', ')}): the embeddings come from slices[0]'s sources and the head from the last slice's, whose vocabularies differ; add tokenizer_source: union (or base, or a model) so both follow one vocabulary`,
+      `${recipe.source ?? 'recipe'}: the slices would write vocabulary tensors of different sizes (${vocabJobs.map((j) => `${j.name}: ${j.shape[0]} rows`).join(', ')}): the embeddings come from slices[0]'s sources and the head from slices[${count - 1}]'s, whose vocabularies differ; add tokenizer_source: union (or base, or a model) so both follow one vocabulary`,
     );
   }
   const vocabSize = reference.config?.raw.vocab_size;
@@ -169,8 +181,7 @@ function outputStart(slices: RecipeSlice[], slice: RecipeSlice): number {
   return at;
 }
 
-function sliceInputs(method: MergeMethod, slice: RecipeSlice, i: number): SliceInputs {
-  const where = `slices[${i}]`;
+function sliceInputs(method: MergeMethod, slice: RecipeSlice, where: string): SliceInputs {
   let base: RecipeSource | undefined;
   if (method.base !== 'unused' && slice.baseModel) {
     base = slice.sources.find((s) => modelKey(s) === modelKey(slice.baseModel!));
@@ -184,9 +195,9 @@ function sliceInputs(method: MergeMethod, slice: RecipeSlice, i: number): SliceI
   return { base, models };
 }
 
-function checkRange(src: RecipeSource, c: Checkpoint): void {
+function checkRange(src: RecipeSource, c: Checkpoint, where: string): void {
   const n = c.numLayers();
-  if (src.layerRange[1] > n) fail('RECIPE_E_SLICE', `layer_range [${src.layerRange.join(', ')}] of ${src.ref} goes past its ${n} layers; END is exclusive and at most ${n}`);
+  if (src.layerRange[1] > n) fail('RECIPE_E_SLICE', `${where}: layer_range [${src.layerRange.join(', ')}] of ${src.ref} goes past its ${n} layers; END is exclusive and at most ${n}`);
 }
 
 function namesOfLayer(c: Checkpoint, layer: number): string[] {
@@ -208,18 +219,22 @@ function jobFor(
   seed: number,
   open: (m: RecipeModel) => Checkpoint,
   patches: ReadonlyMap<Checkpoint, Map<string, LoraPatch>>,
+  where: string,
 ): TensorJob {
+  const srcWhere = (src: RecipeSource) => `${where}.sources[${slice.sources.indexOf(src)}] (${src.ref})`;
   const at = (src: RecipeSource): TensorSource => {
     const checkpoint = open(src);
     const tensor = names[slice.sources.indexOf(src)]!;
-    if (!checkpoint.tensors.has(tensor)) fail('MERGE_E_MISSING_TENSOR', `tensor ${tensor} (output ${out}) is not in ${src.ref}; the slice's models do not share an architecture`);
+    if (!checkpoint.tensors.has(tensor)) fail('MERGE_E_MISSING_TENSOR', `${srcWhere(src)}: tensor ${tensor} (output ${out}) is not in ${src.ref}; the slice's models do not share an architecture`);
     return { checkpoint, tensor, lora: patches.get(checkpoint)?.get(tensor) };
   };
   const base = si.base ? at(si.base) : null;
   const models = si.models.map(at);
   const all = base ? [base, ...models] : models;
+  const allSrc = si.base ? [si.base, ...si.models] : si.models;
   const lead = at(slice.sources[0]!);
   const info = lead.checkpoint.info(lead.tensor);
+  const whereOf = (x: TensorSource) => srcWhere(allSrc[all.indexOf(x)]!);
   // Token embeddings and heads whose row counts (vocabulary sizes) differ: the rows all share.
   let commonRows: number | undefined;
   for (const x of all) {
@@ -229,9 +244,9 @@ function jobFor(
       continue;
     }
     if (o.shape.length !== info.shape.length || o.shape.some((d, k) => d !== info.shape[k])) {
-      fail('MERGE_E_SHAPE', `tensor ${x.tensor} is ${JSON.stringify(o.shape)} in ${x.checkpoint.dir} but ${lead.tensor} is ${JSON.stringify(info.shape)} in ${lead.checkpoint.dir}`);
+      fail('MERGE_E_SHAPE', `${whereOf(x)}: tensor ${x.tensor} is ${JSON.stringify(o.shape)} in ${x.checkpoint.dir} but ${lead.tensor} is ${JSON.stringify(info.shape)} in ${lead.checkpoint.dir}`);
     }
-    if (isFloatDtype(o.dtype) !== isFloatDtype(info.dtype)) fail('MERGE_E_DTYPE', `tensor ${x.tensor} is ${o.dtype} in ${x.checkpoint.dir} but ${info.dtype} in ${lead.checkpoint.dir}`);
+    if (isFloatDtype(o.dtype) !== isFloatDtype(info.dtype)) fail('MERGE_E_DTYPE', `${whereOf(x)}: tensor ${x.tensor} is ${o.dtype} in ${x.checkpoint.dir} but ${info.dtype} in ${lead.checkpoint.dir}`);
   }
   const shape = commonRows !== undefined ? [commonRows, info.shape[1]!] : info.shape;
   const rows = shape.length === 0 ? 1 : shape[0]!;
@@ -244,38 +259,38 @@ function jobFor(
     rows,
     cols,
     t,
-    global: merge ? resolveGlobal(method, recipe, slice, out, t) : {},
-    perModel: merge ? si.models.map((m) => resolveModel(method, recipe, slice, m, names[slice.sources.indexOf(m)] ?? out, t)) : [],
+    global: merge ? resolveGlobal(method, recipe, slice, out, t, where) : {},
+    perModel: merge ? si.models.map((m) => resolveModel(method, recipe, slice, m, names[slice.sources.indexOf(m)] ?? out, t, srcWhere(m))) : [],
     seed: tensorSeed(seed, out),
     modelRefs: si.models.map((m) => m.ref),
     modelPaths: si.models.map((m) => m.path),
   };
   if (merge) {
     const bad = method.checkParams?.(ctx);
-    if (bad) fail('RECIPE_E_PARAM', `tensor ${out}: ${bad}`);
+    if (bad) fail('RECIPE_E_PARAM', `${where}: tensor ${out}: ${bad}`);
   }
   const inputBytes = all.reduce((a, x) => a + x.checkpoint.info(x.tensor).byteLength, 0);
   return { name: out, shape, outDtype, merge, ctx, inputBytes, inputs: { base, models }, copyFrom: lead };
 }
 
-function resolveGlobal(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, tensor: string, t: number): Record<string, Scalar | undefined> {
+function resolveGlobal(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, tensor: string, t: number, where: string): Record<string, Scalar | undefined> {
   return resolveParams(
     method.globalParams,
     tensor,
     t,
     (n) => [slice.parameters[n], recipe.parameters[n]],
-    `tensor ${tensor}`,
-    (n) => `parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters (of the recipe or the slice)`,
+    `${where}: tensor ${tensor}`,
+    (n) => `${where}: parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under parameters (of the recipe or the slice)`,
   );
 }
 
-function resolveModel(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, src: RecipeSource, tensor: string, t: number): Record<string, Scalar | undefined> {
+function resolveModel(method: MergeMethod, recipe: Recipe, slice: RecipeSlice, src: RecipeSource, tensor: string, t: number, where: string): Record<string, Scalar | undefined> {
   return resolveParams(
     method.modelParams,
     tensor,
     t,
     (n) => [src.parameters[n], slice.parameters[n], recipe.parameters[n]],
-    `model ${src.ref}, tensor ${tensor}`,
-    (n) => `model ${src.ref}: parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under that source's parameters`,
+    `${where}: tensor ${tensor}`,
+    (n) => `${where}: parameter ${n} is required by ${method.name} but not set for tensor ${tensor}; add it under that source's parameters`,
   );
 }
