@@ -11,7 +11,7 @@ export { crossEntropy } from './cross-entropy.ts';
 export { entropy, entropyLoss } from './entropy.ts';
 export { runCommandEvaluator, parseScores, type CommandEvaluatorOptions } from './command.ts';
 export { subsampleIndices } from './subsample.ts';
-export { lmEvalCommand, lmEvalDirection, pickLmEvalScore, readLmEvalResults, runLmEval, LM_EVAL_MODELS, type LmEvalModel, type LmEvalSpec } from './lm-eval.ts';
+export { checkLmEvalPath, lmEvalCommand, lmEvalDirection, pickLmEvalScore, readLmEvalResults, runLmEval, LM_EVAL_MODELS, type LmEvalModel, type LmEvalSpec } from './lm-eval.ts';
 
 export type Direction = 'maximize' | 'minimize';
 export type EvaluatorName = 'accuracy' | 'cross_entropy' | 'entropy';

@@ -139,8 +139,26 @@ export interface LmEvalRunOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Refuse a checkpoint folder whose path has a comma: the harness splits --model_args at every
+ * comma (lm_eval/utils.py simple_parse_args_string in the 0.4 releases; key_val_to_dict in newer
+ * ones) with no quoting, so `pretrained=/a,b/merged` would become pretrained=/a plus a bad `b/merged`
+ * argument. (Newer releases also take --model_args as JSON, but older ones do not, so that is not
+ * relied on.) `where` says what the path is made of, for the message.
+ */
+export function checkLmEvalPath(checkpointDir: string, where = 'the checkpoint folder'): void {
+  const p = path.resolve(checkpointDir);
+  if (p.includes(',')) {
+    throw new MergeSearchError(
+      'EVAL_E_PATH',
+      `lm_eval cannot be given ${p} (${where}): it splits --model_args at commas, with no way to quote one, so pretrained= would be cut at the comma; use a folder whose path has no commas${where.includes('TMPDIR') ? ' (set TMPDIR to one)' : ''}`,
+    );
+  }
+}
+
 /** Run the harness on one checkpoint and read its results file. */
 export async function runLmEval(o: LmEvalRunOptions): Promise<Record<string, number>> {
+  checkLmEvalPath(o.checkpointDir);
   fs.mkdirSync(o.outputDir, { recursive: true });
   const command = o.command.replaceAll('{output}', shellWord(path.resolve(o.outputDir)));
   return runCommandEvaluator({

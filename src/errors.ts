@@ -27,7 +27,7 @@ export const ErrorCodes = {
   LORA_E_ADAPTER: 'a LoRA adapter folder is missing, lacks adapter_config.json or adapter_model.safetensors, or holds malformed settings or tensors',
   LORA_E_TARGET: 'a LoRA adapter changes a tensor the model does not have (or one that is not a float)',
   LORA_E_SHAPE: 'a LoRA adapter\'s matrices do not fit its rank or the tensor they change',
-  TOKENIZER_E_VOCAB: 'the models do not share the vocabulary of tokenizer_source, or a tokenizer file cannot be read',
+  TOKENIZER_E_VOCAB: 'a tokenizer file cannot be read, a model lacks one the merged vocabulary needs, or a tokens: entry names a row that does not exist',
   // merge planning and execution
   MERGE_E_MISSING_TENSOR: 'a tensor is present in one model and not another',
   MERGE_E_SHAPE: 'a tensor has different shapes in different models',
@@ -53,6 +53,7 @@ export const ErrorCodes = {
   EVAL_E_TIMEOUT: 'an evaluator command ran past its timeout and was killed',
   EVAL_E_OUTPUT: 'an evaluator command printed no JSON object with numeric scores',
   EVAL_E_UNKNOWN: 'unknown evaluator name',
+  EVAL_E_PATH: 'a checkpoint path the evaluator cannot be given (lm_eval splits --model_args at commas)',
   // study store (SQLite or PostgreSQL)
   STUDY_E_OPEN: 'the study database cannot be opened (not SQLite, corrupt, or unreadable)',
   STUDY_E_URL: 'the --db value is neither a file path nor a postgres:// URL (unknown scheme, no host)',

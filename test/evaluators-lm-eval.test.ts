@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lmEvalCommand, pickLmEvalScore, readLmEvalResults } from '../evaluators/index.ts';
+import { lmEvalCommand, pickLmEvalScore, readLmEvalResults, runLmEval } from '../evaluators/index.ts';
 import { runStudy } from '../src/search/run-study.ts';
 import { parseStudyConfig, type CommandObjective } from '../src/search/study-config.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { expectCode, makeTmp } from './helpers/io-tmp.ts';
-import { writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
+import { expectCodeAsync, writeHandCheckpoint } from './helpers/recipe-fixtures.ts';
 
 // A stand-in for the harness: parses the arguments the real CLI takes, logs them, and writes a
 // results file in the harness's format with numbers read from the checkpoint (F32 tensors
@@ -179,5 +179,38 @@ budget: {trials: 3}
       expect(args[8]).toBe('--output_path');
       expect(args.slice(10)).toEqual(['--batch_size', '2']);
     }
+  });
+});
+
+describe('checkpoint paths with a comma', () => {
+  const logLines = () => (fs.existsSync(process.env.LM_EVAL_LOG!) ? fs.readFileSync(process.env.LM_EVAL_LOG!, 'utf8').trim().split('\n').filter(Boolean).length : 0);
+
+  it('a checkpoint folder with a comma is EVAL_E_PATH before the harness runs (it splits --model_args at commas, unquoted)', async () => {
+    const dir = path.join(tmp.dir, 'a,b', 'merged');
+    fs.cpSync(path.join(tmp.dir, 'models/e1'), dir, { recursive: true });
+    const before = logLines();
+    const command = lmEvalCommand({ tasks: ['gsm8k'], model: 'hf' });
+    await expectCodeAsync(() => runLmEval({ command, checkpointDir: dir, outputDir: path.join(tmp.dir, 'out-comma'), timeoutMs: 30_000 }), 'EVAL_E_PATH', 'a,b', 'commas', 'no commas');
+    expect(logLines()).toBe(before);
+  });
+
+  it('a study whose trials would be merged under a TMPDIR with a comma is EVAL_E_PATH before the first trial', async () => {
+    const config = parseStudyConfig(
+      `name: lm-eval-comma\nseed: 1\ncheckpoints: {base: models/base, experts: [models/e1, models/e2]}\nspace: {method: task_arithmetic, granularity: task, parameters: {weight: {low: 0, high: 1}}, fixed: {lambda: 1}}\nobjectives:\n  - {evaluator: lm_eval, tasks: [gsm8k], model: hf}\noptimizer: random\nbudget: {trials: 1}\n`,
+      'lm-eval.yaml',
+      { dir: tmp.dir },
+    );
+    const saved = process.env.TMPDIR;
+    const comma = path.join(tmp.dir, 'tmp,dir');
+    fs.mkdirSync(comma, { recursive: true });
+    const before = logLines();
+    process.env.TMPDIR = comma;
+    try {
+      await expectCodeAsync(() => runStudy({ config, db: path.join(tmp.dir, 'comma.db') }), 'EVAL_E_PATH', 'tmp,dir', 'TMPDIR');
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    expect(logLines()).toBe(before);
   });
 });

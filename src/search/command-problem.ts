@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pickLmEvalScore, runCommandEvaluator, runLmEval } from '../../evaluators/index.ts';
+import { checkLmEvalPath, pickLmEvalScore, runCommandEvaluator, runLmEval } from '../../evaluators/index.ts';
 import { fail } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
@@ -41,6 +41,8 @@ export class CommandProblem implements Problem {
     // The checkpoints must merge at all (same tensors and shapes, a model count the method takes)
     // before the first trial: otherwise every trial would fail the same way, one merge at a time.
     planMerge(parseRecipe(this.recipe(this.space.init), 'trial recipe'), seed).close();
+    // Trials are merged under the temporary folder; lm_eval could not be given a path with a comma.
+    if (objectives.some((o) => o.lmEval)) checkLmEvalPath(path.join(os.tmpdir(), 'mergesearch-trial-XXXXXX', 'merged'), `a trial's merge under the temporary folder ${os.tmpdir()} (TMPDIR)`);
     this.description = `${checkpoints.experts.length} experts of ${checkpoints.base}, ${tensors.length} tensors, ${this.space.dim} coefficients, scored by command`;
   }
 
