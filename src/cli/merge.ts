@@ -10,7 +10,7 @@ export function registerMerge(program: Command): void {
   program
     .command('merge')
     .description('merge checkpoints as a mergekit-style recipe says, into a checkpoint folder')
-    .argument('<recipe>', 'recipe YAML (mergekit subset: models or slices, MODEL+LORA, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source)')
+    .argument('<recipe>', 'recipe YAML (mergekit subset: models or slices, MODEL+LORA, base_model, merge_method, parameters, dtype, out_dtype, tokenizer_source, tokenizer, chat_template; several documents with name)')
     .requiredOption('--out <dir>', 'output checkpoint folder (written beside, renamed into place when complete)')
     .option('--shard-size <size>', 'largest shard, e.g. 5GB, 500MB, 2GiB', '5GB')
     .option('--seed <n>', 'seed for random methods (dare_*, della*)', '0')
