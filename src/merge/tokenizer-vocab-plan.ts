@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
+import { readJsonObject, readVocabulary } from '../io/tokenizer-vocab.ts';
 import { CHAT_TEMPLATES } from './chat-templates.ts';
 import type { Recipe, RecipeModel } from './recipe.ts';
 
@@ -55,63 +56,15 @@ export function dirOf(p: string): string {
   return fs.statSync(p).isFile() ? path.dirname(p) : p;
 }
 
-function readJson(p: string, what: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(readRegularFile(p, what));
-  } catch (e) {
-    if ((e as { code?: string }).code) throw e;
-    fail('TOKENIZER_E_VOCAB', `${p} is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('TOKENIZER_E_VOCAB', `${p} must hold a JSON object`);
-  return v as Record<string, unknown>;
-}
-
-/** A folder's tokenizer (tokenizer.json, else vocab.json + added_tokens.json), or undefined when it has none. */
+/** A folder's tokenizer with its vocab_size (config.json's, else the number of tokens), or undefined when it has none. */
 export function readModelTokenizer(dir: string): ModelTokenizer | undefined {
-  const ids = new Map<string, number>();
-  const added = new Map<number, Record<string, unknown>>();
-  let json: Record<string, unknown> | undefined;
-  const tj = path.join(dir, 'tokenizer.json');
-  if (fs.existsSync(tj)) {
-    json = readJson(tj, 'tokenizer');
-    const model = json.model as { vocab?: unknown } | undefined;
-    const vocab = model?.vocab;
-    if (Array.isArray(vocab)) {
-      vocab.forEach((e, i) => {
-        if (Array.isArray(e) && typeof e[0] === 'string') ids.set(e[0], i);
-      });
-    } else if (typeof vocab === 'object' && vocab !== null) {
-      for (const [t, id] of Object.entries(vocab)) if (typeof id === 'number') ids.set(t, id);
-    } else {
-      fail('TOKENIZER_E_VOCAB', `${tj} has no model.vocab; it is not a tokenizer file this tool can read`);
-    }
-    if (Array.isArray(json.added_tokens)) {
-      for (const a of json.added_tokens as Array<Record<string, unknown>>) {
-        if (typeof a?.content === 'string' && typeof a.id === 'number') {
-          ids.set(a.content, a.id);
-          added.set(a.id, a);
-        }
-      }
-    }
-  } else {
-    const vj = path.join(dir, 'vocab.json');
-    if (!fs.existsSync(vj)) return undefined;
-    for (const [t, id] of Object.entries(readJson(vj, 'tokenizer'))) if (typeof id === 'number') ids.set(t, id);
-    const aj = path.join(dir, 'added_tokens.json');
-    if (fs.existsSync(aj)) {
-      for (const [t, id] of Object.entries(readJson(aj, 'tokenizer'))) {
-        if (typeof id !== 'number') continue;
-        ids.set(t, id);
-        added.set(id, { id, content: t, single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
-      }
-    }
-  }
+  const v = readVocabulary(dir);
+  if (!v) return undefined;
   const cfg = path.join(dir, 'config.json');
-  const raw = fs.existsSync(cfg) ? readJson(cfg, 'config') : {};
+  const raw = fs.existsSync(cfg) ? readJsonObject(cfg, 'config') : {};
   const text = raw.text_config as Record<string, unknown> | undefined;
-  const size = typeof raw.vocab_size === 'number' ? raw.vocab_size : typeof text?.vocab_size === 'number' ? text.vocab_size : ids.size;
-  return { dir, ids, added, vocabSize: size, json };
+  const size = typeof raw.vocab_size === 'number' ? raw.vocab_size : typeof text?.vocab_size === 'number' ? text.vocab_size : v.ids.size;
+  return { dir, ids: v.ids, added: v.added, vocabSize: size, json: v.json };
 }
 
 /** Tokens by id, ascending. */
@@ -245,7 +198,7 @@ export function planVocabulary(recipe: Recipe): VocabPlan | undefined {
   const plan: VocabPlan = { tokens, ids: out.ids, rows, permutations, tokenizers, sourceDir, files, warnings };
   const cfgPath = path.join(sourceDir, 'tokenizer_config.json');
   if (fs.existsSync(cfgPath) && changed) {
-    const cfg = readJson(cfgPath, 'tokenizer');
+    const cfg = readJsonObject(cfgPath, 'tokenizer');
     const decoder = { ...((cfg.added_tokens_decoder as Record<string, unknown>) ?? {}) };
     for (const k of Object.keys(decoder)) if (!out.ids.has((decoder[k] as { content?: string })?.content ?? '') || Number(k) >= tokens.length) delete decoder[k];
     for (const a of appended) {
@@ -274,9 +227,9 @@ export function readChatTemplate(dir: string): string | undefined {
     return undefined;
   };
   const json = path.join(dir, 'chat_template.json');
-  if (fs.existsSync(json)) return pick(readJson(json, 'tokenizer').chat_template);
+  if (fs.existsSync(json)) return pick(readJsonObject(json, 'tokenizer').chat_template);
   const cfg = path.join(dir, 'tokenizer_config.json');
-  if (fs.existsSync(cfg)) return pick(readJson(cfg, 'tokenizer').chat_template);
+  if (fs.existsSync(cfg)) return pick(readJsonObject(cfg, 'tokenizer').chat_template);
   return undefined;
 }
 
