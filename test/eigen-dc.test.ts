@@ -111,4 +111,18 @@ describe('symmetricEigen at divide-and-conquer sizes', () => {
     expect(x.ortho).toBeLessThan(1e-12);
     expect(x.values).toBeLessThan(1e-12 * x.norm);
   });
+
+  it('want < n (n = 200): the same values and the same top vectors as the full decomposition, the rest not formed', () => {
+    const n = 200;
+    const g = gramOfRows(gaussian(21, n * (n + 1)), n, n + 1);
+    const full = symmetricEigen(g, n);
+    for (const want of [1, 13, 100]) {
+      const part = symmetricEigen(g, n, want);
+      expect(part.vectors.length).toBe(want * n);
+      expect(Array.from(part.values)).toEqual(Array.from(full.values));
+      let worst = 0;
+      for (let e = 0; e < want * n; e++) worst = Math.max(worst, Math.abs(part.vectors[e]! - full.vectors[e]!));
+      expect(worst).toBeLessThan(1e-14);
+    }
+  });
 });

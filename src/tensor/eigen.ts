@@ -61,8 +61,12 @@ function jsRotations(qt: Float64Array, n: number): Rotations {
 
 type Rotations = Pick<RotationWorkspace, 'qt' | 'rows' | 'cs' | 'apply'>;
 
-/** Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). */
-export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+/**
+ * Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). With
+ * `want` < n, only the eigenvectors of the `want` largest values (ties: lower index first) are
+ * formed: `vectors` holds `want` rows and `rows[i]` is the index of row i's value.
+ */
+export function eigenSymmetric(g: Float64Array, n: number, want = n): { values: Float64Array; vectors: Float64Array; rows?: Int32Array } {
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples i and i+1 after the reduction
   const ops = (n >= WASM_MIN_N ? wasmTridiagonal(g, n) : null) ?? jsTridiagonal(g, n);
@@ -70,6 +74,14 @@ export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Arr
   if (n >= DC_MIN_N) {
     // Divide and conquer (tridiagonal-dc.ts) on T, then the vectors back through the reflectors (P·z).
     const zt = tridiagonalDc(d, e, n, qlLeaf);
+    if (want < n) {
+      // Only the wanted vectors go through the back-transformation (its cost is linear in their count).
+      const rows = Int32Array.from(Array.from({ length: n }, (_, i) => i).sort((a, b) => d[b]! - d[a]! || a - b).slice(0, want));
+      const sub = new Float64Array(want * n);
+      rows.forEach((r, i) => sub.set(zt.subarray(r * n, (r + 1) * n), i * n));
+      backTransform(sub, want, n, refl);
+      return { values: d, vectors: sub, rows };
+    }
     backTransform(zt, n, n, refl);
     return { values: d, vectors: zt };
   }

@@ -57,19 +57,22 @@ const OVERSAMPLE = 10;
 export const EXACT_MAX_SIDE = 512;
 const POWER_ITERATIONS = 2;
 
-/** Every numerically nonzero singular triplet of the row-major m×n matrix a, largest first. */
-export function svdThin(a: Float64Array, m: number, n: number): Svd {
+/**
+ * Every numerically nonzero singular triplet of the row-major m×n matrix a, largest first; at most
+ * `want` of them (the top ones: only those singular vectors are formed).
+ */
+export function svdThin(a: Float64Array, m: number, n: number, want = Math.min(m, n)): Svd {
   if (m >= n) {
-    const { values, vectors } = symmetricEigen(gramOfRows(transpose(a, m, n), n, m), n);
-    const k = keptCount(values);
+    const { values, vectors } = symmetricEigen(gramOfRows(transpose(a, m, n), n, m), n, want);
+    const k = Math.min(want, keptCount(values));
     const vt = vectors.subarray(0, k * n).slice();
     const s = sqrtValues(values, k);
     const ut = mulABt(vt, a, k, n, m); // row i = A·vᵢ
     scaleRows(ut, k, m, s);
     return { k, s, ut, vt };
   }
-  const { values, vectors } = symmetricEigen(gramOfRows(a, m, n), m);
-  const k = keptCount(values);
+  const { values, vectors } = symmetricEigen(gramOfRows(a, m, n), m, want);
+  const k = Math.min(want, keptCount(values));
   const ut = vectors.subarray(0, k * m).slice();
   const s = sqrtValues(values, k);
   const vt = mulAB(ut, a, k, m, n); // row i = Aᵀ·uᵢ
@@ -108,7 +111,7 @@ export function svdTopK(a: Float64Array, m: number, n: number, k: number, opts: 
   const want = Math.max(0, Math.min(k, r));
   const l = Math.min(r, want + (opts.oversample ?? OVERSAMPLE));
   if (want === 0) return { k: 0, s: new Float64Array(0), ut: new Float64Array(0), vt: new Float64Array(0) };
-  if (topKPath(m, n, want, opts) === 'exact') return truncate(svdThin(a, m, n), want, m, n);
+  if (topKPath(m, n, want, opts) === 'exact') return truncate(svdThin(a, m, n, want), want, m, n);
   const rand = seededRandom(opts.seed ?? 0);
   const omega = new Float64Array(l * n);
   for (let i = 0; i < omega.length; i += 2) {
@@ -128,7 +131,7 @@ export function svdTopK(a: Float64Array, m: number, n: number, k: number, opts: 
   // B = QᵀA is small (c×n): its SVD from the c×c Gram matrix B·Bᵀ = W·Λ·Wᵀ.
   const c = q.count;
   const b = mulAB(q.q, a, c, m, n);
-  const { values, vectors } = symmetricEigen(gramOfRows(b, c, n), c);
+  const { values, vectors } = symmetricEigen(gramOfRows(b, c, n), c, want);
   const kept = Math.min(want, keptCount(values));
   const w = vectors.subarray(0, kept * c);
   const s = sqrtValues(values, kept);
