@@ -18,7 +18,7 @@
 //   (plus embeddings, final norm and LM head); prints the time per layer and the full model's
 //   estimate (other tensors + per-layer time × the full depth). --per-tensor: each tensor's time.
 // --experts T: the number of experts besides the base (default 3; 2 with --llama 1b). TSV-M keeps
-//   r/T triplets per task: T = 2 takes the exact Gram path, T ≥ 3 the randomized one.
+//   r/T triplets per task: T ≤ 3 takes the exact Gram path, T ≥ 4 the randomized one.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

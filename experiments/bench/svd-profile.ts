@@ -1,45 +1,70 @@
-// Where the time of a TSV-M decomposition goes: times each kernel of src/tensor/svd.ts on one
-// rows×cols matrix (default 1024×1024, T = 3 tasks: k = ⌊r/3⌋ per task, then the polar factor of
-// the T·k stacked vectors). Usage: npx tsx experiments/bench/svd-profile.ts [N] [T]
-import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen, transpose } from '../../src/tensor/dense.ts';
-import { polarRows, svdThin, svdTopK } from '../../src/tensor/svd.ts';
+// Where the time of the SVD-family decompositions goes on one rows×cols weight (default 1024×1024;
+// a 1.1 B Llama's are 2048×2048 and 5632×2048), with T tasks (default 3: TSV-M keeps k = ⌊r/T⌋ per
+// task, r = min(rows, cols)). Times, each in CPU-seconds of this single-threaded process (the
+// machine is often shared, so wall time says little) and wall seconds:
+//   - the pieces of one eigendecomposition of an r×r Gram matrix (dense.ts symmetricEigen), and of
+//     the randomized range finder svdTopK would use for this k;
+//   - svdTopK of each task on both paths (exact: Gram eigendecomposition; randomized) and the path
+//     the rule (topKPath) picks;
+//   - TSV-M's whitening: polarRows of the T·k stacked left and right singular vectors;
+//   - Iso-C's polar factor of the summed matrix (polar.ts), and the dense update it forms.
+// Usage: npx tsx experiments/bench/svd-profile.ts [COLS] [T] [ROWS]
+// The task matrices are independent uniform random matrices (a flat spectrum: the eigensolver's
+// divide and conquer deflates least there, so these are upper bounds for real task vectors).
+import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen } from '../../src/tensor/dense.ts';
+import { polarRows, svdTopK, topKPath } from '../../src/tensor/svd.ts';
 import { polarFactor } from '../../src/tensor/polar.ts';
 import { seededRandom } from '../../src/tensor/random.ts';
 
 const n = Number(process.argv[2] ?? 1024);
 const tasks = Number(process.argv[3] ?? 3);
+const m = Number(process.argv[4] ?? n);
+const r = Math.min(m, n);
 const rand = seededRandom(1);
-const a = new Float64Array(n * n).map(() => rand() - 0.5);
-const k = Math.floor(n / tasks);
-const l = k + 10;
-const time = <T>(label: string, macs: number, f: () => T): T => {
+const mats = Array.from({ length: tasks }, () => new Float64Array(m * n).map(() => rand() - 0.5));
+const k = Math.max(1, Math.floor(r / tasks));
+const l = Math.min(r, k + 10);
+let total = 0;
+const time = <T>(label: string, macs: number, f: () => T, count = false): T => {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const out = f();
   const s = (performance.now() - t0) / 1000;
-  console.log(`${label.padEnd(34)} ${s.toFixed(2).padStart(7)} s  ${(macs / s / 1e9).toFixed(2)} GMAC/s`);
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1e6;
+  if (count) total += cpu;
+  console.log(`${label.padEnd(46)} ${cpu.toFixed(2).padStart(7)} CPU-s ${s.toFixed(2).padStart(7)} s wall${macs ? `  ${(macs / cpu / 1e9).toFixed(2)} GMAC/CPU-s` : ''}`);
   return out;
 };
+const a = mats[0]!;
+console.log(`${m}×${n}, T = ${tasks}, k = ${k}: svdTopK takes the ${topKPath(m, n, k)} path`);
+// Pieces: the smaller side's Gram and its eigendecomposition (the exact path), then the range finder.
+const at = m >= n ? new Float64Array(n * m).map((_, i) => a[(i % m) * n + Math.floor(i / m)]!) : a;
+const g = time(`gramOfRows ${r}×${Math.max(m, n)}`, (r * r * Math.max(m, n)) / 2, () => gramOfRows(at, r, Math.max(m, n)));
+time(`symmetricEigen ${r}`, 0, () => symmetricEigen(g, r));
 const omega = new Float64Array(l * n).map(() => rand() - 0.5);
-const y = time(`mulABt ${l}x${n} · (${n}x${n})ᵀ`, l * n * n, () => mulABt(omega, a, l, n, n));
-const q = time(`orthonormalRows ${l}x${n}`, 2 * l * l * n, () => orthonormalRows(y, l, n));
-time(`mulAB ${l}x${n} · ${n}x${n}`, l * n * n, () => mulAB(q.q, a, l, n, n));
-const g = time(`gramOfRows ${l}x${n}`, l * l * n, () => gramOfRows(q.q, l, n));
-time(`symmetricEigen ${l}`, 0, () => symmetricEigen(g, l));
-const svd = time(`svdTopK ${n}x${n} k=${k} (whole)`, 0, () => svdTopK(a, n, n, k, { seed: 3 }));
-const kk = Math.min(n, tasks * svd.k);
-const stacked = new Float64Array(kk * n);
-for (let t = 0; t < tasks; t++) stacked.set(svd.ut.subarray(0, Math.min(svd.k, kk - t * svd.k) * n), t * svd.k * n);
-const g2 = time(`gramOfRows ${kk}x${n}`, kk * kk * n, () => gramOfRows(stacked, kk, n));
-time(`symmetricEigen ${kk}`, 0, () => symmetricEigen(g2, kk));
-time(`polarRows ${kk}x${n} (whole)`, 0, () => polarRows(stacked, kk, n));
-// Iso-C's two formulations of σ̄·U·Vᵀ on the same matrix: the full SVD route (svdThin: Gram,
-// eigendecomposition, then U = A·V·Λ^-1/2) and the polar route (polar.ts: Gram, eigendecomposition,
-// G^-1/2; no singular vectors), each followed by forming the dense update.
-time(`iso_c via svdThin ${n}x${n} (+ dense)`, 0, () => {
-  const s = svdThin(a, n, n);
-  return mulAB(transpose(s.ut, s.k, n), s.vt, n, s.k, n);
-});
-time(`iso_c via polarFactor ${n}x${n} (+ dense)`, 0, () => {
-  const p = polarFactor(a, n, n);
-  return mulAB(p.left, p.right, n, p.kk, n);
+const y = time(`mulABt ${l}×${n} · (${m}×${n})ᵀ`, l * m * n, () => mulABt(omega, a, l, n, m));
+const q = time(`orthonormalRows ${l}×${m}`, 2 * l * l * m, () => orthonormalRows(y, l, m));
+time(`mulAB ${l}×${m} · ${m}×${n}`, l * m * n, () => mulAB(q.q, a, l, m, n));
+// Whole decompositions.
+time(`svdTopK ${m}×${n} k=${k} exact`, 0, () => svdTopK(a, m, n, k, { method: 'exact' }));
+if (l < r) time(`svdTopK ${m}×${n} k=${k} randomized`, 0, () => svdTopK(a, m, n, k, { method: 'randomized', seed: 3 }));
+const svds = mats.map((x, t) => time(`tsv_m: svdTopK task ${t} (${topKPath(m, n, k)})`, 0, () => svdTopK(x, m, n, k, { seed: 3 + t }), true));
+const kk = svds.reduce((s, x) => s + x.k, 0);
+const ut = new Float64Array(kk * m);
+const vt = new Float64Array(kk * n);
+let off = 0;
+for (const x of svds) {
+  ut.set(x.ut, off * m);
+  vt.set(x.vt, off * n);
+  off += x.k;
+}
+time(`tsv_m: polarRows U ${kk}×${m}`, 0, () => polarRows(ut, kk, m), true);
+time(`tsv_m: polarRows V ${kk}×${n}`, 0, () => polarRows(vt, kk, n), true);
+console.log(`${'tsv_m decompositions in all'.padEnd(46)} ${total.toFixed(2).padStart(7)} CPU-s`);
+const sum = new Float64Array(m * n);
+for (const x of mats) for (let e = 0; e < sum.length; e++) sum[e]! += x[e]!;
+time(`iso_c: polarFactor ${m}×${n} + dense update`, 0, () => {
+  const p = polarFactor(sum, m, n);
+  return mulAB(p.left, p.right, m, p.kk, n);
 });

@@ -222,19 +222,26 @@ function dot(x: Float64Array, xo: number, y: Float64Array, yo: number, n: number
 }
 
 /**
- * Eigendecomposition of a symmetric n×n matrix (eigen.ts: Householder tridiagonalisation + implicit
- * QL, float64). Eigenvalues in descending order; vectors vector-major (row i is the i-th vector).
+ * Eigendecomposition of a symmetric n×n matrix (eigen.ts: Householder tridiagonalisation, then divide
+ * and conquer — or implicit QL below 96 rows —, float64). Eigenvalues in descending order, all n;
+ * vectors vector-major (row i is the i-th vector), only the first `want` (default all): the others
+ * are not computed, which saves part of the back-transformation.
  */
-export function symmetricEigen(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
-  const { values: vals, vectors: vecs } = eigenSymmetric(g, n);
+export function symmetricEigen(g: Float64Array, n: number, want = n): { values: Float64Array; vectors: Float64Array } {
+  const count = Math.max(0, Math.min(n, Math.floor(want)));
+  const { values: vals, vectors: vecs, rows } = eigenSymmetric(g, n, count);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => vals[b]! - vals[a]! || a - b);
+  const at = new Int32Array(n).fill(-1); // value index → row of vecs
+  if (rows) rows.forEach((r, i) => (at[r] = i));
+  else for (let i = 0; i < n; i++) at[i] = i;
   const values = new Float64Array(n);
-  const vectors = new Float64Array(n * n);
+  const vectors = new Float64Array(count * n);
   order.forEach((src, dst) => {
     values[dst] = vals[src]!;
+    if (dst >= count) return;
     // Fix the sign (largest-magnitude entry positive) so results do not depend on the solver's
     // arbitrary choice and are reproducible across formulations.
-    const row = vecs.subarray(src * n, (src + 1) * n);
+    const row = vecs.subarray(at[src]! * n, (at[src]! + 1) * n);
     let big = 0;
     for (let r = 0; r < n; r++) if (Math.abs(row[r]!) > Math.abs(big)) big = row[r]!;
     const sign = big < 0 ? -1 : 1;

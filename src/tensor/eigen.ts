@@ -1,14 +1,35 @@
 // Symmetric eigendecomposition on flat float64 arrays: Householder reduction to tridiagonal form,
-// then the implicit QL iteration with Wilkinson-type shifts (the classic EISPACK route; Golub & Van
-// Loan §8.3). Written for the SVD-family merges, whose Gram matrices reach 2048×2048 and beyond:
-// every inner loop here walks a contiguous row (the eigenvector rotations act on rows of Qᵀ, not
-// on columns of Q), which is several times faster in V8 than an array-of-arrays implementation.
+// then, from DC_MIN_N rows on, divide and conquer on the tridiagonal matrix (tridiagonal-dc.ts) and
+// the blocked back-transformation of its eigenvectors through the reflectors (compact WY form, three
+// matrix products per block of 64); below that, the implicit QL iteration with Wilkinson-type shifts
+// (the classic EISPACK route; Golub & Van Loan §8.3) on the explicitly formed P. Written for the
+// SVD-family merges, whose Gram matrices reach 2048×2048 and beyond: every inner loop here walks a
+// contiguous row (the eigenvector rotations act on rows of Qᵀ, not on columns of Q), which is
+// several times faster in V8 than an array-of-arrays implementation.
 // Accuracy: backward stable — eigenvalues within ~n·1e-16·‖A‖ of the exact ones, eigenvectors
-// orthonormal to ~n·1e-16 (checked in test/svd.test.ts against ml-matrix).
-// The reduction's O(k²) loops per step and the QL sweeps' rotations of the eigenvector rows (all of
-// the O(n³) work) run on WebAssembly SIMD when the kernel backend is wasm (dense-kernels.c), with
-// the same bits as the JavaScript loops here.
+// orthonormal to ~n·1e-16 (checked in test/svd.test.ts and test/eigen-dc.test.ts against ml-matrix).
+// Cost at n = 2048 (experiments/bench/svd-profile.ts, CPU-seconds of one core): the QL route took
+// ~17 (reduction 3.5, forming P 5.2 — both memory-bound, one reflector at a time — and the QL
+// rotations ~9); divide and conquer takes ~1.3 and the blocked back-transformation ~2 (both on the
+// matrix-product kernel), leaving the reduction as the largest part.
+// The reduction's O(k²) loops per step and the QL sweeps' rotations of the eigenvector rows run on
+// WebAssembly SIMD when the kernel backend is wasm (dense-kernels.c), with the same bits as the
+// JavaScript loops here; the products of the large-n path are dense.ts's (the same bits on either
+// backend too).
+import { gramOfRows, mulAB, mulABt } from './dense.ts';
+import { tridiagonalDc } from './tridiagonal-dc.ts';
 import { type RotationWorkspace, type TridiagonalOps, wasmRotations, wasmTridiagonal } from './wasm/dense-wasm.ts';
+
+/** From this size on the tridiagonal problem goes to divide and conquer (tridiagonal-dc.ts), below it to QL. */
+export const DC_MIN_N = 96;
+
+/** QL on an identity: the leaf solver of the divide and conquer. */
+function qlLeaf(d: Float64Array, e: Float64Array, n: number): Float64Array {
+  const qt = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) qt[i * n + i] = 1;
+  tridiagonalQl(d, e, jsRotations(qt, n), n);
+  return qt;
+}
 
 /** Below this size the rotations stay in JavaScript (copying into wasm memory would not pay). */
 const WASM_MIN_N = 32;
@@ -40,12 +61,31 @@ function jsRotations(qt: Float64Array, n: number): Rotations {
 
 type Rotations = Pick<RotationWorkspace, 'qt' | 'rows' | 'cs' | 'apply'>;
 
-/** Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). */
-export function eigenSymmetric(g: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+/**
+ * Eigenvalues (unordered) and eigenvectors as the rows of `vectors` (row i belongs to value i). With
+ * `want` < n, only the eigenvectors of the `want` largest values (ties: lower index first) are
+ * formed: `vectors` holds `want` rows and `rows[i]` is the index of row i's value.
+ */
+export function eigenSymmetric(g: Float64Array, n: number, want = n): { values: Float64Array; vectors: Float64Array; rows?: Int32Array } {
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples i and i+1 after the reduction
   const ops = (n >= WASM_MIN_N ? wasmTridiagonal(g, n) : null) ?? jsTridiagonal(g, n);
-  const qt = transposeSquare(tridiagonalize(ops, n, d, e), n); // rows of Qᵀ: the vectors the rotations act on
+  const refl = tridiagonalize(ops, n, d, e);
+  if (n >= DC_MIN_N) {
+    // Divide and conquer (tridiagonal-dc.ts) on T, then the vectors back through the reflectors (P·z).
+    const zt = tridiagonalDc(d, e, n, qlLeaf);
+    if (want < n) {
+      // Only the wanted vectors go through the back-transformation (its cost is linear in their count).
+      const rows = Int32Array.from(Array.from({ length: n }, (_, i) => i).sort((a, b) => d[b]! - d[a]! || a - b).slice(0, want));
+      const sub = new Float64Array(want * n);
+      rows.forEach((r, i) => sub.set(zt.subarray(r * n, (r + 1) * n), i * n));
+      backTransform(sub, want, n, refl);
+      return { values: d, vectors: sub, rows };
+    }
+    backTransform(zt, n, n, refl);
+    return { values: d, vectors: zt };
+  }
+  const qt = transposeSquare(formP(ops, n, refl), n); // rows of Qᵀ: the vectors the rotations act on
   const ws = n >= WASM_MIN_N ? wasmRotations(qt, n) : null;
   tridiagonalQl(d, e, ws ?? jsRotations(qt, n), n);
   return { values: d, vectors: ws ? ws.finish() : qt };
@@ -135,8 +175,8 @@ function jsTridiagonal(g: Float64Array, n: number): TridiagonalOps {
  * Reduce the symmetric matrix in ops.a (overwritten) to tridiagonal T = Pᵀ·A·P. Returns P (row-major,
  * ops.pm); fills the diagonal of T in d and the off-diagonal in e (e[i] = T[i+1][i], e[n−1] = 0).
  */
-function tridiagonalize(ops: TridiagonalOps, n: number, d: Float64Array, e: Float64Array): Float64Array {
-  const { a, pm, v, pv } = ops;
+function tridiagonalize(ops: TridiagonalOps, n: number, d: Float64Array, e: Float64Array): Reflectors {
+  const { a, v, pv } = ops;
   const vs = new Float64Array(n * n); // row k: the Householder vector of step k (entries < k)
   const hs = new Float64Array(n); // its h = |v|²/2 (0: no reflection at that step)
   const sub = new Float64Array(n); // sub[k] = T[k][k−1]
@@ -177,8 +217,22 @@ function tridiagonalize(ops: TridiagonalOps, n: number, d: Float64Array, e: Floa
   for (let k = 0; k < n; k++) d[k] = a[k * n + k]!;
   for (let k = 0; k + 1 < n; k++) e[k] = sub[k + 1]!;
   e[n - 1] = 0;
-  // P = H_{n−1}·…·H₁, built by left-multiplying the identity by H₁, H₂, …: H_k acts on the leading
-  // k rows, where everything before it lives.
+  return { vs, hs };
+}
+
+/** The reduction's Householder reflectors: H_k = I − v_k·v_kᵀ/h_k, v_k = row k of vs (entries < k); h_k = 0: none. */
+interface Reflectors {
+  vs: Float64Array;
+  hs: Float64Array;
+}
+
+/**
+ * P = H_{n−1}·…·H₂ explicitly (row-major, ops.pm), built by left-multiplying the identity by H₂, H₃, …:
+ * H_k acts on the leading k rows, where everything before it lives. One reflector at a time (memory
+ * bound): the QL path's start, for small n.
+ */
+function formP(ops: TridiagonalOps, n: number, { vs, hs }: Reflectors): Float64Array {
+  const { pm, v } = ops;
   pm.fill(0);
   for (let i = 0; i < n; i++) pm[i * n + i] = 1;
   for (let k = 2; k < n; k++) {
@@ -188,6 +242,51 @@ function tridiagonalize(ops: TridiagonalOps, n: number, d: Float64Array, e: Floa
     ops.apply(k, h);
   }
   return pm;
+}
+
+/** Reflectors per block of the blocked back-transformation. */
+const WY_BLOCK = 64;
+
+/**
+ * Rows of zt (vector-major: `count` vectors z of length n) ← (P·z)ᵀ, P = H_{n−1}·…·H₂, in blocks of
+ * WY_BLOCK reflectors: H_{k₁}·…·H_{k₀} = I − W·T·Wᵀ (compact WY form; W's columns the block's v_k,
+ * T lower triangular: T_ii = 1/h_i, row i below the diagonal −T_ii·(w_iᵀ·W_{<i})·T_{<i}), so each
+ * block is three products on the fast kernel: Y = Z·W, Y ← Y·Tᵀ, Z −= Y·Wᵀ (about n³ multiply-adds
+ * in all, instead of forming P reflector by reflector and then multiplying).
+ */
+function backTransform(zt: Float64Array, count: number, n: number, { vs, hs }: Reflectors): void {
+  for (let k0 = 2; k0 < n; k0 += WY_BLOCK) {
+    const k1 = Math.min(n - 1, k0 + WY_BLOCK - 1);
+    const b = k1 - k0 + 1;
+    const len = k1; // v_k has entries < k ≤ k1
+    const w = new Float64Array(b * len);
+    const tau = new Float64Array(b);
+    for (let i = 0; i < b; i++) {
+      const k = k0 + i;
+      if (hs[k] === 0) continue;
+      w.set(vs.subarray(k * n, k * n + k), i * len);
+      tau[i] = 1 / hs[k]!;
+    }
+    const s = gramOfRows(w, b, len);
+    const t = new Float64Array(b * b);
+    for (let i = 0; i < b; i++) {
+      t[i * b + i] = tau[i]!;
+      for (let l = 0; l < i; l++) {
+        let acc = 0;
+        for (let p = l; p < i; p++) acc += s[i * b + p]! * t[p * b + l]!;
+        t[i * b + l] = -tau[i]! * acc;
+      }
+    }
+    const zs = new Float64Array(count * len);
+    for (let j = 0; j < count; j++) zs.set(zt.subarray(j * n, j * n + len), j * len);
+    const y = mulABt(mulABt(zs, w, count, len, b), t, count, b, b);
+    const upd = mulAB(y, w, count, b, len);
+    for (let j = 0; j < count; j++) {
+      const o = j * n;
+      const u = j * len;
+      for (let x = 0; x < len; x++) zt[o + x]! -= upd[u + x]!;
+    }
+  }
 }
 
 /**

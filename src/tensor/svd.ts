@@ -8,8 +8,12 @@
 // - svdTopK: the top k triplets. The rule (topKPath): the exact path above (svdThin, then cut to
 //   k) when the smaller side r ≤ EXACT_MAX_SIDE (512) — small matrices, such as mnist8's 256-wide
 //   ones, always get the exact decomposition, which costs well under a second there — or when
-//   2·(k + 10) ≥ r, where the exact path is the cheaper one (at T = 2, TSV-M's k = r/2 always
-//   takes it); otherwise a randomized range finder (Halko, Martinsson & Tropp 2011): Y = A·Ω for a
+//   3·(k + 10) ≥ r, where the exact path is the cheaper one since the eigensolver's divide and
+//   conquer (eigen.ts), so TSV-M with T ≤ 3 tasks (k = r/T) takes it. Measured with
+//   experiments/bench/svd-profile.ts at k = 341 (CPU-seconds, shared machine): 1024×1024 exact 1.0
+//   vs randomized 1.3, 2816×1024 exact 1.05 vs randomized 2.5 (the sketch's products and
+//   orthonormalisations grow with the longer side, the exact path's only in its one Gram); at
+//   2048×2048, k = 682, the two are about equal (~7.6). Otherwise a randomized range finder (Halko, Martinsson & Tropp 2011): Y = A·Ω for a
 //   Gaussian Ω with l = k + 10 columns (oversampling 10), q = 2 power iterations re-orthonormalised
 //   at every half step (Q ← orth(Aᵀ·Q), Q ← orth(A·Q)), then the exact SVD of the small l×n
 //   projection B = QᵀA (from its l×l Gram matrix), whose top k triplets are returned.
@@ -57,19 +61,22 @@ const OVERSAMPLE = 10;
 export const EXACT_MAX_SIDE = 512;
 const POWER_ITERATIONS = 2;
 
-/** Every numerically nonzero singular triplet of the row-major m×n matrix a, largest first. */
-export function svdThin(a: Float64Array, m: number, n: number): Svd {
+/**
+ * Every numerically nonzero singular triplet of the row-major m×n matrix a, largest first; at most
+ * `want` of them (the top ones: only those singular vectors are formed).
+ */
+export function svdThin(a: Float64Array, m: number, n: number, want = Math.min(m, n)): Svd {
   if (m >= n) {
-    const { values, vectors } = symmetricEigen(gramOfRows(transpose(a, m, n), n, m), n);
-    const k = keptCount(values);
+    const { values, vectors } = symmetricEigen(gramOfRows(transpose(a, m, n), n, m), n, want);
+    const k = Math.min(want, keptCount(values));
     const vt = vectors.subarray(0, k * n).slice();
     const s = sqrtValues(values, k);
     const ut = mulABt(vt, a, k, n, m); // row i = A·vᵢ
     scaleRows(ut, k, m, s);
     return { k, s, ut, vt };
   }
-  const { values, vectors } = symmetricEigen(gramOfRows(a, m, n), m);
-  const k = keptCount(values);
+  const { values, vectors } = symmetricEigen(gramOfRows(a, m, n), m, want);
+  const k = Math.min(want, keptCount(values));
   const ut = vectors.subarray(0, k * m).slice();
   const s = sqrtValues(values, k);
   const vt = mulAB(ut, a, k, m, n); // row i = Aᵀ·uᵢ
@@ -83,7 +90,7 @@ export interface TopKOptions {
   powerIterations?: number;
   /**
    * 'auto' (the default): the rule in the header — exact when min(m, n) ≤ EXACT_MAX_SIDE or
-   * 2·(k + oversample) ≥ min(m, n), randomized otherwise. 'exact' / 'randomized' force a path
+   * 3·(k + oversample) ≥ min(m, n), randomized otherwise. 'exact' / 'randomized' force a path
    * (tests, benchmarks; 'randomized' still returns the exact result when k + oversample ≥ min(m, n)).
    */
   method?: 'auto' | 'exact' | 'randomized';
@@ -99,7 +106,7 @@ export function topKPath(m: number, n: number, k: number, opts: TopKOptions = {}
   const method = opts.exact ? 'exact' : (opts.method ?? 'auto');
   if (method === 'exact' || l >= r) return 'exact';
   if (method === 'randomized') return 'randomized';
-  return r <= EXACT_MAX_SIDE || 2 * l >= r ? 'exact' : 'randomized';
+  return r <= EXACT_MAX_SIDE || 3 * l >= r ? 'exact' : 'randomized';
 }
 
 /** The top k singular triplets of the row-major m×n matrix a (fewer when its rank is lower). */
@@ -108,7 +115,7 @@ export function svdTopK(a: Float64Array, m: number, n: number, k: number, opts: 
   const want = Math.max(0, Math.min(k, r));
   const l = Math.min(r, want + (opts.oversample ?? OVERSAMPLE));
   if (want === 0) return { k: 0, s: new Float64Array(0), ut: new Float64Array(0), vt: new Float64Array(0) };
-  if (topKPath(m, n, want, opts) === 'exact') return truncate(svdThin(a, m, n), want, m, n);
+  if (topKPath(m, n, want, opts) === 'exact') return truncate(svdThin(a, m, n, want), want, m, n);
   const rand = seededRandom(opts.seed ?? 0);
   const omega = new Float64Array(l * n);
   for (let i = 0; i < omega.length; i += 2) {
@@ -128,7 +135,7 @@ export function svdTopK(a: Float64Array, m: number, n: number, k: number, opts: 
   // B = QᵀA is small (c×n): its SVD from the c×c Gram matrix B·Bᵀ = W·Λ·Wᵀ.
   const c = q.count;
   const b = mulAB(q.q, a, c, m, n);
-  const { values, vectors } = symmetricEigen(gramOfRows(b, c, n), c);
+  const { values, vectors } = symmetricEigen(gramOfRows(b, c, n), c, want);
   const kept = Math.min(want, keptCount(values));
   const w = vectors.subarray(0, kept * c);
   const s = sqrtValues(values, kept);

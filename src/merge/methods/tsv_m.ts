@@ -25,7 +25,7 @@ import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
 // Other tensors (not 2-D, token embeddings, LM heads): base + α · mean of the weighted task
 // vectors — task arithmetic with weights 1/T — as FusionBench averages them.
 // Numerics: float64 throughout the decompositions (src/tensor/svd.ts); top-k by the exact Gram
-// eigendecomposition when min(rows, cols) ≤ 512 or k is large relative to r (2·(k + 10) ≥ r), else
+// eigendecomposition when min(rows, cols) ≤ 512 or k is large relative to r (3·(k + 10) ≥ r: T ≤ 3), else
 // by a randomized range finder seeded from the tensor's seed (deterministic; svdTopK's rule).
 
 interface TsvAcc {
