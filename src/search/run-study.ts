@@ -140,7 +140,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const sameConfig = (found: StudyRow) => {
       const changed = changedIdentityFields(readStoredConfig(found).identity, config);
       if (changed.length > 0) {
-        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget, prefer and baselines may change on --resume — use another name: for the new config`);
       }
     };
     if (study) {
