@@ -110,7 +110,7 @@ describe('search on checkpoints scored by a command', () => {
     expect(r.stdout).toContain(`export it:   npx mergesearch export --db plain.db --study plain --trial ${best.number} --out merged-plain-${best.number}`);
     // No baselines unless asked (each is a command run), and the summary says how to ask and the cost:
     // base 1 + 2 experts + λ 0.3, 0.5, 1 (1/K = 0.5 among them) = 6 runs of the one command, 3 merges.
-    expect(r.stdout).toContain('no baselines: a command study scores them only when asked');
+    expect(r.stdout).toContain('no baselines (each is a run of your command, so a command study scores them only when asked): add `baselines: true` to the config and run it again with --resume');
     expect(r.stdout).toContain('task arithmetic at λ 0.3, 0.5, 1 (6 command runs, 3 merges)');
     const trials = xsOf('plain.db', 'plain');
     // The command scored the real merged weights: base + Σ w·τ per layer, as the scorer recomputes.

@@ -56,7 +56,7 @@ export function recommendationText(r: RunStudyResult, db: string): string {
   } else {
     note = r.baselineNote ?? 'no baselines stored for this study';
   }
-  const minmaxNote = rule.scale === 'minmax' ? `\n${scoreName}: weighted mean after rescaling each objective to [0, 1] over the completed trials (a baseline outside their range lands outside [0, 1])` : '';
+  const minmaxNote = rule.scale === 'minmax' ? `\n${scoreName}: weighted mean after rescaling each objective to [0, 1] over the completed trials${baselines ? ' (a baseline outside their range lands outside [0, 1])' : ''}` : '';
   return (
     `recommended merge: trial ${recommended.trial.number} of ${recommended.considered} completed, the ${describeRule(rule, objs)}\n` +
     `${table(header, rows)}\n${note}${minmaxNote}\n` +

@@ -232,7 +232,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       }
       const full = baselineCost({ base: true, experts: true, lambdas: defaultCommandLambdas(k) }, k, p.commandCount);
       if (!req) {
-        baselineNote = `no baselines: a command study scores them only when asked, since each is a run of your command. Add \`baselines: true\` to the config and run it again with --resume to score the base, each expert and task arithmetic at λ ${defaultCommandLambdas(k).join(', ')} (${full.runs} command runs, ${full.merges} merges), or pick parts: baselines: {base: true, experts: true, task_arithmetic: [0.5]}`;
+        baselineNote = `no baselines (each is a run of your command, so a command study scores them only when asked): add \`baselines: true\` to the config and run it again with --resume for the base, each expert and task arithmetic at λ ${defaultCommandLambdas(k).join(', ')} (${full.runs} command runs, ${full.merges} merges), or name parts: \`baselines: {base: true, task_arithmetic: [0.5]}\``;
       } else if (baselines && !baselineNote) {
         baselineNote = `baselines scored with your command after the search (${baselines.evaluations} command run(s), ${baselines.merges ?? 0} merge(s) in all)${baselines.taskArithmetic && baselines.taskArithmetic.grid.length > 1 ? `; task arithmetic: the best λ of ${baselines.taskArithmetic.grid.join(', ')} by the recommendation's rule` : ''}`;
       } else if (!baselines) {
