@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Baselines } from '../src/search/baselines.ts';
 import { StudyStore } from '../src/study/index.ts';
 import { initEngine } from '../src/tensor/engine.ts';
 import { mergeToFolder } from '../src/merge/merge-to-folder.ts';
@@ -107,7 +108,10 @@ describe('search on checkpoints scored by a command', () => {
     const score = (t: (typeof done)[number]) => (unit(t.values![0]!, 0, 1) + unit(t.values![1]!, 1, -1)) / 2;
     const best = [...done].sort((a, b) => score(b) - score(a) || a.number - b.number)[0]!;
     expect(r.stdout).toContain(`export it:   npx mergesearch export --db plain.db --study plain --trial ${best.number} --out merged-plain-${best.number}`);
-    expect(r.stdout).toContain('no baselines: a study scored by your command');
+    // No baselines unless asked (each is a command run), and the summary says how to ask and the cost:
+    // base 1 + 2 experts + λ 0.3, 0.5, 1 (1/K = 0.5 among them) = 6 runs of the one command, 3 merges.
+    expect(r.stdout).toContain('no baselines (each is a run of your command, so a command study scores them only when asked): add `baselines: true` to the config and run it again with --resume');
+    expect(r.stdout).toContain('task arithmetic at λ 0.3, 0.5, 1 (6 command runs, 3 merges)');
     const trials = xsOf('plain.db', 'plain');
     // The command scored the real merged weights: base + Σ w·τ per layer, as the scorer recomputes.
     for (const t of trials) {
@@ -127,6 +131,54 @@ describe('search on checkpoints scored by a command', () => {
     expect(r.stdout).toContain('recommended merge: trial');
     expect(r.stdout).toContain('mergesearch export --db hush.db --study hush --trial');
     expect(xsOf('hush.db', 'hush').length).toBe(3);
+  });
+
+  it('baselines: scores the base, each expert and task arithmetic with the command once asked; a --resume scores only what is new', async () => {
+    const file = config('based', 'random', 3);
+    fs.appendFileSync(file, 'baselines: {base: true, experts: true, task_arithmetic: [1, 0.5]}\n');
+    const lines = () => (fs.existsSync(scoreLog) ? fs.readFileSync(scoreLog, 'utf8').split('\n').filter(Boolean).length : 0);
+    const before = lines();
+    const r = await search([file, '--db', 'based.db']);
+    expect(r.code, r.stderr).toBe(0);
+    // 3 trials + base + 2 experts + 2 λ: one run each (both objectives share the command line).
+    expect(lines() - before).toBe(3 + 1 + 2 + 2);
+    expect(r.stderr).toContain('scoring the baselines with your command: the base, each of the 2 experts, task arithmetic at λ 0.5, 1 (5 command run(s), 2 merge(s))');
+    // Worked by hand from the scorer: w = the four weights, near = 1 − Σ(w − 0.2)², far = Σ(w − 0.9)².
+    // base w = 0: near 0.84, far 3.24; e1 = [1,0,0,1] and e2 = [0,1,1,0]: near −0.36, far 1.64;
+    // task arithmetic w = λ·1: λ 0.5 → near 0.64, far 0.64; λ 1 → near −1.56, far 0.04.
+    const store = StudyStore.open(path.join(root, 'based.db'), { readonly: true });
+    let b: Baselines;
+    try {
+      b = store.studyAttrs(store.getStudy('based').id).baselines as Baselines;
+    } finally {
+      store.close();
+    }
+    expect(b.kind).toBe('command');
+    expect(b.base![0]).toBeCloseTo(0.84, 6);
+    expect(b.base![1]).toBeCloseTo(3.24, 6);
+    expect(b.expertModels!.map((m) => m.name)).toEqual(['e1', 'e2']);
+    for (const m of b.expertModels!) {
+      expect(m.values[0]).toBeCloseTo(-0.36, 6);
+      expect(m.values[1]).toBeCloseTo(1.64, 6);
+    }
+    expect(b.taskArithmetic!.grid).toEqual([0.5, 1]);
+    expect(b.taskArithmetic!.gridValues![0]![0]).toBeCloseTo(0.64, 6);
+    expect(b.taskArithmetic!.gridValues![0]![1]).toBeCloseTo(0.64, 6);
+    expect(b.taskArithmetic!.gridValues![1]![0]).toBeCloseTo(-1.56, 6);
+    expect(b.taskArithmetic!.gridValues![1]![1]).toBeCloseTo(0.04, 6);
+    expect(b.evaluations).toBe(5);
+    expect(b.merges).toBe(2);
+    expect(r.stdout).toMatch(/^base +0\.8400 +3\.2400 /m);
+    expect(r.stdout).toMatch(/^expert e1 +-0\.3600 +1\.6400 /m);
+    expect(r.stdout).toMatch(/^task arithmetic, λ (0\.5|1) \(best of 2\) /m);
+    expect(r.stdout).toContain('baselines scored with your command after the search (5 command run(s), 2 merge(s) in all)');
+    // baselines: true for 2 experts is λ 0.3, 0.5, 1: only 0.3 is new, one more run.
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^baselines: .*$/m, 'baselines: true'));
+    const mid = lines();
+    const again = await search([file, '--db', 'based.db', '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(lines() - mid).toBe(1);
+    expect(again.stdout).toMatch(/^task arithmetic, λ (0\.3|0\.5|1) \(best of 3\) /m);
   });
 
   it('refuses to start a study whose name exists, and says to resume', async () => {

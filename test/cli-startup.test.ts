@@ -15,6 +15,10 @@ import { REPO_ROOT } from './helpers/recipe-fixtures.ts';
 
 const isCurrent = compiledIsCurrent as (root: string) => boolean;
 
+/** The .ts and .mjs files under a folder of the repository (relative paths). */
+const sources = (dir: string): string[] =>
+  fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') || e.name.endsWith('.mjs') ? [path.join(dir, e.name)] : []));
+
 describe('bin/mergesearch.js: compiled or sources', () => {
   let cleanup = () => {};
   afterEach(() => cleanup());
@@ -66,8 +70,6 @@ describe('bin/mergesearch.js: compiled or sources', () => {
 
   // tsc copies no asset into dist/: a module that loads a file beside itself by URL finds it there
   // only if it is a worker entry (.mjs, which bin/compile.mjs copies) or compiled code (.js).
-  const sources = (dir: string): string[] =>
-    fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') || e.name.endsWith('.mjs') ? [path.join(dir, e.name)] : []));
   it('files loaded beside a module by URL are .mjs worker entries or compiled .js (other assets go through packagePath)', () => {
     const byUrl = sources('src').flatMap((f) => [...fs.readFileSync(path.join(REPO_ROOT, f), 'utf8').matchAll(/new URL\('([^']+)', import\.meta\.url\)/g)].map((m) => `${f}: ${m[1]}`));
     expect(byUrl.length).toBeGreaterThan(0);
@@ -83,6 +85,32 @@ describe('bin/mergesearch.js: compiled or sources', () => {
     expect(entries).toContain(path.join('src', 'study', 'pg-thread.mjs'));
     for (const f of entries) expect(fs.existsSync(path.join(REPO_ROOT, 'dist', f)), f).toBe(true);
   });
+});
+
+describe('the published package (package.json files, as npm pack lists them)', () => {
+  it('ships bin/, dist/, every file the code reads through packagePath, README and LICENSE; no tests, sources, zoo or experiments', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const packed = new Set((JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path));
+    // Every literal packagePath('a', 'b', ...) in src/: the file, or every file of the folder.
+    const called = sources('src').flatMap((f) =>
+      [...fs.readFileSync(path.join(REPO_ROOT, f), 'utf8').matchAll(/packagePath\(((?:\s*'[^']+'\s*,?)+)\)/g)].map((m) => [...m[1]!.matchAll(/'([^']+)'/g)].map((q) => q[1]!).join('/')),
+    );
+    expect(called).toEqual(expect.arrayContaining(['src/server/public', 'src/tensor/wasm/merge-kernels.wasm', 'experiments/mnist8/studies/quickstart.yaml', 'bin/mergesearch.js']));
+    const files = (rel: string): string[] => (fs.statSync(path.join(REPO_ROOT, rel)).isDirectory() ? fs.readdirSync(path.join(REPO_ROOT, rel)).flatMap((e) => files(`${rel}/${e}`)) : [rel]);
+    for (const rel of called) for (const f of files(rel)) expect(packed.has(f), f).toBe(true);
+    for (const f of ['bin/compiled-is-current.mjs', 'README.md', 'LICENSE', 'package.json']) expect(packed.has(f), f).toBe(true);
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { files: string[] };
+    expect(pkg.files).toContain('dist/');
+    const stray = [...packed].filter((f) => /^(test|zoo|\.ci)\//.test(f) || (f.startsWith('experiments/') && f !== 'experiments/mnist8/studies/quickstart.yaml') || /\.(ts|c|sh)$/.test(f) || (f.startsWith('src/') && !f.startsWith('src/server/public/') && !f.endsWith('.wasm')));
+    expect(stray).toEqual([]);
+    // With a current build (CI builds dist/ in npm ci), the compiled CLI and its worker entries are in.
+    if (!isCurrent(REPO_ROOT)) {
+      expect(process.env.CI, 'CI=true: npm ci must have built a current dist/ (prepare)').toBeFalsy();
+      return;
+    }
+    for (const f of ['dist/build-stamp.json', 'dist/src/cli/main.js', 'dist/evaluators/index.js', ...sources('src').filter((x) => x.endsWith('.mjs')).map((x) => `dist/${x}`)]) expect(packed.has(f), f).toBe(true);
+  }, 300_000);
 });
 
 describe('the catalog the command line reads without loading the families', () => {

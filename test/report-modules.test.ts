@@ -596,4 +596,39 @@ describe('decision figures: one-unit bars, baselines, parallel coordinates, impo
     expect(String(markup.recommendHtml({ ...rec, recommended: null }, [ACC, LOSS]))).toContain('No trial has completed yet.');
     expect(String(markup.recommendHtml({ ...rec, baselines: null }, [ACC, LOSS]))).toContain('No baselines stored for this study');
   });
+
+  it('shows a command study\'s baselines: only the parts scored, each expert as a row, the best expert per objective as the reference', () => {
+    const cmd = {
+      objectives: ['acc', 'loss'],
+      kind: 'command',
+      base: null,
+      taskArithmetic: { lambda: 0.5, values: [0.8, 1], grid: [0.3, 0.5], gridValues: [[0.7, 1.5], [0.8, 1]] },
+      experts: [{ task: 'e1', value: 0.9 }, { task: 'e2', value: 0.4 }],
+      expertModels: [
+        { name: 'e1', values: [0.9, 1.2] },
+        { name: 'e2', values: [0.6, 0.4] },
+      ],
+      evaluations: 4,
+      merges: 2,
+      scores: { base: null, taskArithmetic: 0.6, experts: 0.9, expertModels: [0.7, 0.55] },
+      normalized: { base: null, taskArithmetic: null },
+    };
+    expect(insights.baselineValues(cmd, 1)).toEqual([
+      { key: 'taskArithmetic', name: 'task arithmetic (λ 0.5)', value: 1 },
+      { key: 'experts', name: 'expert e2 (the best on it)', value: 0.4 },
+    ]);
+    expect(insights.baselineValues(cmd, 'score').map((r: { name: string }) => r.name)).toEqual(['task arithmetic (λ 0.5)', 'best expert on each objective']);
+    const rec = {
+      rule: { weights: [1, 1], scale: 'minmax', declared: false, text: 'best mean' },
+      recommended: { number: 3, values: [0.85, 0.9], score: 0.8, normalized: null },
+      considered: 5,
+      baselines: cmd,
+      exportCommand: 'npx mergesearch export --db a.db --study s --trial 3 --out merged-s-3',
+    };
+    const out = String(markup.recommendHtml(rec, [ACC, LOSS]));
+    expect(out).toContain('<tr class="baseline"><th>task arithmetic, λ 0.5 (best of 2)</th><td class="num">0.8000</td><td class="num">1.0000</td><td class="num">0.6000</td></tr>');
+    expect(out).toContain('<tr class="baseline"><th>expert e2</th><td class="num">0.6000</td><td class="num">0.4000</td><td class="num">0.5500</td></tr>');
+    expect(out).not.toContain('<th>base</th>');
+    expect(out).toContain("Baselines scored with the study&#39;s command after the search (4 command runs, 2 merges); task arithmetic: the best λ of 0.3, 0.5.");
+  });
 });

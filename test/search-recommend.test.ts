@@ -3,7 +3,9 @@
 // same merges reached through the search space instead (x = 0, one-hot, all λ).
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baselineScores, normalizedMean, type Baselines } from '../src/search/baselines.ts';
+import YAML from 'yaml';
+import { baselineCost, baselineScores, defaultCommandLambdas, describeRequest, normalizedMean, type Baselines } from '../src/search/baselines.ts';
+import { missingParts, settle, taskArithmeticRecipe } from '../src/search/command-baselines.ts';
 import { zooBaselines } from '../src/search/zoo-baselines.ts';
 import { defaultScale, describeRule, recommend, recommendRule, ruleScores } from '../src/search/recommend.ts';
 import { runStudy } from '../src/search/run-study.ts';
@@ -103,13 +105,83 @@ describe('recommend', () => {
       evaluations: 0,
     };
     const s = baselineScores(b, acc2, recommendRule(acc2, undefined, 'raw'), [[0.6, 0.6]]);
-    expect(s).toEqual({ base: expect.closeTo(0.4, 12), taskArithmetic: expect.closeTo(0.65, 12), experts: expect.closeTo(0.85, 12) });
+    expect(s).toEqual({ base: expect.closeTo(0.4, 12), taskArithmetic: expect.closeTo(0.65, 12), experts: expect.closeTo(0.85, 12), expertModels: [] });
     // minmax against trials spanning a 0.5..0.9 and b 0.2..0.6: base → (0 + 0.25)/2.
     const mm = baselineScores(b, acc2, recommendRule(acc2, undefined, 'minmax'), [[0.5, 0.6], [0.9, 0.2]]);
     expect(mm.base).toBeCloseTo(0.125, 12);
     expect(normalizedMean([0.45, 0.6], b, acc2)).toBeCloseTo((0.5 + 0.75) / 2, 12);
     expect(normalizedMean([0.45, 0.6], { ...b, experts: [b.experts[0]!, null] }, acc2)).toBeNull();
     expect(normalizedMean([0.45, 0.6], b, accLoss)).toBeNull();
+  });
+});
+
+describe('baselines of a command study (baselines:)', () => {
+  const text = (extra: string) =>
+    `checkpoints: {base: b, experts: [e1, e2, e3, e4]}\nspace: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: [{name: s, command: "x {checkpoint}", direction: maximize}]\noptimizer: random\nbudget: {trials: 2}\n${extra}`;
+
+  it('reads the key: true, parts, refusals with the closest key, and nothing for a zoo study', () => {
+    expect(parseStudyConfig(text(''), 'c.yaml').baselines).toBeUndefined();
+    expect(parseStudyConfig(text('baselines: false\n'), 'c.yaml').baselines).toBeUndefined();
+    // 4 experts: 1/K = 0.25 joins 0.3, 0.5, 1.
+    expect(parseStudyConfig(text('baselines: true\n'), 'c.yaml').baselines).toEqual({ base: true, experts: true, lambdas: [0.25, 0.3, 0.5, 1] });
+    expect(parseStudyConfig(text('baselines: {base: true, task_arithmetic: [1, 0.5, 0.5]}\n'), 'c.yaml').baselines).toEqual({ base: true, experts: false, lambdas: [0.5, 1] });
+    expect(defaultCommandLambdas(3)).toEqual([0.3, 0.333333, 0.5, 1]);
+    expect(defaultCommandLambdas(2)).toEqual([0.3, 0.5, 1]);
+    expectCode(() => parseStudyConfig(text('baselines: {bsae: true}\n'), 'c.yaml'), 'CONFIG_E_FIELD', 'c.yaml', 'baselines.bsae', 'did you mean "base"');
+    expectCode(() => parseStudyConfig(text('baselines: {task_arithmetic: [0]}\n'), 'c.yaml'), 'CONFIG_E_FIELD', 'baselines.task_arithmetic', 'λ > 0');
+    expectCode(() => parseStudyConfig(text('baselines: {base: false}\n'), 'c.yaml'), 'CONFIG_E_FIELD', 'at least one of base, experts, task_arithmetic');
+    expectCode(() => parseStudyConfig(text('baselnes: true\n'), 'c.yaml'), 'CONFIG_E_FIELD', 'did you mean "baselines"');
+    const zoo = 'zoo: mnist8\nspace: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {tasks: all}\noptimizer: random\nbudget: {trials: 2}\nbaselines: true\n';
+    expectCode(() => parseStudyConfig(zoo, 'z.yaml'), 'CONFIG_E_FIELD', 'z.yaml', 'a zoo study always scores its baselines');
+  });
+
+  it('counts the cost, finds what a stored record lacks, and settles the best λ and the best expert per objective', () => {
+    const req = { base: true, experts: true, lambdas: [0.3, 0.5, 1] };
+    // base 1 + 4 experts + 3 λ = 8 checkpoints, 2 distinct commands each.
+    expect(baselineCost(req, 4, 2)).toEqual({ runs: 16, merges: 3 });
+    expect(describeRequest(req, 4)).toBe('the base, each of the 4 experts, task arithmetic at λ 0.3, 0.5, 1');
+    const stored: Baselines = {
+      objectives: ['acc', 'loss'],
+      kind: 'command',
+      base: [0.5, 2],
+      taskArithmetic: { lambda: 0.5, values: [0.8, 1], grid: [0.5], gridValues: [[0.8, 1]] },
+      experts: [null, null],
+      evaluations: 2,
+      merges: 1,
+    };
+    expect(missingParts(req, stored)).toEqual({ base: false, experts: true, lambdas: [0.3, 1] });
+    expect(missingParts(req, undefined)).toEqual(req);
+    const withGrid: Baselines = {
+      ...stored,
+      taskArithmetic: { lambda: 0, values: [], grid: [0.3, 0.5, 1], gridValues: [[0.7, 1.5], [0.8, 1], [0.9, 3]] },
+      expertModels: [
+        { name: 'e1', values: [0.9, 1.2] },
+        { name: 'e2', values: [0.6, 0.4] },
+      ],
+    };
+    const rule = recommendRule(accLoss, undefined, 'minmax');
+    // Reference: trials acc 0.6..0.9, loss 0.5..3 plus the grid's own points. Scores by hand with
+    // acc over 0.6..0.9 and −loss over −3..−0.5: λ 0.3 → (1/3 + 0.6)/2 = 0.4667; λ 0.5 → (2/3 + 0.8)/2
+    // = 0.7333; λ 1 → (1 + 0)/2 = 0.5. λ 0.5 wins.
+    const settled = settle(withGrid, accLoss, rule, [[0.6, 0.5], [0.9, 3]]);
+    expect(settled.taskArithmetic!.lambda).toBe(0.5);
+    expect(settled.taskArithmetic!.values).toEqual([0.8, 1]);
+    // Best expert per objective: acc 0.9 (e1), loss 0.4 (e2, minimised).
+    expect(settled.experts).toEqual([
+      { task: 'e1', value: 0.9 },
+      { task: 'e2', value: 0.4 },
+    ]);
+    // No normalized accuracy for command baselines (their experts have no task of their own).
+    expect(normalizedMean([0.5, 0.5], settled, acc2)).toBeNull();
+    const s = baselineScores(settled, accLoss, rule, [[0.6, 0.5], [0.9, 3]]);
+    expect(s.expertModels[0]).toBeCloseTo((1 + 0.72) / 2, 12);
+    expect(s.base).toBeCloseTo((-1 / 3 + 0.4) / 2, 12);
+    expect(baselineScores({ ...settled, base: null, taskArithmetic: null }, accLoss, rule, [[0.6, 0.5]]).base).toBeNull();
+  });
+
+  it('writes task arithmetic as a mergekit recipe: every expert weight 1, λ', () => {
+    const y = taskArithmeticRecipe({ base: '/m/b', experts: ['/m/e1', '/m/e2'] }, 0.5);
+    expect(YAML.parse(y)).toEqual({ merge_method: 'task_arithmetic', base_model: '/m/b', models: [{ model: '/m/e1', parameters: { weight: 1 } }, { model: '/m/e2', parameters: { weight: 1 } }], parameters: { lambda: 0.5 } });
   });
 });
 

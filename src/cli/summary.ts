@@ -41,14 +41,22 @@ export function recommendationText(r: RunStudyResult, db: string): string {
   let note: string;
   if (baselines) {
     const s = baselineScores(baselines, objs, rule, reference);
-    rows.push(row(`task arithmetic, λ ${baselines.taskArithmetic.lambda} (tuned)`, baselines.taskArithmetic.values, s.taskArithmetic));
-    rows.push(row('base', baselines.base, s.base));
-    rows.push(row('each expert on its own task', baselines.experts.map((e) => e?.value ?? null), s.experts));
-    note = `baselines on the same samples: task arithmetic with the best λ of ${baselines.taskArithmetic.grid[0]} to ${baselines.taskArithmetic.grid[baselines.taskArithmetic.grid.length - 1]}${norm ? '; normalized: mean of value ÷ the expert\'s on its own task' : ''}`;
+    const ta = baselines.taskArithmetic;
+    const command = baselines.kind === 'command';
+    if (ta) {
+      const label = ta.grid.length === 1 ? `task arithmetic, λ ${ta.lambda}` : `task arithmetic, λ ${ta.lambda} (${command ? `best of ${ta.grid.length}` : 'tuned'})`;
+      rows.push(row(label, ta.values, s.taskArithmetic));
+    }
+    if (baselines.base) rows.push(row('base', baselines.base, s.base));
+    if (command) (baselines.expertModels ?? []).forEach((m, i) => rows.push(row(`expert ${m.name}`, m.values, s.expertModels[i]!)));
+    else rows.push(row('each expert on its own task', baselines.experts.map((e) => e?.value ?? null), s.experts));
+    note = command
+      ? (r.baselineNote ?? 'baselines scored with your command')
+      : `baselines on the same samples: task arithmetic with the best λ of ${ta!.grid[0]} to ${ta!.grid[ta!.grid.length - 1]}${norm ? "; normalized: mean of value ÷ the expert's on its own task" : ''}`;
   } else {
-    note = 'no baselines: a study scored by your command would run it once more per baseline merge (score the base and the experts with your evaluator to compare)';
+    note = r.baselineNote ?? 'no baselines stored for this study';
   }
-  const minmaxNote = rule.scale === 'minmax' ? `\n${scoreName}: weighted mean after rescaling each objective to [0, 1] over the completed trials (a baseline outside their range lands outside [0, 1])` : '';
+  const minmaxNote = rule.scale === 'minmax' ? `\n${scoreName}: weighted mean after rescaling each objective to [0, 1] over the completed trials${baselines ? ' (a baseline outside their range lands outside [0, 1])' : ''}` : '';
   return (
     `recommended merge: trial ${recommended.trial.number} of ${recommended.considered} completed, the ${describeRule(rule, objs)}\n` +
     `${table(header, rows)}\n${note}${minmaxNote}\n` +

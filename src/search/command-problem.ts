@@ -57,33 +57,57 @@ export class CommandProblem implements Problem {
   }
 
   async evaluate(x: number[], signal?: AbortSignal): Promise<Evaluation> {
+    return this.mergeAndScore(this.recipe(x), signal);
+  }
+
+  /** Merge a recipe into a scratch folder, score it with the objectives' commands, remove the folder. */
+  async mergeAndScore(recipe: string, signal?: AbortSignal): Promise<Evaluation> {
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-trial-'));
     const out = path.join(scratch, 'merged');
     try {
-      await mergeToFolder(parseRecipe(this.recipe(x), 'trial recipe'), { out, seed: this.seed });
-      const scores = new Map<string, Record<string, number>>();
-      const values: number[] = [];
-      for (const o of this.objectives) {
-        let s = scores.get(o.command);
-        if (!s) {
-          // One harness run (or command run) serves every objective that shares its command line.
-          s = o.lmEval
-            ? await runLmEval({ command: o.command, checkpointDir: out, outputDir: path.join(scratch, `lm_eval-${scores.size}`), timeoutMs: o.timeoutSeconds * 1000, signal })
-            : await runCommandEvaluator({ command: o.command, checkpointDir: out, timeoutMs: o.timeoutSeconds * 1000, signal });
-          scores.set(o.command, s);
-        }
-        if (o.lmEval) {
-          values.push(pickLmEvalScore(s, o.lmEval.task, o.lmEval.metric, o.direction).value);
-          continue;
-        }
-        const v = s[o.key];
-        if (v === undefined) fail('EVAL_E_OUTPUT', `objective ${o.name}: the command's JSON has no "${o.key}" (it has ${Object.keys(s).join(', ') || 'nothing'})`);
-        values.push(v);
-      }
-      return { values, evaluations: scores.size };
+      await mergeToFolder(parseRecipe(recipe, 'trial recipe'), { out, seed: this.seed });
+      return await this.scoreFolder(out, scratch, signal);
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
     }
+  }
+
+  /** Score a checkpoint folder as it is (the base, an expert): the objectives' commands, nothing merged. */
+  async scoreCheckpoint(dir: string, signal?: AbortSignal): Promise<Evaluation> {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-baseline-'));
+    try {
+      return await this.scoreFolder(dir, scratch, signal);
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** Distinct command lines among the objectives: the runs one scoring costs. */
+  get commandCount(): number {
+    return new Set(this.objectives.map((o) => o.command)).size;
+  }
+
+  private async scoreFolder(out: string, scratch: string, signal?: AbortSignal): Promise<Evaluation> {
+    const scores = new Map<string, Record<string, number>>();
+    const values: number[] = [];
+    for (const o of this.objectives) {
+      let s = scores.get(o.command);
+      if (!s) {
+        // One harness run (or command run) serves every objective that shares its command line.
+        s = o.lmEval
+          ? await runLmEval({ command: o.command, checkpointDir: out, outputDir: path.join(scratch, `lm_eval-${scores.size}`), timeoutMs: o.timeoutSeconds * 1000, signal })
+          : await runCommandEvaluator({ command: o.command, checkpointDir: out, timeoutMs: o.timeoutSeconds * 1000, signal });
+        scores.set(o.command, s);
+      }
+      if (o.lmEval) {
+        values.push(pickLmEvalScore(s, o.lmEval.task, o.lmEval.metric, o.direction).value);
+        continue;
+      }
+      const v = s[o.key];
+      if (v === undefined) fail('EVAL_E_OUTPUT', `objective ${o.name}: the command's JSON has no "${o.key}" (it has ${Object.keys(s).join(', ') || 'nothing'})`);
+      values.push(v);
+    }
+    return { values, evaluations: scores.size };
   }
 
   close(): void {}

@@ -20,7 +20,8 @@ import type { StudyConfig } from './study-config.ts';
 import { changedIdentityFields, readStoredConfig, storedConfigOf } from './study-identity.ts';
 import { ZooProblem } from './zoo-problem.ts';
 import { CommandProblem } from './command-problem.ts';
-import type { Baselines } from './baselines.ts';
+import { baselineCost, baselinesFit, defaultCommandLambdas, describeRequest, type Baselines } from './baselines.ts';
+import { commandBaselines, missingParts } from './command-baselines.ts';
 import { zooBaselines } from './zoo-baselines.ts';
 import { defaultScale, recommend, recommendRule, type Recommendation, type RecommendRule } from './recommend.ts';
 import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_PREFER } from './study-attrs.ts';
@@ -58,8 +59,10 @@ export interface RunStudyResult {
   /** How the recommended merge is picked, and the pick (undefined when no trial completed). */
   rule: RecommendRule;
   recommended?: Recommendation<TrialRow>;
-  /** Base, tuned task arithmetic and each expert on its own task (zoo studies; src/search/baselines.ts). */
+  /** Base, tuned task arithmetic and each expert on its own task (zoo studies; command studies when asked; src/search/baselines.ts). */
   baselines?: Baselines;
+  /** Command studies: what the summary says about their baselines (how to ask for them, or what they cost). */
+  baselineNote?: string;
 }
 
 export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
@@ -137,7 +140,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const sameConfig = (found: StudyRow) => {
       const changed = changedIdentityFields(readStoredConfig(found).identity, config);
       if (changed.length > 0) {
-        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget may change on --resume — use another name: for the new config`);
+        fail('STUDY_E_EXISTS', `study "${config.name}" in ${redactUrl(o.db)} was started with a different config (${changed.join(', ')} changed); only budget, prefer and baselines may change on --resume — use another name: for the new config`);
       }
     };
     if (study) {
@@ -204,14 +207,41 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
     const failed = codes.filter((c) => c !== 0).length;
     if (failed > 0 && !o.signal?.aborted) log(`${failed} worker process(es) exited with an error; see their output above`);
     let baselines = store.studyAttrs(s.id)[ATTR_BASELINES] as Baselines | undefined;
+    if (baselines && !baselinesFit(baselines, p.objectives)) baselines = undefined;
+    let baselineNote: string | undefined;
     if (!baselines && p instanceof ZooProblem && !o.join && result.reason !== 'stopped') {
       log('scoring the baselines on the same samples: the base, task arithmetic (λ 0.1 to 1.0), each expert on its own task');
       baselines = zooBaselines(p);
       store.setStudyAttr(s.id, ATTR_BASELINES, baselines);
     }
+    if (p instanceof CommandProblem) {
+      const req = config.baselines;
+      const k = p.checkpoints.experts.length;
+      const todo = req ? missingParts(req, baselines) : undefined;
+      const cost = todo ? baselineCost(todo, k, p.commandCount) : undefined;
+      if (req && todo && cost && !o.join && result.reason !== 'stopped' && result.reason !== 'failing' && cost.runs > 0) {
+        log(`scoring the baselines with your command: ${describeRequest(todo, k)} (${cost.runs} command run(s), ${cost.merges} merge(s))`);
+        const reference = store.trials(s.id, { states: ['COMPLETE'] }).map((t) => t.values!);
+        try {
+          baselines = await commandBaselines({ problem: p, request: req, stored: baselines, rule, reference, signal: o.signal, log, save: (b) => store.setStudyAttr(s.id, ATTR_BASELINES, b) });
+        } catch (e) {
+          baselines = (store.studyAttrs(s.id)[ATTR_BASELINES] as Baselines | undefined) ?? undefined;
+          baselineNote = `baselines not all scored (${o.signal?.aborted ? 'interrupted' : (e as Error).message}); run again with --resume to score the rest`;
+          log(baselineNote);
+        }
+      }
+      const full = baselineCost({ base: true, experts: true, lambdas: defaultCommandLambdas(k) }, k, p.commandCount);
+      if (!req) {
+        baselineNote = `no baselines (each is a run of your command, so a command study scores them only when asked): add \`baselines: true\` to the config and run it again with --resume for the base, each expert and task arithmetic at λ ${defaultCommandLambdas(k).join(', ')} (${full.runs} command runs, ${full.merges} merges), or name parts: \`baselines: {base: true, task_arithmetic: [0.5]}\``;
+      } else if (baselines && !baselineNote) {
+        baselineNote = `baselines scored with your command after the search (${baselines.evaluations} command run(s), ${baselines.merges ?? 0} merge(s) in all)${baselines.taskArithmetic && baselines.taskArithmetic.grid.length > 1 ? `; task arithmetic: the best λ of ${baselines.taskArithmetic.grid.join(', ')} by the recommendation's rule` : ''}`;
+      } else if (!baselines) {
+        baselineNote = 'no baselines yet: they are scored when a search ends (not when it is stopped or its evaluator keeps failing); run again with --resume';
+      }
+    }
     const done = store.trials(s.id, { states: ['COMPLETE'] });
     const recommended = recommend(done, s.objectives, rule);
-    return { study: s, reason: result.reason, trials: result.trials, completed: done, front: studyFront(store, s), backend: engine.backend, error: result.error, rule, recommended, baselines };
+    return { study: s, reason: result.reason, trials: result.trials, completed: done, front: studyFront(store, s), backend: engine.backend, error: result.error, rule, recommended, baselines, baselineNote };
   } catch (e) {
     // A database this run created and that holds no study (the zoo or the space was refused before
     // the study began) is removed, so a failed first run leaves nothing behind.

@@ -8,6 +8,7 @@ import { LM_EVAL_MODELS, lmEvalCommand, lmEvalDirection, type Direction, type Lm
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
 import { closestName, didYouMean } from '../closest-name.ts';
+import { defaultCommandLambdas, type BaselineRequest } from './baselines.ts';
 import { getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
@@ -59,13 +60,15 @@ export interface StudyConfig {
   budget: { trials?: number; evaluations?: number; seconds?: number };
   /** How the recommended merge is picked (src/search/recommend.ts); may change on --resume. */
   prefer?: Preference;
+  /** Command studies: which baselines to score with the command after the search (src/search/baselines.ts); may change on --resume. */
+  baselines?: BaselineRequest;
   /** The YAML text the config was read from (shown by the report page), when it came from text. */
   yaml?: string;
   /** Folder the config was read from (relative paths resolve against it). */
   dir: string;
 }
 
-const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget', 'prefer'];
+const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget', 'prefer', 'baselines'];
 
 export function readStudyConfig(file: string): StudyConfig {
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `study config ${file} does not exist`);
@@ -193,7 +196,41 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
 
   const prefer = doc.prefer === undefined ? undefined : validatePrefer(doc.prefer, source);
 
-  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, prefer, dir };
+  const baselines = validateBaselines(doc.baselines, checkpoints, source);
+
+  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, prefer, ...(baselines ? { baselines } : {}), dir };
+}
+
+/**
+ * `baselines: true` (the base, each expert, task arithmetic at defaultCommandLambdas), `false`, or
+ * `{base: BOOL, experts: BOOL, task_arithmetic: [λ, ...] | BOOL}` (each part off unless given).
+ * Only for checkpoint studies: a zoo study always scores its own (no command runs).
+ */
+function validateBaselines(raw: unknown, checkpoints: StudyConfig['checkpoints'], source: string): BaselineRequest | undefined {
+  if (raw === undefined || raw === false || raw === null) return undefined;
+  const bad = (key: string, want: string, got?: unknown): never => fail('CONFIG_E_FIELD', `${source}: baselines${key} must be ${want}${got === undefined ? '' : ` (got ${show(got)})`}`);
+  if (!checkpoints) fail('CONFIG_E_FIELD', `${source}: baselines: is for studies scored by a command (checkpoints:); a zoo study always scores its baselines (the base, tuned task arithmetic, each expert on its own task) at no command cost — remove the key`);
+  const k = checkpoints!.experts.length;
+  if (raw === true) return { base: true, experts: true, lambdas: defaultCommandLambdas(k) };
+  const keys = ['base', 'experts', 'task_arithmetic'];
+  if (!isObj(raw)) bad('', 'true, false, or {base: true|false, experts: true|false, task_arithmetic: [λ, ...] | true | false}', raw);
+  checkKeys(raw as Obj, keys, 'baselines.', source);
+  const r = raw as Obj;
+  const flag = (key: string): boolean => {
+    if (r[key] === undefined) return false;
+    if (typeof r[key] !== 'boolean') bad(`.${key}`, 'true or false', r[key]);
+    return r[key] as boolean;
+  };
+  let lambdas: number[] = [];
+  const ta = r.task_arithmetic;
+  if (ta === true) lambdas = defaultCommandLambdas(k);
+  else if (Array.isArray(ta)) {
+    if (ta.length === 0 || !ta.every((l) => typeof l === 'number' && Number.isFinite(l) && l > 0)) bad('.task_arithmetic', 'a non-empty list of λ > 0 (or true for the default grid)', ta);
+    lambdas = [...new Set(ta as number[])].sort((a, b) => a - b);
+  } else if (ta !== undefined && ta !== false) bad('.task_arithmetic', 'a list of λ > 0, true (λ 1/K, 0.3, 0.5, 1) or false', ta);
+  const req = { base: flag('base'), experts: flag('experts'), lambdas };
+  if (!req.base && !req.experts && req.lambdas.length === 0) bad('', 'a request for at least one of base, experts, task_arithmetic (or leave the key out)', raw);
+  return req;
 }
 
 /** `prefer: {weights: {OBJECTIVE: WEIGHT, ...}, scale: raw|minmax}` (names are checked against the resolved objectives later). */

@@ -5,7 +5,7 @@ import { signedMean, TA_LAMBDAS, type Baselines } from './baselines.ts';
 import type { ZooProblem } from './zoo-problem.ts';
 
 /** Score the base, task arithmetic over TA_LAMBDAS, and each expert on its own task. */
-export function zooBaselines(problem: ZooProblem): Baselines {
+export function zooBaselines(problem: ZooProblem): Baselines & { base: number[]; taskArithmetic: NonNullable<Baselines['taskArithmetic']> } {
   const { zoo, tensors, objectives } = problem;
   let evaluations = 0;
   const score = (params: HostParams, objs = objectives) => {
@@ -32,5 +32,5 @@ export function zooBaselines(problem: ZooProblem): Baselines {
     );
     own.forEach(({ j }, k) => (experts[j] = { task, value: values[k]! }));
   });
-  return { objectives: objectives.map((o) => o.name), base, taskArithmetic: { lambda: best!.lambda, values: best!.values, grid: [...TA_LAMBDAS] }, experts, evaluations };
+  return { objectives: objectives.map((o) => o.name), kind: 'zoo', base, taskArithmetic: { lambda: best!.lambda, values: best!.values, grid: [...TA_LAMBDAS] }, experts, evaluations };
 }

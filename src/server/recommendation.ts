@@ -4,7 +4,7 @@
 // pick. Works on any study: one without a stored config or `prefer` gets equal weights and the
 // minmax scale; a stored `prefer` that no longer fits its objectives falls back to equal weights.
 import path from 'node:path';
-import { baselineScores, normalizedMean, type Baselines } from '../search/baselines.ts';
+import { baselineScores, baselinesFit, normalizedMean, type Baselines } from '../search/baselines.ts';
 import { defaultScale, describeRule, exportCommand, recommend, recommendRule, type Preference, type RecommendRule } from '../search/recommend.ts';
 import { ATTR_BASELINES, ATTR_PREFER } from '../search/study-attrs.ts';
 import { readStoredConfigParts } from '../search/study-identity.ts';
@@ -42,15 +42,16 @@ export function shownDb(db: string): string {
 export function studyRecommendation(s: StudyRow, attrs: Record<string, unknown>, completed: readonly TrialRow[], db: string): RecommendationJson {
   const rule = studyRule(s, attrs);
   const r = recommend(completed, s.objectives, rule);
-  const b = (attrs[ATTR_BASELINES] ?? null) as Baselines | null;
-  const fits = b !== null && Array.isArray(b.base) && b.base.length === s.objectives.length;
+  const stored = attrs[ATTR_BASELINES] ?? null;
+  const fits = baselinesFit(stored, s.objectives);
+  const b = fits ? (stored as Baselines) : null;
   const reference = completed.filter((t) => t.values && t.values.every(Number.isFinite)).map((t) => t.values!);
   return {
     rule: { ...rule, text: describeRule(rule, s.objectives) },
-    recommended: r ? { number: r.trial.number, values: r.trial.values!, score: r.score, normalized: fits ? normalizedMean(r.trial.values!, b, s.objectives) : null } : null,
+    recommended: r ? { number: r.trial.number, values: r.trial.values!, score: r.score, normalized: b ? normalizedMean(r.trial.values!, b, s.objectives) : null } : null,
     considered: r?.considered ?? 0,
-    baselines: fits && reference.length > 0
-      ? { ...b, scores: baselineScores(b, s.objectives, rule, reference), normalized: { base: normalizedMean(b.base, b, s.objectives), taskArithmetic: normalizedMean(b.taskArithmetic.values, b, s.objectives) } }
+    baselines: b && reference.length > 0
+      ? { ...b, scores: baselineScores(b, s.objectives, rule, reference), normalized: { base: normalizedMean(b.base, b, s.objectives), taskArithmetic: normalizedMean(b.taskArithmetic?.values, b, s.objectives) } }
       : null,
     exportCommand: r ? exportCommand(shownDb(db), s.name, r.trial.number) : null,
   };

@@ -23,20 +23,22 @@ export const MAX_IMPORTANCE_BARS = 30;
  */
 export function baselineValues(baselines, i) {
   if (!baselines) return [];
-  const ta = `task arithmetic (λ ${baselines.taskArithmetic.lambda})`;
+  const ta = baselines.taskArithmetic ? `task arithmetic (λ ${baselines.taskArithmetic.lambda})` : null;
+  const command = baselines.kind === 'command';
+  const expertsName = command ? 'best expert on each objective' : 'each expert on its own task';
   if (i === 'score') {
     const s = baselines.scores;
     return [
       { key: 'base', name: 'base', value: s.base },
       { key: 'taskArithmetic', name: ta, value: s.taskArithmetic },
-      { key: 'experts', name: 'each expert on its own task', value: s.experts },
+      { key: 'experts', name: expertsName, value: s.experts },
     ].filter((r) => typeof r.value === 'number');
   }
   const e = baselines.experts[i];
   return [
-    { key: 'base', name: 'base', value: baselines.base[i] },
-    { key: 'taskArithmetic', name: ta, value: baselines.taskArithmetic.values[i] },
-    { key: 'experts', name: e ? `expert ${e.task} on its own task` : null, value: e ? e.value : null },
+    { key: 'base', name: 'base', value: baselines.base ? baselines.base[i] : null },
+    { key: 'taskArithmetic', name: ta, value: baselines.taskArithmetic ? baselines.taskArithmetic.values[i] : null },
+    { key: 'experts', name: e ? (command ? `expert ${e.task} (the best on it)` : `expert ${e.task} on its own task`) : null, value: e ? e.value : null },
   ].filter((r) => typeof r.value === 'number' && Number.isFinite(r.value));
 }
 
@@ -63,7 +65,7 @@ export function baselinePoints(baselines, ix, iy) {
     .filter((r) => ys.some((q) => q.key === r.key))
     .map((r) => {
       const q = ys.find((y) => y.key === r.key);
-      const name = r.key === 'experts' ? 'each expert on its own task' : r.name;
+      const name = r.key === 'experts' ? (baselines.kind === 'command' ? 'best expert on each objective' : 'each expert on its own task') : r.name;
       return {
         type: 'scatter',
         mode: 'markers',

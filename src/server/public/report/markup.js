@@ -56,11 +56,19 @@ export function recommendHtml(rec, objectives) {
   const cell = (v) => html`<td class="num">${typeof v === 'number' ? fmt(v) : '—'}</td>`;
   const row = (cls, label, values, score, normalized) => html`<tr class="${cls}"><th>${label}</th>${values.map(cell)}${cell(score)}${norm ? cell(normalized) : ''}</tr>`;
   const rows = [row('pick', `recommended: trial ${r.number}`, r.values, r.score, r.normalized)];
+  const command = b && b.kind === 'command';
   if (b) {
-    rows.push(row('baseline', `task arithmetic, λ ${b.taskArithmetic.lambda} (tuned)`, b.taskArithmetic.values, b.scores.taskArithmetic, b.normalized.taskArithmetic));
-    rows.push(row('baseline', 'base', b.base, b.scores.base, b.normalized.base));
-    rows.push(row('baseline', 'each expert on its own task', b.experts.map((e) => (e ? e.value : null)), b.scores.experts, norm ? 1 : null));
+    const ta = b.taskArithmetic;
+    if (ta) rows.push(row('baseline', `task arithmetic, λ ${ta.lambda}${ta.grid.length > 1 ? (command ? ` (best of ${ta.grid.length})` : ' (tuned)') : ''}`, ta.values, b.scores.taskArithmetic, b.normalized.taskArithmetic));
+    if (b.base) rows.push(row('baseline', 'base', b.base, b.scores.base, b.normalized.base));
+    if (command) (b.expertModels || []).forEach((m, i) => rows.push(row('baseline', `expert ${m.name}`, m.values, b.scores.expertModels[i], null)));
+    else rows.push(row('baseline', 'each expert on its own task', b.experts.map((e) => (e ? e.value : null)), b.scores.experts, norm ? 1 : null));
   }
+  const baselineText = !b
+    ? 'No baselines stored for this study (a study scored by a command scores them only when its config asks, `baselines: true`; or one run before baselines were kept).'
+    : command
+      ? `Baselines scored with the study's command after the search (${b.evaluations} command runs, ${b.merges || 0} merges)${b.taskArithmetic && b.taskArithmetic.grid.length > 1 ? `; task arithmetic: the best λ of ${b.taskArithmetic.grid.join(', ')}` : ''}.`
+      : `Baselines scored on the same samples as the trials: task arithmetic with the best λ of ${b.taskArithmetic.grid[0]} to ${b.taskArithmetic.grid[b.taskArithmetic.grid.length - 1]}.`;
   return html`
     <div class="section-head"><h2>Recommended merge: trial ${r.number}</h2><button id="recommend-show" type="button" data-trial="${r.number}">Show trial ${r.number}</button></div>
     <p class="muted">The ${rec.rule.text}, among ${rec.considered} completed trials. The Pareto set over all ${objectives.length} objectives stays in the table below ("best only").</p>
@@ -68,11 +76,7 @@ export function recommendHtml(rec, objectives) {
       <thead><tr><th class="text"></th>${objectives.map((o) => html`<th>${o.name} ${shortArrow(o)}</th>`)}<th>${scoreLabel}</th>${norm ? html`<th title="mean of value ÷ the expert's value on its own task">normalized</th>` : ''}</tr></thead>
       <tbody>${rows}</tbody>
     </table></div>
-    ${
-      b
-        ? html`<p class="muted">Baselines scored on the same samples as the trials: task arithmetic with the best λ of ${b.taskArithmetic.grid[0]} to ${b.taskArithmetic.grid[b.taskArithmetic.grid.length - 1]}.</p>`
-        : html`<p class="muted">No baselines stored for this study (a study scored by a command, or one run before baselines were kept).</p>`
-    }
+    <p class="muted">${baselineText}</p>
     <p>Export it: <code class="command">${rec.exportCommand}</code></p>`;
 }
 
