@@ -223,7 +223,7 @@ describe('tiny sft4 zoo (few steps)', () => {
     expect(loaded.expertNames).toEqual(Object.keys(manifest.experts));
     expect(loaded.experts.length).toBe(8);
     const config = (extra: string) =>
-      parseStudyConfig(`zoo: ${zoo}\n${extra}space: {method: task_arithmetic}\nobjectives: {tasks: all, evaluator: exact_match}\noptimizer: random\nbudget: {trials: 1}\n`);
+      parseStudyConfig(`zoo: ${zoo}\n${extra}space: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {tasks: all, evaluator: exact_match}\noptimizer: random\nbudget: {trials: 1}\n`);
     const byDefault = new ZooProblem(loaded, config(''));
     expect(byDefault.zoo.expertNames).toEqual(SFT);
     expect(byDefault.zoo.tasks).toEqual(SFT);
@@ -251,14 +251,14 @@ describe('tiny sft4 zoo (few steps)', () => {
   });
 
   it('refuses an unknown, repeated or task-less choice of experts with a coded error', () => {
-    const cfg = (experts: string) => `zoo: ${zoo}\nexperts: ${experts}\nspace: {method: task_arithmetic}\nobjectives: {tasks: all, evaluator: exact_match}\noptimizer: random\nbudget: {trials: 1}\n`;
+    const cfg = (experts: string) => `zoo: ${zoo}\nexperts: ${experts}\nspace: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {tasks: all, evaluator: exact_match}\noptimizer: random\nbudget: {trials: 1}\n`;
     expect(expectCode(() => parseStudyConfig(cfg('[sort, revrse]')), 'CONFIG_E_FIELD').message).toMatch(/experts\[1\] is "revrse".*did you mean "reverse"/);
     expectCode(() => parseStudyConfig(cfg('[sort, sort]')), 'CONFIG_E_FIELD', 'twice');
     expectCode(() => parseStudyConfig(cfg('[noise, first]')), 'CONFIG_E_FIELD', 'no task of their own');
     expectCode(() => parseStudyConfig(cfg('[]')), 'CONFIG_E_FIELD', 'experts');
     expectCode(() => parseStudyConfig(cfg('sort')), 'CONFIG_E_FIELD', 'experts');
     expectCode(
-      () => parseStudyConfig('checkpoints: {base: a, experts: [b]}\nexperts: [sort]\nspace: {method: task_arithmetic}\nobjectives: {name: x, evaluator: command, command: "echo {}"}\noptimizer: random\nbudget: {trials: 1}\n'),
+      () => parseStudyConfig('checkpoints: {base: a, experts: [b]}\nexperts: [sort]\nspace: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {name: x, evaluator: command, command: "echo {}"}\noptimizer: random\nbudget: {trials: 1}\n'),
       'CONFIG_E_FIELD',
       'checkpoints.experts',
     );
@@ -279,7 +279,7 @@ describe('experts: on mnist8 (an expert per task, scored through its own head)',
     expect(all.length).toBe(8);
     const pickTwo = [all[5]!, all[2]!];
     const cfg = (extra: string) =>
-      parseStudyConfig(`zoo: ${zoo}\n${extra}space: {method: task_arithmetic}\nobjectives: {tasks: all, evaluator: accuracy}\noptimizer: random\nbudget: {trials: 1}\n`);
+      parseStudyConfig(`zoo: ${zoo}\n${extra}space: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {tasks: all, evaluator: accuracy}\noptimizer: random\nbudget: {trials: 1}\n`);
     const p = new ZooProblem(loaded, cfg(`experts: [${pickTwo.join(', ')}]\n`));
     expect(p.zoo.tasks).toEqual(pickTwo);
     expect(p.objectives.map((o) => (o.kind === 'zoo' ? o.task : ''))).toEqual(pickTwo);

@@ -14,7 +14,7 @@
 //   double, first, noise   unrelated training sets for the irrelevant experts ("dbl abc=" → "aabbcc",
 //              "first abc=" → "a", random strings → random strings); never scored.
 import { seededRandom } from '../tensor/random.ts';
-import { EVAL_SPLITS, type EvalSplit, type SkillExample } from './skills4-tasks.ts';
+import { distinctSplits, EVAL_SPLITS, type EvalSplit, type SkillExample } from './skills4-tasks.ts';
 
 export { EVAL_SPLITS, type EvalSplit, type SkillExample };
 
@@ -147,26 +147,7 @@ export function sft4TaskSplits(task: Sft4Task, seed: number, sizes: Record<EvalS
   const index = task === CIPHER_TASK ? SFT4_SKILLS.length : SFT4_SKILLS.indexOf(task);
   const rand = seededRandom((seed ^ (0x5f74 + 7919 * (index + 1))) >>> 0);
   const key = cipherKey(seed);
-  const used = new Set<string>();
-  const splits = {} as Record<EvalSplit, SkillExample[]>;
-  for (const s of EVAL_SPLITS) {
-    const list: SkillExample[] = [];
-    let tries = 0;
-    while (list.length < sizes[s]) {
-      if (++tries > 1000 * (sizes[s] + 10)) throw new Error(`cannot draw ${sizes[s]} distinct ${task} prompts`);
-      const ex = generateTask(task, key, rand);
-      if (used.has(ex.prompt)) continue;
-      used.add(ex.prompt);
-      list.push(ex);
-    }
-    splits[s] = list;
-  }
-  const trainSet: SkillExample[] = [];
-  while (trainSet.length < train) {
-    const ex = generateTask(task, key, rand);
-    if (!used.has(ex.prompt)) trainSet.push(ex);
-  }
-  return { splits, train: trainSet, heldOut: used };
+  return distinctSplits(() => generateTask(task, key, rand), sizes, train, task);
 }
 
 /** Operands of held-out prompts (any form, the cipher deciphered), so pretraining never shows them. */
