@@ -113,7 +113,8 @@ const FULL: Plan = {
   instructionShare: 0.03,
   base: { steps: 900, batchSize: 32, learningRate: 2e-3, warmup: 50, minLrFraction: 0.1, examples: 40000 },
   sft: { steps: 120, batchSize: 32, learningRate: 3e-4, warmup: 10, minLrFraction: 0.1, examples: 4000 },
-  sftOverrides: {},
+  // Sorting sharpens slowest (measured on seed 0: 120 steps reach 71.9 % exact match, 300 steps 85.2 %).
+  sftOverrides: { sort: { steps: 300 } },
   pt: { steps: 400, batchSize: 32, learningRate: 1.5e-3, warmup: 30, minLrFraction: 0.1, examples: 20000 },
   irrelevant: { steps: 120, batchSize: 32, learningRate: 3e-4, warmup: 10, minLrFraction: 0.1, examples: 4000 },
   scoreSamples: 256,
