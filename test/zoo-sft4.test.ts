@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLlamaHost } from '../src/models/llama-load.ts';
 import { ZooProblem } from '../src/search/zoo-problem.ts';
 import { parseStudyConfig } from '../src/search/study-config.ts';
+import { configFromStored, storedConfigOf } from '../src/search/study-identity.ts';
+import type { StudyRow } from '../src/study/types.ts';
 import { initEngine } from '../src/tensor/engine.ts';
 import { seededRandom } from '../src/tensor/random.ts';
 import { chooseExperts, familyOfDir, getFamily, selectExperts, zooLayout } from '../src/zoo/registry.ts';
@@ -267,6 +269,17 @@ describe('tiny sft4 zoo (few steps)', () => {
     expect(late.experts).toEqual(['sort', 'nope']);
     expectCode(() => selectExperts(familyOfDir(zoo).load(zoo), late.experts, 'study config'), 'CONFIG_E_FIELD', 'nope');
     expect(chooseExperts(manifest, undefined, 'x')).toEqual({ names: SFT, tasks: SFT });
+  });
+
+  it('a study stores its experts with its identity (resume, workers, export read them back); none stored when the config names none', () => {
+    const text = (extra: string) => `zoo: ${zoo}\n${extra}space: {method: task_arithmetic, parameters: {weight: {low: 0, high: 1}}}\nobjectives: {tasks: all, evaluator: exact_match}\noptimizer: random\nbudget: {trials: 1}\n`;
+    const row = (config: unknown): StudyRow => ({ id: 1, name: 's', config, backend: 'wasm', seed: 0, optimizer: 'random', created: '', objectives: [] });
+    const stored = storedConfigOf(parseStudyConfig(text('experts: [shift, cipher]\n')), null);
+    expect(stored.identity.experts).toEqual(['shift', 'cipher']);
+    expect(configFromStored(row(stored)).experts).toEqual(['shift', 'cipher']);
+    const plain = storedConfigOf(parseStudyConfig(text('')), null);
+    expect('experts' in plain.identity).toBe(false);
+    expect(configFromStored(row(plain)).experts).toBeUndefined();
   });
 });
 

@@ -3,7 +3,8 @@
 // through one registry (registry.ts) and never ask "which kind of zoo is this" themselves.
 //
 // A zoo is a folder with manifest.json (`benchmark` names the family; `tasks`, `base`, `experts`,
-// `data` lay out its checkpoints and task data), one base checkpoint and one expert per task.
+// `data` lay out its checkpoints and task data), one base checkpoint and one expert per task (or, with
+// `expertTask`, experts named freely, each with its own task or none).
 import type * as tf from '@tensorflow/tfjs';
 import type { HostModels, HostParams } from '../merge/host-merge.ts';
 
