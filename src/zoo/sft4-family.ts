@@ -1,5 +1,5 @@
 // The sft4 benchmark family: a Llama-family decoder pretrained on a mixture where every skill
-// appears, SFT experts with small deltas (sort, reverse, shift, add), a continued-pretraining expert
+// appears, SFT experts with small deltas (sort, reverse, shift), a continued-pretraining expert
 // with large deltas (cipher) and irrelevant experts. It loads and scores as skills4 does (every tensor
 // merged, no heads); a study merges the manifest's defaultExperts (the SFT experts) unless its config
 // names `experts`.
