@@ -3,7 +3,8 @@
 // through one registry (registry.ts) and never ask "which kind of zoo is this" themselves.
 //
 // A zoo is a folder with manifest.json (`benchmark` names the family; `tasks`, `base`, `experts`,
-// `data` lay out its checkpoints and task data), one base checkpoint and one expert per task.
+// `data` lay out its checkpoints and task data), one base checkpoint and one expert per task (or, with
+// `expertTask`, experts named freely, each with its own task or none).
 import type * as tf from '@tensorflow/tfjs';
 import type { HostModels, HostParams } from '../merge/host-merge.ts';
 
@@ -35,6 +36,10 @@ export interface ZooManifest {
   /** Task data files relative to the zoo, per task and split. */
   data: Record<string, Record<string, string>>;
   tiny?: boolean;
+  /** sft4: each expert's own task (null: an irrelevant expert); absent: an expert is named by its task. */
+  expertTask?: Record<string, string | null>;
+  /** sft4: what a study merges when its config names no `experts` (absent: every expert). */
+  defaultExperts?: string[];
 }
 
 export interface Evaluation {
@@ -83,7 +88,12 @@ export interface LoadedZoo extends HostModels {
   readonly family: BenchmarkFamily;
   readonly dir: string;
   readonly manifest: ZooManifest;
+  /** The tasks objectives score: the own tasks of the merged experts. */
   readonly tasks: string[];
+  /** Names of the merged experts, in the order of `experts` (the search space's model names). */
+  readonly expertNames: string[];
+  /** Each merged expert's own task (null: none, an irrelevant expert). */
+  readonly expertTasks: (string | null)[];
   /** The tensors a candidate merges (a classifier's backbone; every tensor of a language model). */
   readonly mergedTensors: string[];
   /** A scorer over this zoo's task data; `samples` draws one seeded subsample per (task, split). */
