@@ -1,5 +1,5 @@
-// Merging whole tensors of a merge plan on the GPU: statistics passes stay on the CPU (they are
-// the executor's), the final combine runs as the WGSL kernel over row tiles sized under the
+// Merging whole tensors of a merge plan on the GPU: the statistics passes (statistics.ts, run by
+// the executor), then the final combine runs as the WGSL kernel over row tiles sized under the
 // adapter's binding limit. Tile t+1 is read and uploaded while tile t computes; each tile's
 // encoded output goes straight to its place in the output file.
 import { writeFully } from '../io/safetensors-writer.ts';
@@ -11,6 +11,7 @@ import { CombineKernel, paddedBytes, type TileResult } from './combine-kernel.ts
 import { usesBase } from './combine-shader.ts';
 import { recomputeOnCpu } from './cpu-fixup.ts';
 import { selectionCutoff } from './selection-cutoff.ts';
+import { GpuStatistics } from './statistics.ts';
 import type { GpuContext } from './device.ts';
 
 const GPU_DTYPES = new Set(['F32', 'F16', 'BF16']);
@@ -26,10 +27,13 @@ export interface GpuTensorMergerOptions {
 export class GpuTensorMerger {
   private readonly kernel: CombineKernel;
   private readonly tileElements: number;
+  /** The statistics passes (top-k thresholds, norms) on the same device and tiling. */
+  readonly statistics: GpuStatistics;
 
   constructor(readonly gpu: GpuContext, opts: GpuTensorMergerOptions = {}) {
     this.kernel = new CombineKernel(gpu);
     this.tileElements = Math.max(2, Math.min(opts.tileElements ?? DEFAULT_TILE_ELEMENTS, Math.floor(gpu.maxBindingBytes / 4)));
+    this.statistics = new GpuStatistics(gpu, this.tileElements);
   }
 
   /** The combine to run for this tensor, or why it cannot run on the GPU. */

@@ -2,6 +2,7 @@
 // tensor/fused-kernels.ts compute for a chunk, given the statistics passes' results. Other
 // executors (the WGSL kernels in src/gpu/) run this description instead of the method's merge(),
 // so the two paths take every number (weights, rescale factors, mask keys) from the same place.
+import type { Selection } from '../tensor/select.ts';
 
 /** Which task-vector entries are kept. */
 export type ElementwiseKeep =
@@ -46,3 +47,27 @@ export type ElementwiseCombine =
       /** τ rounded to float32 before use (as the CPU path does when a statistics pass built τ). */
       roundTau: boolean;
     };
+
+/**
+ * A method's statistics passes, described as data (what chunkStats/combineStats compute), for
+ * executors that compute them elsewhere (src/gpu/statistics.ts). Per model, over τ = model − base
+ * in float32: `select` lists the top-|τ| selections wanted (element counts; the select.ts rule,
+ * ties admitted in index order), `norm` the norm of τ before and after its keep mask.
+ */
+export interface ElementwiseStatistics {
+  models: Array<{
+    select: Array<number | undefined>;
+    norm?: {
+      kind: 'l1' | 'l2' | 'linf';
+      /** The keep mask: all entries, DARE's counter-hash draw, or the model's selections (keep the first, minus the second). */
+      keep: { kind: 'all' } | { kind: 'bernoulli'; key: number; density: number } | { kind: 'selection' };
+    };
+  }>;
+}
+
+/** What an executor hands back for an ElementwiseStatistics (shapes as select.ts and sparsify.ts give them). */
+export interface StatisticsResults {
+  selections: Array<Array<Selection | undefined>>;
+  /** Norm before and after masking (combineNorms' form: l2 already square-rooted). */
+  norms: Array<[number, number] | undefined>;
+}

@@ -2,7 +2,7 @@
 // sparsified, weighted, optionally sign-elected (TIES consensus), summed, optionally normalised by
 // the summed weights, scaled by lambda (and LiNeS' depth-linear factor), added to the base.
 import { allocF32, cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
-import type { ElementwiseKeep } from './elementwise.ts';
+import type { ElementwiseKeep, ElementwiseStatistics } from './elementwise.ts';
 import {
   combineNorms,
   isSparse,
@@ -207,6 +207,30 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         next.norms = sp.map((s, i) => (needsNormPass(s) ? combineNorms(s.rescale, per.map((p) => p[i] as [number, number])) : undefined));
       }
       return next;
+    },
+    statisticsPlan(ctx) {
+      const sp = sparsity(ctx) ?? [];
+      const models: ElementwiseStatistics['models'] = [];
+      for (const [i, s] of sp.entries()) {
+        const select = usesSelection(s) ? targets(s) : [];
+        if (!needsNormPass(s)) {
+          models.push({ select });
+          continue;
+        }
+        const kind = s.rescale as 'l1' | 'l2' | 'linf';
+        if (s.kind === 'random') models.push({ select, norm: { kind, keep: { kind: 'bernoulli', key: maskKey(ctx.seed, i), density: s.density } } });
+        else if (usesSelection(s)) models.push({ select, norm: { kind, keep: { kind: 'selection' } } });
+        else return `${o.name} with ${s.kind} sparsification computes its statistics on the CPU only`;
+      }
+      return { models };
+    },
+    statsFromResults(ctx, results) {
+      const sp = sparsity(ctx) ?? [];
+      const kinds = passes(ctx);
+      const out: FamilyStats = {};
+      if (kinds.includes('high')) out.selections = sp.map((s, i) => (usesSelection(s) ? results.selections[i] : undefined) ?? targets(s).map(() => undefined));
+      if (kinds.includes('norm')) out.norms = sp.map((s, i) => (needsNormPass(s) ? results.norms[i] : undefined));
+      return out;
     },
     elementwise(ctx, stats) {
       const sp = sparsity(ctx);
