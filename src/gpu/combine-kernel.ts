@@ -60,6 +60,10 @@ function paramWords(c: ElementwiseCombine, n: number, first: number): Uint32Arra
         if (!k.none && k.cutoff === undefined) throw new Error('a TIES selection reached the GPU without its cutoff');
         const cut = k.cutoff ?? 0;
         w.set([k.none ? 0xffffffff : k.bits >>> 0, cut >>> 0, Math.floor(cut / 4294967296)], 4 * (2 + models + i));
+        if (k.drop) {
+          if (k.drop.cutoff === undefined) throw new Error('a dropped selection reached the GPU without its cutoff');
+          w.set([k.drop.bits >>> 0, k.drop.cutoff >>> 0, Math.floor(k.drop.cutoff / 4294967296)], 4 * (2 + 2 * models + i));
+        }
       }
     });
   }

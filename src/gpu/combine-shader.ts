@@ -50,10 +50,11 @@ fn fmix32(x: u32) -> u32 {
 /**
  * The uniform's vec4<u32> rows: 0 (zero, n, first element lo, hi), 1 (gain hi, lo, scale hi, lo),
  * 2+i model i's (eff hi, lo, weight hi, lo), 2+K+i model i's keep: DARE (mask key, threshold, 0, 0),
- * TIES trimming (|τ| threshold bits (0xffffffff: keep nothing), cutoff lo, cutoff hi, 0).
+ * TIES trimming (|τ| threshold bits (0xffffffff: keep nothing), cutoff lo, cutoff hi, 0), 2+2K+i
+ * model i's dropped selection (breadcrumbs' outliers), as the trimming row.
  */
 export function paramRows(models: number): number {
-  return 2 + 2 * models;
+  return 2 + 3 * models;
 }
 
 function load(dtype: FloatDtype, binding: string, v: string): string {
@@ -79,7 +80,12 @@ function combineBody(c: ElementwiseCombine, k: number): string[] {
     lines.push(c.roundTau ? `let t${i} = vec2f(opq(x${i} - b), 0.0);` : `let t${i} = two_sum(x${i}, -b);`);
     lines.push(`var a${i} = ff_mul(t${i}, ${ff(2 + i, 'xy')});`);
     if (c.keep[i]!.kind === 'bernoulli') lines.push(`if (!kept(${2 + k + i}u, e)) { a${i} = vec2f(0.0); }`);
-    if (c.keep[i]!.kind === 'top') lines.push(`if (!kept_top(${2 + k + i}u, e, bitcast<u32>(opq(x${i} - b)))) { a${i} = vec2f(0.0); }`);
+    const keep = c.keep[i]!;
+    if (keep.kind === 'top') {
+      const bits = `bitcast<u32>(opq(x${i} - b))`;
+      const dropped = keep.drop ? ` || kept_top(${2 + 2 * k + i}u, e, ${bits})` : '';
+      lines.push(`if (!kept_top(${2 + k + i}u, e, ${bits})${dropped}) { a${i} = vec2f(0.0); }`);
+    }
   }
   const sum = (terms: string[], name: string) => terms.map((t, i) => (i === 0 ? `var ${name} = ${t};` : `${name} = ff_add(${name}, ${t});`));
   if (!c.consensus) {

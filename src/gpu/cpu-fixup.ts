@@ -54,7 +54,9 @@ export function recomputeOnCpu(
       for (let j = 0; j < m; j++) {
         f[0] = models[i]![j]! - base![j]!;
         const a = bits[0]! & 0x7fffffff;
-        mask[j] = +(a > k.bits || (a === k.bits && first + indices[j]! < (k.cutoff ?? 0)));
+        const e = first + indices[j]!;
+        const dropped = k.drop !== undefined && (a > k.drop.bits || (a === k.drop.bits && e < (k.drop.cutoff ?? 0)));
+        mask[j] = +((a > k.bits || (a === k.bits && e < (k.cutoff ?? 0))) && !dropped);
       }
       return mask;
     });

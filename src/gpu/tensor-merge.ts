@@ -12,6 +12,7 @@ import { usesBase } from './combine-shader.ts';
 import { recomputeOnCpu } from './cpu-fixup.ts';
 import { selectionCutoff } from './selection-cutoff.ts';
 import { GpuStatistics } from './statistics.ts';
+import { gpuMethodNames } from './merge-device.ts';
 import type { GpuContext } from './device.ts';
 
 const GPU_DTYPES = new Set(['F32', 'F16', 'BF16']);
@@ -39,7 +40,7 @@ export class GpuTensorMerger {
   /** The combine to run for this tensor, or why it cannot run on the GPU. */
   combineFor(plan: MergePlan, job: TensorJob, stats: unknown): ElementwiseCombine | string {
     const m = plan.method;
-    if (!m.elementwise) return `merge method ${m.name} has no GPU kernel (GPU kernels: linear, task_arithmetic, ties, dare_linear, dare_ties)`;
+    if (!m.elementwise) return `merge method ${m.name} has no GPU kernel (GPU kernels: ${gpuMethodNames().join(', ')})`;
     const c = m.elementwise(job.ctx, stats);
     if (typeof c === 'string') return c;
     const dtypes = this.inputDtypes(plan, job, c);
@@ -124,7 +125,9 @@ export class GpuTensorMerger {
         const base = plan.base!.readF32(job.name, a, b);
         return x.map((v, e) => v - base[e]!); // float32 τ, as the statistics passes formed it
       };
-      return { ...k, cutoff: selectionCutoff(k, ranges, cols, rows * cols, tau) };
+      const cutoff = k.cutoff ?? selectionCutoff(k, ranges, cols, rows * cols, tau);
+      const drop = k.drop && { ...k.drop, cutoff: k.drop.cutoff ?? selectionCutoff({ kind: 'top', ...k.drop }, ranges, cols, rows * cols, tau) };
+      return { ...k, cutoff, drop };
     });
     return { ...c, keep };
   }

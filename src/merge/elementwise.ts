@@ -22,7 +22,18 @@ export type ElementwiseKeep =
       none: boolean;
       /** Element index from which equal entries are no longer admitted (found from the data by the executor). */
       cutoff?: number;
+      /** Breadcrumbs: entries of this second selection (the largest outliers) are dropped again. */
+      drop?: TopSelection;
     };
+
+/** A top-|τ| selection as the 'top' keep states it. */
+export interface TopSelection {
+  bits: number;
+  admitEqual: number;
+  equalBefore: number[];
+  none: boolean;
+  cutoff?: number;
+}
 
 export type ElementwiseCombine =
   /** out[e] = Σᵢ weights[i] · modelᵢ[e] (double arithmetic, rounded once to float32). */

@@ -243,6 +243,14 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
           // Without statistics only whether a kernel exists is asked: any selection answers that.
           const sel = stats?.selections?.[i]?.[0] ?? { bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true };
           keep.push(sel.all ? { kind: 'all' } : { kind: 'top', bits: sel.bits, admitEqual: sel.admitEqual, equalBefore: sel.equalBefore, none: sel.none });
+        } else if (m.kind === 'magnitude_outliers') {
+          // Breadcrumbs: the keepTop largest, minus the dropTop largest.
+          const [sel = { bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true }, drop] = stats?.selections?.[i] ?? [];
+          const numel = ctx.rows * ctx.cols;
+          const top = sel.all ? { bits: 0, admitEqual: numel, equalBefore: [], none: false, cutoff: numel } : { bits: sel.bits, admitEqual: sel.admitEqual, equalBefore: sel.equalBefore, none: sel.none };
+          if (!drop || drop.none) keep.push(sel.all ? { kind: 'all' } : { kind: 'top', ...top });
+          else if (drop.all) keep.push({ kind: 'top', bits: 0, admitEqual: 0, equalBefore: [], none: true });
+          else keep.push({ kind: 'top', ...top, drop: { bits: drop.bits, admitEqual: drop.admitEqual, equalBefore: drop.equalBefore, none: false } });
         } else return `${o.name} with ${m.kind} sparsification (density ${m.density} < 1 for ${ctx.modelRefs?.[i] ?? `model ${i + 1}`}) has no GPU kernel yet`;
       }
       const c = combineNumbers(ctx, stats);
