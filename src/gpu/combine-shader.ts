@@ -14,7 +14,7 @@
 // to AMBIGUOUS_CAPACITY ambiguous element indices), 2 the output, 3.. the base (when the combine
 // uses one) and the models, as raw u32 words.
 import type { FloatDtype } from '../io/dtype.ts';
-import type { ElementwiseCombine } from '../merge/elementwise.ts';
+import { roundsTau, type ElementwiseCombine } from '../merge/elementwise.ts';
 import { FLOAT_FLOAT_WGSL } from './wgsl/float-float.ts';
 import { HALF_WGSL, OVERFLOW_BITS } from './wgsl/half-precision.ts';
 
@@ -77,7 +77,7 @@ function combineBody(c: ElementwiseCombine, k: number): string[] {
   }
   for (let i = 0; i < k; i++) {
     // τ = x − b: exact as a float-float, or rounded to float32 where the CPU path keeps a float32 τ
-    lines.push(c.roundTau ? `let t${i} = vec2f(opq(x${i} - b), 0.0);` : `let t${i} = two_sum(x${i}, -b);`);
+    lines.push(roundsTau(c, i) ? `let t${i} = vec2f(opq(x${i} - b), 0.0);` : `let t${i} = two_sum(x${i}, -b);`);
     lines.push(`var a${i} = ff_mul(t${i}, ${ff(2 + i, 'xy')});`);
     if (c.keep[i]!.kind === 'bernoulli') lines.push(`if (!kept(${2 + k + i}u, e)) { a${i} = vec2f(0.0); }`);
     const keep = c.keep[i]!;

@@ -2,7 +2,7 @@
 // recomputed here with the CPU path's own kernels (fused-kernels.ts, random.ts), from the tile's
 // raw input bytes, and written over the GPU's values: the output then follows the CPU path.
 import { DTYPE_SIZES, encodeFromF32, f16BitsToF32, type FloatDtype } from '../io/dtype.ts';
-import type { ElementwiseCombine } from '../merge/elementwise.ts';
+import { roundsTau, type ElementwiseCombine } from '../merge/elementwise.ts';
 import { taskVectorCombine, weightedSum, type Keep } from '../tensor/fused-kernels.ts';
 import { bernoulliMask } from '../tensor/random.ts';
 import { usesBase } from './combine-shader.ts';
@@ -61,8 +61,8 @@ export function recomputeOnCpu(
       return mask;
     });
     // The CPU path subtracts in float32 where a statistics pass built τ, on the fly otherwise.
-    const inputs = combine.roundTau ? models.map((x) => x.map((v, j) => v - base![j]!)) : models;
-    taskVectorCombine(result, base!, inputs, models.map(() => combine.roundTau), masks, combine.eff, combine.weights, combine.scale, combine.consensus, combine.normalize);
+    const inputs = models.map((x, i) => (roundsTau(combine, i) ? x.map((v, j) => v - base![j]!) : x));
+    taskVectorCombine(result, base!, inputs, models.map((_, i) => roundsTau(combine, i)), masks, combine.eff, combine.weights, combine.scale, combine.consensus, combine.normalize);
   }
   const size = DTYPE_SIZES[out];
   const one = new Uint8Array(size);

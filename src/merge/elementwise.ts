@@ -55,8 +55,11 @@ export type ElementwiseCombine =
       gain: number;
       /** Multiplier of the elected mean with consensus. */
       scale: number;
-      /** τ rounded to float32 before use (as the CPU path does when a statistics pass built τ). */
-      roundTau: boolean;
+      /**
+       * τ rounded to float32 before use, for all models or per model (as the CPU path does where it
+       * built τ as a float32 array: in a statistics pass, or for a mask).
+       */
+      roundTau: boolean | boolean[];
     };
 
 /**
@@ -81,4 +84,9 @@ export interface StatisticsResults {
   selections: Array<Array<Selection | undefined>>;
   /** Norm before and after masking (combineNorms' form: l2 already square-rooted). */
   norms: Array<[number, number] | undefined>;
+}
+
+/** Whether model i's τ is rounded to float32 in a task-vector combine. */
+export function roundsTau(c: Extract<ElementwiseCombine, { kind: 'task-vector' }>, i: number): boolean {
+  return Array.isArray(c.roundTau) ? c.roundTau[i] === true : c.roundTau;
 }

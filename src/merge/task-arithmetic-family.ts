@@ -116,6 +116,26 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     return mask(ctx, chunk, s, i, stats);
   }
 
+  /**
+   * Per model, whether merge() combines a float32 τ (built by a statistics pass, or for a mask)
+   * rather than forming τ in float64 on the fly: the GPU must round where the CPU does.
+   */
+  function floatTau(ctx: TensorContext, stats: FamilyStats | undefined): boolean[] {
+    const sp = sparsity(ctx);
+    if (!sp) return ctx.perModel.map(() => false);
+    const kinds = passes(ctx);
+    const total = ctx.rows * ctx.cols;
+    return sp.map((s, i) => {
+      const selectionPass = kinds.includes('high') && usesSelection(s) && targets(s).some((m) => m !== undefined && !trivialSelection(m, total));
+      const normPass = kinds.includes('norm') && needsNormPass(s);
+      if (selectionPass || normPass) return true;
+      // merge(): keepOf() reads |τ| for a partial magnitude selection; mask() builds τ for every kind but random.
+      const keep = stats?.selections?.[i]?.[0];
+      if (s.kind === 'magnitude' && keep && !keep.none && keep.all) return false;
+      return s.kind !== 'random';
+    });
+  }
+
   /** The numbers merge() combines with, shared with the elementwise description. */
   function combineNumbers(ctx: TensorContext, stats: FamilyStats | undefined) {
     const sp = sparsity(ctx);
@@ -257,7 +277,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       // The gain is the double the CPU kernels compute (fused-kernels.ts: Σ weights left to right, then the guard).
       let div = c.weights.reduce((a, b) => a + b);
       if (!c.normalize || Math.abs(div) < 1e-8) div = 1;
-      return { kind: 'task-vector', eff: c.eff, weights: c.weights, keep, consensus: o.consensus, normalize: c.normalize, gain: c.scale / div, scale: c.scale, roundTau: passes(ctx).length > 0 };
+      return { kind: 'task-vector', eff: c.eff, weights: c.weights, keep, consensus: o.consensus, normalize: c.normalize, gain: c.scale / div, scale: c.scale, roundTau: floatTau(ctx, stats) };
     },
     merge(ctx, chunk, stats) {
       const base = chunk.base!;
