@@ -199,4 +199,44 @@ describe.skipIf(SKIP)('statistics passes on the GPU', () => {
       expect(d.maxUlp).toBeLessThanOrEqual(1);
     });
   }
+
+  it('slerp: the dot and norms on the GPU within 1e-12 of the CPU\'s, the interpolation within 1 ulp, no CPU statistics pass', async () => {
+    const gpu = await requireGpu();
+    const method = getMethod('slerp')!;
+    for (const dtype of ['BF16', 'F32']) {
+      const [base, expert] = dirs[dtype]!;
+      const r = parseRecipe(`merge_method: slerp\nbase_model: ${base}\nmodels:\n  - model: ${expert}\nparameters:\n  t: 0.35\n`, 'slerp recipe');
+      const cpuStats = new Map<string, { dot: number; n0: number; n1: number }>();
+      const gpuStats = new Map<string, { dot: number; n0: number; n1: number }>();
+      const originalCombine = method.combineStats!.bind(method);
+      const originalFromResults = method.statsFromResults!.bind(method);
+      const cpuSpy = vi.spyOn(method, 'combineStats').mockImplementation((ctx, pass, partials, stats) => {
+        const s = originalCombine(ctx, pass, partials, stats) as { dot: number; n0: number; n1: number };
+        cpuStats.set(ctx.name, s);
+        return s;
+      });
+      const gpuSpy = vi.spyOn(method, 'statsFromResults').mockImplementation((ctx, results) => {
+        const s = originalFromResults(ctx, results) as { dot: number; n0: number; n1: number };
+        gpuStats.set(ctx.name, s);
+        return s;
+      });
+      const merger = new GpuTensorMerger(gpu, { tileElements: 1 << 16 });
+      try {
+        await mergeToFolder(r, { out: path.join(tmp.dir, `slerp-${dtype}-cpu`), threads: 1 });
+        const calls = cpuSpy.mock.calls.length;
+        await mergeToFolder(r, { out: path.join(tmp.dir, `slerp-${dtype}-gpu`), threads: 1, gpu: { merger, strict: true } });
+        expect(cpuSpy.mock.calls.length).toBe(calls);
+      } finally {
+        cpuSpy.mockRestore();
+        gpuSpy.mockRestore();
+        merger.close();
+      }
+      expect(gpuStats.size).toBe(SHAPES.length);
+      for (const [name, c] of cpuStats) {
+        const g = gpuStats.get(name)!;
+        for (const k of ['dot', 'n0', 'n1'] as const) expect(Math.abs(g[k] - c[k]), `${name} ${k}`).toBeLessThanOrEqual(1e-12 * Math.abs(c[k]));
+      }
+      expect(compareOutputs(path.join(tmp.dir, `slerp-${dtype}-cpu`), path.join(tmp.dir, `slerp-${dtype}-gpu`)).maxUlp).toBeLessThanOrEqual(1);
+    }
+  });
 });

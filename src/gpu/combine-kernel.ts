@@ -50,6 +50,7 @@ function paramWords(c: ElementwiseCombine, n: number, first: number): Uint32Arra
   const w = new Uint32Array(paramRows(models) * 4);
   w.set([0, n, first >>> 0, Math.floor(first / 4294967296)], 0);
   if (c.kind === 'weighted-sum') {
+    if (c.baseWeight !== undefined) w.set(floatFloatBits(c.baseWeight), 4);
     c.weights.forEach((x, i) => w.set(floatFloatBits(x), 4 * (2 + i)));
   } else {
     w.set([...floatFloatBits(c.gain), ...floatFloatBits(c.scale)], 4);

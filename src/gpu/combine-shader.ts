@@ -32,7 +32,7 @@ export const STATUS_WORDS = 4 + AMBIGUOUS_CAPACITY;
 
 /** Whether the combine reads the base model. */
 export function usesBase(c: ElementwiseCombine): boolean {
-  return c.kind === 'task-vector';
+  return c.kind === 'task-vector' || c.baseWeight !== undefined;
 }
 
 const MURMUR_WGSL = /* wgsl */ `
@@ -67,10 +67,11 @@ function combineBody(c: ElementwiseCombine, k: number): string[] {
   const ff = (row: number, col: 'xy' | 'zw') => `bitcast<vec2f>(P[${row}u].${col})`;
   const lines: string[] = [];
   if (c.kind === 'weighted-sum') {
-    // out = Σ wᵢ xᵢ, left to right
+    // out = (w_b b +) Σ wᵢ xᵢ, left to right
+    if (c.baseWeight !== undefined) lines.push(`var s = ff_mul(${ff(1, 'xy')}, vec2f(b, 0.0));`);
     for (let i = 0; i < k; i++) {
       const term = `ff_mul(${ff(2 + i, 'xy')}, vec2f(x${i}, 0.0))`;
-      lines.push(i === 0 ? `var s = ${term};` : `s = ff_add(s, ${term});`);
+      lines.push(i === 0 && c.baseWeight === undefined ? `var s = ${term};` : `s = ff_add(s, ${term});`);
     }
     lines.push('return s.x;');
     return lines;

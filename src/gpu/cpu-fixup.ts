@@ -37,7 +37,7 @@ export function recomputeOnCpu(
   const values = raw.map((r, i) => Float32Array.from({ length: m }, (_, j) => elementAt(r, dtypes[i]!, indices[j]!)));
   const result = new Float32Array(m);
   if (combine.kind === 'weighted-sum') {
-    weightedSum(result, values, combine.weights);
+    weightedSum(result, values, combine.baseWeight !== undefined ? [combine.baseWeight, ...combine.weights] : combine.weights);
   } else {
     const [base, ...models] = usesBase(combine) ? values : [new Float32Array(m), ...values];
     const masks: Keep[] = combine.keep.map((k, i) => {

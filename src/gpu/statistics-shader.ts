@@ -4,7 +4,8 @@
 // - low: a 2^16-bin histogram of the low 16 bits of the |τ| in one high bucket;
 // - equal: per statistics chunk, how many |τ| equal the threshold (for the index-order admission);
 // - norm: Σ|τ|, Σ τ² (float-float) or max |τ| before and after the keep mask, one partial per
-//   workgroup, summed by the host in float64.
+//   workgroup, summed by the host in float64;
+// - gram: Σ base·model, Σ base², Σ model² (float-float), two partial rows per workgroup.
 // Each invocation handles an element pair (2j, 2j+1), as the combine shader does, so 16-bit
 // inputs are one u32 word per invocation.
 //
@@ -17,7 +18,7 @@ import type { FloatDtype } from '../io/dtype.ts';
 import { FLOAT_FLOAT_WGSL } from './wgsl/float-float.ts';
 import { HALF_WGSL } from './wgsl/half-precision.ts';
 
-export type StatisticsPass = 'high' | 'low' | 'equal' | 'norm';
+export type StatisticsPass = 'high' | 'low' | 'equal' | 'norm' | 'gram';
 export type NormKind = 'l1' | 'l2' | 'linf';
 export type NormMask = 'all' | 'bernoulli' | 'selection';
 
@@ -50,6 +51,8 @@ function perElement(s: StatisticsShape): string[] {
       return ['if ((a >> 16u) == P[1u].x) { atomicAdd(&outc[a & 0xffffu], 1u); }'];
     case 'equal':
       return ['if (a == P[1u].x) { atomicAdd(&outc[(P[0u].z + e) / P[1u].y], 1u); }'];
+    case 'gram':
+      return ['before = ff_add(before, two_prod(bv, xv));', 'after = ff_add(after, two_prod(bv, bv));', 'third = ff_add(third, two_prod(xv, xv));'];
     case 'norm': {
       const keep = s.mask === 'bernoulli' ? 'kept(e)' : s.mask === 'selection' ? (s.drop ? 'kept_top(3u, e, a) && !kept_top(4u, e, a)' : 'kept_top(3u, e, a)') : 'true';
       const term = s.norm === 'l2' ? 'two_prod(t, t)' : 'vec2f(abs(t), 0.0)';
@@ -61,9 +64,13 @@ function perElement(s: StatisticsShape): string[] {
 
 export function statisticsShader(s: StatisticsShape): string {
   const wg = s.workgroupSize;
-  const norm = s.pass === 'norm';
+  const norm = s.pass === 'norm' || s.pass === 'gram';
+  const gram = s.pass === 'gram';
   const body = perElement(s);
-  const visit = (half: 0 | 1) => [`{`, `  let e = e0 + ${half}u;`, `  let t = opq(x${half} - b${half});`, '  let a = bitcast<u32>(t) & 0x7fffffffu;', ...body.map((l) => `  ${l}`), '}'];
+  const visit = (half: 0 | 1) =>
+    gram
+      ? [`{`, `  let bv = b${half};`, `  let xv = x${half};`, ...body.map((l) => `  ${l}`), '}']
+      : [`{`, `  let e = e0 + ${half}u;`, `  let t = opq(x${half} - b${half});`, '  let a = bitcast<u32>(t) & 0x7fffffffu;', ...body.map((l) => `  ${l}`), '}'];
   return [
     `@group(0) @binding(0) var<uniform> P: array<vec4<u32>, ${PARAM_ROWS}>;`,
     norm ? '@group(0) @binding(1) var<storage, read_write> outp: array<vec4<f32>>;' : '@group(0) @binding(1) var<storage, read_write> outc: array<atomic<u32>>;',
@@ -89,7 +96,7 @@ export function statisticsShader(s: StatisticsShape): string {
   if (a != P[row].x) { return a > P[row].x && P[row].x != 0xffffffffu; }
   return P[0u].z + e < P[row].y;
 }`,
-    norm ? `var<workgroup> sb: array<vec2f, ${wg}>;\nvar<workgroup> sa: array<vec2f, ${wg}>;` : '',
+    norm ? `var<workgroup> sb: array<vec2f, ${wg}>;\nvar<workgroup> sa: array<vec2f, ${wg}>;${gram ? `\nvar<workgroup> sc: array<vec2f, ${wg}>;` : ''}` : '',
     `@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let j = gid.x + gid.y * groups.x * ${wg}u;
@@ -97,6 +104,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let e0 = 2u * j;
   var before = vec2f(0.0);
   var after = vec2f(0.0);
+  var third = vec2f(0.0);
   if (e0 < n) {
     let last = n - 1u;`,
     '    ' + load(s.base, 'inb', 'b'),
@@ -110,15 +118,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
       ? [
           '  sb[lid] = before;',
           '  sa[lid] = after;',
+          ...(gram ? ['  sc[lid] = third;'] : []),
           `  for (var k = ${wg / 2}u; k > 0u; k = k >> 1u) {`,
           '    workgroupBarrier();',
           '    if (lid < k) {',
           s.norm === 'linf'
             ? '      sb[lid] = vec2f(max(sb[lid].x, sb[lid + k].x), 0.0);\n      sa[lid] = vec2f(max(sa[lid].x, sa[lid + k].x), 0.0);'
-            : '      sb[lid] = ff_add(sb[lid], sb[lid + k]);\n      sa[lid] = ff_add(sa[lid], sa[lid + k]);',
+            : `      sb[lid] = ff_add(sb[lid], sb[lid + k]);\n      sa[lid] = ff_add(sa[lid], sa[lid + k]);${gram ? '\n      sc[lid] = ff_add(sc[lid], sc[lid + k]);' : ''}`,
           '    }',
           '  }',
-          '  if (lid == 0u) { outp[P[0u].w + wid.x + wid.y * groups.x] = vec4f(sb[0].x, sb[0].y, sa[0].x, sa[0].y); }',
+          gram
+            ? '  if (lid == 0u) { let slot = 2u * (P[0u].w + wid.x + wid.y * groups.x); outp[slot] = vec4f(sb[0].x, sb[0].y, sa[0].x, sa[0].y); outp[slot + 1u] = vec4f(sc[0].x, sc[0].y, 0.0, 0.0); }'
+            : '  if (lid == 0u) { outp[P[0u].w + wid.x + wid.y * groups.x] = vec4f(sb[0].x, sb[0].y, sa[0].x, sa[0].y); }',
         ]
       : []),
     '}',

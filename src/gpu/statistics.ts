@@ -150,6 +150,19 @@ export class GpuStatistics {
         }
         norms.push({ model: i, shape: { pass: 'norm', norm: n.kind, mask: n.keep.kind, drop }, arg: [0, 0], masks, out: undefined as unknown as GPUBuffer, params: await make(PARAM_ROWS * 16, BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'parameters') });
       }
+      if (desc.gram) {
+        const slots = sweeper.normSlots();
+        const d: Dispatch = { model: 0, shape: { pass: 'gram' }, arg: [0, 0], out: await make(slots * 32, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST, 'gram partials'), params: await make(PARAM_ROWS * 16, BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'parameters') };
+        const [w] = await sweeper([d]);
+        const f = new Float32Array(w!.buffer, w!.byteOffset, slots * 8);
+        const g: [number, number, number] = [0, 0, 0];
+        for (let s = 0; s < slots; s++) {
+          g[0] += f[8 * s]! + f[8 * s + 1]!;
+          g[1] += f[8 * s + 2]! + f[8 * s + 3]!;
+          g[2] += f[8 * s + 4]! + f[8 * s + 5]!;
+        }
+        results.gram = g;
+      }
       if (norms.length) {
         const slots = sweeper.normSlots();
         for (const d of norms) d.out = await make(slots * 16, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST, `model ${d.model + 1} norm partials`);
@@ -218,7 +231,7 @@ export class GpuStatistics {
     const run = async (dispatches: Dispatch[]): Promise<Uint32Array[]> => {
       const dev = g.device;
       const used = [...new Set([0, ...dispatches.map((d) => d.model + 1)])];
-      for (const d of dispatches) if (d.shape.pass !== 'norm') dev.queue.writeBuffer(d.out, 0, new Uint8Array(d.out.size));
+      for (const d of dispatches) if (d.shape.pass !== 'norm' && d.shape.pass !== 'gram') dev.queue.writeBuffer(d.out, 0, new Uint8Array(d.out.size));
       let previous: Promise<void> | undefined;
       for (const [t, [a, b]] of tiles.entries()) {
         const n = (b - a) * cols;

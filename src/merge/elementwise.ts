@@ -36,8 +36,11 @@ export interface TopSelection {
 }
 
 export type ElementwiseCombine =
-  /** out[e] = Σᵢ weights[i] · modelᵢ[e] (double arithmetic, rounded once to float32). */
-  | { kind: 'weighted-sum'; weights: number[] }
+  /**
+   * out[e] = Σᵢ weights[i] · modelᵢ[e] (double arithmetic, rounded once to float32); with
+   * baseWeight, baseWeight · base[e] comes first (slerp: s0 · base + s1 · model).
+   */
+  | { kind: 'weighted-sum'; weights: number[]; baseWeight?: number }
   /**
    * The task-vector family: aᵢ = keepᵢ · effᵢ · τᵢ with τᵢ = modelᵢ − base. Without consensus:
    * out = base + (Σ aᵢ) · gain. With consensus (TIES sign election): the aᵢ agreeing with the sign
@@ -69,6 +72,8 @@ export type ElementwiseCombine =
  * ties admitted in index order), `norm` the norm of τ before and after its keep mask.
  */
 export interface ElementwiseStatistics {
+  /** Σ base·model₀, Σ base², Σ model₀² over the whole tensor (slerp's angle). */
+  gram?: boolean;
   models: Array<{
     select: Array<number | undefined>;
     norm?: {
@@ -84,6 +89,8 @@ export interface StatisticsResults {
   selections: Array<Array<Selection | undefined>>;
   /** Norm before and after masking (combineNorms' form: l2 already square-rooted). */
   norms: Array<[number, number] | undefined>;
+  /** With `gram`: [Σ base·model₀, Σ base², Σ model₀²]. */
+  gram?: [number, number, number];
 }
 
 /** Whether model i's τ is rounded to float32 in a task-vector combine. */
