@@ -46,6 +46,7 @@ export const ErrorCodes = {
   GPU_E_OUT_OF_MEMORY: 'the GPU cannot hold the buffers a merge needs',
   GPU_E_DEVICE_LOST: 'the GPU device was lost during a merge (no output is kept)',
   GPU_E_METHOD: 'the merge method (or one of its settings) has no GPU kernel',
+  GPU_E_SCORING: 'this verb cannot score models on the GPU yet (--device gpu)',
   // models
   MODEL_E_PARAMS: 'an input or task does not fit the model config (unknown task, wrong input width)',
   // evaluators

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CombineKernel, paddedBytes } from '../src/gpu/combine-kernel.ts';
 import { recomputeOnCpu } from '../src/gpu/cpu-fixup.ts';
 import { DTYPE_SIZES, decodeToF32, encodeFromF32, type FloatDtype } from '../src/io/dtype.ts';
-import type { ElementwiseCombine, ElementwiseKeep } from '../src/merge/elementwise.ts';
+import { roundsTau, type ElementwiseCombine, type ElementwiseKeep } from '../src/merge/elementwise.ts';
 import { taskVectorCombine, weightedSum, type Keep } from '../src/tensor/fused-kernels.ts';
 import { bernoulliMask, streamKey } from '../src/tensor/random.ts';
 import { requireGpu, skipGpu, testGpu } from './helpers/gpu.ts';
@@ -99,8 +99,8 @@ function cpuOutput(c: Case, base: Float32Array | null, models: Float32Array[]): 
     return out;
   }
   const masks: Keep[] = cb.keep.map((k) => maskOf(k, c));
-  const inputs = cb.roundTau ? models.map((x) => x.map((v, e) => v - base![e]!)) : models;
-  taskVectorCombine(out, base!, inputs, models.map(() => cb.roundTau), masks, cb.eff, cb.weights, cb.scale, cb.consensus, cb.normalize);
+  const inputs = models.map((x, i) => (roundsTau(cb, i) ? x.map((v, e) => v - base![e]!) : x));
+  taskVectorCombine(out, base!, inputs, models.map((_, i) => roundsTau(cb, i)), masks, cb.eff, cb.weights, cb.scale, cb.consensus, cb.normalize);
   return out;
 }
 
@@ -120,8 +120,8 @@ function oracle(c: Case, base: Float32Array | null, models: Float32Array[]): { o
       continue;
     }
     const b = base![e]!;
-    const tau = (x: number) => (cb.roundTau ? Math.fround(x - b) : x - b);
-    const a = models.map((x, i) => (keepOf[i] && !keepOf[i]![e] ? 0 : tau(x[e]!) * cb.eff[i]!));
+    const tau = (x: number, i: number) => (roundsTau(cb, i) ? Math.fround(x - b) : x - b);
+    const a = models.map((x, i) => (keepOf[i] && !keepOf[i]![e] ? 0 : tau(x[e]!, i) * cb.eff[i]!));
     const total = a.reduce((s, v) => s + v, 0);
     mag[e] = Math.abs(b) + a.reduce((s, v) => s + Math.abs(v), 0) * Math.max(Math.abs(cb.gain), Math.abs(cb.scale)) * (cb.consensus && cb.normalize ? 1 / Math.min(...cb.weights.map(Math.abs)) : 1);
     if (!cb.consensus) {
@@ -189,7 +189,7 @@ function cases(): Case[] {
       first: 4096 * 3,
       base,
       models,
-      combine: { kind: 'task-vector', eff: [0.5 / 0.3, 0.5 / 0.6, 0.2 / 0.9], weights: [0.5, 0.5, 0.2], keep: [{ kind: 'bernoulli', key: key(0), density: 0.3 }, { kind: 'bernoulli', key: key(1), density: 0.6 }, { kind: 'bernoulli', key: key(2), density: 0.9 }], consensus: false, normalize: false, gain: 1, scale: 1, roundTau: true },
+      combine: { kind: 'task-vector', eff: [0.5 / 0.3, 0.5 / 0.6, 0.2 / 0.9], weights: [0.5, 0.5, 0.2], keep: [{ kind: 'bernoulli', key: key(0), density: 0.3 }, { kind: 'bernoulli', key: key(1), density: 0.6 }, { kind: 'bernoulli', key: key(2), density: 0.9 }], consensus: false, normalize: false, gain: 1, scale: 1, roundTau: [true, false, true] },
     },
     {
       name: 'dare_ties (masks and sign election)',

@@ -102,11 +102,14 @@ const CASES: Array<[string, string, string]> = [
   ['ties', '      density: 0.3\n', ''],
   ['dare_linear', '      density: 0.5\n', 'dtype: bfloat16\nout_dtype: float32'],
   ['dare_ties', '      density: 0.7\n', 'parameters:\n  rescale: false\nout_dtype: float16'],
+  // breadcrumbs: the largest outliers dropped again (a second selection subtracted in the kernel)
+  ['breadcrumbs', '      density: 0.5\n      gamma: 0.05\n', ''],
+  ['breadcrumbs_ties', '      density: 0.6\n      gamma: 0.1\n', 'parameters:\n  rescale: l1'],
 ];
 
 describe.skipIf(SKIP)('merges with the combine on the GPU', () => {
   for (const [method, params, extra] of CASES) {
-    it(`${method}${params.includes('density') ? ` (${params.trim()})` : ''}: GPU output within 1 ulp of the CPU output, tiles smaller than the tensors`, async () => {
+    it(`${method}${params.includes('density') ? ` (${params.trim().replace(/\s+/g, ' ')})` : ''}: GPU output within 1 ulp of the CPU output, tiles smaller than the tensors`, async () => {
       const gpu = await requireGpu();
       const r = parseRecipe(recipe(method, params, extra), `${method} recipe`);
       const tag = `${method}-${params.replace(/\W+/g, '')}`;
@@ -128,17 +131,17 @@ describe.skipIf(SKIP)('merges with the combine on the GPU', () => {
     });
   }
 
-  it('--device gpu refuses a setting without a kernel (breadcrumbs\' outlier trimming) before writing anything; auto merges it on the CPU with a warning', async () => {
+  it('--device gpu refuses a setting without a kernel (della\'s rank-based keep probabilities) before writing anything; auto merges it on the CPU with a warning', async () => {
     const gpu = await requireGpu();
-    const r = parseRecipe(recipe('breadcrumbs', '      density: 0.5\n'), 'breadcrumbs recipe');
-    const out = path.join(tmp.dir, 'breadcrumbs-gpu');
+    const r = parseRecipe(recipe('della', '      density: 0.5\n      epsilon: 0.1\n'), 'della recipe');
+    const out = path.join(tmp.dir, 'della-gpu');
     const merger = new GpuTensorMerger(gpu);
     try {
-      await expectCodeAsync(() => mergeToFolder(r, { out, gpu: { merger, strict: true } }), 'GPU_E_METHOD', 'breadcrumbs', 'magnitude_outliers', '--device cpu');
+      await expectCodeAsync(() => mergeToFolder(r, { out, gpu: { merger, strict: true } }), 'GPU_E_METHOD', 'della', 'della_magprune', '--device cpu');
       expectNoOutput(out);
       const warnings: string[] = [];
       await mergeToFolder(r, { out, threads: 1, gpu: { merger, strict: false, onWarning: (w) => warnings.push(w) } });
-      expect(warnings).toEqual([expect.stringMatching(/^merged on the CPU: breadcrumbs with magnitude_outliers sparsification/)]);
+      expect(warnings).toEqual([expect.stringMatching(/^merged on the CPU: della with della_magprune sparsification/)]);
       await mergeToFolder(r, { out: `${out}-cpu`, threads: 1 });
       expect(compare(`${out}-cpu`, out).differing).toBe(0);
     } finally {
@@ -147,10 +150,10 @@ describe.skipIf(SKIP)('merges with the combine on the GPU', () => {
   });
 
   it('a method without GPU kernels: gpu is GPU_E_METHOD naming it, auto says why it runs on the CPU', async () => {
-    const slerp = getMethod('slerp')!;
-    await expectCodeAsync(() => openMergeDevice('gpu', slerp, () => undefined), 'GPU_E_METHOD', 'slerp');
-    const auto = await openMergeDevice('auto', slerp, () => undefined);
-    expect(auto.line).toMatch(/^cpu \(merge method slerp has no GPU kernel/);
+    const karcher = getMethod('karcher')!;
+    await expectCodeAsync(() => openMergeDevice('gpu', karcher, () => undefined), 'GPU_E_METHOD', 'karcher', 'GPU kernels: linear, task_arithmetic, ties');
+    const auto = await openMergeDevice('auto', karcher, () => undefined);
+    expect(auto.line).toMatch(/^cpu \(merge method karcher has no GPU kernel/);
     expect(auto.gpu).toBeUndefined();
   });
 

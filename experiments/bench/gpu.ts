@@ -5,8 +5,11 @@
 // Llama-shaped; default the 1 GB-per-checkpoint family, --hidden N for a small one, --llama 1b
 // for three 1.1 B checkpoints) in a temporary folder; each step runs in its own process. Prints
 // input GB/s, the ratio to the baseline, and GPU over CPU per method, with the adapter used.
-// Methods (default linear, task_arithmetic, ties, ties_elect, dare_ties): ties at density 0.2,
-// ties_elect at density 1 (sign election without trimming: no statistics passes).
+// Methods (default linear, task_arithmetic, ties, ties_elect, dare_ties, breadcrumbs): ties at
+// density 0.2 (top-k histograms), ties_elect at density 1 (sign election without trimming: no
+// statistics passes), dare_ties at density 0.3 with its L1 rescale (a norm pass), breadcrumbs at
+// density 0.3 with 1% outliers (two selections). On --device gpu the statistics passes run on the
+// GPU too.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,7 +31,18 @@ const flag = (name: string): string | undefined => {
 function recipeFor(method: string, dirs: string[]): string {
   const [base, ...experts] = dirs;
   const name = method === 'ties_elect' ? 'ties' : method;
-  const params = method === 'linear' ? 'weight: 0.25' : method === 'ties_elect' ? 'weight: 1.0, density: 1.0' : method === 'ties' ? 'weight: 1.0, density: 0.2' : method === 'task_arithmetic' ? 'weight: 0.3' : 'weight: 0.5, density: 0.3';
+  const params =
+    method === 'linear'
+      ? 'weight: 0.25'
+      : method === 'ties_elect'
+        ? 'weight: 1.0, density: 1.0'
+        : method === 'ties'
+          ? 'weight: 1.0, density: 0.2'
+          : method === 'task_arithmetic'
+            ? 'weight: 0.3'
+            : method === 'breadcrumbs'
+              ? 'weight: 0.5, density: 0.3, gamma: 0.01'
+              : 'weight: 0.5, density: 0.3';
   const models = (method === 'linear' ? dirs : experts).map((d) => `  - model: ${d}\n    parameters: { ${params} }`).join('\n');
   return `merge_method: ${name}\n${method === 'linear' ? '' : `base_model: ${base}\n`}models:\n${models}\n`;
 }
@@ -86,7 +100,7 @@ async function parent(): Promise<void> {
   const hidden = flag('--hidden');
   const shape: LlamaShape = flag('--llama') === '1b' ? LLAMA_1B : hidden ? smallShape(Number(hidden), Number(flag('--layers') ?? 1)) : LLAMA_1GB;
   const experts = Number(flag('--experts') ?? (flag('--llama') === '1b' ? 2 : 3));
-  const methods = (flag('--methods') ?? 'linear,task_arithmetic,ties,ties_elect,dare_ties').split(',');
+  const methods = (flag('--methods') ?? 'linear,task_arithmetic,ties,ties_elect,dare_ties,breadcrumbs').split(',');
   const root = flag('--keep') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mergesearch-bench-gpu-'));
   try {
     if (!fs.existsSync(path.join(root, `expert-${experts}`, 'config.json'))) {

@@ -36,6 +36,6 @@ echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-(unset: the default ICD search)}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi not found"
 
 npx tsx experiments/gpu/adapter.ts --require-hardware
-CI=true npx vitest run test/gpu-device.test.ts test/gpu-combine.test.ts test/gpu-merge.test.ts
+CI=true npx vitest run test/gpu-device.test.ts test/gpu-combine.test.ts test/gpu-merge.test.ts test/gpu-statistics.test.ts
 # shellcheck disable=SC2086
 npm run bench:gpu -- ${BENCH_ARGS:-}

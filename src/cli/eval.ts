@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
+import { DEVICE_CHOICES, parseDeviceChoice } from '../gpu/device.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
 import { BUILTIN_ZOOS, isBuiltinZoo } from '../zoo/catalog.ts';
 import { intArg } from './merge.ts';
@@ -20,7 +21,10 @@ export function registerEval(program: Command): void {
     .option('--sample-seed <n>', 'seed for --samples', '0')
     .option('--expert-heads', 'score each task through its zoo expert\'s head (classifier zoos; for merged backbones)')
     .option('--json', 'print JSON')
-    .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean }) => {
+    .option('--device <device>', `where scoring runs: ${DEVICE_CHOICES.join(', ')} (scoring has no GPU path yet: gpu is GPU_E_SCORING, auto scores on the CPU)`, 'auto')
+    .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean; device: string }) => {
+      const { scoringDevice } = await import('../gpu/scoring-device.ts');
+      const device = scoringDevice(parseDeviceChoice(o.device), 'eval');
       const { builtinZooDir, familyOfDir } = await import('../zoo/registry.ts');
       const { initEngine } = await import('../tensor/engine.ts');
       const zooDir = !fs.existsSync(o.zoo) && isBuiltinZoo(o.zoo) ? builtinZooDir(o.zoo) : o.zoo;
@@ -37,10 +41,11 @@ export function registerEval(program: Command): void {
         expertTensors: o.expertHeads,
       });
       if (o.json) {
-        process.stdout.write(JSON.stringify({ model: o.model, zoo: zooDir, split: o.split, backend: engine.backend, ...r.json }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ model: o.model, zoo: zooDir, split: o.split, backend: engine.backend, device: device.line, ...r.json }, null, 2) + '\n');
         return;
       }
       process.stdout.write(`${o.model} on ${zooDir} (${o.split}, ${engine.backend} backend)\n`);
       for (const line of r.lines) process.stdout.write(`${line}\n`);
+      process.stdout.write(`device: ${device.line}\n`);
     });
 }

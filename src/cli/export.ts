@@ -3,6 +3,7 @@
 // export is scored again on the study's objectives and printed beside the recorded values.
 import { Option, type Command } from 'commander';
 import { fail } from '../errors.ts';
+import { DEVICE_CHOICES, parseDeviceChoice } from '../gpu/device.ts';
 import { intArg } from './merge.ts';
 import { DEFAULT_DB } from './search.ts';
 
@@ -32,12 +33,14 @@ export function registerExport(program: Command): void {
     .option('--threads <n>', 'worker threads for large tensors')
     .option('--no-check', 'do not score the export again (zoo studies)')
     .addOption(new Option('--recipe-paths <how>', 'model paths in mergekit_config.yml: relative to --out (the folder and the models can move together) or absolute').choices(['relative', 'absolute']).default('relative'))
-    .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean; recipePaths: 'relative' | 'absolute' }) => {
+    .option('--device <device>', `where the merge kernels run: ${DEVICE_CHOICES.join(', ')} (as merge --device; scoring the export again stays on the CPU)`, 'auto')
+    .action(async (o: { trial: string; out: string; db: string; study?: string; overwrite?: boolean; threads?: string; check: boolean; recipePaths: 'relative' | 'absolute'; device: string }) => {
       const trial = intArg(o.trial, '--trial', 0);
+      const device = parseDeviceChoice(o.device);
       const study = await pickStudy(o.db, o.study);
       const { exportTrial } = await import('../search/export.ts');
-      const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, recipePaths: o.recipePaths, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, log: (l) => process.stderr.write(`${l}\n`) });
-      process.stdout.write(`exported trial ${trial} of study ${study} in ${r.seconds.toFixed(1)} s → ${r.out}: ${r.files.join(', ')}\n`);
+      const r = await exportTrial({ db: o.db, study, trial, out: o.out, overwrite: o.overwrite, recipePaths: o.recipePaths, threads: o.threads ? intArg(o.threads, '--threads', 1) : undefined, device, log: (l) => process.stderr.write(`${l}\n`) });
+      process.stdout.write(`exported trial ${trial} of study ${study} in ${r.seconds.toFixed(1)} s → ${r.out}: ${r.files.join(', ')}\ndevice: ${r.device}\n`);
       if (!o.check) return;
       const { initEngine } = await import('../tensor/engine.ts');
       const { rescoreExport } = await import('../search/rescore.ts');

@@ -11,6 +11,7 @@ import { intArg } from './merge.ts';
 import { fmt, frontText, recommendationText } from './summary.ts';
 import { HOST_ID_ENV, STALE_HEARTBEAT_MS } from '../search/loop.ts';
 import { fail } from '../errors.ts';
+import { DEVICE_CHOICES, parseDeviceChoice, type DeviceChoice } from '../gpu/device.ts';
 
 /** --grace SECONDS as milliseconds: a positive number. */
 export function graceArg(v: string): number {
@@ -72,6 +73,8 @@ export interface SearchCliOptions {
   quiet?: boolean;
   hostId?: string;
   graceMs?: number;
+  /** --device (default auto). */
+  device?: DeviceChoice;
 }
 
 /** Run a study from the command line (shared by `search` and `quickstart`). */
@@ -90,6 +93,8 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const { runStudy } = await import('../search/run-study.ts');
+  const { scoringDevice } = await import('../gpu/scoring-device.ts');
+  const device = scoringDevice(o.device ?? 'auto', 'search');
   const progress = new SearchProgress(config.budget.trials);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   try {
@@ -103,10 +108,12 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       hostId: o.hostId,
       graceMs: o.graceMs,
       signal: controller.signal,
+      device,
       log,
       onStart: (study: StudyRow, problem: Problem, optimizer, ctx, backend) => {
         if (o.quiet) return;
         log(`study ${study.name} in ${redactUrl(o.db)} on the ${backend} backend`);
+        log(`  device: ${device.line}`);
         log(`  ${problem.description}`);
         log(`  method ${problem.space.method}, ${ctx.dim} coefficients; optimizer ${optimizer.name} ${JSON.stringify(ctx.settings)}`);
         log(`  objectives: ${study.objectives.map((x) => `${x.name} (${x.direction})`).join(', ')}`);
@@ -161,10 +168,12 @@ export function registerSearch(program: Command): void {
     .option('--quiet', 'no header or per-trial lines (the outcome and the Pareto set still print)')
     .option('--host-id <id>', `this machine's name in the study (default: $${HOST_ID_ENV}, else the host name)`)
     .option('--grace <seconds>', 'a trial whose worker sent no heartbeat for this long is failed and retried', String(STALE_HEARTBEAT_MS / 1000))
-    .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean; hostId?: string; grace: string }) => {
+    .option('--device <device>', `where scoring runs: ${DEVICE_CHOICES.join(', ')} (scoring has no GPU path yet: gpu is GPU_E_SCORING, auto scores on the CPU)`, 'auto')
+    .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean; hostId?: string; grace: string; device: string }) => {
       const workers = intArg(o.workers, '--workers', 1);
+      const device = parseDeviceChoice(o.device);
       const { readStudyConfig } = await import('../search/study-config.ts');
       const config = readStudyConfig(file);
-      await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet, hostId: o.hostId, graceMs: graceArg(o.grace) });
+      await searchFromCli(file, config, { db: o.db, resume: o.resume, workers, join: o.join, quiet: o.quiet, hostId: o.hostId, graceMs: graceArg(o.grace), device });
     });
 }

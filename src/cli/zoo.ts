@@ -2,6 +2,7 @@
 // zoo (base, experts, task data) locally from a seed, by its family (src/zoo/registry.ts).
 import type { Command } from 'commander';
 import { fail } from '../errors.ts';
+import { DEVICE_CHOICES, parseDeviceChoice } from '../gpu/device.ts';
 import { closestName } from '../closest-name.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
 import { FAMILY_CARDS, familyNames } from '../zoo/catalog.ts';
@@ -21,7 +22,10 @@ export function registerZoo(program: Command): void {
     .option('--tiny', 'a small, fast version for tests')
     .option('--seed <n>', 'seed for data splits, initialisation and batch order', '0')
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, 'auto')
-    .action(async (name: string, o: { out?: string; tiny?: boolean; seed: string; backend: string }) => {
+    .option('--device <device>', `where training and scoring run: ${DEVICE_CHOICES.join(', ')} (no GPU path yet: gpu is GPU_E_SCORING, auto runs on the CPU)`, 'auto')
+    .action(async (name: string, o: { out?: string; tiny?: boolean; seed: string; backend: string; device: string }) => {
+      const { scoringDevice } = await import('../gpu/scoring-device.ts');
+      const device = scoringDevice(parseDeviceChoice(o.device), 'zoo build');
       const { getFamily } = await import('../zoo/registry.ts');
       const family = getFamily(name);
       if (!family) {
@@ -32,7 +36,7 @@ export function registerZoo(program: Command): void {
       const { initEngine } = await import('../tensor/engine.ts');
       const engine = await initEngine(o.backend as BackendChoice);
       const out = o.out ?? defaultZooDir(name, o.tiny ?? false);
-      process.stderr.write(`building ${name}${o.tiny ? ' (tiny)' : ''} into ${out} with seed ${seed} on the ${engine.backend} backend\n`);
+      process.stderr.write(`building ${name}${o.tiny ? ' (tiny)' : ''} into ${out} with seed ${seed} on the ${engine.backend} backend; device: ${device.line}\n`);
       const started = Date.now();
       const manifest = family.build({ out, seed, tiny: o.tiny, onLog: (line) => process.stderr.write(`${line}\n`) });
       process.stdout.write(`built ${manifest.benchmark} in ${((Date.now() - started) / 1000).toFixed(1)} s: base, ${Object.keys(manifest.experts).length} experts, data for ${manifest.tasks.join(', ')} → ${out}/manifest.json\n`);

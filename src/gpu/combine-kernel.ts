@@ -50,6 +50,7 @@ function paramWords(c: ElementwiseCombine, n: number, first: number): Uint32Arra
   const w = new Uint32Array(paramRows(models) * 4);
   w.set([0, n, first >>> 0, Math.floor(first / 4294967296)], 0);
   if (c.kind === 'weighted-sum') {
+    if (c.baseWeight !== undefined) w.set(floatFloatBits(c.baseWeight), 4);
     c.weights.forEach((x, i) => w.set(floatFloatBits(x), 4 * (2 + i)));
   } else {
     w.set([...floatFloatBits(c.gain), ...floatFloatBits(c.scale)], 4);
@@ -60,6 +61,10 @@ function paramWords(c: ElementwiseCombine, n: number, first: number): Uint32Arra
         if (!k.none && k.cutoff === undefined) throw new Error('a TIES selection reached the GPU without its cutoff');
         const cut = k.cutoff ?? 0;
         w.set([k.none ? 0xffffffff : k.bits >>> 0, cut >>> 0, Math.floor(cut / 4294967296)], 4 * (2 + models + i));
+        if (k.drop) {
+          if (k.drop.cutoff === undefined) throw new Error('a dropped selection reached the GPU without its cutoff');
+          w.set([k.drop.bits >>> 0, k.drop.cutoff >>> 0, Math.floor(k.drop.cutoff / 4294967296)], 4 * (2 + 2 * models + i));
+        }
       }
     });
   }

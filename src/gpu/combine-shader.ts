@@ -14,7 +14,7 @@
 // to AMBIGUOUS_CAPACITY ambiguous element indices), 2 the output, 3.. the base (when the combine
 // uses one) and the models, as raw u32 words.
 import type { FloatDtype } from '../io/dtype.ts';
-import type { ElementwiseCombine } from '../merge/elementwise.ts';
+import { roundsTau, type ElementwiseCombine } from '../merge/elementwise.ts';
 import { FLOAT_FLOAT_WGSL } from './wgsl/float-float.ts';
 import { HALF_WGSL, OVERFLOW_BITS } from './wgsl/half-precision.ts';
 
@@ -32,7 +32,7 @@ export const STATUS_WORDS = 4 + AMBIGUOUS_CAPACITY;
 
 /** Whether the combine reads the base model. */
 export function usesBase(c: ElementwiseCombine): boolean {
-  return c.kind === 'task-vector';
+  return c.kind === 'task-vector' || c.baseWeight !== undefined;
 }
 
 const MURMUR_WGSL = /* wgsl */ `
@@ -50,10 +50,11 @@ fn fmix32(x: u32) -> u32 {
 /**
  * The uniform's vec4<u32> rows: 0 (zero, n, first element lo, hi), 1 (gain hi, lo, scale hi, lo),
  * 2+i model i's (eff hi, lo, weight hi, lo), 2+K+i model i's keep: DARE (mask key, threshold, 0, 0),
- * TIES trimming (|τ| threshold bits (0xffffffff: keep nothing), cutoff lo, cutoff hi, 0).
+ * TIES trimming (|τ| threshold bits (0xffffffff: keep nothing), cutoff lo, cutoff hi, 0), 2+2K+i
+ * model i's dropped selection (breadcrumbs' outliers), as the trimming row.
  */
 export function paramRows(models: number): number {
-  return 2 + 2 * models;
+  return 2 + 3 * models;
 }
 
 function load(dtype: FloatDtype, binding: string, v: string): string {
@@ -66,20 +67,26 @@ function combineBody(c: ElementwiseCombine, k: number): string[] {
   const ff = (row: number, col: 'xy' | 'zw') => `bitcast<vec2f>(P[${row}u].${col})`;
   const lines: string[] = [];
   if (c.kind === 'weighted-sum') {
-    // out = Σ wᵢ xᵢ, left to right
+    // out = (w_b b +) Σ wᵢ xᵢ, left to right
+    if (c.baseWeight !== undefined) lines.push(`var s = ff_mul(${ff(1, 'xy')}, vec2f(b, 0.0));`);
     for (let i = 0; i < k; i++) {
       const term = `ff_mul(${ff(2 + i, 'xy')}, vec2f(x${i}, 0.0))`;
-      lines.push(i === 0 ? `var s = ${term};` : `s = ff_add(s, ${term});`);
+      lines.push(i === 0 && c.baseWeight === undefined ? `var s = ${term};` : `s = ff_add(s, ${term});`);
     }
     lines.push('return s.x;');
     return lines;
   }
   for (let i = 0; i < k; i++) {
     // τ = x − b: exact as a float-float, or rounded to float32 where the CPU path keeps a float32 τ
-    lines.push(c.roundTau ? `let t${i} = vec2f(opq(x${i} - b), 0.0);` : `let t${i} = two_sum(x${i}, -b);`);
+    lines.push(roundsTau(c, i) ? `let t${i} = vec2f(opq(x${i} - b), 0.0);` : `let t${i} = two_sum(x${i}, -b);`);
     lines.push(`var a${i} = ff_mul(t${i}, ${ff(2 + i, 'xy')});`);
     if (c.keep[i]!.kind === 'bernoulli') lines.push(`if (!kept(${2 + k + i}u, e)) { a${i} = vec2f(0.0); }`);
-    if (c.keep[i]!.kind === 'top') lines.push(`if (!kept_top(${2 + k + i}u, e, bitcast<u32>(opq(x${i} - b)))) { a${i} = vec2f(0.0); }`);
+    const keep = c.keep[i]!;
+    if (keep.kind === 'top') {
+      const bits = `bitcast<u32>(opq(x${i} - b))`;
+      const dropped = keep.drop ? ` || kept_top(${2 + 2 * k + i}u, e, ${bits})` : '';
+      lines.push(`if (!kept_top(${2 + k + i}u, e, ${bits})${dropped}) { a${i} = vec2f(0.0); }`);
+    }
   }
   const sum = (terms: string[], name: string) => terms.map((t, i) => (i === 0 ? `var ${name} = ${t};` : `${name} = ff_add(${name}, ${t});`));
   if (!c.consensus) {

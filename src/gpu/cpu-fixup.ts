@@ -2,7 +2,7 @@
 // recomputed here with the CPU path's own kernels (fused-kernels.ts, random.ts), from the tile's
 // raw input bytes, and written over the GPU's values: the output then follows the CPU path.
 import { DTYPE_SIZES, encodeFromF32, f16BitsToF32, type FloatDtype } from '../io/dtype.ts';
-import type { ElementwiseCombine } from '../merge/elementwise.ts';
+import { roundsTau, type ElementwiseCombine } from '../merge/elementwise.ts';
 import { taskVectorCombine, weightedSum, type Keep } from '../tensor/fused-kernels.ts';
 import { bernoulliMask } from '../tensor/random.ts';
 import { usesBase } from './combine-shader.ts';
@@ -37,7 +37,7 @@ export function recomputeOnCpu(
   const values = raw.map((r, i) => Float32Array.from({ length: m }, (_, j) => elementAt(r, dtypes[i]!, indices[j]!)));
   const result = new Float32Array(m);
   if (combine.kind === 'weighted-sum') {
-    weightedSum(result, values, combine.weights);
+    weightedSum(result, values, combine.baseWeight !== undefined ? [combine.baseWeight, ...combine.weights] : combine.weights);
   } else {
     const [base, ...models] = usesBase(combine) ? values : [new Float32Array(m), ...values];
     const masks: Keep[] = combine.keep.map((k, i) => {
@@ -54,13 +54,15 @@ export function recomputeOnCpu(
       for (let j = 0; j < m; j++) {
         f[0] = models[i]![j]! - base![j]!;
         const a = bits[0]! & 0x7fffffff;
-        mask[j] = +(a > k.bits || (a === k.bits && first + indices[j]! < (k.cutoff ?? 0)));
+        const e = first + indices[j]!;
+        const dropped = k.drop !== undefined && (a > k.drop.bits || (a === k.drop.bits && e < (k.drop.cutoff ?? 0)));
+        mask[j] = +((a > k.bits || (a === k.bits && e < (k.cutoff ?? 0))) && !dropped);
       }
       return mask;
     });
     // The CPU path subtracts in float32 where a statistics pass built τ, on the fly otherwise.
-    const inputs = combine.roundTau ? models.map((x) => x.map((v, j) => v - base![j]!)) : models;
-    taskVectorCombine(result, base!, inputs, models.map(() => combine.roundTau), masks, combine.eff, combine.weights, combine.scale, combine.consensus, combine.normalize);
+    const inputs = models.map((x, i) => (roundsTau(combine, i) ? x.map((v, j) => v - base![j]!) : x));
+    taskVectorCombine(result, base!, inputs, models.map((_, i) => roundsTau(combine, i)), masks, combine.eff, combine.weights, combine.scale, combine.consensus, combine.normalize);
   }
   const size = DTYPE_SIZES[out];
   const one = new Uint8Array(size);

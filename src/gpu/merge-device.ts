@@ -4,6 +4,7 @@
 import { fail } from '../errors.ts';
 import type { ExecuteOptions } from '../merge/executor.ts';
 import type { MergeMethod } from '../merge/method.ts';
+import { getMethod, methodNames } from '../merge/registry.ts';
 import { describeDevice, openDevice, type ComputeDevice, type DeviceChoice, type OpenDeviceOptions } from './device.ts';
 import { GpuTensorMerger, type GpuTensorMergerOptions } from './tensor-merge.ts';
 
@@ -15,6 +16,11 @@ export interface MergeDevice {
   close(): void;
 }
 
+/** Methods with a GPU combine kernel (some of their settings may still run on the CPU: della's ranks). */
+export function gpuMethodNames(): string[] {
+  return methodNames().filter((n) => getMethod(n)?.elementwise !== undefined);
+}
+
 export async function openMergeDevice(
   choice: DeviceChoice,
   method: MergeMethod,
@@ -24,7 +30,7 @@ export async function openMergeDevice(
   const cpu = (note?: string): MergeDevice => ({ device: { kind: 'cpu', note }, line: note ? `cpu (${note})` : 'cpu', gpu: undefined, close() {} });
   if (choice === 'cpu') return cpu();
   if (!method.elementwise) {
-    const why = `merge method ${method.name} has no GPU kernel (GPU kernels: linear, task_arithmetic, ties, dare_linear, dare_ties)`;
+    const why = `merge method ${method.name} has no GPU kernel (GPU kernels: ${gpuMethodNames().join(', ')})`;
     if (choice === 'gpu') fail('GPU_E_METHOD', `--device gpu: ${why}; use --device cpu`);
     return cpu(why);
   }

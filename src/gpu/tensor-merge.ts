@@ -1,5 +1,5 @@
-// Merging whole tensors of a merge plan on the GPU: statistics passes stay on the CPU (they are
-// the executor's), the final combine runs as the WGSL kernel over row tiles sized under the
+// Merging whole tensors of a merge plan on the GPU: the statistics passes (statistics.ts, run by
+// the executor), then the final combine runs as the WGSL kernel over row tiles sized under the
 // adapter's binding limit. Tile t+1 is read and uploaded while tile t computes; each tile's
 // encoded output goes straight to its place in the output file.
 import { writeFully } from '../io/safetensors-writer.ts';
@@ -11,6 +11,8 @@ import { CombineKernel, paddedBytes, type TileResult } from './combine-kernel.ts
 import { usesBase } from './combine-shader.ts';
 import { recomputeOnCpu } from './cpu-fixup.ts';
 import { selectionCutoff } from './selection-cutoff.ts';
+import { GpuStatistics } from './statistics.ts';
+import { gpuMethodNames } from './merge-device.ts';
 import type { GpuContext } from './device.ts';
 
 const GPU_DTYPES = new Set(['F32', 'F16', 'BF16']);
@@ -26,16 +28,19 @@ export interface GpuTensorMergerOptions {
 export class GpuTensorMerger {
   private readonly kernel: CombineKernel;
   private readonly tileElements: number;
+  /** The statistics passes (top-k thresholds, norms) on the same device and tiling. */
+  readonly statistics: GpuStatistics;
 
   constructor(readonly gpu: GpuContext, opts: GpuTensorMergerOptions = {}) {
     this.kernel = new CombineKernel(gpu);
     this.tileElements = Math.max(2, Math.min(opts.tileElements ?? DEFAULT_TILE_ELEMENTS, Math.floor(gpu.maxBindingBytes / 4)));
+    this.statistics = new GpuStatistics(gpu, this.tileElements);
   }
 
   /** The combine to run for this tensor, or why it cannot run on the GPU. */
   combineFor(plan: MergePlan, job: TensorJob, stats: unknown): ElementwiseCombine | string {
     const m = plan.method;
-    if (!m.elementwise) return `merge method ${m.name} has no GPU kernel (GPU kernels: linear, task_arithmetic, ties, dare_linear, dare_ties)`;
+    if (!m.elementwise) return `merge method ${m.name} has no GPU kernel (GPU kernels: ${gpuMethodNames().join(', ')})`;
     const c = m.elementwise(job.ctx, stats);
     if (typeof c === 'string') return c;
     const dtypes = this.inputDtypes(plan, job, c);
@@ -120,7 +125,9 @@ export class GpuTensorMerger {
         const base = plan.base!.readF32(job.name, a, b);
         return x.map((v, e) => v - base[e]!); // float32 τ, as the statistics passes formed it
       };
-      return { ...k, cutoff: selectionCutoff(k, ranges, cols, rows * cols, tau) };
+      const cutoff = k.cutoff ?? selectionCutoff(k, ranges, cols, rows * cols, tau);
+      const drop = k.drop && { ...k.drop, cutoff: k.drop.cutoff ?? selectionCutoff({ kind: 'top', ...k.drop }, ranges, cols, rows * cols, tau) };
+      return { ...k, cutoff, drop };
     });
     return { ...c, keep };
   }

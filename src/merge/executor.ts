@@ -7,6 +7,7 @@ import type { GpuTensorMerger } from '../gpu/tensor-merge.ts';
 import type { CheckpointWriter } from '../io/checkpoint-writer.ts';
 import type { FloatDtype } from '../io/dtype.ts';
 import { ChunkRunner, nonFiniteError, type ChunkResult, type ChunkTask } from './chunk-runner.ts';
+import type { ElementwiseStatistics } from './elementwise.ts';
 import type { MergePlan, TensorJob } from './plan.ts';
 import { defaultThreads } from './threads.ts';
 import { WorkerPool } from './worker-pool.ts';
@@ -18,7 +19,7 @@ export interface ExecuteOptions {
   memoryBudget?: number;
   onProgress?: (doneBytes: number, totalBytes: number, tensor: string) => void;
   /**
-   * Run the final combine of each tensor on this GPU (statistics passes stay on the CPU). strict
+   * Run each tensor's statistics passes and final combine on this GPU. strict
    * (--device gpu): a tensor the GPU cannot merge is an error; otherwise (auto) it is merged on
    * the CPU, and running out of GPU memory moves the rest of the merge to the CPU, with a warning.
    */
@@ -31,11 +32,27 @@ function checkGpuPlan(plan: MergePlan, gpu: NonNullable<ExecuteOptions['gpu']>):
   for (const job of plan.jobs) {
     if (!job.merge) continue;
     const c = gpu.merger.combineFor(plan, job, undefined);
-    if (typeof c !== 'string') continue;
+    if (typeof c !== 'string') {
+      const s = statisticsRefusal(plan, job, gpu);
+      if (s === undefined) continue;
+      if (gpu.strict) fail('GPU_E_METHOD', `--device gpu cannot run this merge: ${s}; use --device cpu (or auto, which computes such statistics on the CPU)`);
+      reasons.add(`statistics on the CPU: ${s}`);
+      continue;
+    }
     if (gpu.strict) fail('GPU_E_METHOD', `--device gpu cannot run this merge: ${c}; use --device cpu (or auto, which merges such tensors on the CPU)`);
-    reasons.add(c);
+    reasons.add(`merged on the CPU: ${c}`);
   }
-  for (const r of reasons) gpu.onWarning?.(`merged on the CPU: ${r}`);
+  for (const r of reasons) gpu.onWarning?.(r);
+}
+
+/** Why this tensor's statistics passes cannot run on the GPU (undefined: they can, or there are none). */
+function statisticsRefusal(plan: MergePlan, job: TensorJob, gpu: NonNullable<ExecuteOptions['gpu']>): string | undefined {
+  const m = plan.method;
+  if ((m.statsPasses?.(job.ctx) ?? 0) === 0) return undefined;
+  const desc = m.statisticsPlan?.(job.ctx);
+  if (desc === undefined || !m.statsFromResults) return `merge method ${m.name} has no GPU statistics passes`;
+  if (typeof desc === 'string') return desc;
+  return gpu.merger.statistics.refusal(plan, job);
 }
 
 /** Tensors smaller than this are merged on the main thread: a worker round trip costs more. */
@@ -124,7 +141,9 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
   let stats: unknown;
   const passes = method.statsPasses?.(job.ctx) ?? 0;
   try {
-    for (let pass = 0; pass < passes; pass++) {
+    const onGpu = gpu?.on && passes > 0 ? await statisticsOnGpu(plan, job, gpu, layout.ranges) : undefined;
+    if (onGpu) stats = onGpu.stats;
+    else for (let pass = 0; pass < passes; pass++) {
       const results = await run(tasks('stats', pass, stats));
       stats = method.combineStats!(job.ctx, pass, results.map((r) => r.partial), stats);
     }
@@ -135,6 +154,25 @@ async function mergeTensor(plan: MergePlan, job: TensorJob, writer: CheckpointWr
   } finally {
     local.reset();
     if (useWorkers) await pool.reset();
+  }
+}
+
+/** The statistics passes on the GPU; undefined when they run on the CPU instead. */
+async function statisticsOnGpu(plan: MergePlan, job: TensorJob, gpu: GpuState, ranges: Array<[number, number]>): Promise<{ stats: unknown } | undefined> {
+  const why = statisticsRefusal(plan, job, gpu);
+  if (why !== undefined) {
+    if (gpu.strict) fail('GPU_E_METHOD', `--device gpu cannot compute the statistics of tensor ${job.name}: ${why}; use --device cpu or auto`);
+    return undefined;
+  }
+  const m = plan.method;
+  try {
+    const results = await gpu.merger.statistics.compute(plan, job, m.statisticsPlan!(job.ctx) as ElementwiseStatistics, ranges);
+    return { stats: m.statsFromResults!(job.ctx, results) };
+  } catch (e) {
+    if (gpu.strict || !(e instanceof MergeSearchError) || e.code !== 'GPU_E_OUT_OF_MEMORY') throw e;
+    gpu.on = false;
+    gpu.onWarning?.(`${e.message.replace(/^GPU_E_OUT_OF_MEMORY: /, '')} — merging the rest on the CPU`);
+    return undefined;
   }
 }
 

@@ -2,7 +2,7 @@
 // whole-tensor numbers (top-k thresholds, norms, cosines) first sweep the chunks in one or more
 // statistics passes, then merge each chunk given those statistics. When a tensor fits in memory
 // there is one chunk and nothing is read twice.
-import type { ElementwiseCombine } from './elementwise.ts';
+import type { ElementwiseCombine, ElementwiseStatistics, StatisticsResults } from './elementwise.ts';
 import type { Scalar } from './parameters.ts';
 
 export type ParamKind = 'number' | 'boolean' | 'string';
@@ -103,6 +103,13 @@ export interface MergeMethod<S = unknown> {
    * (the GPU kernels); a string says why these parameters have none. Absent: the method has none.
    */
   elementwise?(ctx: TensorContext, stats: S | undefined): ElementwiseCombine | string;
+  /**
+   * The statistics passes as a description (elementwise.ts), for executors that compute them
+   * elsewhere (the GPU); a string says why these parameters have none. With statsFromResults,
+   * which turns the computed numbers into the statistics merge() and elementwise() take.
+   */
+  statisticsPlan?(ctx: TensorContext): ElementwiseStatistics | string;
+  statsFromResults?(ctx: TensorContext, results: StatisticsResults): S;
 }
 
 export function numberParam(v: Scalar | undefined, name: string): number {

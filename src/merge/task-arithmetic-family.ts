@@ -2,7 +2,7 @@
 // sparsified, weighted, optionally sign-elected (TIES consensus), summed, optionally normalised by
 // the summed weights, scaled by lambda (and LiNeS' depth-linear factor), added to the base.
 import { allocF32, cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
-import type { ElementwiseKeep } from './elementwise.ts';
+import type { ElementwiseKeep, ElementwiseStatistics } from './elementwise.ts';
 import {
   combineNorms,
   isSparse,
@@ -116,6 +116,26 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
     return mask(ctx, chunk, s, i, stats);
   }
 
+  /**
+   * Per model, whether merge() combines a float32 τ (built by a statistics pass, or for a mask)
+   * rather than forming τ in float64 on the fly: the GPU must round where the CPU does.
+   */
+  function floatTau(ctx: TensorContext, stats: FamilyStats | undefined): boolean[] {
+    const sp = sparsity(ctx);
+    if (!sp) return ctx.perModel.map(() => false);
+    const kinds = passes(ctx);
+    const total = ctx.rows * ctx.cols;
+    return sp.map((s, i) => {
+      const selectionPass = kinds.includes('high') && usesSelection(s) && targets(s).some((m) => m !== undefined && !trivialSelection(m, total));
+      const normPass = kinds.includes('norm') && needsNormPass(s);
+      if (selectionPass || normPass) return true;
+      // merge(): keepOf() reads |τ| for a partial magnitude selection; mask() builds τ for every kind but random.
+      const keep = stats?.selections?.[i]?.[0];
+      if (s.kind === 'magnitude' && keep && !keep.none && keep.all) return false;
+      return s.kind !== 'random';
+    });
+  }
+
   /** The numbers merge() combines with, shared with the elementwise description. */
   function combineNumbers(ctx: TensorContext, stats: FamilyStats | undefined) {
     const sp = sparsity(ctx);
@@ -208,6 +228,30 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
       }
       return next;
     },
+    statisticsPlan(ctx) {
+      const sp = sparsity(ctx) ?? [];
+      const models: ElementwiseStatistics['models'] = [];
+      for (const [i, s] of sp.entries()) {
+        const select = usesSelection(s) ? targets(s) : [];
+        if (!needsNormPass(s)) {
+          models.push({ select });
+          continue;
+        }
+        const kind = s.rescale as 'l1' | 'l2' | 'linf';
+        if (s.kind === 'random') models.push({ select, norm: { kind, keep: { kind: 'bernoulli', key: maskKey(ctx.seed, i), density: s.density } } });
+        else if (usesSelection(s)) models.push({ select, norm: { kind, keep: { kind: 'selection' } } });
+        else return `${o.name} with ${s.kind} sparsification computes its statistics on the CPU only`;
+      }
+      return { models };
+    },
+    statsFromResults(ctx, results) {
+      const sp = sparsity(ctx) ?? [];
+      const kinds = passes(ctx);
+      const out: FamilyStats = {};
+      if (kinds.includes('high')) out.selections = sp.map((s, i) => (usesSelection(s) ? results.selections[i] : undefined) ?? targets(s).map(() => undefined));
+      if (kinds.includes('norm')) out.norms = sp.map((s, i) => (needsNormPass(s) ? results.norms[i] : undefined));
+      return out;
+    },
     elementwise(ctx, stats) {
       const sp = sparsity(ctx);
       const keep: ElementwiseKeep[] = [];
@@ -219,13 +263,21 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
           // Without statistics only whether a kernel exists is asked: any selection answers that.
           const sel = stats?.selections?.[i]?.[0] ?? { bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true };
           keep.push(sel.all ? { kind: 'all' } : { kind: 'top', bits: sel.bits, admitEqual: sel.admitEqual, equalBefore: sel.equalBefore, none: sel.none });
+        } else if (m.kind === 'magnitude_outliers') {
+          // Breadcrumbs: the keepTop largest, minus the dropTop largest.
+          const [sel = { bits: 0, admitEqual: 0, equalBefore: [], all: false, none: true }, drop] = stats?.selections?.[i] ?? [];
+          const numel = ctx.rows * ctx.cols;
+          const top = sel.all ? { bits: 0, admitEqual: numel, equalBefore: [], none: false, cutoff: numel } : { bits: sel.bits, admitEqual: sel.admitEqual, equalBefore: sel.equalBefore, none: sel.none };
+          if (!drop || drop.none) keep.push(sel.all ? { kind: 'all' } : { kind: 'top', ...top });
+          else if (drop.all) keep.push({ kind: 'top', bits: 0, admitEqual: 0, equalBefore: [], none: true });
+          else keep.push({ kind: 'top', ...top, drop: { bits: drop.bits, admitEqual: drop.admitEqual, equalBefore: drop.equalBefore, none: false } });
         } else return `${o.name} with ${m.kind} sparsification (density ${m.density} < 1 for ${ctx.modelRefs?.[i] ?? `model ${i + 1}`}) has no GPU kernel yet`;
       }
       const c = combineNumbers(ctx, stats);
       // The gain is the double the CPU kernels compute (fused-kernels.ts: Σ weights left to right, then the guard).
       let div = c.weights.reduce((a, b) => a + b);
       if (!c.normalize || Math.abs(div) < 1e-8) div = 1;
-      return { kind: 'task-vector', eff: c.eff, weights: c.weights, keep, consensus: o.consensus, normalize: c.normalize, gain: c.scale / div, scale: c.scale, roundTau: passes(ctx).length > 0 };
+      return { kind: 'task-vector', eff: c.eff, weights: c.weights, keep, consensus: o.consensus, normalize: c.normalize, gain: c.scale / div, scale: c.scale, roundTau: floatTau(ctx, stats) };
     },
     merge(ctx, chunk, stats) {
       const base = chunk.base!;

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import type { DeviceChoice } from '../gpu/device.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { mergeToFolder } from '../merge/merge-to-folder.ts';
 import type { Scalar } from '../merge/parameters.ts';
@@ -33,6 +34,8 @@ export interface ExportOptions {
    * folder and the models can move together; 'absolute' as this machine sees them.
    */
   recipePaths?: RecipePaths;
+  /** Where the merge runs (as merge --device; default cpu). */
+  device?: DeviceChoice;
   log?: (line: string) => void;
 }
 
@@ -40,6 +43,8 @@ export const RECIPE_PATHS = ['relative', 'absolute'] as const;
 export type RecipePaths = (typeof RECIPE_PATHS)[number];
 
 export interface ExportResult {
+  /** Where the merge ran: `cpu`, `cpu (why not the GPU)` or `gpu: <adapter>`. */
+  device: string;
   out: string;
   files: string[];
   recipe: string;
@@ -201,13 +206,17 @@ export async function exportTrial(o: ExportOptions): Promise<ExportResult> {
   // first (as mergekit does), where a folder of the same name could be another model.
   const executed = parseRecipe(recipeYaml(recipeFor(space, trial.x, { base: sources.base, experts: sources.experts }, params)), `recipe of trial ${trial.number}`);
   o.log?.(`exporting trial ${trial.number} of study ${study.name} (${space.method}) into ${o.out}`);
+  const warn = (w: string) => o.log?.(`warning: ${w}`);
+  const { openMergeDevice } = await import('../gpu/merge-device.ts');
+  const device = await openMergeDevice(o.device ?? 'cpu', executed.method, warn);
   const summary = await mergeToFolder(withRefs(executed, recipe, ref), {
     out: o.out,
     overwrite: o.overwrite,
     threads: o.threads,
     seed: study.seed,
+    gpu: device.gpu,
     modelCardExtra: provenance(study, trial, place, recipe, mergekitNotes(executed).length === 0),
-    onWarning: (w) => o.log?.(`warning: ${w}`),
-  });
-  return { out: summary.out, files: summary.files, recipe, seconds: (Date.now() - started) / 1000 };
+    onWarning: warn,
+  }).finally(() => device.close());
+  return { device: device.line, out: summary.out, files: summary.files, recipe, seconds: (Date.now() - started) / 1000 };
 }

@@ -24,7 +24,7 @@ import { baselineCost, baselinesFit, defaultCommandLambdas, describeRequest, typ
 import { commandBaselines, missingParts } from './command-baselines.ts';
 import { zooBaselines } from './zoo-baselines.ts';
 import { defaultScale, recommend, recommendRule, type Recommendation, type RecommendRule } from './recommend.ts';
-import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_PREFER } from './study-attrs.ts';
+import { ATTR_BASELINES, ATTR_CONFIG_YAML, ATTR_COORDINATES, ATTR_DEVICE, ATTR_PREFER } from './study-attrs.ts';
 
 export interface RunStudyOptions {
   config: StudyConfig;
@@ -40,6 +40,8 @@ export interface RunStudyOptions {
   /** Milliseconds without a heartbeat after which a RUNNING trial is failed and requeued. */
   graceMs?: number;
   signal?: AbortSignal;
+  /** `--device` and where scoring runs (src/gpu/scoring-device.ts), stored as a study attribute. */
+  device?: { choice: string; line: string };
   log?: (line: string) => void;
   onTrial?: (trial: TrialRow, seconds: number, study: StudyRow, problem: Problem) => void;
   onStart?: (study: StudyRow, problem: Problem, optimizer: Optimizer, ctx: OptimizerContext, backend: string) => void;
@@ -184,6 +186,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       store.setStudyAttr(study.id, ATTR_PREFER, config.prefer ?? null);
       if (config.yaml !== undefined) store.setStudyAttr(study.id, ATTR_CONFIG_YAML, config.yaml);
       store.setStudyAttr(study.id, ATTR_COORDINATES, ctx.names);
+      store.setStudyAttr(study.id, ATTR_DEVICE, o.device ?? { choice: 'cpu', line: 'cpu' });
     }
     o.onStart?.(study, problem, optimizer, ctx, engine.backend);
 
@@ -270,7 +273,7 @@ function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void
   const killAll = () => alive.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', killAll);
   for (let i = 0; i < n; i++) {
-    const extra = [...(o.hostId !== undefined ? ['--host-id', o.hostId] : []), ...(o.graceMs !== undefined ? ['--grace', String(o.graceMs / 1000)] : [])];
+    const extra = [...(o.device ? ['--device', o.device.choice] : []), ...(o.hostId !== undefined ? ['--host-id', o.hostId] : []), ...(o.graceMs !== undefined ? ['--grace', String(o.graceMs / 1000)] : [])];
     const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     alive.add(child);
     child.stderr.on('data', (d: Buffer) => {

@@ -6,5 +6,7 @@ export const ATTR_PREFER = 'prefer';
 export const ATTR_CONFIG_YAML = 'config_yaml';
 /** The base, tuned task arithmetic and each expert on its own task (src/search/baselines.ts). */
 export const ATTR_BASELINES = 'baselines';
+/** Where the last run computed: { choice: '--device' given, line: 'cpu (…)' or 'gpu: <adapter>' }. */
+export const ATTR_DEVICE = 'device';
 /** The coefficient vector's coordinate names (`weight[rot90][layer 3]`), in vector order. */
 export const ATTR_COORDINATES = 'coordinates';

@@ -1,4 +1,4 @@
-import { numberParam, type MergeMethod } from '../method.ts';
+import { numberParam, type MergeMethod, type TensorContext } from '../method.ts';
 
 // Spherical interpolation from the base (t = 0) to the other model (t = 1), over the whole
 // tensor as one vector; nearly colinear tensors (|cos| > 0.9995) are interpolated linearly.
@@ -9,6 +9,18 @@ interface SlerpStats {
   dot: number;
   n0: number;
   n1: number;
+}
+
+/** The interpolation's two coefficients (base, model) from the whole-tensor dot and norms. */
+function coefficients(ctx: TensorContext, stats: SlerpStats): [number, number] {
+  const t = numberParam(ctx.global.t, 't');
+  const { dot, n0, n1 } = stats;
+  // Each vector is normalised only when its norm exceeds eps, as the reference does.
+  const cos = dot / ((n0 > EPS ? n0 : 1) * (n1 > EPS ? n1 : 1));
+  if (Math.abs(cos) > DOT_THRESHOLD) return [1 - t, t];
+  const theta0 = Math.acos(cos);
+  const sin0 = Math.sin(theta0);
+  return [Math.sin(theta0 - theta0 * t) / sin0, Math.sin(theta0 * t) / sin0];
 }
 
 const slerp: MergeMethod<SlerpStats> = {
@@ -43,22 +55,19 @@ const slerp: MergeMethod<SlerpStats> = {
     s.n1 = Math.sqrt(s.n1);
     return s;
   },
+  // The GPU path: the dot and norms as a statistics pass, then s0 · base + s1 · model.
+  statisticsPlan: () => ({ gram: true, models: [{ select: [] }] }),
+  statsFromResults(_ctx, results) {
+    const [dot, n0, n1] = results.gram!;
+    return { dot, n0: Math.sqrt(n0), n1: Math.sqrt(n1) };
+  },
+  elementwise(ctx, stats) {
+    // Without statistics only whether a kernel exists is asked.
+    const [s0, s1] = stats ? coefficients(ctx, stats) : [1, 0];
+    return { kind: 'weighted-sum', baseWeight: s0, weights: [s1] };
+  },
   merge(ctx, chunk, stats) {
-    const t = numberParam(ctx.global.t, 't');
-    const { dot, n0, n1 } = stats!;
-    // Each vector is normalised only when its norm exceeds eps, as the reference does.
-    const cos = dot / ((n0 > EPS ? n0 : 1) * (n1 > EPS ? n1 : 1));
-    let s0: number;
-    let s1: number;
-    if (Math.abs(cos) > DOT_THRESHOLD) {
-      s0 = 1 - t;
-      s1 = t;
-    } else {
-      const theta0 = Math.acos(cos);
-      const sin0 = Math.sin(theta0);
-      s0 = Math.sin(theta0 - theta0 * t) / sin0;
-      s1 = Math.sin(theta0 * t) / sin0;
-    }
+    const [s0, s1] = coefficients(ctx, stats!);
     const a = chunk.base!;
     const b = chunk.models[0]!;
     const out = new Float32Array(a.length);
