@@ -692,3 +692,67 @@ EXPORT(weighted_sum_half) u32 weighted_sum_half(const u16 *const *inputs, const 
   }
   return bad;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The first two statistics passes of a top-k selection straight from half-precision bytes, for
+// chunks that are not kept between passes: τ = decode(x) − decode(b) is formed in registers and
+// never stored, so a pass reads 2 bytes per input element instead of decoding every input to a
+// float32 array first. The same bits as decode_* + subtract_histogram / bucket_members.
+
+static inline v128_t tau4(const u16 *x, u32 xk, const u16 *b, u32 bk, u32 e) {
+  return wasm_f32x4_sub(dec4(x + e, xk), dec4(b + e, bk));
+}
+
+// τ at the last n − e (< 4) elements, the rest of the vector zero.
+static inline v128_t tau_tail(const u16 *x, u32 xk, const u16 *b, u32 bk, u32 e, u32 n) {
+  u16 rx[4] = {0, 0, 0, 0}, rb[4] = {0, 0, 0, 0};
+  for (u32 j = e; j < n; j++) {
+    rx[j - e] = x[j];
+    rb[j - e] = b[j];
+  }
+  return tau4(rx, xk, rb, bk, 0);
+}
+
+EXPORT(subtract_histogram_half) void subtract_histogram_half(const u16 *x, u32 xk, const u16 *b, u32 bk, u32 n, u32 *hist) {
+  for (u32 j = 0; j < 32768; j++) hist[j] = 0;
+  const v128_t m = wasm_i32x4_splat(0x7fffffff);
+  u32 e = 0;
+  for (; e + 4 <= n; e += 4) {
+    v128_t hi = wasm_u32x4_shr(wasm_v128_and(tau4(x, xk, b, bk, e), m), 16);
+    hist[wasm_u32x4_extract_lane(hi, 0)]++;
+    hist[wasm_u32x4_extract_lane(hi, 1)]++;
+    hist[wasm_u32x4_extract_lane(hi, 2)]++;
+    hist[wasm_u32x4_extract_lane(hi, 3)]++;
+  }
+  if (e < n) {
+    u32 t[4];
+    wasm_v128_store(t, wasm_u32x4_shr(wasm_v128_and(tau_tail(x, xk, b, bk, e, n), m), 16));
+    for (u32 j = e; j < n; j++) hist[t[j - e]]++;
+  }
+}
+
+EXPORT(bucket_members_half) u32 bucket_members_half(const u16 *x, u32 xk, const u16 *b, u32 bk, u32 n, u32 bucket, u16 *out) {
+  u32 count = 0;
+  const v128_t bkt = wasm_i32x4_splat(bucket);
+  const v128_t m = wasm_i32x4_splat(0x7fffffff);
+  u32 e = 0;
+  for (; e + 4 <= n; e += 4) {
+    v128_t a = wasm_v128_and(tau4(x, xk, b, bk, e), m);
+    if (!wasm_v128_any_true(wasm_i32x4_eq(wasm_u32x4_shr(a, 16), bkt))) continue;
+    u32 t[4];
+    wasm_v128_store(t, a);
+    for (u32 j = 0; j < 4; j++) {
+      out[count] = (u16)(t[j] & 0xffff);
+      count += (t[j] >> 16) == bucket;
+    }
+  }
+  if (e < n) {
+    u32 t[4];
+    wasm_v128_store(t, wasm_v128_and(tau_tail(x, xk, b, bk, e, n), m));
+    for (u32 j = 0; j < n - e; j++) {
+      out[count] = (u16)(t[j] & 0xffff);
+      count += (t[j] >> 16) == bucket;
+    }
+  }
+  return count;
+}
