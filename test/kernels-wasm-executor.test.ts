@@ -46,14 +46,12 @@ const CASES: Array<[string, string, string]> = [
 ];
 
 describe.each(CASES)('%s (%s) in %s', (method, params, dtype) => {
-  it('writes the same bytes with the wasm and the JavaScript kernels, on 1 and 2 threads, chunks kept or re-read', async () => {
+  it('writes the same bytes with the wasm and the JavaScript kernels, on 1 and 2 threads', async () => {
     const files: Buffer[] = [];
-    // The last run's budget is too small to keep chunks between statistics passes: its selection
-    // passes read the half-precision bytes straight (ChunkRunner.halfStats).
-    for (const [backend, threads, memoryBudget] of [['js', 2, undefined], ['wasm', 2, undefined], ['wasm', 1, undefined], ['wasm', 2, 1e6]] as const) {
+    for (const [backend, threads] of [['js', 2], ['wasm', 2], ['wasm', 1]] as const) {
       process.env[KERNEL_ENV] = backend;
-      const out = path.join(root, `${method}-${dtype}-${backend}-${threads}-${memoryBudget ?? 'default'}`);
-      await mergeToFolder(parseRecipe(recipe(families[dtype]!, method, params)), { out, seed: 9, threads, memoryBudget });
+      const out = path.join(root, `${method}-${dtype}-${backend}-${threads}`);
+      await mergeToFolder(parseRecipe(recipe(families[dtype]!, method, params)), { out, seed: 9, threads });
       files.push(fs.readFileSync(path.join(out, 'model.safetensors')));
       fs.rmSync(out, { recursive: true, force: true });
     }
@@ -61,6 +59,5 @@ describe.each(CASES)('%s (%s) in %s', (method, params, dtype) => {
     expect(files[0]!.equals(base)).toBe(false);
     expect(files[1]!.equals(files[0]!)).toBe(true);
     expect(files[2]!.equals(files[0]!)).toBe(true);
-    expect(files[3]!.equals(files[0]!)).toBe(true);
   });
 });

@@ -9,7 +9,7 @@ import { subtractInto, taskVectorCombine, weightedSum, type Keep } from '../src/
 import { withKernelBackend, type KernelBackend } from '../src/tensor/kernel-backend.ts';
 import { bernoulliMask } from '../src/tensor/random.ts';
 import { bucketMembers, highHistogram, markSelected, subtractAndHistogram, type Selection } from '../src/tensor/select.ts';
-import { wasmBucketMembersHalf, wasmDecode, wasmSubtractHistogramHalf, wasmTaskVectorCombine, wasmWeightedSumHalf } from '../src/tensor/wasm/kernel-calls.ts';
+import { wasmDecode, wasmTaskVectorCombine, wasmWeightedSumHalf } from '../src/tensor/wasm/kernel-calls.ts';
 import { kernelHeap, wasmKernels } from '../src/tensor/wasm/wasm-kernels.ts';
 import { rng } from './helpers/io-tmp.ts';
 
@@ -128,51 +128,6 @@ describe('task vectors and exact selection', () => {
         return out;
       });
       expect(bytesOf(kw).equals(bytesOf(kj))).toBe(true);
-    }
-  });
-});
-
-describe('selection passes straight from half-precision bytes', () => {
-  const KINDS = [['F16', 'F16'], ['BF16', 'BF16'], ['F16', 'BF16'], ['BF16', 'F16']] as const;
-  it.each(LENGTHS)('the |τ| histogram and bucket members of decode(x) − decode(b) equal the decoded path (n = %i)', (n) => {
-    for (const [xk, bk] of KINDS) {
-      const half = (kind: 'F16' | 'BF16', seed: number) => {
-        const bytes = new Uint8Array(2 * n);
-        withKernelBackend('js', () => encodeFromF32(kind, awkward(n, seed, 1 / 64), bytes));
-        return bytes;
-      };
-      const xh = half(xk, 5 + n);
-      const bh = half(bk, 6 + n);
-      // The reference: both decoded by the JavaScript loops, τ and its statistics by them too.
-      const tau = withKernelBackend('js', () => {
-        const x = new Float32Array(n);
-        const b = new Float32Array(n);
-        decodeToF32(xk, xh, x);
-        decodeToF32(bk, bh, b);
-        const t = new Float32Array(n);
-        subtractInto(t, x, b);
-        return t;
-      });
-      const hj = withKernelBackend('js', () => highHistogram(tau));
-      const hw = withKernelBackend('wasm', () => wasmSubtractHistogramHalf(xh, xk, bh, bk, n));
-      expect(hw).toBeDefined();
-      expect(bytesOf(hw!).equals(bytesOf(hj))).toBe(true);
-      // Members of the bucket holding the median |τ| and of the top bucket that has any.
-      let acc = 0;
-      let median = -1;
-      let top = -1;
-      for (let k = hj.length - 1; k >= 0; k--) {
-        if (hj[k]! > 0 && top < 0) top = k;
-        acc += hj[k]!;
-        if (acc >= n / 2 && median < 0) median = k;
-      }
-      for (const bucket of [median, top]) {
-        const mj = withKernelBackend('js', () => bucketMembers(tau, bucket));
-        const mw = withKernelBackend('wasm', () => wasmBucketMembersHalf(xh, xk, bh, bk, n, bucket));
-        expect(mj.length).toBeGreaterThan(0);
-        expect(mw).toBeDefined();
-        expect(bytesOf(mw!).equals(bytesOf(mj))).toBe(true);
-      }
     }
   });
 });

@@ -4,7 +4,7 @@ import { fail } from '../errors.ts';
 import { encodeFromF32, DTYPE_SIZES, type FloatDtype } from '../io/dtype.ts';
 import { SafetensorsFile } from '../io/safetensors-reader.ts';
 import { writeFully } from '../io/safetensors-writer.ts';
-import type { Chunk, HalfChunk, MergeMethod, TensorContext } from './method.ts';
+import type { Chunk, TensorContext } from './method.ts';
 import { getMethod } from './registry.ts';
 import { F32Pool } from '../tensor/array-pool.ts';
 import type { LoraPatch } from '../io/lora-adapter.ts';
@@ -74,10 +74,6 @@ export class ChunkRunner {
     if (task.kind === 'merge' && method.plainWeightedSum && !patched) {
       const fused = this.fusedWeightedSum(task, method.plainWeightedSum(task.ctx));
       if (fused) return fused;
-    }
-    if (task.kind === 'stats' && !task.keep && !patched && method.halfStats) {
-      const half = this.halfStats(task, method);
-      if (half) return half;
     }
     const chunk = this.chunk(task);
     let keepChunk = task.kind === 'stats' && this.kept.has(key(task));
@@ -157,48 +153,6 @@ export class ChunkRunner {
       if (r.count > 0) return { nonFinite: r.count, firstBad: task.rowStart * task.ctx.cols + r.first };
       writeFully(out.fd, encoded, out.offset + task.rowStart * task.ctx.cols * 2, out.file);
       return {};
-    } finally {
-      for (const b of blocks) heap.give(b);
-    }
-  }
-
-  /**
-   * A statistics pass over a chunk that is not kept between passes, from its inputs' half-precision
-   * bytes read into the kernel heap (no float32 arrays); undefined when it does not apply.
-   */
-  private halfStats(task: ChunkTask, method: MergeMethod): ChunkResult | undefined {
-    const heap = kernelHeap();
-    if (!heap) return undefined;
-    const run = method.halfStats!(task.ctx, task.pass, task.stats);
-    if (!run) return undefined;
-    const half = (file: string, tensor: string): 'F16' | 'BF16' | undefined => {
-      const d = this.file(file).info(tensor).dtype;
-      return d === 'F16' || d === 'BF16' ? d : undefined;
-    };
-    const baseTensor = task.baseTensor ?? task.ctx.name;
-    const baseKind = task.baseFile ? half(task.baseFile, baseTensor) : 'F16';
-    const modelKinds = task.modelFiles.map((f, i) => half(f, modelTensor(task, i)));
-    if (!baseKind || !modelKinds.every((k): k is 'F16' | 'BF16' => k !== undefined)) return undefined;
-    const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
-    const blocks: Uint8Array[] = [];
-    const read = (file: string, tensor: string): Uint8Array | undefined => {
-      const b = heap.u8(count * 2);
-      if (!b) return undefined;
-      blocks.push(b);
-      return this.file(file).readRaw(tensor, task.rowStart, task.rowEnd, b);
-    };
-    try {
-      const base = task.baseFile ? read(task.baseFile, baseTensor) : null;
-      if (base === undefined) return undefined;
-      const models: Uint8Array[] = [];
-      for (const [i, f] of task.modelFiles.entries()) {
-        const m = read(f, modelTensor(task, i));
-        if (!m) return undefined;
-        models.push(m);
-      }
-      const chunk: HalfChunk = { index: task.index, rowStart: task.rowStart, rowEnd: task.rowEnd, length: count, base, baseKind, models, modelKinds };
-      const partial = run(chunk);
-      return partial === undefined ? undefined : { partial };
     } finally {
       for (const b of blocks) heap.give(b);
     }

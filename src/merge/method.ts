@@ -59,23 +59,6 @@ export interface Chunk {
   alloc?: (n: number) => Float32Array;
 }
 
-/**
- * A chunk's inputs as the files hold them (half precision, in the kernel heap), for statistics
- * passes over chunks that are not kept between passes: decoding them to float32 arrays that are
- * thrown away after one pass would cost more than the pass itself.
- */
-export interface HalfChunk {
-  index: number;
-  rowStart: number;
-  rowEnd: number;
-  /** Elements in the chunk. */
-  length: number;
-  base: Uint8Array | null;
-  baseKind: 'F16' | 'BF16';
-  models: Uint8Array[];
-  modelKinds: Array<'F16' | 'BF16'>;
-}
-
 export function allocF32(chunk: Chunk, n: number): Float32Array {
   return chunk.alloc ? chunk.alloc(n) : new Float32Array(n);
 }
@@ -103,12 +86,6 @@ export interface MergeMethod<S = unknown> {
   statsPasses?(ctx: TensorContext): number;
   /** Partial statistics of one chunk for pass `pass`; plain data (it crosses threads). */
   chunkStats?(ctx: TensorContext, pass: number, chunk: Chunk, stats: S | undefined): unknown;
-  /**
-   * chunkStats from the half-precision bytes of a chunk that is not kept between passes: a function
-   * giving the same partial as chunkStats would (undefined from it: run chunkStats after all), or
-   * undefined when this pass needs the decoded chunk.
-   */
-  halfStats?(ctx: TensorContext, pass: number, stats: S | undefined): ((chunk: HalfChunk) => unknown) | undefined;
   /** Combine the chunks' partials (in chunk order) into the statistics for the next pass. */
   combineStats?(ctx: TensorContext, pass: number, partials: unknown[], stats: S | undefined): S;
   /** The part of the statistics one chunk needs, when much smaller than the whole (sent per task). */

@@ -1,7 +1,7 @@
 // The task-vector family (mergekit's generalized task arithmetic): τᵢ = modelᵢ − base, optionally
 // sparsified, weighted, optionally sign-elected (TIES consensus), summed, optionally normalised by
 // the summed weights, scaled by lambda (and LiNeS' depth-linear factor), added to the base.
-import { allocF32, cached, numberParam, boolParam, type Chunk, type HalfChunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
+import { allocF32, cached, numberParam, boolParam, type Chunk, type MergeMethod, type ParamDef, type TensorContext } from './method.ts';
 import type { ElementwiseKeep } from './elementwise.ts';
 import {
   combineNorms,
@@ -19,7 +19,6 @@ import {
   type SparsifyKind,
 } from './sparsify.ts';
 import { subtractInto, taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
-import { wasmBucketMembersHalf, wasmSubtractHistogramHalf } from '../tensor/wasm/kernel-calls.ts';
 import { bucketMembers, finishSelection, highHistogram, pickBucket, subtractAndHistogram, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
@@ -180,36 +179,6 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
           return highHistogram(tau(chunk, i));
         });
       });
-    },
-    // The selection passes of a chunk that is not kept: τ formed in registers from the file's
-    // half-precision bytes and never stored (the chunk would be decoded again for the next pass).
-    halfStats(ctx, pass, stats) {
-      const kind = passes(ctx)[pass];
-      if (kind !== 'high' && kind !== 'low') return undefined;
-      const sp = sparsity(ctx)!;
-      return (h: HalfChunk) => {
-        const out: Array<Array<Uint32Array | Uint16Array | null> | null> = [];
-        for (const [i, s] of sp.entries()) {
-          if (!usesSelection(s)) {
-            out.push(null);
-            continue;
-          }
-          const parts: Array<Uint32Array | Uint16Array | null> = [];
-          for (const [j, m] of targets(s).entries()) {
-            if (m === undefined || trivialSelection(m, ctx.rows * ctx.cols)) {
-              parts.push(null);
-              continue;
-            }
-            const r = kind === 'high'
-              ? wasmSubtractHistogramHalf(h.models[i]!, h.modelKinds[i]!, h.base!, h.baseKind, h.length)
-              : wasmBucketMembersHalf(h.models[i]!, h.modelKinds[i]!, h.base!, h.baseKind, h.length, stats!.buckets![i]![j]!.bucket);
-            if (!r) return undefined;
-            parts.push(r);
-          }
-          out.push(parts);
-        }
-        return out;
-      };
     },
     combineStats(ctx, pass, partials, stats) {
       const kind = passes(ctx)[pass];

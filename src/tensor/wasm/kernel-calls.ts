@@ -228,32 +228,3 @@ export function wasmWeightedSumHalf(inputs: Uint8Array[], kinds: Array<'F16' | '
   });
   return count === undefined ? undefined : { count, first: count > 0 ? first[0]! : -1 };
 }
-
-const HALF_KIND = { F16: 0, BF16: 1 } as const;
-
-/**
- * The histogram of |τ|'s high bits for τ = decode(x) − decode(b), straight from half-precision
- * bytes (τ is never stored): the bits of decodeToF32 twice and wasmSubtractHistogram. Undefined: not run.
- */
-export function wasmSubtractHistogramHalf(x: Uint8Array, xKind: 'F16' | 'BF16', b: Uint8Array, bKind: 'F16' | 'BF16', n: number): Uint32Array | undefined {
-  const k = kernels(n);
-  if (!k) return undefined;
-  const hist = new Uint32Array(1 << 15);
-  return staged(k, [x.subarray(0, n * 2), b.subarray(0, n * 2)], [hist], ([xi, bi], [h]) => (k.x.subtract_histogram_half(xi!, HALF_KIND[xKind], bi!, HALF_KIND[bKind], n, h!), hist));
-}
-
-/** bucketMembers of τ = decode(x) − decode(b), straight from half-precision bytes; undefined: not run. */
-export function wasmBucketMembersHalf(x: Uint8Array, xKind: 'F16' | 'BF16', b: Uint8Array, bKind: 'F16' | 'BF16', n: number, bucket: number): Uint16Array | undefined {
-  const k = kernels(n);
-  if (!k) return undefined;
-  const o = k.heap.alloc(n * 2 + 16);
-  if (o < 0) return undefined;
-  try {
-    return staged(k, [x.subarray(0, n * 2), b.subarray(0, n * 2)], [], ([xi, bi]) => {
-      const count = k.x.bucket_members_half(xi!, HALF_KIND[xKind], bi!, HALF_KIND[bKind], n, bucket, o);
-      return new Uint16Array(k.heap.current(), o, count).slice();
-    });
-  } finally {
-    k.heap.release(o);
-  }
-}

@@ -40,8 +40,6 @@ interface Exports {
   weighted_sum_half(inputs: number, kinds: number, w: number, k: number, n: number, out: number, outKind: number, limit: number, first: number): number;
   widen_col_stats(base: number, xs: number, k: number, rows: number, cols: number, bb: number, xx: number, xb: number): void;
   widen_merge_model(out: number, base: number, x: number, w: number, rows: number, cols: number, rowWise: number): void;
-  subtract_histogram_half(x: number, xKind: number, b: number, bKind: number, n: number, hist: number): void;
-  bucket_members_half(x: number, xKind: number, b: number, bKind: number, n: number, bucket: number, out: number): number;
 }
 
 const PAGE = 65536;
