@@ -69,4 +69,4 @@ export function getEvaluator(name: string): Evaluator {
 
 // Language-model scorers (token ids in, Llama-family forward): a registry of their own, since they
 // score a model on examples rather than logits on labels.
-export { exactMatch, tokenLoss, promptEntropy, LM_EVALUATORS, type LmExample, type LmEvaluatorName } from './lm.ts';
+export { exactMatch, exactMatchGroups, tokenLoss, tokenLossGroups, promptEntropy, promptEntropyGroups, LM_EVALUATORS, type LmExample, type LmEvaluatorName } from './lm.ts';

@@ -32,23 +32,44 @@ export interface ExactMatchResult {
 /** Greedy generation (KV cache, batched) compared token for token with the answers. */
 export function exactMatch(params: LlamaParams, config: LlamaConfig, examples: LmExample[], o: ExactMatchOptions): ExactMatchResult {
   if (examples.length === 0) throw new Error('exactMatch needs at least one example');
+  return exactMatchGroups(params, config, [examples], o)[0]!;
+}
+
+/**
+ * exactMatch of several example lists (tasks) at once: the generation batches run over the
+ * concatenated lists, so prompts of different tasks share one forward pass per step (left padding
+ * and the attention mask keep rows apart). Each list's result is exactMatch's on that list alone:
+ * a list's rows are cut to its own maxNewTokens (its longest answer + 1 by default), and greedy
+ * tokens are causal, so a longer generation only appends to them.
+ */
+export function exactMatchGroups(params: LlamaParams, config: LlamaConfig, groups: LmExample[][], o: ExactMatchOptions): ExactMatchResult[] {
+  groups.forEach((g, i) => {
+    if (g.length === 0) throw new Error(`exactMatch needs at least one example (list ${i} is empty)`);
+  });
   const size = o.batchSize ?? 64;
-  const maxNew = o.maxNewTokens ?? Math.max(...examples.map((e) => e.answer.length)) + 1;
+  const maxNew = groups.map((g) => o.maxNewTokens ?? Math.max(...g.map((e) => e.answer.length)) + 1);
   const stop = new Set(o.stop);
+  const flat = groups.flatMap((g, gi) => g.map((e) => ({ e, gi })));
   const generated: number[][] = [];
-  for (let i = 0; i < examples.length; i += size) {
-    const chunk = examples.slice(i, i + size);
-    const out = llamaGenerate(params, config, chunk.map((e) => e.prompt), maxNew, { eos: o.stop });
-    for (const ids of out) {
+  for (let i = 0; i < flat.length; i += size) {
+    const chunk = flat.slice(i, i + size);
+    const steps = Math.max(...chunk.map((r) => maxNew[r.gi]!));
+    const out = llamaGenerate(params, config, chunk.map((r) => r.e.prompt), steps, { eos: o.stop });
+    out.forEach((all, b) => {
+      const ids = all.slice(0, maxNew[chunk[b]!.gi]!);
       const cut = ids.findIndex((t) => stop.has(t));
       generated.push(cut < 0 ? ids : ids.slice(0, cut));
-    }
+    });
   }
-  const correct = examples.map((e, i) => {
-    const g = generated[i]!;
-    return g.length === e.answer.length && g.every((t, j) => t === e.answer[j]);
+  let at = 0;
+  return groups.map((g) => {
+    const gen = generated.slice(at, (at += g.length));
+    const correct = g.map((e, i) => {
+      const x = gen[i]!;
+      return x.length === e.answer.length && x.every((t, j) => t === e.answer[j]);
+    });
+    return { exactMatch: correct.filter(Boolean).length / g.length, correct, generated: gen };
   });
-  return { exactMatch: correct.filter(Boolean).length / examples.length, correct, generated };
 }
 
 export interface TokenLossResult {
@@ -63,16 +84,28 @@ export interface TokenLossResult {
  * appended to every answer and scored with it, so the model is also asked to stop.
  */
 export function tokenLoss(params: LlamaParams, config: LlamaConfig, examples: LmExample[], o: { suffix?: number[]; batchSize?: number } = {}): TokenLossResult {
-  const scores = llamaScore(params, config, examples.map((e) => ({ input: e.prompt, target: [...e.answer, ...(o.suffix ?? [])] })), { batchSize: o.batchSize ?? 64 });
-  let ll = 0;
-  let tokens = 0;
-  for (const s of scores) {
-    ll += s.logLikelihood;
-    tokens += s.tokens;
-  }
-  if (tokens === 0) throw new Error('tokenLoss needs at least one target token');
-  const loss = -ll / tokens;
-  return { loss, perplexity: Math.exp(loss), tokens };
+  return tokenLossGroups(params, config, [examples], o)[0]!;
+}
+
+/**
+ * tokenLoss of several example lists at once: one llamaScore over all of them (its batches group
+ * examples of similar length whatever list they come from), summed per list in example order.
+ */
+export function tokenLossGroups(params: LlamaParams, config: LlamaConfig, groups: LmExample[][], o: { suffix?: number[]; batchSize?: number } = {}): TokenLossResult[] {
+  const flat = groups.flat();
+  const scores = llamaScore(params, config, flat.map((e) => ({ input: e.prompt, target: [...e.answer, ...(o.suffix ?? [])] })), { batchSize: o.batchSize ?? 64 });
+  let at = 0;
+  return groups.map((g) => {
+    let ll = 0;
+    let tokens = 0;
+    for (const s of scores.slice(at, (at += g.length))) {
+      ll += s.logLikelihood;
+      tokens += s.tokens;
+    }
+    if (tokens === 0) throw new Error('tokenLoss needs at least one target token');
+    const loss = -ll / tokens;
+    return { loss, perplexity: Math.exp(loss), tokens };
+  });
 }
 
 export interface EntropyOptions {
@@ -88,10 +121,20 @@ export interface EntropyOptions {
 /** Mean Shannon entropy (nats) of the model's next-token predictions on unlabelled prompts; float64 sums. */
 export function promptEntropy(params: LlamaParams, config: LlamaConfig, prompts: number[][], o: EntropyOptions = {}): number {
   if (prompts.length === 0) throw new Error('promptEntropy needs at least one prompt');
+  return promptEntropyGroups(params, config, [prompts], o)[0]!;
+}
+
+/** promptEntropy of several prompt lists at once: the batches run over the concatenated lists, the means are per list. */
+export function promptEntropyGroups(params: LlamaParams, config: LlamaConfig, groups: number[][][], o: EntropyOptions = {}): number[] {
+  groups.forEach((g, i) => {
+    if (g.length === 0) throw new Error(`promptEntropy needs at least one prompt (list ${i} is empty)`);
+  });
   const size = o.batchSize ?? 64;
   const all = (o.positions ?? 'last') === 'all';
-  let total = 0;
-  let count = 0;
+  const prompts = groups.flat();
+  const owner = groups.flatMap((g, gi) => g.map(() => gi));
+  const total = new Float64Array(groups.length);
+  const count = new Float64Array(groups.length);
   for (let i = 0; i < prompts.length; i += size) {
     const chunk = prompts.slice(i, i + size);
     const len = Math.max(...chunk.map((p) => p.length));
@@ -104,14 +147,15 @@ export function promptEntropy(params: LlamaParams, config: LlamaConfig, prompts:
     const values = ent.dataSync();
     ent.dispose();
     chunk.forEach((p, b) => {
+      const g = owner[i + b]!;
       const from = all ? 0 : p.length - 1;
       for (let t = from; t < p.length; t++) {
-        total += values[b * len + t]!;
-        count++;
+        total[g] = total[g]! + values[b * len + t]!;
+        count[g] = count[g]! + 1;
       }
     });
   }
-  return total / count;
+  return groups.map((_, g) => total[g]! / count[g]!);
 }
 
 export type LmEvaluatorName = 'exact_match' | 'token_loss' | 'perplexity' | 'prompt_entropy';

@@ -1,4 +1,6 @@
 // npm run bench:eval [-- --zoo DIR] [-- --candidates N] [-- --threads N]
+// npm run bench:eval -- --lm --zoo DIR [--candidates N] [--samples S]: a skills4 (language-model) zoo
+// instead, its scorer batched across tasks against per-task scoring (experiments/bench/eval-lm.ts).
 // Candidates scored per second on mnist8: each candidate merges the eight experts' backbones in
 // memory (task arithmetic with its own coefficients per expert) and scores all 8 tasks on 1,000
 // calibration samples each (what a search trial does), without touching disk. Scoring is one
@@ -29,6 +31,11 @@ import { loadClassifierZoo, mergeBackbone } from '../../src/zoo/zoo-models.ts';
 
 const args = process.argv.slice(2);
 const flag = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
+if (args.includes('--lm')) {
+  const { benchLm } = await import('./eval-lm.ts');
+  await benchLm(args);
+  process.exit(0);
+}
 const zooDir = flag('--zoo') ?? 'zoo/mnist8';
 const count = Number(flag('--candidates') ?? 20);
 const threads = Number(flag('--threads') ?? Math.min(defaultThreads(), 2));

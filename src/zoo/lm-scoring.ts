@@ -8,7 +8,7 @@
 //   labelled (AdaMerging with labels, Frank-Wolfe's oracle): the loss per answer token (answer +
 //     eos, teacher forcing).
 import * as tf from '@tensorflow/tfjs';
-import { exactMatch, LM_EVALUATORS, promptEntropy, tokenLoss, type LmExample } from '../../evaluators/lm.ts';
+import { exactMatchGroups, LM_EVALUATORS, promptEntropyGroups, tokenLossGroups, type LmExample } from '../../evaluators/lm.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
 import { fail } from '../errors.ts';
 import type { HostParams } from '../merge/host-merge.ts';
@@ -17,7 +17,7 @@ import type { Evaluation, EvalSplit, FamilyObjective, LossOptions, LossTerms, Zo
 import { lmExamples, type LoadedLmZoo } from './skills4-models.ts';
 
 /** Prompts per batch when scoring (generation and teacher forcing). */
-const SCORE_BATCH = 128;
+export const SCORE_BATCH = 128;
 
 const LM_EVALUATOR_NAMES = Object.keys(LM_EVALUATORS);
 
@@ -50,25 +50,39 @@ export function scoreLmHostParams(zoo: LoadedLmZoo, merged: HostParams, objectiv
 /**
  * Values of language-model objectives for a parameter map. Each scorer runs once per (task, split)
  * however many objectives read it; `evaluations` counts the examples run through the model per scorer.
+ * The (task, split) lists of one scorer are run together: greedy generation, teacher forcing and the
+ * entropy forward each batch prompts across tasks (one forward per step over a batch, not one per
+ * task), and give each list the value its own run would.
  */
 export function scoreLmObjectives(zoo: LoadedLmZoo, params: LlamaParams, objectives: readonly FamilyObjective[], o: LmScoreOptions): Evaluation {
   let evaluations = 0;
-  const cache = new Map<string, number>();
-  const values = objectives.map((ob) => {
+  const jobs = new Map<string, { scorer: string; examples: LmExample[] }>();
+  const keys = objectives.map((ob) => {
     const split = o.splitOverride ?? ob.split;
-    const examples = lmObjectiveExamples(zoo, ob.task, split, o);
     const scorer = ob.evaluator === 'perplexity' ? 'token_loss' : ob.evaluator;
-    const key = `${ob.task}/${split}/${scorer}`;
-    let v = cache.get(key);
-    if (v === undefined) {
-      evaluations += examples.length;
-      if (scorer === 'exact_match') v = exactMatch(params, zoo.config, examples, { stop: zoo.stop, batchSize: SCORE_BATCH }).exactMatch;
-      else if (scorer === 'token_loss') v = tokenLoss(params, zoo.config, examples, { suffix: [zoo.eos], batchSize: SCORE_BATCH }).loss;
-      else if (scorer === 'prompt_entropy') v = promptEntropy(params, zoo.config, examples.map((e) => e.prompt), { positions: 'last', batchSize: SCORE_BATCH });
-      else fail('CONFIG_E_FIELD', `evaluator ${ob.evaluator} does not score language models; use one of ${LM_EVALUATOR_NAMES.join(', ')}`);
-      cache.set(key, v!);
+    if (scorer !== 'exact_match' && scorer !== 'token_loss' && scorer !== 'prompt_entropy') {
+      fail('CONFIG_E_FIELD', `evaluator ${ob.evaluator} does not score language models; use one of ${LM_EVALUATOR_NAMES.join(', ')}`);
     }
-    return ob.evaluator === 'perplexity' ? Math.exp(v!) : v!;
+    const key = `${ob.task}/${split}/${scorer}`;
+    if (!jobs.has(key)) {
+      const examples = lmObjectiveExamples(zoo, ob.task, split, o);
+      evaluations += examples.length;
+      jobs.set(key, { scorer, examples });
+    }
+    return key;
+  });
+  const cache = new Map<string, number>();
+  const runAll = (scorer: string, run: (lists: LmExample[][]) => number[]) => {
+    const mine = [...jobs].filter(([, j]) => j.scorer === scorer);
+    if (mine.length === 0) return;
+    run(mine.map(([, j]) => j.examples)).forEach((v, i) => cache.set(mine[i]![0], v));
+  };
+  runAll('exact_match', (lists) => exactMatchGroups(params, zoo.config, lists, { stop: zoo.stop, batchSize: SCORE_BATCH }).map((r) => r.exactMatch));
+  runAll('token_loss', (lists) => tokenLossGroups(params, zoo.config, lists, { suffix: [zoo.eos], batchSize: SCORE_BATCH }).map((r) => r.loss));
+  runAll('prompt_entropy', (lists) => promptEntropyGroups(params, zoo.config, lists.map((l) => l.map((e) => e.prompt)), { positions: 'last', batchSize: SCORE_BATCH }));
+  const values = objectives.map((ob, i) => {
+    const v = cache.get(keys[i]!)!;
+    return ob.evaluator === 'perplexity' ? Math.exp(v) : v;
   });
   return { values, evaluations };
 }

@@ -4,7 +4,7 @@
 // </s> or a newline.
 import fs from 'node:fs';
 import path from 'node:path';
-import { exactMatch, promptEntropy, tokenLoss, type LmExample } from '../../evaluators/lm.ts';
+import { exactMatch, exactMatchGroups, promptEntropy, promptEntropyGroups, tokenLoss, tokenLossGroups, type LmExample } from '../../evaluators/lm.ts';
 import { fail } from '../errors.ts';
 import { readZooManifest as readManifest } from './registry.ts';
 import type { LlamaParams } from '../models/llama.ts';
@@ -57,14 +57,23 @@ export interface ScoreSkillsOptions {
   batchSize?: number;
 }
 
-/** Scores of an in-memory model on every task of the zoo's `split`. */
+/**
+ * Scores of an in-memory model on every task of the zoo's `split`: each scorer runs over all tasks'
+ * examples together (batches span tasks), with the per-task values scoreExamples would give.
+ */
 export function scoreSkillsParams(params: LlamaParams, config: LlamaConfig, tok: LoadedTokenizer, zooDir: string, split: EvalSplit, o: ScoreSkillsOptions = {}): SkillScore[] {
   const manifest = readSkills4Manifest(zooDir);
-  return manifest.tasks.map((task) => {
+  const tasks = manifest.tasks.map((task) => {
     let data = readSkillData(path.join(zooDir, manifest.data[task]![split]));
     if (o.samples !== undefined) data = data.slice(0, o.samples);
-    return scoreExamples(params, config, tok, task, data, o.batchSize);
+    return { task, samples: data.length, ex: encodeExamples(tok, data) };
   });
+  const lists = tasks.map((t) => t.ex);
+  const batchSize = o.batchSize ?? 64;
+  const em = exactMatchGroups(params, config, lists, { stop: stopIds(tok), batchSize });
+  const tl = tokenLossGroups(params, config, lists, { suffix: [tok.eosId!], batchSize });
+  const entropy = promptEntropyGroups(params, config, lists.map((l) => l.map((e) => e.prompt)), { positions: 'last', batchSize });
+  return tasks.map((t, i) => ({ task: t.task, exactMatch: em[i]!.exactMatch, loss: tl[i]!.loss, perplexity: tl[i]!.perplexity, entropy: entropy[i]!, samples: t.samples }));
 }
 
 export function scoreExamples(params: LlamaParams, config: LlamaConfig, tok: LoadedTokenizer, task: string, data: SkillExample[], batchSize = 64): SkillScore {
