@@ -11,6 +11,7 @@
 // compare by candidates/s per baseline GFLOP/s as well as by their ratio.
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { clock } from './clock.ts';
 import { exactMatch, tokenLoss } from '../../evaluators/lm.ts';
 import type { HostParams } from '../../src/merge/host-merge.ts';
 import type { LlamaParams } from '../../src/models/llama.ts';
@@ -20,13 +21,6 @@ import { lmObjectiveExamples, SCORE_BATCH, scoreLmHostParams } from '../../src/z
 import { seededRandom } from '../../src/zoo/mnist-data.ts';
 import { loadLmZoo, type LoadedLmZoo } from '../../src/zoo/skills4-models.ts';
 
-function clock<T>(f: () => T): { wall: number; cpu: number; value: T } {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const value = f();
-  const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, value };
-}
 
 /** Task arithmetic in memory: base + Σ wᵢ (expertᵢ − base). */
 function taskArithmetic(zoo: LoadedLmZoo, w: number[]): HostParams {

@@ -20,6 +20,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import { clock } from './clock.ts';
 import { defaultThreads } from '../../src/merge/executor.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { DenseMemory, PANEL } from '../../src/tensor/wasm/forward-kernels.ts';
@@ -53,14 +54,6 @@ let macsPerRow = 0;
 macsPerRow += cfg.hiddenSizes.at(-1)! * cfg.numClasses;
 const gflopPerCandidate = (2 * rowsScored * macsPerRow) / 1e9;
 
-/** CPU seconds of this process (every thread) during f, and f's wall seconds. */
-function clock<T>(f: () => T): { wall: number; cpu: number; value: T } {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const value = f();
-  const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, value };
-}
 
 /** GFLOP per wall second and per CPU second of the dense kernel on one thread: h = x·Wᵀ + b, x [8000, 784], W [256, 784]. */
 function kernelGflops(): { wall: number; cpu: number } {

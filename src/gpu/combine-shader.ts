@@ -35,7 +35,8 @@ export function usesBase(c: ElementwiseCombine): boolean {
   return c.kind === 'task-vector' || c.baseWeight !== undefined;
 }
 
-const MURMUR_WGSL = /* wgsl */ `
+/** MurmurHash3's 32-bit finaliser, the counter hash of the CPU's DARE draws (src/tensor/random.ts). */
+export const MURMUR_WGSL = /* wgsl */ `
 fn fmix32(x: u32) -> u32 {
   var h = x;
   h ^= h >> 16u;

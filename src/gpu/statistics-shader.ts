@@ -15,6 +15,7 @@
 // per statistics chunk, 0, 0), 2 DARE's (key, threshold), 3 the kept selection (bits, cutoff), 4
 // the dropped selection (bits, cutoff).
 import type { FloatDtype } from '../io/dtype.ts';
+import { MURMUR_WGSL } from './combine-shader.ts';
 import { FLOAT_FLOAT_WGSL } from './wgsl/float-float.ts';
 import { HALF_WGSL } from './wgsl/half-precision.ts';
 
@@ -78,15 +79,7 @@ export function statisticsShader(s: StatisticsShape): string {
     '@group(0) @binding(3) var<storage, read> inx: array<u32>;',
     FLOAT_FLOAT_WGSL.replaceAll('ZERO', 'P[0u].x'),
     HALF_WGSL.replaceAll('ZERO', 'P[0u].x'),
-    `fn fmix32(x: u32) -> u32 {
-  var h = x;
-  h ^= h >> 16u;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13u;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16u;
-  return h;
-}`,
+    MURMUR_WGSL,
     // DARE's draw for element e of the tile (random.ts uniformAt < density); tensors stay under 2^32 elements here.
     `fn kept(e: u32) -> bool {
   return (fmix32((P[0u].z + e) ^ P[2u].x) >> 8u) < P[2u].y;

@@ -15,7 +15,7 @@ import type { LlamaScoreExample } from '../models/llama.ts';
 import { llamaConfigFromJson, llamaParameterShapes } from '../models/llama-config.ts';
 import { loadLlamaHost } from '../models/llama-load.ts';
 import { encodeExamples } from './skills4-eval.ts';
-import { charTokenizerIn, fmtScores, skills4ConfigJson, summarizeParams, writeLlamaCheckpoint, type ModelShape, type SkillSummary, type TrainSettings } from './skills4.ts';
+import { answerTraining, charTokenizerIn, fmtScores, skills4ConfigJson, summarizeParams, writeLlamaCheckpoint, writeTaskSplits, type ModelShape, type SkillSummary, type TrainSettings } from './skills4.ts';
 import {
   CIPHER_TASK,
   cipherCorpus,
@@ -180,8 +180,7 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
   const configJson = skills4ConfigJson(plan.model, tok.vocabSize);
   const config = llamaConfigFromJson(configJson, 'sft4 config');
   // Answer tokens only (SFT), or the whole text after <s> (continued pretraining).
-  const toTraining = (examples: SkillExample[]): LlamaScoreExample[] =>
-    encodeExamples(tok, examples).map((e) => ({ input: e.prompt, target: [...e.answer, tok.eosId!] }));
+  const toTraining = (examples: SkillExample[]) => answerTraining(tok, examples);
   const toText = (examples: SkillExample[]): LlamaScoreExample[] =>
     encodeExamples(tok, examples).map((e) => ({ input: [e.prompt[0]!], target: [...e.prompt.slice(1), ...e.answer, tok.eosId!] }));
 
@@ -197,13 +196,7 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
     heldOut.push(...used);
     evalSets.set(task, splits);
     trainSets.set(task, train);
-    data[task] = {} as Record<EvalSplit, string>;
-    fs.mkdirSync(path.join(out, 'data', task), { recursive: true });
-    for (const s of EVAL_SPLITS) {
-      const rel = path.join('data', task, `${s}.json`);
-      fs.writeFileSync(path.join(out, rel), JSON.stringify({ task, split: s, examples: splits[s] }) + '\n');
-      data[task]![s] = rel;
-    }
+    data[task] = writeTaskSplits(out, task, splits);
   }
   const exclude = heldOutOperands(heldOut, key);
   log(`data: ${tasks.length} tasks × ${EVAL_SPLITS.map((s) => `${s} ${plan.splits[s]}`).join(', ')}`);

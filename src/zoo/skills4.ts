@@ -151,8 +151,7 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
   const { tokFiles, tok } = charTokenizerIn(out, SKILLS4_ALPHABET);
   const configJson = skills4ConfigJson(plan.model, tok.vocabSize);
   const config = llamaConfigFromJson(configJson, 'skills4 config');
-  const toTraining = (examples: SkillExample[]): LlamaScoreExample[] =>
-    encodeExamples(tok, examples).map((e) => ({ input: e.prompt, target: [...e.answer, tok.eosId!] }));
+  const toTraining = (examples: SkillExample[]) => answerTraining(tok, examples);
 
   // Data.
   const data: Skills4Manifest['data'] = {};
@@ -162,13 +161,7 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
     const { splits, train } = taskSplits(task, seed, plan.splits, expertSettings(task).examples);
     evalSets.set(task, splits);
     trainSets.set(task, toTraining(train));
-    data[task] = {} as Record<EvalSplit, string>;
-    fs.mkdirSync(path.join(out, 'data', task), { recursive: true });
-    for (const s of EVAL_SPLITS) {
-      const rel = path.join('data', task, `${s}.json`);
-      fs.writeFileSync(path.join(out, rel), JSON.stringify({ task, split: s, examples: splits[s] }) + '\n');
-      data[task]![s] = rel;
-    }
+    data[task] = writeTaskSplits(out, task, splits);
   }
   log(`data: ${SKILLS4_TASKS.length} tasks × ${EVAL_SPLITS.map((s) => `${s} ${plan.splits[s]}`).join(', ')}`);
 
@@ -242,6 +235,23 @@ export function summarizeParams(config: LlamaConfig, tok: LoadedTokenizer, param
   } finally {
     tf.dispose(Object.values(tensors));
   }
+}
+
+/** Supervised examples: the prompt is context, the answer and end-of-sequence token are the targets. */
+export function answerTraining(tok: LoadedTokenizer, examples: SkillExample[]): LlamaScoreExample[] {
+  return encodeExamples(tok, examples).map((e) => ({ input: e.prompt, target: [...e.answer, tok.eosId!] }));
+}
+
+/** Writes data/TASK/SPLIT.json for every evaluation split; returns the paths relative to `out`. */
+export function writeTaskSplits(out: string, task: string, splits: Record<EvalSplit, SkillExample[]>): Record<EvalSplit, string> {
+  const rels = {} as Record<EvalSplit, string>;
+  fs.mkdirSync(path.join(out, 'data', task), { recursive: true });
+  for (const s of EVAL_SPLITS) {
+    const rel = path.join('data', task, `${s}.json`);
+    fs.writeFileSync(path.join(out, rel), JSON.stringify({ task, split: s, examples: splits[s] }) + '\n');
+    rels[s] = rel;
+  }
+  return rels;
 }
 
 export const round = (x: number) => Math.round(x * 1e6) / 1e6;
