@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { fail } from '../../src/errors.ts';
+import { fail, MergeSearchError } from '../../src/errors.ts';
 import type { HostParams, MergeSpec } from '../../src/merge/host-merge.ts';
 import { ZooProblem } from '../../src/search/zoo-problem.ts';
 import { produceStatistics } from '../../src/stats/produce.ts';
@@ -490,4 +490,13 @@ ${body.join('\n\n')}
   console.error(`wrote ${target.out}; wall times in ${tfile}`);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await main();
+  } catch (e) {
+    // A user's error (a zoo without roles, a bad flag): its coded message and exit status 2.
+    if (!(e instanceof MergeSearchError)) throw e;
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exitCode = 2;
+  }
+}

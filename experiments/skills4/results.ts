@@ -9,10 +9,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The optimizer table (it loads the search modules) before the zoo family: the registry's import cycle.
+import { LAMBDAS, optimizerRows, optimizerTable } from '../lm-optimizer-table.ts';
 import { loadSkills4Zoo } from '../../src/zoo/skills4-family.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
 import { mergeLmZoo } from '../../src/zoo/skills4-models.ts';
-import { LAMBDAS, optimizerRows, optimizerTable } from '../lm-optimizer-table.ts';
 import { mergeNotes, writeTimings } from '../results-file.ts';
 import { resultsTarget } from '../results-target.ts';
 
