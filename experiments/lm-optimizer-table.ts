@@ -47,8 +47,10 @@ export interface OptimizerTableOptions {
   zooOverride?: string;
   only?: string[];
   skipStudies?: boolean;
-  /** Prompts per task scored on validation and test (a seeded subsample); default the whole split. */
+  /** Prompts per task scored on test (a seeded subsample); default the whole split. */
   samples?: number;
+  /** Prompts per task scored on validation to choose λ (a seeded subsample); default `samples`. */
+  valSamples?: number;
   lambdas?: number[];
   log?: (line: string) => void;
 }
@@ -64,7 +66,8 @@ export async function optimizerRows(o: OptimizerTableOptions): Promise<{ rows: O
       { kind: 'zoo', name: `${task}:em`, evaluator: 'exact_match', task, split, direction: 'maximize' },
       { kind: 'zoo', name: `${task}:loss`, evaluator: 'token_loss', task, split, direction: 'minimize' },
     ]);
-  const valuesOf = (params: HostParams, objectives: ZooObjective[]) => scoreLmHostParams(zoo, params, objectives, { seed: 0, samples: o.samples }).values;
+  const valuesOf = (params: HostParams, objectives: ZooObjective[]) =>
+    scoreLmHostParams(zoo, params, objectives, { seed: 0, samples: objectives[0]?.split === 'validation' ? (o.valSamples ?? o.samples) : o.samples }).values;
   const score = (params: HostParams, split: 'validation' | 'test'): Scores => {
     const v = valuesOf(params, objectivesOn(split));
     return { em: tasks.map((_, i) => v[2 * i]!), loss: tasks.map((_, i) => v[2 * i + 1]!) };
@@ -81,7 +84,7 @@ export async function optimizerRows(o: OptimizerTableOptions): Promise<{ rows: O
     log(`${row.name}: test exact match ${(100 * mean(row.scores.em)).toFixed(1)}, loss ${mean(row.scores.loss).toFixed(3)} (${row.seconds.toFixed(0)} s)`);
   };
   const ones = (extra: Record<string, number> = {}) => tasks.map(() => ({ weight: 1, ...extra }));
-  const perTask = (split: 'validation') => Math.min(o.samples ?? Infinity, zoo.manifest.splits[split]);
+  const perTask = (split: 'validation') => Math.min(o.valSamples ?? o.samples ?? Infinity, zoo.manifest.splits[split]);
   const valSize = tasks.length * perTask('validation');
   const baseline = (name: string, make: (lambda: number) => MergeSpec, grid = lambdas) => {
     const t0 = Date.now();

@@ -55,6 +55,8 @@ const WIDEN_TS: Array<[number, number]> = [
   [1, 0.5],
   [1, 2],
 ];
+/** Prompts per task that choose coefficients on validation (a seeded subsample; --samples caps it too). */
+export const VALIDATION_SAMPLES = 128;
 /** Frank-Wolfe studies of claim 4: iterations (one trial each) and labelled samples per task per gradient. */
 const FW = { iterations: 8, samples: 32, calibration: 32, adaSteps: 40 };
 
@@ -79,7 +81,9 @@ interface Section {
 
 interface Context {
   z: NamedLmZoo;
+  /** Test prompts per task (undefined: all). */
   samples?: number;
+  valSamples: number;
   log: (line: string) => void;
   /** Each expert's own-task exact match, by split. */
   own(name: string, split: EvalSplit): number;
@@ -364,6 +368,7 @@ async function claimOptimizers(c: Context, db: string, o: { builtin: boolean; st
     only: o.studies,
     skipStudies: o.skipStudies,
     samples: c.samples,
+    valSamples: c.valSamples,
     log: c.log,
   });
   const partial = o.studies !== undefined || o.skipStudies;
@@ -421,10 +426,12 @@ async function main(): Promise<void> {
   const z = loadNamedLmZoo(target.zooDir);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-sft4-claims-'));
   const ownCache = new Map<string, number>();
-  const em = (params: HostParams, tasks: string[], split: EvalSplit) => exactMatchOn(z, params, tasks, split, { samples, seed: 0 });
+  const valSamples = Math.min(samples ?? Infinity, VALIDATION_SAMPLES);
+  const em = (params: HostParams, tasks: string[], split: EvalSplit) => exactMatchOn(z, params, tasks, split, { samples: split === 'validation' ? valSamples : samples, seed: 0 });
   const c: Context = {
     z,
     samples,
+    valSamples,
     tmp,
     log: (l) => console.error(l),
     em,
@@ -479,8 +486,9 @@ Regenerate with \`${target.command}${samples !== undefined ? `${target.command.i
 TIMINGS.md beside this file, not tracked). The zoo: a ${m.model.parameters.toLocaleString('en-US')}-parameter LlamaForCausalLM (hidden ${m.model.hidden},
 ${m.model.layers} layers, ${m.model.heads} heads / ${m.model.kvHeads} key-value heads) with ${byRole('sft').length} SFT experts (${byRole('sft').join(', ')}), ${byRole('pt').length} continued-pretraining
 expert(s) (${byRole('pt').join(', ')}) and ${byRole('irrelevant').length} irrelevant experts (${byRole('irrelevant').join(', ')}). Scores are greedy exact match of the answer on
-${samples !== undefined ? `a seeded subsample of ${samples} prompts per task of ` : ''}each split (test: ${m.splits.test} prompts per task, validation: ${m.splits.validation}); every merge combines all tensors and
-runs through the project's merge code (the same per-tensor code as \`mergesearch merge\`).
+${samples !== undefined ? `a seeded subsample of ${samples} prompts per task of ` : ''}the test split (${m.splits.test} prompts per task); coefficients are chosen on a seeded subsample of ${Math.min(samples ?? Infinity, VALIDATION_SAMPLES)} of the
+${m.splits.validation} validation prompts per task. Every merge combines all tensors and runs through the project's merge code
+(the same per-tensor code as \`mergesearch merge\`).
 
 ${body.join('\n\n')}
 `;
