@@ -1,5 +1,5 @@
 // npm run results:sft4 [-- --only dare,merge,widen,fw,optimizers] [--studies NAME,NAME] [--skip-studies]
-//                          [--samples N] [--zoo DIR] [--out FILE]
+//                          [--samples N|all] [--zoo DIR] [--out FILE]
 // The five claims of the founding merging papers, measured on an sft4 zoo (src/zoo/sft4*.ts: a
 // capable base, SFT experts with small deltas, one continued-pretraining (PT) expert with large
 // deltas, irrelevant experts), each a section of RESULTS.md with its table:
@@ -13,8 +13,10 @@
 // Every merge goes through the project's merge code (src/merge/host-merge.ts). Without --zoo: the
 // built-in zoo (zoo/sft4, built with seed 0 if missing) and the tracked experiments/sft4/RESULTS.md
 // with the hand-written observations/<claim>.md under each table; with --zoo DIR: DIR/RESULTS.md.
-// --only runs some claims and replaces only their sections of the file already there. --samples N
-// scores a seeded subsample of N prompts per task on validation and test (default: every prompt).
+// --only runs some claims and replaces only their sections of the file already there (read again
+// when written, so runs of different claims can go side by side). --samples N scores a seeded
+// subsample of N test prompts per task (default 128; `all`: the whole split); coefficients are
+// chosen on 64 seeded validation prompts per task (fewer when --samples is smaller).
 // Wall times go to TIMINGS.md beside the results file (not tracked).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -45,9 +47,9 @@ export const RESCALES: Array<{ label: string; rescale: string }> = [
   { label: 'L1 (mergekit)', rescale: 'l1' },
   { label: 'none', rescale: 'none' },
 ];
-const TA_LAMBDAS = [0.4, 0.6, 0.8, 1.0, 1.2];
+const TA_LAMBDAS = [0.5, 0.75, 1.0];
 // TIES averages the kept entries whose sign agrees (normalize on, as mergekit): λ above 1 recovers a sum.
-const TIES_LAMBDAS = [0.8, 1.0, 1.5, 2.0];
+const TIES_LAMBDAS = [1.0, 1.5, 2.0];
 const WIDEN_TS: Array<[number, number]> = [
   [1, 1],
   [0.5, 1],
@@ -56,9 +58,11 @@ const WIDEN_TS: Array<[number, number]> = [
   [1, 2],
 ];
 /** Prompts per task that choose coefficients on validation (a seeded subsample; --samples caps it too). */
-export const VALIDATION_SAMPLES = 128;
+export const VALIDATION_SAMPLES = 64;
+/** Test prompts per task by default (a seeded subsample, the same for every model): 2 shared cores. */
+export const TEST_SAMPLES = 128;
 /** Frank-Wolfe studies of claim 4: iterations (one trial each) and labelled samples per task per gradient. */
-const FW = { iterations: 8, samples: 32, calibration: 32, adaSteps: 40 };
+const FW = { iterations: 6, samples: 32, calibration: 32, adaSteps: 30, softIterations: 3 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -107,13 +111,13 @@ function methodGrids(k: number, stats?: { gram: string[]; fisher: string[] }): A
     { method: 'TIES, density 0.5', candidates: grid('ties', 'lambda', TIES_LAMBDAS, { perModel: ones(k, { density: 0.5 }) }, (v) => `λ = ${v}`) },
     { method: 'DARE-TIES, density 0.5', candidates: grid('dare_ties', 'lambda', TA_LAMBDAS, { perModel: ones(k, { density: 0.5 }), seed: 0 }, (v) => `λ = ${v}`) },
     { method: 'WIDEN', candidates: [{ label: 't = 1, s = 1', spec: { method: 'widen', global: { t: 1, s: 1 } } }] },
-    { method: 'TSV-M', candidates: grid('tsv_m', 'alpha', [0.5, 1.0, 1.5], { perModel: ones(k) }, (v) => `α = ${v}`) },
-    { method: 'Iso-C', candidates: grid('iso_c', 'alpha', [0.5, 1.0, 1.5], { perModel: ones(k) }, (v) => `α = ${v}`) },
-    { method: 'CART, rank 0.16', candidates: grid('cart', 'alpha', [1.5, 2.3, 3.0], {}, (v) => `α = ${v}`) },
+    { method: 'TSV-M', candidates: grid('tsv_m', 'alpha', [0.5, 1.0], { perModel: ones(k) }, (v) => `α = ${v}`) },
+    { method: 'Iso-C', candidates: grid('iso_c', 'alpha', [0.5, 1.0], { perModel: ones(k) }, (v) => `α = ${v}`) },
+    { method: 'CART, rank 0.16', candidates: grid('cart', 'alpha', [1.5, 2.3], {}, (v) => `α = ${v}`) },
     // WUDI's 300 Adam steps cost out·in² per step and expert (a 512×192 weight: about 18 s per 100
     // steps with 4 experts here): 30 steps at λ 1 keep the claim's run time bounded.
     { method: 'WUDI, 30 steps', candidates: grid('wudi', 'lambda', [1.0], { global: { iterations: 30 } }, (v) => `λ = ${v}`) },
-    { method: 'PCB, ratio 0.1', candidates: grid('pcb', 'lambda', [1.0, 1.5, 2.0], { perModel: ones(k) }, (v) => `λ = ${v}`) },
+    { method: 'PCB, ratio 0.1', candidates: grid('pcb', 'lambda', [1.0, 2.0], { perModel: ones(k) }, (v) => `λ = ${v}`) },
     { method: 'Consensus TA, k = 2', candidates: grid('consensus', 'lambda', TA_LAMBDAS, { global: { k: 2 }, perModel: ones(k) }, (v) => `λ = ${v}`) },
   ];
   if (stats) {
@@ -237,7 +241,7 @@ function claimMerge(c: Context): string {
     );
   }
   return [
-    `The SFT experts (${sft.join(', ')}; the first 2, the first 3, and all) merged with each method; each method's coefficient was chosen among the values listed below by mean validation retention, and the chosen merge is scored on test. Cells: test exact match (%) on each merged expert's own task, and in brackets its retention (merged / the expert's own test exact match). Grids: task arithmetic, DARE-TIES and Consensus λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}} (TIES averages the agreeing kept entries); TSV-M and Iso-C α ∈ {0.5, 1, 1.5}; CART α ∈ {1.5, 2.3, 3} at rank fraction 0.16; WUDI λ = 1 with 30 Adam steps (its default is 300, too slow for this run: each step costs out·in² per expert); PCB λ ∈ {1, 1.5, 2}; RegMean α ∈ {0.5, 0.95}; Fisher with its defaults; WIDEN at t = 1, s = 1 (claim 3 varies them). RegMean and Fisher read statistics of each expert on 64 prompts + answers of its own task's calibration split (\`produceStatistics\`, as \`mergesearch stats\`). RegMean++ is left out: its \`gram_plus\` statistics are produced for a zoo's whole expert set (\`mergesearch stats --zoo\`), not for the subsets merged here.`,
+    `The SFT experts (${sft.join(', ')}; the first 2, the first 3, and all) merged with each method; each method's coefficient was chosen among the values listed below by mean validation retention, and the chosen merge is scored on test. Cells: test exact match (%) on each merged expert's own task, and in brackets its retention (merged / the expert's own test exact match). Grids: task arithmetic, DARE-TIES and Consensus λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}} (TIES averages the agreeing kept entries); TSV-M and Iso-C α ∈ {0.5, 1}; CART α ∈ {1.5, 2.3} at rank fraction 0.16; WUDI λ = 1 with 30 Adam steps (its default is 300, too slow for this run: each step costs out·in² per expert); PCB λ ∈ {1, 2}; RegMean α ∈ {0.5, 0.95}; Fisher with its defaults; WIDEN at t = 1, s = 1 (claim 3 varies them). RegMean and Fisher read statistics of each expert on 64 prompts + answers of its own task's calibration split (\`produceStatistics\`, as \`mergesearch stats\`). RegMean++ is left out: its \`gram_plus\` statistics are produced for a zoo's whole expert set (\`mergesearch stats --zoo\`), not for the subsets merged here.`,
     '',
     ...lines,
     '',
@@ -328,7 +332,7 @@ async function claimFw(c: Context, db: string): Promise<string> {
     ['fw-hard-all', all, 'hard'],
     ['fw-soft-all', all, 'soft'],
   ] as const) {
-    const optimizer = variant === 'hard' ? { name: 'frank-wolfe', variant, iterations: FW.iterations, samples: FW.samples } : { name: 'frank-wolfe', variant, iterations: Math.min(4, FW.iterations), samples: FW.samples, ada_steps: FW.adaSteps };
+    const optimizer = variant === 'hard' ? { name: 'frank-wolfe', variant, iterations: FW.iterations, samples: FW.samples } : { name: 'frank-wolfe', variant, iterations: FW.softIterations, samples: FW.samples, ada_steps: FW.adaSteps };
     const config = {
       name: `sft4-${name}`,
       zoo: path.resolve(c.z.dir),
@@ -348,7 +352,7 @@ async function claimFw(c: Context, db: string): Promise<string> {
     row(`Frank-Wolfe ${variant}, ${experts === relevant ? 'relevant only' : 'relevant + irrelevant'} (best calibration trial)`, experts, merged, complete.length);
   }
   return [
-    `The relevant experts (the SFT experts: ${relevant.join(', ')}) and the irrelevant ones (${irrelevant.join(', ')}), scored on the relevant tasks only (test exact match, %; retention = merged / the relevant expert's own test exact match). Task arithmetic: every expert weight 1, λ chosen among {${TA_LAMBDAS.join(', ')}} by mean validation retention, and λ = 1 (the plain sum). Frank-Wolfe: the project's \`frank-wolfe\` optimizer over tensor-wise task-arithmetic weights in [0, 1.5] (start 0.3), objectives exact match on the relevant tasks' calibration split (${FW.calibration} prompts per task), gradients of the answer-token loss on ${FW.samples} labelled calibration examples per task; hard: ${FW.iterations} iterations; soft: ${Math.min(4, FW.iterations)} iterations of ${FW.adaSteps} inner AdaMerging steps. Each study's best trial by mean calibration exact match is scored on test.`,
+    `The relevant experts (the SFT experts: ${relevant.join(', ')}) and the irrelevant ones (${irrelevant.join(', ')}), scored on the relevant tasks only (test exact match, %; retention = merged / the relevant expert's own test exact match). Task arithmetic: every expert weight 1, λ chosen among {${TA_LAMBDAS.join(', ')}} by mean validation retention, and λ = 1 (the plain sum). Frank-Wolfe: the project's \`frank-wolfe\` optimizer over tensor-wise task-arithmetic weights in [0, 1.5] (start 0.3), objectives exact match on the relevant tasks' calibration split (${FW.calibration} prompts per task), gradients of the answer-token loss on ${FW.samples} labelled calibration examples per task; hard: ${FW.iterations} iterations; soft: ${FW.softIterations} iterations of ${FW.adaSteps} inner AdaMerging steps. Each study's best trial by mean calibration exact match is scored on test.`,
     '',
     ...lines,
   ].join('\n');
@@ -417,8 +421,9 @@ async function main(): Promise<void> {
   for (const name of only) if (!(CLAIMS as readonly string[]).includes(name)) fail('CLI_E_ARG', `--only ${name}: no such claim; the claims are ${CLAIMS.join(', ')}`);
   const studiesArg = option(args, '--studies');
   const samplesArg = option(args, '--samples');
-  const samples = samplesArg === undefined ? undefined : Number(samplesArg);
-  if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) fail('CLI_E_ARG', `--samples must be a positive integer; got ${samplesArg}`);
+  const samples = samplesArg === undefined ? TEST_SAMPLES : samplesArg === 'all' ? undefined : Number(samplesArg);
+  if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) fail('CLI_E_ARG', `--samples must be a positive integer or all; got ${samplesArg}`);
+  const samplesFlag = samplesArg === undefined ? '' : ` --samples ${samplesArg}`;
   const skipStudies = args.includes('--skip-studies');
 
   const engine = await initEngine('auto');
@@ -444,7 +449,8 @@ async function main(): Promise<void> {
       return v;
     },
   };
-  const previous = fs.existsSync(target.out) ? fs.readFileSync(target.out, 'utf8') : '';
+  const readPrevious = () => (fs.existsSync(target.out) ? fs.readFileSync(target.out, 'utf8') : '');
+  const previous = readPrevious();
   const sections: Section[] = [];
   const timings: string[] = [];
   try {
@@ -475,16 +481,18 @@ async function main(): Promise<void> {
   const render = (s: Section) => {
     const obs = target.builtin ? path.join(here, 'observations', `${s.claim}.md`) : '';
     const observations = obs && fs.existsSync(obs) ? `\n\n${fs.readFileSync(obs, 'utf8').trim()}` : '';
-    const command = `${target.command.includes(' -- ') ? target.command : `${target.command} --`} --only ${s.claim}${samples !== undefined ? ` --samples ${samples}` : ''}`;
+    const command = `${target.command.includes(' -- ') ? target.command : `${target.command} --`} --only ${s.claim}${samplesFlag}`;
     return `${marker(s.claim, false)}\n## ${s.title}\n\nRegenerate this section alone with \`${command}\`.\n\n${s.body}${observations}\n${marker(s.claim, true)}`;
   };
+  // The file as it is now: another run of other claims may have written its sections meanwhile.
+  const latest = readPrevious();
   const body = CLAIMS.map((claim) => {
     const fresh = sections.find((s) => s.claim === claim);
-    return fresh ? render(fresh) : sectionOf(previous, claim);
+    return fresh ? render(fresh) : sectionOf(latest, claim);
   }).filter((s): s is string => s !== undefined);
   const text = `# ${target.builtin ? 'sft4 results: the founding merging papers\' claims' : `claims on the zoo ${target.zooDir}`}
 
-Regenerate with \`${target.command}${samples !== undefined ? `${target.command.includes(' -- ') ? '' : ' --'} --samples ${samples}` : ''}\` (${target.builtin ? 'builds `zoo/sft4` with seed 0 if missing; ' : ''}${engine.backend} backend; wall times go to
+Regenerate with \`${target.command}${samplesFlag ? `${target.command.includes(' -- ') ? '' : ' --'}${samplesFlag}` : ''}\` (${target.builtin ? 'builds `zoo/sft4` with seed 0 if missing; ' : ''}${engine.backend} backend; wall times go to
 TIMINGS.md beside this file, not tracked). The zoo: a ${m.model.parameters.toLocaleString('en-US')}-parameter LlamaForCausalLM (hidden ${m.model.hidden},
 ${m.model.layers} layers, ${m.model.heads} heads / ${m.model.kvHeads} key-value heads) with ${byRole('sft').length} SFT experts (${byRole('sft').join(', ')}), ${byRole('pt').length} continued-pretraining
 expert(s) (${byRole('pt').join(', ')}) and ${byRole('irrelevant').length} irrelevant experts (${byRole('irrelevant').join(', ')}). Scores are greedy exact match of the answer on
