@@ -132,6 +132,8 @@ const toyZoo: LoadedZoo = {
   dir: 'toy',
   manifest: { benchmark: 'toy', tasks: TASKS, base: 'base', experts: { up: 'up', down: 'down' }, data: {} },
   tasks: TASKS,
+  expertNames: TASKS,
+  expertTasks: TASKS,
   base: host(W0),
   experts: TASKS.map((t) => host(WT[t]!)),
   numLayers: 1,

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { packagePath } from '../package-root.ts';
+import { FAMILY_CARDS } from '../zoo/catalog.ts';
 import { redactUrl } from '../study/location.ts';
 import { searchFromCli } from './search.ts';
 
@@ -19,7 +20,9 @@ export const QUICKSTART_TIME = 'about 2 minutes the first time on an idle 2-core
 export function registerQuickstart(program: Command): void {
   program
     .command('quickstart')
-    .description(`build the mnist8 zoo if needed and run the default study (${QUICKSTART_TIME})`)
+    .description(
+      `build the mnist8 zoo if needed and run the default study (${QUICKSTART_TIME})\nbenchmarks (zoo: in a study config):\n${FAMILY_CARDS.map((f) => `  ${f.name}: ${f.summary}`).join('\n')}`,
+    )
     .option('--db <file>', 'SQLite database for the study', 'quickstart.db')
     .option('--fresh', 'drop a previous quickstart study in --db and start over')
     .action(async (o: { db: string; fresh?: boolean }) => {

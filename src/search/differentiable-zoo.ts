@@ -27,7 +27,7 @@ export class DifferentiableZoo implements GradientProblem {
     readonly space: SearchSpace,
     options: { split?: EvalSplit; seed?: number } = {},
   ) {
-    this.merge = new DifferentiableMerge(space, { base: zoo.base, experts: zoo.experts, expertNames: zoo.tasks, tensors: zoo.mergedTensors, seed: options.seed });
+    this.merge = new DifferentiableMerge(space, { base: zoo.base, experts: zoo.experts, expertNames: zoo.expertNames, tensors: zoo.mergedTensors, seed: options.seed });
     this.models = this.merge.models;
     this.units = this.merge.units;
     this.lambda = this.merge.lambda;

@@ -62,12 +62,12 @@ interface Sources {
 function sourcesOf(id: StudyIdentity, log?: (line: string) => void): Sources {
   if (id.zoo) {
     // Absolute paths, so the recipe runs from any folder.
-    const layout = zooLayout(path.resolve(ensureZoo(id.zoo, { onLog: log })));
+    const layout = zooLayout(path.resolve(ensureZoo(id.zoo, { onLog: log })), id.experts);
     const { names: all, numLayers } = tensorNames(layout.base);
     return {
       base: layout.base,
       experts: layout.experts,
-      modelNames: layout.tasks,
+      modelNames: layout.expertNames,
       spaceTensors: all.filter((n) => layout.family.mergesTensor(n)),
       allTensors: all,
       numLayers,

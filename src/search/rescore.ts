@@ -4,7 +4,7 @@
 // when these agree.
 import { fail } from '../errors.ts';
 import { StudyStore } from '../study/index.ts';
-import { ensureZoo, familyOfDir } from '../zoo/registry.ts';
+import { ensureZoo, familyOfDir, selectExperts } from '../zoo/registry.ts';
 import { resolveZooObjectives, type ZooObjective } from './study-config.ts';
 import { readStoredConfig } from './study-identity.ts';
 
@@ -32,7 +32,7 @@ export function rescoreExport(db: string, studyName: string, trialNumber: number
   }
   if (!identity.zoo) return [];
   const zooDir = ensureZoo(identity.zoo);
-  const zoo = familyOfDir(zooDir).load(zooDir);
+  const zoo = selectExperts(familyOfDir(zooDir).load(zooDir), identity.experts, 'stored study config');
   const objectives = resolveZooObjectives(identity.objectives, zoo.tasks, 'stored study config');
   if (objectives.length !== values.length || objectives.some((o, i) => o.name !== names[i])) {
     fail('STUDY_E_NOT_FOUND', `study ${studyName} recorded objectives ${names.join(', ')}, but its config resolves to ${objectives.map((o) => o.name).join(', ')} on the zoo ${zooDir} now; was the zoo rebuilt with other tasks?`);

@@ -11,8 +11,8 @@ import { closestName, didYouMean } from '../closest-name.ts';
 import { getMethod, methodNames } from '../merge/registry.ts';
 import type { Scalar } from '../merge/parameters.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../tensor/backend-choices.ts';
-import type { BenchmarkFamily } from '../zoo/family.ts';
-import { allEvaluators, BUILTIN_ZOOS, familyOfZoo, isBuiltinZoo } from '../zoo/registry.ts';
+import type { BenchmarkFamily, ZooManifest } from '../zoo/family.ts';
+import { allEvaluators, BUILTIN_ZOOS, builtinZooDir, chooseExperts, familyOfZoo, isBuiltinZoo, readZooManifest } from '../zoo/registry.ts';
 import type { Json } from './optimizer.ts';
 import { PREFER_SCALES, type Preference, type PreferScale } from './recommend.ts';
 import { GRANULARITIES, type Granularity, type GroupSpec, type ParamRange, type SpaceSpec } from './space.ts';
@@ -50,6 +50,8 @@ export interface StudyConfig {
   backend: BackendChoice;
   /** A built-in zoo name (mnist8, mnist8-tiny, skills4, skills4-tiny) or a zoo folder. */
   zoo?: string;
+  /** Which of the zoo's experts to merge (default: the manifest's defaultExperts, else all). */
+  experts?: string[];
   checkpoints?: { base: string; experts: string[] };
   space: SpaceSpec;
   objectives: ObjectiveSpec[];
@@ -65,7 +67,7 @@ export interface StudyConfig {
   dir: string;
 }
 
-const TOP = ['name', 'seed', 'backend', 'zoo', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget', 'prefer'];
+const TOP = ['name', 'seed', 'backend', 'zoo', 'experts', 'checkpoints', 'space', 'objectives', 'samples', 'optimizer', 'budget', 'prefer'];
 
 export function readStudyConfig(file: string): StudyConfig {
   if (!fs.existsSync(file)) fail('IO_E_NOT_FOUND', `study config ${file} does not exist`);
@@ -143,6 +145,23 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
     checkpoints = { base: path.resolve(dir, cc.base), experts: cc.experts.map((e) => path.resolve(dir, e)) };
   }
 
+  // Which of the zoo's experts to merge: names checked against the manifest when the zoo is built
+  // (else when it is loaded).
+  let experts: string[] | undefined;
+  if (doc.experts !== undefined) {
+    if (zoo === undefined) fail('CONFIG_E_FIELD', `${source}: experts picks among a zoo's experts; with checkpoints:, list the expert folders in checkpoints.experts`);
+    if (!Array.isArray(doc.experts) || doc.experts.length === 0 || !doc.experts.every((e) => typeof e === 'string' && e !== '')) bad('experts', 'a non-empty list of the zoo\'s expert names', doc.experts);
+    experts = [...(doc.experts as string[])];
+    const zooDir = isBuiltinZoo(zoo!) ? builtinZooDir(zoo!) : zoo!;
+    let manifest: ZooManifest | undefined;
+    try {
+      if (fs.existsSync(path.join(zooDir, 'manifest.json'))) manifest = readZooManifest(zooDir);
+    } catch {
+      manifest = undefined; // unreadable: loading the zoo reports it
+    }
+    if (manifest) chooseExperts(manifest, experts, source);
+  }
+
   const space = validateSpace(doc.space, source);
 
   // Objectives.
@@ -193,7 +212,7 @@ export function validateStudyConfig(doc: unknown, source: string, o: { defaultNa
 
   const prefer = doc.prefer === undefined ? undefined : validatePrefer(doc.prefer, source);
 
-  return { name: name as string, seed, backend, zoo, checkpoints, space, objectives, samples, optimizer: optimizer!, budget, prefer, dir };
+  return { name: name as string, seed, backend, zoo, ...(experts ? { experts } : {}), checkpoints, space, objectives, samples, optimizer: optimizer!, budget, prefer, dir };
 }
 
 /** `prefer: {weights: {OBJECTIVE: WEIGHT, ...}, scale: raw|minmax}` (names are checked against the resolved objectives later). */

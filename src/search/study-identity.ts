@@ -15,6 +15,8 @@ export const STORED_CONFIG_VERSION = 1;
 export interface StudyIdentity {
   /** A built-in zoo name or an absolute zoo folder; null for a checkpoint study. */
   zoo: string | null;
+  /** The zoo experts the study merges, when its config names them (absent: the zoo's default). */
+  experts?: string[];
   checkpoints: { base: string; experts: string[] } | null;
   space: SpaceSpec;
   objectives: ObjectiveSpec[];
@@ -34,7 +36,7 @@ export interface StoredStudyConfig {
 /** The record stored with a new study. */
 export function storedConfigOf(c: StudyConfig, source: string | null): StoredStudyConfig {
   const identity: StudyIdentity = JSON.parse(
-    JSON.stringify({ zoo: c.zoo ?? null, checkpoints: c.checkpoints ?? null, space: c.space, objectives: c.objectives, samples: c.samples ?? null, optimizer: c.optimizer, seed: c.seed }),
+    JSON.stringify({ zoo: c.zoo ?? null, ...(c.experts ? { experts: c.experts } : {}), checkpoints: c.checkpoints ?? null, space: c.space, objectives: c.objectives, samples: c.samples ?? null, optimizer: c.optimizer, seed: c.seed }),
   ) as StudyIdentity;
   return { version: STORED_CONFIG_VERSION, identity, budget: c.budget, source };
 }
@@ -66,6 +68,7 @@ export function configFromStored(study: StudyRow, backend: BackendChoice = 'auto
     seed: id.seed,
     backend,
     ...(id.zoo !== null ? { zoo: id.zoo } : {}),
+    ...(id.experts ? { experts: id.experts } : {}),
     ...(id.checkpoints !== null ? { checkpoints: id.checkpoints } : {}),
     space: id.space,
     objectives: id.objectives,

@@ -1,5 +1,6 @@
 // Scoring the baselines of baselines.ts on an in-memory zoo problem: the base, task arithmetic over
-// TA_LAMBDAS (best signed mean kept), and each expert on its own task's objectives.
+// TA_LAMBDAS (best signed mean kept), and each expert on its own task's objectives (an expert with
+// no task of its own, sft4's irrelevant ones, has none).
 import { mergeHostFixed, type HostParams } from '../merge/host-merge.ts';
 import { signedMean, TA_LAMBDAS, type Baselines } from './baselines.ts';
 import type { ZooProblem } from './zoo-problem.ts';
@@ -23,14 +24,14 @@ export function zooBaselines(problem: ZooProblem): Baselines {
     if (!best || mean > best.mean) best = { lambda, values, mean };
   }
   const experts: Baselines['experts'] = objectives.map(() => null);
-  zoo.tasks.forEach((task, i) => {
-    const own = objectives.map((o, j) => ({ o, j })).filter(({ o }) => o.task === task);
+  zoo.expertTasks.forEach((task, i) => {
+    const own = objectives.map((o, j) => ({ o, j })).filter(({ o }) => task !== null && o.task === task);
     if (own.length === 0) return;
     const values = score(
       pick(zoo.experts[i]!),
       own.map(({ o }) => o),
     );
-    own.forEach(({ j }, k) => (experts[j] = { task, value: values[k]! }));
+    own.forEach(({ j }, k) => (experts[j] = { task: task!, value: values[k]! }));
   });
   return { objectives: objectives.map((o) => o.name), base, taskArithmetic: { lambda: best!.lambda, values: best!.values, grid: [...TA_LAMBDAS] }, experts, evaluations };
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fail } from '../errors.ts';
 import { mergeHostParams, mergeHostParamsYielding, type HostParams } from '../merge/host-merge.ts';
 import type { EvalSplit, LoadedZoo, ZooScorer } from '../zoo/family.ts';
-import { ensureZoo, familyOfDir } from '../zoo/registry.ts';
+import { ensureZoo, familyOfDir, selectExperts } from '../zoo/registry.ts';
 import { DifferentiableZoo } from './differentiable-zoo.ts';
 import type { Evaluation, Problem } from './problem.ts';
 import { SearchSpace } from './space.ts';
@@ -22,16 +22,26 @@ export class ZooProblem implements Problem {
   readonly seed: number;
   private readonly scorer: ZooScorer;
   private differentiable?: DifferentiableZoo;
+  /** The zoo narrowed to the experts the study merges (its config's `experts`, else the zoo's default). */
+  readonly zoo: LoadedZoo;
 
   constructor(
-    readonly zoo: LoadedZoo,
-    config: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name'>,
+    loaded: LoadedZoo,
+    config: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name' | 'experts'>,
     source = 'study config',
   ) {
+    let zoo = selectExperts(loaded, config.experts, source);
     this.tensors = zoo.mergedTensors;
     this.seed = config.seed;
-    this.space = new SearchSpace(config.space, this.tensors, zoo.tasks);
+    this.space = new SearchSpace(config.space, this.tensors, zoo.expertNames);
     this.objectives = resolveZooObjectives(config.objectives, zoo.tasks, source) as ZooObjective[];
+    // Where experts and tasks are not one-to-one (sft4), the differentiable losses (AdaMerging,
+    // Frank-Wolfe) cover the tasks the objectives score, not every task of the chosen experts.
+    if (zoo.manifest.expertTask) {
+      const scored = zoo.tasks.filter((t) => this.objectives.some((o) => o.kind === 'zoo' && o.task === t));
+      if (scored.length > 0) zoo = { ...zoo, tasks: scored };
+    }
+    this.zoo = zoo;
     const known = zoo.family.evaluators.map((e) => e.name);
     for (const o of this.objectives) {
       if (!known.includes(o.evaluator)) {
@@ -39,7 +49,7 @@ export class ZooProblem implements Problem {
       }
     }
     this.scorer = zoo.scorer({ samples: config.samples, seed: config.seed });
-    this.description = `${path.basename(zoo.dir)} zoo (${zoo.family.name}): ${zoo.tasks.length} experts (${zoo.tasks.join(', ')}), ${this.tensors.length} merged tensors, ${this.space.dim} coefficients`;
+    this.description = `${path.basename(zoo.dir)} zoo (${zoo.family.name}): ${zoo.expertNames.length} experts (${zoo.expertNames.join(', ')}) scored on ${zoo.tasks.join(', ')}, ${this.tensors.length} merged tensors, ${this.space.dim} coefficients`;
   }
 
   /** The study's zoo (a built-in zoo is built first when missing), loaded by its family. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { StudyRow } from '../study/index.ts';
 import type { DecodedParams } from '../search/space.ts';
 import { readStoredConfigParts } from '../search/study-identity.ts';
-import { builtinZooDir, isBuiltinZoo, readZooManifest } from '../zoo/registry.ts';
+import { builtinZooDir, chooseExperts, isBuiltinZoo, readZooManifest } from '../zoo/registry.ts';
 
 export interface CoefficientTable {
   scope: 'model' | 'global';
@@ -23,13 +23,14 @@ export interface CoefficientTable {
 
 export type ModelsFrom = 'zoo' | 'checkpoints' | 'numbered';
 
-function zooTasks(zoo: string, searchDirs: string[]): string[] | undefined {
+/** The names of the experts a zoo study merged (its config's `experts`, else the zoo's default). */
+function zooExperts(zoo: string, experts: string[] | undefined, searchDirs: string[]): string[] | undefined {
   // A built-in zoo lives in zoo/NAME under the folder the search ran in; try the likely ones.
   const candidates = isBuiltinZoo(zoo) ? searchDirs.map((d) => builtinZooDir(zoo, path.join(d, 'zoo'))) : [zoo];
   for (const dir of candidates) {
     if (!fs.existsSync(path.join(dir, 'manifest.json'))) continue;
     try {
-      return readZooManifest(dir).tasks;
+      return chooseExperts(readZooManifest(dir), experts, 'stored study config').names;
     } catch {
       // not a readable zoo
     }
@@ -46,8 +47,8 @@ export function modelNames(study: StudyRow, count: number, searchDirs: string[])
   const id = stored.identity;
   const dirs = [...searchDirs, ...(stored.source ? [path.dirname(stored.source)] : [])];
   if (typeof id?.zoo === 'string') {
-    const tasks = zooTasks(id.zoo, dirs);
-    if (tasks && tasks.length === count) return { names: tasks, from: 'zoo' };
+    const names = zooExperts(id.zoo, id.experts, dirs);
+    if (names && names.length === count) return { names, from: 'zoo' };
   } else if (id?.checkpoints && Array.isArray(id.checkpoints.experts) && id.checkpoints.experts.length === count) {
     return { names: id.checkpoints.experts.map((e) => path.basename(e)), from: 'checkpoints' };
   }

@@ -27,8 +27,16 @@ export const SKILLS4_CARD: FamilyCard = {
   buildTime: { full: 'about 15 minutes', tiny: 'about a minute' },
 };
 
+export const SFT4_CARD: FamilyCard = {
+  name: 'sft4',
+  holds: 'language models',
+  summary:
+    'a capable small Llama-family base with SFT-like experts (sort, reverse, shift, add: few steps, small deltas), a continued-pretraining expert (cipher: large deltas) and irrelevant experts: reproducing LLM-merging claims (DARE, TIES, WIDEN, Frank-Wolfe)',
+  buildTime: { full: 'about 20 minutes', tiny: 'about a minute' },
+};
+
 /** In the order of the registry's FAMILIES. */
-export const FAMILY_CARDS: readonly FamilyCard[] = [MNIST8_CARD, SKILLS4_CARD];
+export const FAMILY_CARDS: readonly FamilyCard[] = [MNIST8_CARD, SKILLS4_CARD, SFT4_CARD];
 
 /** Built-in zoo names: each family's name, and NAME-tiny for its small test version. */
 export const BUILTIN_ZOOS: readonly string[] = FAMILY_CARDS.flatMap((f) => [f.name, `${f.name}-tiny`]);

@@ -35,6 +35,10 @@ export interface ZooManifest {
   /** Task data files relative to the zoo, per task and split. */
   data: Record<string, Record<string, string>>;
   tiny?: boolean;
+  /** sft4: each expert's own task (null: an irrelevant expert); absent: an expert is named by its task. */
+  expertTask?: Record<string, string | null>;
+  /** sft4: what a study merges when its config names no `experts` (absent: every expert). */
+  defaultExperts?: string[];
 }
 
 export interface Evaluation {
@@ -83,7 +87,12 @@ export interface LoadedZoo extends HostModels {
   readonly family: BenchmarkFamily;
   readonly dir: string;
   readonly manifest: ZooManifest;
+  /** The tasks objectives score: the own tasks of the merged experts. */
   readonly tasks: string[];
+  /** Names of the merged experts, in the order of `experts` (the search space's model names). */
+  readonly expertNames: string[];
+  /** Each merged expert's own task (null: none, an irrelevant expert). */
+  readonly expertTasks: (string | null)[];
   /** The tensors a candidate merges (a classifier's backbone; every tensor of a language model). */
   readonly mergedTensors: string[];
   /** A scorer over this zoo's task data; `samples` draws one seeded subsample per (task, split). */

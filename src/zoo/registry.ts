@@ -4,15 +4,16 @@
 // in FAMILIES.
 import fs from 'node:fs';
 import path from 'node:path';
-import { closestName } from '../closest-name.ts';
+import { closestName, didYouMean } from '../closest-name.ts';
 import { fail } from '../errors.ts';
 import { readRegularFile } from '../io/file-checks.ts';
 import { BUILTIN_ZOOS, familyNames, isBuiltinZoo } from './catalog.ts';
-import type { BenchmarkFamily, FamilyEvaluator, ZooManifest } from './family.ts';
+import type { BenchmarkFamily, FamilyEvaluator, LoadedZoo, ZooManifest } from './family.ts';
 import { mnist8Family } from './mnist8-family.ts';
+import { sft4Family } from './sft4-family.ts';
 import { skills4Family } from './skills4-family.ts';
 
-export const FAMILIES: readonly BenchmarkFamily[] = [mnist8Family, skills4Family];
+export const FAMILIES: readonly BenchmarkFamily[] = [mnist8Family, skills4Family, sft4Family];
 
 // Names and summaries live in catalog.ts, which the command line reads without loading the families.
 export { BUILTIN_ZOOS, familyNames, isBuiltinZoo };
@@ -114,10 +115,63 @@ export function ensureZoo(zoo: string, o: { root?: string; onLog?: (line: string
   return dir;
 }
 
-/** A zoo's tasks and checkpoint folders (absolute), read from its manifest without loading weights. */
-export function zooLayout(dir: string): { family: BenchmarkFamily; tasks: string[]; base: string; experts: string[] } {
+/** Every expert of a zoo by name, in the manifest's order (an expert per task when it names no others). */
+export function allExpertNames(m: ZooManifest): string[] {
+  return m.expertTask ? Object.keys(m.experts) : [...m.tasks];
+}
+
+/** An expert's own task: the manifest's expertTask, else the expert is named by its task. */
+export function expertTaskOf(m: ZooManifest, name: string): string | null {
+  return m.expertTask ? (m.expertTask[name] ?? null) : name;
+}
+
+/**
+ * The experts a zoo study merges and the tasks it scores: `names` (a study config's `experts`), else
+ * the manifest's defaultExperts, else every expert; the tasks are the chosen experts' own tasks. An
+ * unknown or repeated name, or a choice with no task to score, is a CONFIG_E_FIELD error.
+ */
+export function chooseExperts(m: ZooManifest, names: readonly string[] | undefined, where: string): { names: string[]; tasks: string[] } {
+  const all = allExpertNames(m);
+  const chosen = names ? [...names] : [...(m.defaultExperts ?? all)];
+  for (const [i, n] of chosen.entries()) {
+    if (!all.includes(n)) fail('CONFIG_E_FIELD', `${where}: experts[${i}] is ${JSON.stringify(n)}, which the ${m.benchmark} zoo does not have${didYouMean(n, all)}; its experts: ${all.join(', ')}`);
+    if (chosen.indexOf(n) !== i) fail('CONFIG_E_FIELD', `${where}: experts names ${n} twice; name each expert once`);
+  }
+  if (chosen.length === 0) fail('CONFIG_E_FIELD', `${where}: experts is empty; name at least one of ${all.join(', ')}`);
+  const tasks = [...new Set(chosen.map((n) => expertTaskOf(m, n)).filter((t): t is string => t !== null))];
+  if (tasks.length === 0) fail('CONFIG_E_FIELD', `${where}: the experts ${chosen.join(', ')} have no task of their own to score; add one with a task (${all.filter((n) => expertTaskOf(m, n) !== null).join(', ')})`);
+  return { names: chosen, tasks };
+}
+
+/**
+ * A loaded zoo narrowed to the experts a study merges (see chooseExperts). The copy keeps the
+ * family's methods, which read the copy's experts and tasks (mnist8 scores each chosen task through
+ * its own expert's head, so its tasks are the chosen experts').
+ */
+export function selectExperts<Z extends LoadedZoo>(zoo: Z, names: readonly string[] | undefined, where: string): Z {
+  const { names: chosen, tasks } = chooseExperts(zoo.manifest, names, where);
+  const idx = chosen.map((n) => zoo.expertNames.indexOf(n));
+  const missing = chosen.find((_, k) => idx[k]! < 0);
+  if (missing !== undefined) fail('CONFIG_E_FIELD', `${where}: expert ${missing} is not loaded from the zoo ${zoo.dir}`);
+  const dirs = (zoo as { expertDirs?: string[] }).expertDirs;
+  return {
+    ...zoo,
+    experts: idx.map((i) => zoo.experts[i]!),
+    expertNames: chosen,
+    expertTasks: idx.map((i) => zoo.expertTasks[i]!),
+    tasks,
+    ...(dirs ? { expertDirs: idx.map((i) => dirs[i]!) } : {}),
+  };
+}
+
+/**
+ * A zoo's scored tasks and checkpoint folders (absolute), read from its manifest without loading
+ * weights, for the experts a study merges (`experts`: its config's list; default as chooseExperts).
+ */
+export function zooLayout(dir: string, experts?: readonly string[]): { family: BenchmarkFamily; tasks: string[]; base: string; experts: string[]; expertNames: string[] } {
   const family = familyOfDir(dir);
   const m = readZooManifest(dir);
   const abs = path.resolve(dir);
-  return { family, tasks: [...m.tasks], base: path.join(abs, m.base), experts: m.tasks.map((t) => path.join(abs, m.experts[t]!)) };
+  const { names, tasks } = chooseExperts(m, experts, 'study config');
+  return { family, tasks, base: path.join(abs, m.base), experts: names.map((n) => path.join(abs, m.experts[n]!)), expertNames: names };
 }

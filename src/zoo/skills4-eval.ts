@@ -13,6 +13,7 @@ import { loadLlamaCheckpoint } from '../models/llama-load.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.ts';
 import { EVAL_SPLITS, type EvalSplit, type SkillExample } from './skills4-tasks.ts';
 import type { Skills4Manifest } from './skills4.ts';
+import type { Sft4Manifest } from './sft4.ts';
 
 export interface SkillScore {
   task: string;
@@ -25,9 +26,10 @@ export interface SkillScore {
   samples: number;
 }
 
-export function readSkills4Manifest(zooDir: string): Skills4Manifest {
-  const m = readManifest(zooDir) as unknown as Skills4Manifest;
-  if (m.benchmark !== 'skills4') fail('IO_E_CONFIG', `${path.join(zooDir, 'manifest.json')} describes the ${String(m.benchmark)} zoo, not skills4`);
+/** The manifest of a language-model zoo (skills4 or sft4: the same layout and task data). */
+export function readSkills4Manifest(zooDir: string): Skills4Manifest | Sft4Manifest {
+  const m = readManifest(zooDir) as unknown as Skills4Manifest | Sft4Manifest;
+  if (m.benchmark !== 'skills4' && m.benchmark !== 'sft4') fail('IO_E_CONFIG', `${path.join(zooDir, 'manifest.json')} describes the ${String((m as { benchmark: unknown }).benchmark)} zoo, not a language-model zoo (skills4, sft4)`);
   return m;
 }
 

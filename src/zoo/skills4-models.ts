@@ -10,17 +10,21 @@ import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.ts';
 import type { LmExample } from '../../evaluators/lm.ts';
 import { encodeExamples, readSkillData, readSkills4Manifest, stopIds } from './skills4-eval.ts';
 import type { Skills4Manifest } from './skills4.ts';
+import type { Sft4Manifest } from './sft4.ts';
+import { allExpertNames, expertTaskOf } from './registry.ts';
 import type { EvalSplit } from './skills4-tasks.ts';
 import { mergeHostFixed, type HostParams, type MergeSpec } from '../merge/host-merge.ts';
 
 export interface LoadedLmZoo {
   dir: string;
-  manifest: Skills4Manifest;
+  manifest: Skills4Manifest | Sft4Manifest;
   config: LlamaConfig;
   tokenizer: LoadedTokenizer;
   base: HostParams;
   experts: HostParams[];
   tasks: string[];
+  expertNames: string[];
+  expertTasks: (string | null)[];
   numLayers: number;
   /** Token ids that end a generated answer (eos, newline). */
   stop: number[];
@@ -31,11 +35,13 @@ export interface LoadedLmZoo {
 export function loadLmZoo(dir: string): LoadedLmZoo {
   const manifest = readSkills4Manifest(dir);
   const base = loadLlamaHost(path.join(dir, manifest.base));
-  const experts = manifest.tasks.map((task) => {
-    const rel = manifest.experts[task];
-    if (!rel) fail('IO_E_CONFIG', `${path.join(dir, 'manifest.json')} names no expert for task ${task}`);
+  // Every expert the manifest names (skills4: one per task; sft4: SFT, PT and irrelevant experts).
+  const expertNames = allExpertNames(manifest);
+  const experts = expertNames.map((name) => {
+    const rel = manifest.experts[name];
+    if (!rel) fail('IO_E_CONFIG', `${path.join(dir, 'manifest.json')} names no folder for expert ${name}`);
     const e = loadLlamaHost(path.join(dir, rel));
-    if (JSON.stringify(e.config) !== JSON.stringify(base.config)) fail('MERGE_E_SHAPE', `expert ${task} (${path.join(dir, rel)}) has another architecture than the base; rebuild the zoo`);
+    if (JSON.stringify(e.config) !== JSON.stringify(base.config)) fail('MERGE_E_SHAPE', `expert ${name} (${path.join(dir, rel)}) has another architecture than the base; rebuild the zoo`);
     return e.params;
   });
   const tokenizer = loadTokenizer(path.join(dir, manifest.base));
@@ -47,6 +53,8 @@ export function loadLmZoo(dir: string): LoadedLmZoo {
     tokenizer,
     base: base.params,
     experts,
+    expertNames,
+    expertTasks: expertNames.map((n) => expertTaskOf(manifest, n)),
     tasks: [...manifest.tasks],
     numLayers: base.config.numLayers,
     stop: stopIds(tokenizer),

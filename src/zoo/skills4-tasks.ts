@@ -114,14 +114,22 @@ export type EvalSplit = (typeof EVAL_SPLITS)[number];
  */
 export function taskSplits(task: Skills4Task, seed: number, sizes: Record<EvalSplit, number>, train: number): { splits: Record<EvalSplit, SkillExample[]>; train: SkillExample[] } {
   const rand = seededRandom((seed ^ (0x51ed + 7919 * (SKILLS4_TASKS.indexOf(task) + 1))) >>> 0);
+  return distinctSplits(() => generate(task, 'hard', rand), sizes, train, task);
+}
+
+/**
+ * Disjoint splits drawn with `draw` (distinct prompts across and within splits), then `train`
+ * examples whose prompts are in none of them (repeats allowed there); `heldOut`: every split prompt.
+ */
+export function distinctSplits(draw: () => SkillExample, sizes: Record<EvalSplit, number>, train: number, what: string): { splits: Record<EvalSplit, SkillExample[]>; train: SkillExample[]; heldOut: Set<string> } {
   const used = new Set<string>();
   const splits = {} as Record<EvalSplit, SkillExample[]>;
   for (const s of EVAL_SPLITS) {
     const list: SkillExample[] = [];
     let tries = 0;
     while (list.length < sizes[s]) {
-      if (++tries > 1000 * (sizes[s] + 10)) throw new Error(`cannot draw ${sizes[s]} distinct ${task} prompts`);
-      const ex = generate(task, 'hard', rand);
+      if (++tries > 1000 * (sizes[s] + 10)) throw new Error(`cannot draw ${sizes[s]} distinct ${what} prompts`);
+      const ex = draw();
       if (used.has(ex.prompt)) continue;
       used.add(ex.prompt);
       list.push(ex);
@@ -130,10 +138,10 @@ export function taskSplits(task: Skills4Task, seed: number, sizes: Record<EvalSp
   }
   const trainSet: SkillExample[] = [];
   while (trainSet.length < train) {
-    const ex = generate(task, 'hard', rand);
+    const ex = draw();
     if (!used.has(ex.prompt)) trainSet.push(ex);
   }
-  return { splits, train: trainSet };
+  return { splits, train: trainSet, heldOut: used };
 }
 
 /** The generic pretraining mixture: copying and easy instances of every task, shuffled by `seed`. */

@@ -121,6 +121,21 @@ export function skills4ConfigJson(shape: ModelShape, vocabSize: number): Record<
   };
 }
 
+/**
+ * The character tokenizer of `alphabet`: its files, and the tokenizer loaded through the library
+ * (written once into a scratch folder under `out`; the same files go into every checkpoint).
+ */
+export function charTokenizerIn(out: string, alphabet: readonly string[]): { tokFiles: Record<string, string>; tok: LoadedTokenizer } {
+  const tokFiles = charTokenizerFiles(alphabet);
+  const tokDir = fs.mkdtempSync(path.join(out, '.tokenizer-'));
+  try {
+    for (const [name, text] of Object.entries(tokFiles)) fs.writeFileSync(path.join(tokDir, name), text);
+    return { tokFiles, tok: loadTokenizer(tokDir) };
+  } finally {
+    fs.rmSync(tokDir, { recursive: true, force: true });
+  }
+}
+
 export function buildSkills4(o: Skills4Options): Skills4Manifest {
   const seed = o.seed ?? 0;
   const plan: Plan = o.tiny ? TINY : FULL;
@@ -133,17 +148,7 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
   const out = path.resolve(o.out);
   fs.mkdirSync(out, { recursive: true });
 
-  // Tokenizer: written once into a scratch folder to load it through the library (the same files go
-  // into every checkpoint).
-  const tokFiles = charTokenizerFiles(SKILLS4_ALPHABET);
-  const tokDir = fs.mkdtempSync(path.join(out, '.tokenizer-'));
-  let tok: LoadedTokenizer;
-  try {
-    for (const [name, text] of Object.entries(tokFiles)) fs.writeFileSync(path.join(tokDir, name), text);
-    tok = loadTokenizer(tokDir);
-  } finally {
-    fs.rmSync(tokDir, { recursive: true, force: true });
-  }
+  const { tokFiles, tok } = charTokenizerIn(out, SKILLS4_ALPHABET);
   const configJson = skills4ConfigJson(plan.model, tok.vocabSize);
   const config = llamaConfigFromJson(configJson, 'skills4 config');
   const toTraining = (examples: SkillExample[]): LlamaScoreExample[] =>
@@ -169,19 +174,7 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
 
   const writeModel = (rel: string, params: Record<string, Float32Array>) => writeLlamaCheckpoint(path.join(out, rel), config, configJson, params, tokFiles);
   const scoreSplit: EvalSplit = 'validation';
-  const summarize = (params: Record<string, Float32Array>): Record<string, SkillSummary> => {
-    const tensors = Object.fromEntries(llamaParameterShapes(config).map(({ name, shape }) => [name, tf.tensor(params[name]!, shape)]));
-    try {
-      const res: Record<string, SkillSummary> = {};
-      for (const task of SKILLS4_TASKS) {
-        const s: SkillScore = scoreExamples(tensors, config, tok, task, evalSets.get(task)![scoreSplit].slice(0, plan.scoreSamples));
-        res[task] = { exactMatch: round(s.exactMatch), loss: round(s.loss) };
-      }
-      return res;
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
-  };
+  const summarize = (params: Record<string, Float32Array>) => summarizeParams(config, tok, params, SKILLS4_TASKS.map((task) => [task, evalSets.get(task)![scoreSplit].slice(0, plan.scoreSamples)]));
 
   // Base: the generic mixture.
   let t0 = Date.now();
@@ -236,10 +229,25 @@ export function buildSkills4(o: Skills4Options): Skills4Manifest {
   return manifest;
 }
 
-const round = (x: number) => Math.round(x * 1e6) / 1e6;
-const fmtScores = (s: Record<string, SkillSummary>) => Object.entries(s).map(([t, v]) => `${t} em ${v.exactMatch.toFixed(3)} loss ${v.loss.toFixed(3)}`).join(', ');
+/** Exact match and loss per answer token of in-memory weights on each (task, examples). */
+export function summarizeParams(config: LlamaConfig, tok: LoadedTokenizer, params: Record<string, Float32Array>, sets: readonly (readonly [string, SkillExample[]])[]): Record<string, SkillSummary> {
+  const tensors = Object.fromEntries(llamaParameterShapes(config).map(({ name, shape }) => [name, tf.tensor(params[name]!, shape)]));
+  try {
+    const res: Record<string, SkillSummary> = {};
+    for (const [task, examples] of sets) {
+      const s: SkillScore = scoreExamples(tensors, config, tok, task, examples);
+      res[task] = { exactMatch: round(s.exactMatch), loss: round(s.loss) };
+    }
+    return res;
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
 
-function writeLlamaCheckpoint(dir: string, config: LlamaConfig, configJson: Record<string, unknown>, params: Record<string, Float32Array>, tokFiles: Record<string, string>): void {
+export const round = (x: number) => Math.round(x * 1e6) / 1e6;
+export const fmtScores = (s: Record<string, SkillSummary>) => Object.entries(s).map(([t, v]) => `${t} em ${v.exactMatch.toFixed(3)} loss ${v.loss.toFixed(3)}`).join(', ');
+
+export function writeLlamaCheckpoint(dir: string, config: LlamaConfig, configJson: Record<string, unknown>, params: Record<string, Float32Array>, tokFiles: Record<string, string>): void {
   const planned = llamaParameterShapes(config).map(({ name, shape }) => ({ name, dtype: 'F32' as const, shape }));
   const w = new CheckpointWriter(dir, planned, { overwrite: true });
   try {

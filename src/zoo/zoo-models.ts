@@ -23,6 +23,8 @@ export interface LoadedClassifierZoo {
   base: HostParams;
   experts: HostParams[];
   tasks: string[];
+  expertNames: string[];
+  expertTasks: (string | null)[];
   numLayers: number;
   /** Each expert's folder (where data-informed methods find merge_statistics.safetensors). */
   expertDirs: string[];
@@ -45,7 +47,7 @@ export function loadClassifierZoo(dir: string): LoadedClassifierZoo {
   const base = loadClassifierHost(path.join(dir, manifest.base));
   const experts = manifest.tasks.map((t) => loadClassifierHost(path.join(dir, manifest.experts[t]!)).params);
   const expertDirs = manifest.tasks.map((t) => path.join(dir, manifest.experts[t]!));
-  return { dir, manifest, config: base.config, base: base.params, experts, tasks: manifest.tasks, numLayers: base.numLayers, expertDirs };
+  return { dir, manifest, config: base.config, base: base.params, experts, tasks: manifest.tasks, expertNames: [...manifest.tasks], expertTasks: [...manifest.tasks], numLayers: base.numLayers, expertDirs };
 }
 
 /** Merge the backbone with a method's exact semantics (the same code as `mergesearch merge`). */
