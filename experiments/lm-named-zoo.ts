@@ -63,6 +63,8 @@ export function loadNamedLmZoo(dir: string): NamedLmZoo {
     tokenizer,
     base: base.params,
     experts: [],
+    expertNames: [],
+    expertTasks: [],
     tasks: [...manifest.tasks],
     numLayers: base.config.numLayers,
     stop: stopIds(tokenizer),
