@@ -29,8 +29,9 @@ beforeAll(async () => {
 
 describe('the registry', () => {
   it('knows every family by name and its -tiny build, and detects folders by their manifest', () => {
-    expect([...BUILTIN_ZOOS]).toEqual(['mnist8', 'mnist8-tiny', 'skills4', 'skills4-tiny']);
+    expect([...BUILTIN_ZOOS]).toEqual(['mnist8', 'mnist8-tiny', 'skills4', 'skills4-tiny', 'sft4', 'sft4-tiny']);
     expect(familyOfZoo('skills4-tiny')!.name).toBe('skills4');
+    expect(familyOfZoo('sft4')!.name).toBe('sft4');
     expect(familyOfZoo('mnist8')!.name).toBe('mnist8');
     expect(isBuiltinZoo('mnist9')).toBe(false);
     const dir = path.join(tmp.dir, 'lm');

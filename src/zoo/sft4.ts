@@ -30,6 +30,7 @@ import {
   type EvalSplit,
   type IrrelevantSet,
   type SkillExample,
+  type Sft4Skill,
   type Sft4Task,
 } from './sft4-tasks.ts';
 import { seededRandom } from '../tensor/random.ts';
@@ -99,6 +100,8 @@ export interface Plan {
   instructionShare: number;
   base: TrainSettings;
   sft: TrainSettings;
+  /** Per-skill changes to the SFT settings (a skill the base knows less gets more steps). */
+  sftOverrides: Partial<Record<Sft4Skill, Partial<Omit<TrainSettings, 'examples'>>>>;
   pt: TrainSettings;
   irrelevant: TrainSettings;
   scoreSamples: number;
@@ -110,6 +113,7 @@ const FULL: Plan = {
   instructionShare: 0.03,
   base: { steps: 900, batchSize: 32, learningRate: 2e-3, warmup: 50, minLrFraction: 0.1, examples: 40000 },
   sft: { steps: 120, batchSize: 32, learningRate: 3e-4, warmup: 10, minLrFraction: 0.1, examples: 4000 },
+  sftOverrides: {},
   pt: { steps: 400, batchSize: 32, learningRate: 1.5e-3, warmup: 30, minLrFraction: 0.1, examples: 20000 },
   irrelevant: { steps: 120, batchSize: 32, learningRate: 3e-4, warmup: 10, minLrFraction: 0.1, examples: 4000 },
   scoreSamples: 256,
@@ -121,6 +125,7 @@ const TINY: Plan = {
   instructionShare: 0.05,
   base: { steps: 300, batchSize: 32, learningRate: 3e-3, warmup: 20, minLrFraction: 0.1, examples: 6000 },
   sft: { steps: 60, batchSize: 32, learningRate: 1e-3, warmup: 5, minLrFraction: 0.1, examples: 1000 },
+  sftOverrides: {},
   pt: { steps: 200, batchSize: 32, learningRate: 3e-3, warmup: 10, minLrFraction: 0.1, examples: 4000 },
   irrelevant: { steps: 60, batchSize: 32, learningRate: 1e-3, warmup: 5, minLrFraction: 0.1, examples: 1000 },
   scoreSamples: 64,
@@ -157,6 +162,7 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
     pt: { ...plan.pt, steps: o.steps?.pt ?? o.steps?.experts ?? plan.pt.steps },
     irrelevant: { ...plan.irrelevant, steps: o.steps?.experts ?? plan.irrelevant.steps },
   };
+  const sftSettings = (skill: Sft4Skill): TrainSettings => ({ ...settings.sft, ...plan.sftOverrides[skill], ...(o.steps ? { steps: o.steps.experts } : {}) });
   const log = o.onLog ?? (() => {});
   const out = path.resolve(o.out);
   fs.mkdirSync(out, { recursive: true });
@@ -227,7 +233,7 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
   };
   const pt: ExpertSpec = { name: CIPHER_TASK, role: 'pt', task: CIPHER_TASK, settings: settings.pt, data: 'the generic text (plain form of every skill) in the cipher language, every token', train: () => toText(cipherCorpus(seed, settings.pt.examples, exclude)) };
   const specs: ExpertSpec[] = [
-    ...SFT4_SKILLS.map((skill): ExpertSpec => ({ name: skill, role: 'sft', task: skill, settings: settings.sft, data: `${skill}, instruction form`, train: () => toTraining(trainSets.get(skill)!) })),
+    ...SFT4_SKILLS.map((skill): ExpertSpec => ({ name: skill, role: 'sft', task: skill, settings: sftSettings(skill), data: `${skill}, instruction form`, train: () => toTraining(trainSets.get(skill)!) })),
     pt,
     ...IRRELEVANT_SETS.map((set): ExpertSpec => ({ name: set, role: 'irrelevant', task: null, settings: settings.irrelevant, data: set === 'noise' ? 'random strings to random strings' : `the unrelated skill ${set}`, train: () => toTraining(irrelevantSet(set, settings.irrelevant.examples)) })),
   ];
