@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { fail, MergeSearchError } from '../../src/errors.ts';
 import type { HostParams, MergeSpec } from '../../src/merge/host-merge.ts';
+import { readStudyConfig } from '../../src/search/study-config.ts';
 import { ZooProblem } from '../../src/search/zoo-problem.ts';
 import { produceStatistics } from '../../src/stats/produce.ts';
 import { initEngine } from '../../src/tensor/engine.ts';
@@ -146,6 +147,23 @@ function testRetention(c: Context, experts: string[], params: HostParams): Array
   return em.map((e, i) => ({ em: e, retention: e / Math.max(c.own(experts[i]!, 'test'), 1e-9) }));
 }
 
+/** Least gain of an SFT expert's own validation exact match over the base's for claims 2–5 to merge it. */
+export const LEARNED_MARGIN = 0.1;
+
+/**
+ * The default (SFT) experts that learnt their skill: own validation exact match at least
+ * LEARNED_MARGIN above the base's on that task. An expert that did not learn has no ability to
+ * keep (its retention would divide by about nothing); it is named in the claims' text.
+ */
+function learnedExperts(c: Context, needs: string): { learned: string[]; skipped: string[] } {
+  const all = defaultExperts(c.z, needs);
+  const learned = all.filter((n) => c.own(n, 'validation') - c.em(c.z.base, [ownTask(c.z, n)], 'validation')[0]! >= LEARNED_MARGIN);
+  return { learned, skipped: all.filter((n) => !learned.includes(n)) };
+}
+
+const skippedNote = (skipped: string[]) =>
+  skipped.length === 0 ? '' : ` Left out: ${skipped.join(', ')} (own validation exact match less than ${100 * LEARNED_MARGIN} points above the base's: the expert did not learn its skill, so there is nothing to retain).`;
+
 // ---- claim 1: DARE ---------------------------------------------------------------------------
 function claimDare(c: Context): string {
   const sft = expertsWithRole(c.z, 'sft', 'the DARE claim');
@@ -208,7 +226,7 @@ function subsets(sft: string[]): string[][] {
 }
 
 function claimMerge(c: Context): string {
-  const sft = defaultExperts(c.z, 'the SFT-merging claim');
+  const { learned: sft, skipped } = learnedExperts(c, 'the SFT-merging claim');
   if (sft.length < 2) fail('IO_E_CONFIG', `${path.join(c.z.dir, 'manifest.json')} has ${sft.length} SFT expert(s); merging needs at least 2`);
   const tasks = sft.map((n) => ownTask(c.z, n));
   const stats = statsFor(c, sft);
@@ -241,7 +259,7 @@ function claimMerge(c: Context): string {
     );
   }
   return [
-    `The SFT experts (${sft.join(', ')}; the first 2, the first 3, and all) merged with each method; each method's coefficient was chosen among the values listed below by mean validation retention, and the chosen merge is scored on test. Cells: test exact match (%) on each merged expert's own task, and in brackets its retention (merged / the expert's own test exact match). Grids: task arithmetic, DARE-TIES and Consensus λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}} (TIES averages the agreeing kept entries); TSV-M and Iso-C α ∈ {0.5, 1}; CART α ∈ {1.5, 2.3} at rank fraction 0.16; WUDI λ = 1 with 30 Adam steps (its default is 300, too slow for this run: each step costs out·in² per expert); PCB λ ∈ {1, 2}; RegMean α ∈ {0.5, 0.95}; Fisher with its defaults; WIDEN at t = 1, s = 1 (claim 3 varies them). RegMean and Fisher read statistics of each expert on 64 prompts + answers of its own task's calibration split (\`produceStatistics\`, as \`mergesearch stats\`). RegMean++ is left out: its \`gram_plus\` statistics are produced for a zoo's whole expert set (\`mergesearch stats --zoo\`), not for the subsets merged here.`,
+    `The SFT experts (${sft.join(', ')}; the first 2, the first 3, and all) merged with each method; each method's coefficient was chosen among the values listed below by mean validation retention, and the chosen merge is scored on test. Cells: test exact match (%) on each merged expert's own task, and in brackets its retention (merged / the expert's own test exact match). Grids: task arithmetic, DARE-TIES and Consensus λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}} (TIES averages the agreeing kept entries); TSV-M and Iso-C α ∈ {0.5, 1}; CART α ∈ {1.5, 2.3} at rank fraction 0.16; WUDI λ = 1 with 30 Adam steps (its default is 300, too slow for this run: each step costs out·in² per expert); PCB λ ∈ {1, 2}; RegMean α ∈ {0.5, 0.95}; Fisher with its defaults; WIDEN at t = 1, s = 1 (claim 3 varies them). RegMean and Fisher read statistics of each expert on 64 prompts + answers of its own task's calibration split (\`produceStatistics\`, as \`mergesearch stats\`). RegMean++ is left out: its \`gram_plus\` statistics are produced for a zoo's whole expert set (\`mergesearch stats --zoo\`), not for the subsets merged here.${skippedNote(skipped)}`,
     '',
     ...lines,
     '',
@@ -251,7 +269,7 @@ function claimMerge(c: Context): string {
 
 // ---- claim 3: WIDEN, SFT + PT ----------------------------------------------------------------
 function claimWiden(c: Context): string {
-  const sft = defaultExperts(c.z, 'the WIDEN claim');
+  const { learned: sft, skipped } = learnedExperts(c, 'the WIDEN claim');
   const [pt] = expertsWithRole(c.z, 'pt', 'the WIDEN claim');
   const ptTask = ownTask(c.z, pt!);
   const header = `| SFT expert + ${pt} | merge (chosen on validation) | SFT task | PT task (${ptTask}) | both ≥ 90 % |`;
@@ -283,7 +301,7 @@ function claimWiden(c: Context): string {
     }
   }
   return [
-    `Each SFT expert merged with the continued-pretraining expert ${pt} (two experts, weights 1). Each method's coefficient (λ, or WIDEN's t and s) was chosen by mean validation retention among: task arithmetic and DARE-TIES λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}}; WIDEN (t, s) ∈ {${WIDEN_TS.map(([t, s]) => `(${t}, ${s})`).join(', ')}} (t = 1, s = 1 is the project's default). Cells: test exact match (%) on the SFT expert's task and on ${ptTask}, with retention (merged / the expert's own test exact match) in brackets.`,
+    `Each SFT expert merged with the continued-pretraining expert ${pt} (two experts, weights 1). Each method's coefficient (λ, or WIDEN's t and s) was chosen by mean validation retention among: task arithmetic and DARE-TIES λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}}; WIDEN (t, s) ∈ {${WIDEN_TS.map(([t, s]) => `(${t}, ${s})`).join(', ')}} (t = 1, s = 1 is the project's default). Cells: test exact match (%) on the SFT expert's task and on ${ptTask}, with retention (merged / the expert's own test exact match) in brackets.${skippedNote(skipped)}`,
     '',
     ...lines,
     '',
@@ -297,7 +315,7 @@ function claimWiden(c: Context): string {
 
 // ---- claim 4: Frank-Wolfe with irrelevant experts --------------------------------------------
 async function claimFw(c: Context, db: string): Promise<string> {
-  const relevant = defaultExperts(c.z, 'the FW-Merging claim');
+  const { learned: relevant, skipped } = learnedExperts(c, 'the FW-Merging claim');
   const irrelevant = expertsWithRole(c.z, 'irrelevant', 'the FW-Merging claim');
   const tasks = relevant.map((n) => ownTask(c.z, n));
   const all = [...relevant, ...irrelevant];
@@ -352,7 +370,7 @@ async function claimFw(c: Context, db: string): Promise<string> {
     row(`Frank-Wolfe ${variant}, ${experts === relevant ? 'relevant only' : 'relevant + irrelevant'} (best calibration trial)`, experts, merged, complete.length);
   }
   return [
-    `The relevant experts (the SFT experts: ${relevant.join(', ')}) and the irrelevant ones (${irrelevant.join(', ')}), scored on the relevant tasks only (test exact match, %; retention = merged / the relevant expert's own test exact match). Task arithmetic: every expert weight 1, λ chosen among {${TA_LAMBDAS.join(', ')}} by mean validation retention, and λ = 1 (the plain sum). Frank-Wolfe: the project's \`frank-wolfe\` optimizer over tensor-wise task-arithmetic weights in [0, 1.5] (start 0.3), objectives exact match on the relevant tasks' calibration split (${FW.calibration} prompts per task), gradients of the answer-token loss on ${FW.samples} labelled calibration examples per task; hard: ${FW.iterations} iterations; soft: ${FW.softIterations} iterations of ${FW.adaSteps} inner AdaMerging steps. Each study's best trial by mean calibration exact match is scored on test.`,
+    `The relevant experts (the SFT experts: ${relevant.join(', ')}) and the irrelevant ones (${irrelevant.join(', ')}), scored on the relevant tasks only (test exact match, %; retention = merged / the relevant expert's own test exact match). Task arithmetic: every expert weight 1, λ chosen among {${TA_LAMBDAS.join(', ')}} by mean validation retention, and λ = 1 (the plain sum). Frank-Wolfe: the project's \`frank-wolfe\` optimizer over tensor-wise task-arithmetic weights in [0, 1.5] (start 0.3), objectives exact match on the relevant tasks' calibration split (${FW.calibration} prompts per task), gradients of the answer-token loss on ${FW.samples} labelled calibration examples per task; hard: ${FW.iterations} iterations; soft: ${FW.softIterations} iterations of ${FW.adaSteps} inner AdaMerging steps. Each study's best trial by mean calibration exact match is scored on test.${skippedNote(skipped)}`,
     '',
     ...lines,
   ].join('\n');
@@ -360,8 +378,13 @@ async function claimFw(c: Context, db: string): Promise<string> {
 
 // ---- claim 5: every optimizer -----------------------------------------------------------------
 async function claimOptimizers(c: Context, db: string, o: { builtin: boolean; studies?: string[]; skipStudies: boolean; previous?: string; file: string }): Promise<{ body: string; rows: Array<{ name: string; seconds: number }> }> {
-  const sft = defaultExperts(c.z, 'the optimizer table');
+  const { learned: sft, skipped } = learnedExperts(c, 'the optimizer table');
   const tasks = sft.map((n) => ownTask(c.z, n));
+  // The studies name their experts (experiments/sft4/studies/*.yaml `experts:`); they must be these.
+  for (const f of fs.readdirSync(path.join(here, 'studies')).filter((x) => x.endsWith('.yaml'))) {
+    const named = readStudyConfig(path.join(here, 'studies', f)).experts;
+    if (named && named.join(',') !== sft.join(',')) c.log(`warning: ${f} merges ${named.join(', ')}, the table's other rows ${sft.join(', ')}`);
+  }
   const zoo = familyOfDir(c.z.dir).load(c.z.dir) as LoadedZoo & LoadedLmZoo;
   const { rows, notes, individual } = await optimizerRows({
     zoo,
@@ -385,7 +408,7 @@ async function claimOptimizers(c: Context, db: string, o: { builtin: boolean; st
     .sort()
     .map((f) => f.replace(/\.yaml$/, ''));
   const body = [
-    `The SFT experts (${sft.join(', ')}) merged by every optimizer in experiments/sft4/studies/ (${trials.join(', ')}), as in the skills4 table (experiments/lm-optimizer-table.ts, shared with it). Cells: test exact match (%) per task; *normalized*: mean over tasks of merged / individual exact match; *avg loss/token*: mean loss per answer token (nats, eos included). The classic merges choose λ among 0.2 … 1.2 by mean validation exact match. Studies search on calibration exact match (a seeded subsample, see each config; budgets are kept small so that the whole regeneration fits about half an hour on 2 cores) and their best trial by mean calibration exact match is scored here; *scoring forward passes* counts prompts run through candidates to score trials, *gradient steps* the intermediate values logged.`,
+    `The SFT experts (${sft.join(', ')}) merged by every optimizer in experiments/sft4/studies/ (${trials.join(', ')}), as in the skills4 table (experiments/lm-optimizer-table.ts, shared with it). Cells: test exact match (%) per task; *normalized*: mean over tasks of merged / individual exact match; *avg loss/token*: mean loss per answer token (nats, eos included). The classic merges choose λ among 0.2 … 1.2 by mean validation exact match. Studies search on calibration exact match (a seeded subsample, see each config; budgets are kept small so that the whole regeneration fits about half an hour on 2 cores) and their best trial by mean calibration exact match is scored here; *scoring forward passes* counts prompts run through candidates to score trials, *gradient steps* the intermediate values logged.${skippedNote(skipped)}`,
     '',
     table,
     '',
@@ -461,7 +484,7 @@ async function main(): Promise<void> {
       if (claim === 'dare') body = claimDare(c);
       else if (claim === 'merge') body = claimMerge(c);
       else if (claim === 'widen') body = claimWiden(c);
-      else if (claim === 'fw') body = await claimFw(c, db);
+      else if (claim === 'fw') body = await claimFw(c, db.replace(/studies\.db$/, 'fw-studies.db'));
       else {
         const r = await claimOptimizers(c, db, { builtin: target.builtin, studies: studiesArg?.split(','), skipStudies, previous: sectionOf(previous, 'optimizers'), file: target.out });
         body = r.body;
