@@ -59,7 +59,7 @@ beforeAll(async () => {
 describe('sft4 claims script', () => {
   it('DARE and merging tables: structure, p = 0 equals the expert scored directly, retention = merged / own', async () => {
     const out = path.join(tmp.dir, 'RESULTS.md');
-    const r = await claims(['--zoo', zooDir, '--out', out, '--only', 'dare,merge', '--samples', 'all']);
+    const r = await claims(['--zoo', zooDir, '--out', out, '--only', 'dare,merge', '--samples', 'all', '--learned-margin', '-1']);
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const text = fs.readFileSync(out, 'utf8');
     expect(text).toContain('<!-- claim:dare:start -->');

@@ -1,5 +1,5 @@
 // npm run results:sft4 [-- --only dare,merge,widen,fw,optimizers] [--studies NAME,NAME] [--skip-studies]
-//                          [--samples N|all] [--zoo DIR] [--out FILE]
+//                          [--samples N|all] [--learned-margin X] [--zoo DIR] [--out FILE]
 // The five claims of the founding merging papers, measured on an sft4 zoo (src/zoo/sft4*.ts: a
 // capable base, SFT experts with small deltas, one continued-pretraining (PT) expert with large
 // deltas, irrelevant experts), each a section of RESULTS.md with its table:
@@ -89,6 +89,7 @@ interface Context {
   /** Test prompts per task (undefined: all). */
   samples?: number;
   valSamples: number;
+  learnedMargin: number;
   log: (line: string) => void;
   /** Each expert's own-task exact match, by split. */
   own(name: string, split: EvalSplit): number;
@@ -147,7 +148,7 @@ function testRetention(c: Context, experts: string[], params: HostParams): Array
   return em.map((e, i) => ({ em: e, retention: e / Math.max(c.own(experts[i]!, 'test'), 1e-9) }));
 }
 
-/** Least gain of an SFT expert's own validation exact match over the base's for claims 2–5 to merge it. */
+/** Least gain of an SFT expert's own validation exact match over the base's for claims 2–5 to merge it (--learned-margin). */
 export const LEARNED_MARGIN = 0.1;
 
 /**
@@ -157,12 +158,12 @@ export const LEARNED_MARGIN = 0.1;
  */
 function learnedExperts(c: Context, needs: string): { learned: string[]; skipped: string[] } {
   const all = defaultExperts(c.z, needs);
-  const learned = all.filter((n) => c.own(n, 'validation') - c.em(c.z.base, [ownTask(c.z, n)], 'validation')[0]! >= LEARNED_MARGIN);
+  const learned = all.filter((n) => c.own(n, 'validation') - c.em(c.z.base, [ownTask(c.z, n)], 'validation')[0]! >= c.learnedMargin);
   return { learned, skipped: all.filter((n) => !learned.includes(n)) };
 }
 
-const skippedNote = (skipped: string[]) =>
-  skipped.length === 0 ? '' : ` Left out: ${skipped.join(', ')} (own validation exact match less than ${100 * LEARNED_MARGIN} points above the base's: the expert did not learn its skill, so there is nothing to retain).`;
+const skippedNote = (skipped: string[], margin: number) =>
+  skipped.length === 0 ? '' : ` Left out: ${skipped.join(', ')} (own validation exact match less than ${Math.round(100 * margin)} points above the base's: the expert did not learn its skill, so there is nothing to retain).`;
 
 // ---- claim 1: DARE ---------------------------------------------------------------------------
 function claimDare(c: Context): string {
@@ -259,7 +260,7 @@ function claimMerge(c: Context): string {
     );
   }
   return [
-    `The SFT experts (${sft.join(', ')}; the first 2, the first 3, and all) merged with each method; each method's coefficient was chosen among the values listed below by mean validation retention, and the chosen merge is scored on test. Cells: test exact match (%) on each merged expert's own task, and in brackets its retention (merged / the expert's own test exact match). Grids: task arithmetic, DARE-TIES and Consensus λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}} (TIES averages the agreeing kept entries); TSV-M and Iso-C α ∈ {0.5, 1}; CART α ∈ {1.5, 2.3} at rank fraction 0.16; WUDI λ = 1 with 30 Adam steps (its default is 300, too slow for this run: each step costs out·in² per expert); PCB λ ∈ {1, 2}; RegMean α ∈ {0.5, 0.95}; Fisher with its defaults; WIDEN at t = 1, s = 1 (claim 3 varies them). RegMean and Fisher read statistics of each expert on 64 prompts + answers of its own task's calibration split (\`produceStatistics\`, as \`mergesearch stats\`). RegMean++ is left out: its \`gram_plus\` statistics are produced for a zoo's whole expert set (\`mergesearch stats --zoo\`), not for the subsets merged here.${skippedNote(skipped)}`,
+    `The SFT experts (${sft.join(', ')}; the first 2, the first 3, and all) merged with each method; each method's coefficient was chosen among the values listed below by mean validation retention, and the chosen merge is scored on test. Cells: test exact match (%) on each merged expert's own task, and in brackets its retention (merged / the expert's own test exact match). Grids: task arithmetic, DARE-TIES and Consensus λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}} (TIES averages the agreeing kept entries); TSV-M and Iso-C α ∈ {0.5, 1}; CART α ∈ {1.5, 2.3} at rank fraction 0.16; WUDI λ = 1 with 30 Adam steps (its default is 300, too slow for this run: each step costs out·in² per expert); PCB λ ∈ {1, 2}; RegMean α ∈ {0.5, 0.95}; Fisher with its defaults; WIDEN at t = 1, s = 1 (claim 3 varies them). RegMean and Fisher read statistics of each expert on 64 prompts + answers of its own task's calibration split (\`produceStatistics\`, as \`mergesearch stats\`). RegMean++ is left out: its \`gram_plus\` statistics are produced for a zoo's whole expert set (\`mergesearch stats --zoo\`), not for the subsets merged here.${skippedNote(skipped, c.learnedMargin)}`,
     '',
     ...lines,
     '',
@@ -301,7 +302,7 @@ function claimWiden(c: Context): string {
     }
   }
   return [
-    `Each SFT expert merged with the continued-pretraining expert ${pt} (two experts, weights 1). Each method's coefficient (λ, or WIDEN's t and s) was chosen by mean validation retention among: task arithmetic and DARE-TIES λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}}; WIDEN (t, s) ∈ {${WIDEN_TS.map(([t, s]) => `(${t}, ${s})`).join(', ')}} (t = 1, s = 1 is the project's default). Cells: test exact match (%) on the SFT expert's task and on ${ptTask}, with retention (merged / the expert's own test exact match) in brackets.${skippedNote(skipped)}`,
+    `Each SFT expert merged with the continued-pretraining expert ${pt} (two experts, weights 1). Each method's coefficient (λ, or WIDEN's t and s) was chosen by mean validation retention among: task arithmetic and DARE-TIES λ ∈ {${TA_LAMBDAS.join(', ')}}; TIES λ ∈ {${TIES_LAMBDAS.join(', ')}}; WIDEN (t, s) ∈ {${WIDEN_TS.map(([t, s]) => `(${t}, ${s})`).join(', ')}} (t = 1, s = 1 is the project's default). Cells: test exact match (%) on the SFT expert's task and on ${ptTask}, with retention (merged / the expert's own test exact match) in brackets.${skippedNote(skipped, c.learnedMargin)}`,
     '',
     ...lines,
     '',
@@ -370,7 +371,7 @@ async function claimFw(c: Context, db: string): Promise<string> {
     row(`Frank-Wolfe ${variant}, ${experts === relevant ? 'relevant only' : 'relevant + irrelevant'} (best calibration trial)`, experts, merged, complete.length);
   }
   return [
-    `The relevant experts (the SFT experts: ${relevant.join(', ')}) and the irrelevant ones (${irrelevant.join(', ')}), scored on the relevant tasks only (test exact match, %; retention = merged / the relevant expert's own test exact match). Task arithmetic: every expert weight 1, λ chosen among {${TA_LAMBDAS.join(', ')}} by mean validation retention, and λ = 1 (the plain sum). Frank-Wolfe: the project's \`frank-wolfe\` optimizer over tensor-wise task-arithmetic weights in [0, 1.5] (start 0.3), objectives exact match on the relevant tasks' calibration split (${FW.calibration} prompts per task), gradients of the answer-token loss on ${FW.samples} labelled calibration examples per task; hard: ${FW.iterations} iterations; soft: ${FW.softIterations} iterations of ${FW.adaSteps} inner AdaMerging steps. Each study's best trial by mean calibration exact match is scored on test.${skippedNote(skipped)}`,
+    `The relevant experts (the SFT experts: ${relevant.join(', ')}) and the irrelevant ones (${irrelevant.join(', ')}), scored on the relevant tasks only (test exact match, %; retention = merged / the relevant expert's own test exact match). Task arithmetic: every expert weight 1, λ chosen among {${TA_LAMBDAS.join(', ')}} by mean validation retention, and λ = 1 (the plain sum). Frank-Wolfe: the project's \`frank-wolfe\` optimizer over tensor-wise task-arithmetic weights in [0, 1.5] (start 0.3), objectives exact match on the relevant tasks' calibration split (${FW.calibration} prompts per task), gradients of the answer-token loss on ${FW.samples} labelled calibration examples per task; hard: ${FW.iterations} iterations; soft: ${FW.softIterations} iterations of ${FW.adaSteps} inner AdaMerging steps. Each study's best trial by mean calibration exact match is scored on test.${skippedNote(skipped, c.learnedMargin)}`,
     '',
     ...lines,
   ].join('\n');
@@ -408,7 +409,7 @@ async function claimOptimizers(c: Context, db: string, o: { builtin: boolean; st
     .sort()
     .map((f) => f.replace(/\.yaml$/, ''));
   const body = [
-    `The SFT experts (${sft.join(', ')}) merged by every optimizer in experiments/sft4/studies/ (${trials.join(', ')}), as in the skills4 table (experiments/lm-optimizer-table.ts, shared with it). Cells: test exact match (%) per task; *normalized*: mean over tasks of merged / individual exact match; *avg loss/token*: mean loss per answer token (nats, eos included). The classic merges choose λ among 0.2 … 1.2 by mean validation exact match. Studies search on calibration exact match (a seeded subsample, see each config; budgets are kept small so that the whole regeneration fits about half an hour on 2 cores) and their best trial by mean calibration exact match is scored here; *scoring forward passes* counts prompts run through candidates to score trials, *gradient steps* the intermediate values logged.${skippedNote(skipped)}`,
+    `The SFT experts (${sft.join(', ')}) merged by every optimizer in experiments/sft4/studies/ (${trials.join(', ')}), as in the skills4 table (experiments/lm-optimizer-table.ts, shared with it). Cells: test exact match (%) per task; *normalized*: mean over tasks of merged / individual exact match; *avg loss/token*: mean loss per answer token (nats, eos included). The classic merges choose λ among 0.2 … 1.2 by mean validation exact match. Studies search on calibration exact match (a seeded subsample, see each config; budgets are kept small so that the whole regeneration fits about half an hour on 2 cores) and their best trial by mean calibration exact match is scored here; *scoring forward passes* counts prompts run through candidates to score trials, *gradient steps* the intermediate values logged.${skippedNote(skipped, c.learnedMargin)}`,
     '',
     table,
     '',
@@ -448,6 +449,9 @@ async function main(): Promise<void> {
   if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) fail('CLI_E_ARG', `--samples must be a positive integer or all; got ${samplesArg}`);
   const samplesFlag = samplesArg === undefined ? '' : ` --samples ${samplesArg}`;
   const skipStudies = args.includes('--skip-studies');
+  const marginArg = option(args, '--learned-margin');
+  const learnedMargin = marginArg === undefined ? LEARNED_MARGIN : Number(marginArg);
+  if (!Number.isFinite(learnedMargin)) fail('CLI_E_ARG', `--learned-margin must be a number (a share of prompts, e.g. 0.1); got ${marginArg}`);
 
   const engine = await initEngine('auto');
   const target = resultsTarget(args, { family: 'sft4', script: 'results:sft4', trackedFile: path.join(here, 'RESULTS.md'), onLog: (l) => console.error(l) });
@@ -462,6 +466,7 @@ async function main(): Promise<void> {
     z,
     samples,
     valSamples,
+    learnedMargin,
     tmp,
     log: (l) => console.error(l),
     em,
