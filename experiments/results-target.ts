@@ -27,7 +27,7 @@ function option(args: string[], name: string): string | undefined {
 }
 
 export interface ResultsTargetOptions {
-  family: 'mnist8' | 'skills4';
+  family: 'mnist8' | 'skills4' | 'sft4';
   /** The npm script name, for the "regenerate with" line. */
   script: string;
   trackedFile: string;
