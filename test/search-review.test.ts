@@ -308,12 +308,19 @@ budget: {trials: 2}`);
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 10));
     child.kill('SIGINT');
-    // 130: stopped by Ctrl-C (not a finished run), README "Exit codes".
-    expect(await exited, stderr).toBe(130);
+    // 130: stopped by Ctrl-C (not a finished run), README "Exit codes". One exception: when the
+    // trial in progress ends within the 10 ms, the second signal can land while Node tears the
+    // process down (its signal handlers already closed), which ends it by the signal (code null)
+    // after it stopped cleanly. What a quit at once would break is checked below either way: the
+    // first Ctrl-C was taken as "stop after the trial" and no trial is left RUNNING.
+    const code = await exited;
+    expect(stderr).toContain('stopping after the current trial');
+    if (code !== null) expect(code, stderr).toBe(130);
     const store = StudyStore.open(db, { readonly: true });
     const trials = store.trials(store.getStudy('joined').id);
     store.close();
     expect(trials.filter((t) => t.state === 'RUNNING')).toEqual([]);
+    expect(trials.filter((t) => t.state === 'COMPLETE').length).toBeGreaterThanOrEqual(5);
   });
 
   it('Ctrl-C in a terminal with --workers: every process stops after its trial, none is left RUNNING', async () => {
