@@ -18,7 +18,8 @@ export interface ResultsTarget {
   command: string;
 }
 
-function option(args: string[], name: string): string | undefined {
+/** The value after `name` in `args`, if the flag is given (a missing value is a CLI_E_ARG error). */
+export function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
   if (i < 0) return undefined;
   const v = args[i + 1];

@@ -37,7 +37,7 @@ import { runFreshStudy } from '../fresh-study.ts';
 import { defaultExperts, exactMatchOn, expertsWithRole, loadNamedLmZoo, mergeNamed, ownTask, type NamedLmZoo } from '../lm-named-zoo.ts';
 import { optimizerRows, optimizerTable } from '../lm-optimizer-table.ts';
 import { mergeNotes, writeTimings } from '../results-file.ts';
-import { resultsTarget } from '../results-target.ts';
+import { option, resultsTarget } from '../results-target.ts';
 
 export const CLAIMS = ['dare', 'merge', 'widen', 'fw', 'optimizers'] as const;
 export type Claim = (typeof CLAIMS)[number];
@@ -68,14 +68,6 @@ const FW = { iterations: 6, samples: 32, calibration: 32, adaSteps: 30, softIter
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const pct = (x: number) => (100 * x).toFixed(1);
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) fail('CLI_E_ARG', `${name} needs a value`);
-  return v;
-}
 
 interface Section {
   claim: Claim;
