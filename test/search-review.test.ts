@@ -367,4 +367,55 @@ budget: {trials: 2}`);
     expect(trials.filter((t) => t.state === 'RUNNING')).toEqual([]);
     expect(stderr).not.toMatch(/exited with an error/);
   });
+
+  it('--workers: when the starting process is killed outright, its workers stop after their trial instead of running on', async () => {
+    const file = path.join(tmp.dir, 'orphan.yaml');
+    fs.writeFileSync(file, `zoo: zoo\nsamples: 60\nspace: {method: ties, granularity: layer, parameters: {weight: {low: 0, high: 1}}, fixed: {density: 0.5}}\nobjectives: {tasks: all}\noptimizer: random\nbudget: {trials: 100000}\n`);
+    const db = path.join(tmp.dir, 'orphan.db');
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/mergesearch.js'), 'search', file, '--db', db, '--workers', '2', '--quiet'], { cwd: tmp.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    // The worker process's pid, from the trials it records ("host:pid").
+    const workerPids = (): number[] => {
+      if (!fs.existsSync(db)) return [];
+      try {
+        const store = StudyStore.open(db, { readonly: true });
+        try {
+          const s = store.findStudy('orphan');
+          return s ? [...new Set(store.trials(s.id).map((t) => Number(t.worker!.split(':').pop())))].filter((pid) => pid !== child.pid) : [];
+        } finally {
+          store.close();
+        }
+      } catch {
+        return [];
+      }
+    };
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const t0 = Date.now();
+    let pids: number[] = [];
+    try {
+      while ((pids = workerPids()).length < 1 && Date.now() - t0 < 240_000) await new Promise((r) => setTimeout(r, 100));
+      expect(pids).toHaveLength(1);
+      child.kill('SIGKILL');
+      await exited;
+      // Waits for the state; the limit only stops a worker that would run on its 100,000 trials.
+      const t1 = Date.now();
+      while (alive(pids[0]!) && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(pids[0]!)).toBe(false);
+    } finally {
+      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    const store = StudyStore.open(db, { readonly: true });
+    const trials = store.trials(store.getStudy('orphan').id).filter((t) => t.worker!.endsWith(`:${pids[0]}`));
+    store.close();
+    // The worker's own trials: every one finished, none left RUNNING (the killed starter's may be).
+    expect(trials.length).toBeGreaterThan(0);
+    expect(trials.filter((t) => t.state === 'RUNNING')).toEqual([]);
+  });
 });

@@ -83,8 +83,8 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   let interrupts = 0;
   const onSignal = () => {
     interrupts++;
-    // A --join worker gets each Ctrl-C twice (from the terminal and forwarded by the process that
-    // started it), so only that process quits at once on the second; it ends its workers then.
+    // A --join worker never quits at once: one started by --workers is ended by its starter when
+    // that quits, and one started by hand in the terminal's group may get the same Ctrl-C twice.
     if (interrupts > 1 && !o.join) process.exit(EXIT_INTERRUPTED);
     if (interrupts > 1) return;
     process.stderr.write('\nstopping after the current trial (Ctrl-C again to quit at once; the trial is then retried on --resume)\n');
@@ -92,7 +92,9 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const { runStudy } = await import('../search/run-study.ts');
+  const { runStudy, WORKER_PIPE_ENV } = await import('../search/run-study.ts');
+  // A worker started by --workers: its stdin closes when the process that started it is gone.
+  if (o.join && process.env[WORKER_PIPE_ENV] === '1') watchStarter(controller);
   const { scoringDevice } = await import('../gpu/scoring-device.ts');
   const device = scoringDevice(o.device ?? 'auto', 'search');
   const progress = new SearchProgress(config.budget.trials);
@@ -154,6 +156,21 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
       process.off('SIGTERM', onSignal);
     }
   }
+}
+
+/** Stop after the current trial once the starting process's pipe on stdin closes (it quit or was killed). */
+function watchStarter(controller: AbortController): void {
+  const gone = () => {
+    if (controller.signal.aborted) return;
+    process.stderr.write('the process that started this worker is gone: stopping after the current trial\n');
+    controller.abort();
+  };
+  process.stdin.on('end', gone);
+  process.stdin.on('close', gone);
+  process.stdin.on('error', gone);
+  process.stdin.resume();
+  // Reading the pipe must not keep a finished worker alive.
+  (process.stdin as unknown as { unref?: () => void }).unref?.();
 }
 
 export function registerSearch(program: Command): void {

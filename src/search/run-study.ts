@@ -263,18 +263,27 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
 
 const BIN = BIN_PATH;
 
+/** Set in the environment of the workers that --workers starts: their stdin is the starter's pipe. */
+export const WORKER_PIPE_ENV = 'MERGESEARCH_WORKER_PIPE';
+
 function spawnWorkers(o: RunStudyOptions, n: number, log: (line: string) => void): Promise<number>[] {
   if (!o.configFile) fail('CLI_E_ARG', 'several workers need the study config as a file');
   const out: Promise<number>[] = [];
-  // Workers stop after their trial on the first Ctrl-C (forwarded here, and sent by the terminal
-  // too), and never quit on their own at the second: this process ends them when it quits, so
-  // "a second Ctrl-C quits at once" holds for the workers as well.
+  // The workers run in process groups of their own, so a terminal's Ctrl-C reaches this process
+  // only, and each worker gets exactly one SIGINT, forwarded below: it stops after its trial. A
+  // second Ctrl-C quits this process at once, and it ends its workers as it quits. Each worker's
+  // stdin is a pipe from this process: when this process is gone, killed included, the pipe
+  // closes and the worker stops after its trial (WORKER_PIPE_ENV) instead of running on alone.
   const alive = new Set<ReturnType<typeof spawn>>();
   const killAll = () => alive.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', killAll);
   for (let i = 0; i < n; i++) {
     const extra = [...(o.device ? ['--device', o.device.choice] : []), ...(o.hostId !== undefined ? ['--host-id', o.hostId] : []), ...(o.graceMs !== undefined ? ['--grace', String(o.graceMs / 1000)] : [])];
-    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'search', o.configFile, '--db', o.db, '--join', '--quiet', ...extra], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      detached: true,
+      env: { ...process.env, [WORKER_PIPE_ENV]: '1' },
+    });
     alive.add(child);
     child.stderr.on('data', (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line.trim() !== '') log(`[worker ${i + 1}] ${line.trimEnd()}`);
