@@ -2,6 +2,7 @@
 // build the problem and the optimizer, recover trials of killed workers, run the trial loop (in
 // this process and, with several workers, in child processes on the same database), and report
 // the Pareto set of the completed trials.
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,7 +42,7 @@ export interface RunStudyOptions {
   graceMs?: number;
   signal?: AbortSignal;
   /** `--device` and where scoring runs (src/gpu/scoring-device.ts), stored as a study attribute. */
-  device?: { choice: string; line: string };
+  device?: { choice: string; line: string; gpu?: GpuScoring };
   log?: (line: string) => void;
   onTrial?: (trial: TrialRow, seconds: number, study: StudyRow, problem: Problem) => void;
   onStart?: (study: StudyRow, problem: Problem, optimizer: Optimizer, ctx: OptimizerContext, backend: string) => void;
@@ -67,9 +68,9 @@ export interface RunStudyResult {
   baselineNote?: string;
 }
 
-export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
+export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string, gpu?: GpuScoring): Problem {
   if (config.zoo === undefined) return CommandProblem.fromConfig(config, source);
-  return ZooProblem.fromConfig(config, log, source);
+  return ZooProblem.fromConfig(config, log, source, gpu);
 }
 
 /**
@@ -153,7 +154,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       log(`there is no study "${config.name}" in ${redactUrl(o.db)} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
-    problem = buildProblem(config, log, source);
+    problem = buildProblem(config, log, source, o.device?.gpu);
     // prefer.weights name objectives, known only now (`tasks: all` expands against the zoo).
     const rule = recommendRule(problem.objectives, config.prefer, defaultScale(config.objectives), source);
     const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;
@@ -186,7 +187,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       store.setStudyAttr(study.id, ATTR_PREFER, config.prefer ?? null);
       if (config.yaml !== undefined) store.setStudyAttr(study.id, ATTR_CONFIG_YAML, config.yaml);
       store.setStudyAttr(study.id, ATTR_COORDINATES, ctx.names);
-      store.setStudyAttr(study.id, ATTR_DEVICE, o.device ?? { choice: 'cpu', line: 'cpu' });
+      store.setStudyAttr(study.id, ATTR_DEVICE, o.device ? { choice: o.device.choice, line: o.device.line } : { choice: 'cpu', line: 'cpu' });
     }
     o.onStart?.(study, problem, optimizer, ctx, engine.backend);
 

@@ -5,6 +5,7 @@
 // compare). The family decides everything model-specific; this file knows none of it.
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import { mergeHostParams, mergeHostParamsYielding, type HostParams } from '../merge/host-merge.ts';
 import type { EvalSplit, LoadedZoo, ZooScorer } from '../zoo/family.ts';
 import { ensureZoo, familyOfDir, selectExperts } from '../zoo/registry.ts';
@@ -29,6 +30,7 @@ export class ZooProblem implements Problem {
     loaded: LoadedZoo,
     config: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name' | 'experts'>,
     source = 'study config',
+    gpu?: GpuScoring,
   ) {
     let zoo = selectExperts(loaded, config.experts, source);
     this.tensors = zoo.mergedTensors;
@@ -48,14 +50,14 @@ export class ZooProblem implements Problem {
         fail('CONFIG_E_FIELD', `${source}: objective "${o.name}" uses evaluator ${o.evaluator}, which the ${zoo.family.name} zoo cannot score; use one of ${known.join(', ')}`);
       }
     }
-    this.scorer = zoo.scorer({ samples: config.samples, seed: config.seed });
+    this.scorer = zoo.scorer({ samples: config.samples, seed: config.seed, gpu });
     this.description = `${path.basename(zoo.dir)} zoo (${zoo.family.name}): ${zoo.expertNames.length} experts (${zoo.expertNames.join(', ')}) scored on ${zoo.tasks.join(', ')}, ${this.tensors.length} merged tensors, ${this.space.dim} coefficients`;
   }
 
   /** The study's zoo (a built-in zoo is built first when missing), loaded by its family. */
-  static fromConfig(config: StudyConfig, onLog?: (line: string) => void, source?: string): ZooProblem {
+  static fromConfig(config: StudyConfig, onLog?: (line: string) => void, source?: string, gpu?: GpuScoring): ZooProblem {
     const dir = ensureZoo(config.zoo!, { onLog });
-    return new ZooProblem(familyOfDir(dir).load(dir), config, source);
+    return new ZooProblem(familyOfDir(dir).load(dir), config, source, gpu);
   }
 
   /** The merged tensors for coefficients x (host arrays), with the exact merge-method code. */

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { exactMatchGroupsReads, LM_EVALUATORS, promptEntropyGroupsReads, tokenLossGroupsReads, type LmExample } from '../../evaluators/lm.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
 import { fail } from '../errors.ts';
+import { GpuScoring } from '../gpu/scoring-thread.ts';
 import type { HostParams } from '../merge/host-merge.ts';
 import type { LlamaConfig } from '../models/llama-config.ts';
 import { llamaLogits, llamaTargetLogLikelihood, type LlamaParams } from '../models/llama.ts';
@@ -128,16 +129,30 @@ export function scoreLmObjectives(zoo: LoadedLmZoo, params: LlamaParams, objecti
 }
 
 export class LmScorer implements ZooScorer {
+  /** Keys of what this scorer keeps on the GPU (its examples). */
+  private readonly gpuScope = GpuScoring.scope();
+
   constructor(
     private readonly zoo: LoadedLmZoo,
-    private readonly o: { samples?: number; seed: number },
+    private readonly o: { samples?: number; seed: number; gpu?: GpuScoring },
   ) {}
 
   score(params: HostParams, objectives: readonly FamilyObjective[], splitOverride?: EvalSplit): Evaluation {
-    return scoreLmHostParams(this.zoo, params, objectives, { ...this.o, splitOverride });
+    const gpu = this.o.gpu;
+    if (!gpu) return scoreLmHostParams(this.zoo, params, objectives, { ...this.o, splitOverride });
+    // On the GPU: the same jobs, run by the scoring thread; each job's examples (a fixed subsample) are sent once.
+    const { jobs, keys, evaluations } = lmJobs(this.zoo, objectives, { ...this.o, splitOverride });
+    const values = gpu.lmJobValues(lmScoringSpec(this.zoo), params, jobs, this.gpuScope);
+    return { values: lmObjectiveValues(objectives, keys, jobs, values), evaluations };
   }
 
-  close(): void {}
+  close(): void {
+    try {
+      this.o.gpu?.drop(this.gpuScope);
+    } catch {
+      // the thread is gone: nothing is held
+    }
+  }
 }
 
 export class LmLosses implements LossTerms {
