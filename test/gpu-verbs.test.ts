@@ -1,11 +1,14 @@
 // `--device` beyond merge: export merges on the GPU (the merge path, output within 1 ulp of the
-// CPU export, the adapter printed); search, eval and zoo build have no GPU scoring yet, so
-// `--device gpu` fails with GPU_E_SCORING before any work (never a silent CPU run), `auto` says
-// it scores on the CPU, and a study stores the device it ran with.
+// CPU export, the adapter printed); search and eval score on the GPU (a study's trials and eval's
+// scores equal the CPU's: accuracy counts equal, cross-entropy within 1e-4 relative); what has no
+// GPU path (gradient optimizers, zoo build's training) fails under `--device gpu` with
+// GPU_E_SCORING before any work (never a silent CPU run); `auto` says where it scores, and a study
+// stores the device it ran with.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scoringDevice } from '../src/gpu/scoring-device.ts';
+import { gpuDeviceNodes } from '../src/gpu/device.ts';
 import { Checkpoint } from '../src/io/checkpoint.ts';
 import { exportTrial } from '../src/search/export.ts';
 import { runStudy } from '../src/search/run-study.ts';
@@ -51,31 +54,32 @@ afterAll(() => {
 });
 
 describe('--device on the scoring verbs', () => {
-  it('scoringDevice: cpu and auto score on the CPU (auto says why), gpu is GPU_E_SCORING naming what runs on the GPU', () => {
+  it('scoringDevice: cpu scores on the CPU; auto says why not the GPU; gradient optimizers and training are GPU_E_SCORING under gpu, naming what runs on the GPU', () => {
     expect(scoringDevice('cpu', 'search').line).toBe('cpu');
-    expect(scoringDevice('auto', 'search').line).toMatch(/^cpu \(scoring on the GPU is not supported yet/);
-    expectCode(() => scoringDevice('gpu', 'eval'), 'GPU_E_SCORING', 'eval --device gpu', 'merge --device gpu', 'export --device gpu', '--device cpu');
+    if (gpuDeviceNodes().length === 0) expect(scoringDevice('auto', 'search').line).toMatch(/^cpu \(no GPU device/);
+    expectCode(() => scoringDevice('gpu', 'search', { gradientOptimizer: 'adamerging' }), 'GPU_E_SCORING', 'search --device gpu: the optimizer adamerging follows gradients', 'cmaes', 'nsga2', 'eval', '--device cpu');
+    expect(scoringDevice('auto', 'search', { gradientOptimizer: 'frank_wolfe' }).line).toMatch(/^cpu \(the optimizer frank_wolfe follows gradients/);
+    expectCode(() => scoringDevice('gpu', 'zoo build', { trains: true }), 'GPU_E_SCORING', 'zoo build --device gpu: zoo build trains models');
+    expect(scoringDevice('gpu', 'search', { external: true }).line).toMatch(/command evaluator scores/);
   });
 
   it('a study stores the device it ran with', () => {
     const store = StudyStore.open(db, { readonly: true });
     try {
       const s = store.getStudy('ties');
-      expect(store.studyAttrs(s.id)[ATTR_DEVICE]).toEqual({ choice: 'auto', line: expect.stringMatching(/^cpu \(scoring on the GPU is not supported yet/) });
+      expect(store.studyAttrs(s.id)[ATTR_DEVICE]).toEqual({ choice: 'auto', line: expect.stringMatching(/^cpu \(|^gpu: /) });
     } finally {
       store.close();
     }
   });
 
-  it('the CLI: search, eval and zoo build refuse --device gpu with GPU_E_SCORING before any work; a bad value is CLI_E_ARG', () => {
+  it('the CLI: a gradient optimizer and zoo build refuse --device gpu with GPU_E_SCORING before any work; a bad value is CLI_E_ARG', () => {
     const fresh = path.join(tmp.dir, 'fresh.db');
-    const s = runCli(['search', path.join(tmp.dir, 'ties.yaml'), '--db', fresh, '--device', 'gpu']);
+    fs.writeFileSync(path.join(tmp.dir, 'ada.yaml'), STUDY.replace('optimizer: random', 'optimizer: {name: adamerging, steps: 2}').replace('name: ties', 'name: ada'));
+    const s = runCli(['search', path.join(tmp.dir, 'ada.yaml'), '--db', fresh, '--device', 'gpu']);
     expect(s.status, s.stderr).toBe(2);
-    expect(s.stderr).toContain('GPU_E_SCORING: search --device gpu');
+    expect(s.stderr).toContain('GPU_E_SCORING: search --device gpu: the optimizer adamerging follows gradients');
     expect(fs.existsSync(fresh)).toBe(false);
-    const e = runCli(['eval', '--model', path.join(tmp.dir, 'zoo', 'base'), '--zoo', path.join(tmp.dir, 'zoo'), '--device', 'gpu']);
-    expect(e.status, e.stderr).toBe(2);
-    expect(e.stderr).toContain('GPU_E_SCORING: eval --device gpu');
     const out = path.join(tmp.dir, 'zoo-gpu');
     const z = runCli(['zoo', 'build', 'mnist8', '--tiny', '--out', out, '--device', 'gpu']);
     expect(z.status, z.stderr).toBe(2);
@@ -84,6 +88,53 @@ describe('--device on the scoring verbs', () => {
     const bad = runCli(['eval', '--model', 'x', '--device', 'tpu']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('CLI_E_ARG: --device must be one of auto, cpu, gpu');
+  });
+});
+
+describe.skipIf(SKIP)('search and eval --device gpu', () => {
+  it("a study scored on the GPU has the CPU study's trials: accuracy counts equal, cross-entropy within 1e-4 relative", async () => {
+    await requireGpu();
+    const config = parseStudyConfig(STUDY.replace('evaluator: accuracy}', 'evaluator: accuracy}\n  - {tasks: all, evaluator: cross_entropy}'), 'ties.yaml', { dir: tmp.dir });
+    const values = async (file: string, choice: 'cpu' | 'gpu') => {
+      const device = scoringDevice(choice, 'search');
+      try {
+        const r = await runStudy({ config, db: path.join(tmp.dir, file), device });
+        return { values: r.completed.map((t) => t.values!), line: device.line };
+      } finally {
+        device.close();
+      }
+    };
+    const cpu = await values('cmp-cpu.db', 'cpu');
+    const gpu = await values('cmp-gpu.db', 'gpu');
+    expect(gpu.line).toMatch(/^gpu: /);
+    expect(gpu.values.length).toBe(2);
+    const objectives = cpu.values[0]!.length;
+    expect(objectives).toBe(16);
+    cpu.values.forEach((row, t) =>
+      row.forEach((want, j) => {
+        const got = gpu.values[t]![j]!;
+        // The first 8 objectives are accuracies on 60 samples: equal counts.
+        if (j < objectives / 2) expect(Math.round(got * 60), `trial ${t} objective ${j}`).toBe(Math.round(want * 60));
+        else expect(Math.abs(got - want) / want, `trial ${t} objective ${j}`).toBeLessThan(1e-4);
+      }),
+    );
+  });
+
+  it("eval --device gpu prints the CPU's scores and the adapter", () => {
+    const args = ['eval', '--model', path.join(tmp.dir, 'zoo', 'base'), '--zoo', path.join(tmp.dir, 'zoo'), '--samples', '50', '--json'];
+    const cpu = runCli([...args, '--device', 'cpu']);
+    const gpu = runCli([...args, '--device', 'gpu']);
+    expect(cpu.status, cpu.stderr).toBe(0);
+    expect(gpu.status, gpu.stderr).toBe(0);
+    const a = JSON.parse(cpu.stdout) as { device: string; scores: { task: string; accuracy: number; crossEntropy: number }[] };
+    const b = JSON.parse(gpu.stdout) as typeof a;
+    expect(b.device).toMatch(/^gpu: /);
+    expect(b.scores.length).toBe(8);
+    a.scores.forEach((s, i) => {
+      expect(b.scores[i]!.task).toBe(s.task);
+      expect(Math.round(b.scores[i]!.accuracy * 50)).toBe(Math.round(s.accuracy * 50));
+      expect(Math.abs(b.scores[i]!.crossEntropy - s.crossEntropy) / s.crossEntropy).toBeLessThan(1e-4);
+    });
   });
 });
 
