@@ -47,7 +47,7 @@ export const ErrorCodes = {
   GPU_E_DEVICE_LOST: 'the GPU device was lost during a merge or scoring (no output is kept)',
   GPU_E_WORKER: 'the GPU scoring thread crashed or stopped answering',
   GPU_E_METHOD: 'the merge method (or one of its settings) has no GPU kernel',
-  GPU_E_SCORING: 'this verb or optimizer cannot run on the GPU (--device gpu)',
+  GPU_E_SCORING: 'this verb has no GPU path (zoo build trains on the CPU only; --device gpu)',
   // models
   MODEL_E_PARAMS: 'an input or task does not fit the model config (unknown task, wrong input width)',
   // evaluators

@@ -184,6 +184,16 @@ describe('failure modes', () => {
     }
   });
 
+  it.skipIf(SKIP)('a request with no answer within the timeout is GPU_E_WORKER (injected clock), and the thread is closed', () => {
+    let t = 0;
+    let running = false;
+    // The clock stands still while the thread opens; then every reading is a minute later.
+    const g = GpuScoring.open('gpu', { answerTimeoutMs: 30_000, now: () => (running ? (t += 60_000) : t) }) as GpuScoring;
+    running = true;
+    expect(codeOf(() => g.simulate('hang'))).toMatch(/^GPU_E_WORKER: the GPU scoring thread gave no answer in 30 s/);
+    expect(codeOf(() => g.simulate('lose'))).toMatch(/^GPU_E_WORKER: the GPU scoring thread is closed/);
+  });
+
   it.skipIf(SKIP)('a crashed thread fails the waiting call with GPU_E_WORKER at once, and every later call', () => {
     const g = GpuScoring.open('gpu') as GpuScoring;
     g.simulate('crash');

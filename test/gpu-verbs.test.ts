@@ -1,9 +1,9 @@
 // `--device` beyond merge: export merges on the GPU (the merge path, output within 1 ulp of the
 // CPU export, the adapter printed); search and eval score on the GPU (a study's trials and eval's
 // scores equal the CPU's: accuracy counts equal, cross-entropy within 1e-4 relative); what has no
-// GPU path (gradient optimizers, zoo build's training) fails under `--device gpu` with
-// GPU_E_SCORING before any work (never a silent CPU run); `auto` says where it scores, and a study
-// stores the device it ran with.
+// GPU path (zoo build's training) fails under `--device gpu` with GPU_E_SCORING before any work
+// (never a silent CPU run); the gradient optimizers' loss and gradient computed on the GPU equal the
+// CPU's; `auto` says where it scores, and a study stores the device it ran with.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,12 +54,11 @@ afterAll(() => {
 });
 
 describe('--device on the scoring verbs', () => {
-  it('scoringDevice: cpu scores on the CPU; auto says why not the GPU; gradient optimizers and training are GPU_E_SCORING under gpu, naming what runs on the GPU', () => {
+  it('scoringDevice: cpu scores on the CPU; auto says why not the GPU; training is GPU_E_SCORING under gpu, naming what runs on the GPU', () => {
     expect(scoringDevice('cpu', 'search').line).toBe('cpu');
     if (gpuDeviceNodes().length === 0) expect(scoringDevice('auto', 'search').line).toMatch(/^cpu \(no GPU device/);
-    expectCode(() => scoringDevice('gpu', 'search', { gradientOptimizer: 'adamerging' }), 'GPU_E_SCORING', 'search --device gpu: the optimizer adamerging follows gradients', 'cmaes', 'nsga2', 'eval', '--device cpu');
-    expect(scoringDevice('auto', 'search', { gradientOptimizer: 'frank_wolfe' }).line).toMatch(/^cpu \(the optimizer frank_wolfe follows gradients/);
-    expectCode(() => scoringDevice('gpu', 'zoo build', { trains: true }), 'GPU_E_SCORING', 'zoo build --device gpu: zoo build trains models');
+    expectCode(() => scoringDevice('gpu', 'zoo build', { trains: true }), 'GPU_E_SCORING', 'zoo build --device gpu: zoo build trains models', 'adamerging', 'eval', '--device cpu');
+    expect(scoringDevice('auto', 'zoo build', { trains: true }).line).toMatch(/^cpu \(zoo build trains models/);
     expect(scoringDevice('gpu', 'search', { external: true }).line).toMatch(/command evaluator scores/);
   });
 
@@ -73,13 +72,7 @@ describe('--device on the scoring verbs', () => {
     }
   });
 
-  it('the CLI: a gradient optimizer and zoo build refuse --device gpu with GPU_E_SCORING before any work; a bad value is CLI_E_ARG', () => {
-    const fresh = path.join(tmp.dir, 'fresh.db');
-    fs.writeFileSync(path.join(tmp.dir, 'ada.yaml'), STUDY.replace('optimizer: random', 'optimizer: {name: adamerging, steps: 2}').replace('name: ties', 'name: ada'));
-    const s = runCli(['search', path.join(tmp.dir, 'ada.yaml'), '--db', fresh, '--device', 'gpu']);
-    expect(s.status, s.stderr).toBe(2);
-    expect(s.stderr).toContain('GPU_E_SCORING: search --device gpu: the optimizer adamerging follows gradients');
-    expect(fs.existsSync(fresh)).toBe(false);
+  it('the CLI: zoo build refuses --device gpu with GPU_E_SCORING before any work; a bad value is CLI_E_ARG', () => {
     const out = path.join(tmp.dir, 'zoo-gpu');
     const z = runCli(['zoo', 'build', 'mnist8', '--tiny', '--out', out, '--device', 'gpu']);
     expect(z.status, z.stderr).toBe(2);
@@ -118,6 +111,41 @@ describe.skipIf(SKIP)('search and eval --device gpu', () => {
         else expect(Math.abs(got - want) / want, `trial ${t} objective ${j}`).toBeLessThan(1e-4);
       }),
     );
+  });
+
+  it("the gradient optimizers' loss and gradient on the GPU equal the CPU's (entropy: AdaMerging; labelled loss alignment: Frank-Wolfe)", async () => {
+    await requireGpu();
+    const config = parseStudyConfig(
+      `name: ada\nseed: 3\nzoo: zoo\nspace:\n  method: task_arithmetic\n  granularity: tensor\n  parameters: {weight: {low: 0, high: 1, init: 0.3}}\nobjectives: {tasks: all, evaluator: accuracy, split: calibration}\nsamples: 40\noptimizer: {name: adamerging}\nbudget: {trials: 2}\n`,
+      'ada.yaml',
+      { dir: tmp.dir },
+    );
+    const device = scoringDevice('gpu', 'search');
+    const { ZooProblem } = await import('../src/search/zoo-problem.ts');
+    const onCpu = ZooProblem.fromConfig(config);
+    const onGpu = ZooProblem.fromConfig(config, undefined, undefined, device.gpu);
+    try {
+      const cpu = onCpu.gradientProblem;
+      const gpu = onGpu.gradientProblem;
+      expect([gpu.models, gpu.units, gpu.tasks]).toEqual([cpu.models, cpu.units, cpu.tasks]);
+      expect(gpu.vertex(1)).toEqual(cpu.vertex(1));
+      const x = Array.from({ length: cpu.models * cpu.units }, (_, i) => 0.2 + 0.05 * (i % 7));
+      const a = cpu.entropyAndGrad(x, 16, 5);
+      const b = gpu.entropyAndGrad(x, 16, 5);
+      expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
+      const norm = Math.hypot(...a.grad);
+      expect(norm).toBeGreaterThan(0);
+      expect(Math.hypot(...a.grad.map((g, i) => g - b.grad[i]!)) / norm).toBeLessThan(1e-3);
+      const o = { candidates: [cpu.vertex(0), cpu.vertex(1)], samples: 16, sampleSeed: 2, against: 'weights' as const };
+      const fa = cpu.alignment(x, o);
+      const fb = gpu.alignment(x, o);
+      expect(Math.abs(fb.loss - fa.loss) / fa.loss).toBeLessThan(1e-4);
+      fa.cosine.forEach((row, u) => row.forEach((c, k) => expect(Math.abs(fb.cosine[u]![k]! - c), `unit ${u} candidate ${k}`).toBeLessThan(1e-4)));
+    } finally {
+      onCpu.close();
+      onGpu.close();
+      device.close();
+    }
   });
 
   it("eval --device gpu prints the CPU's scores and the adapter", () => {

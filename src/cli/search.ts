@@ -94,10 +94,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   process.on('SIGTERM', onSignal);
   const { runStudy } = await import('../search/run-study.ts');
   const { scoringDevice } = await import('../gpu/scoring-device.ts');
-  const { optimizerNames, getOptimizer } = await import('../search/optimizers/index.ts');
-  // An unknown optimizer is runStudy's to report (naming the config file).
-  const gradientOptimizer = optimizerNames().includes(config.optimizer.name) && getOptimizer(config.optimizer.name).family === 'gradient' ? config.optimizer.name : undefined;
-  const device = scoringDevice(o.device ?? 'auto', 'search', { gradientOptimizer, external: config.zoo === undefined });
+  const device = scoringDevice(o.device ?? 'auto', 'search', { external: config.zoo === undefined });
   const progress = new SearchProgress(config.budget.trials);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   try {
@@ -172,7 +169,7 @@ export function registerSearch(program: Command): void {
     .option('--quiet', 'no header or per-trial lines (the outcome and the Pareto set still print)')
     .option('--host-id <id>', `this machine's name in the study (default: $${HOST_ID_ENV}, else the host name)`)
     .option('--grace <seconds>', 'a trial whose worker sent no heartbeat for this long is failed and retried', String(STALE_HEARTBEAT_MS / 1000))
-    .option('--device <device>', `where zoo candidates are scored: ${DEVICE_CHOICES.join(', ')} (gpu: forward scoring on the GPU for every optimizer but adamerging and frank_wolfe; auto: a real GPU if present, else the CPU)`, 'auto')
+    .option('--device <device>', `where zoo candidates are scored: ${DEVICE_CHOICES.join(', ')} (gpu: scoring, and the gradient steps of adamerging and frank_wolfe, on the GPU; auto: a real GPU if present, else the CPU)`, 'auto')
     .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean; hostId?: string; grace: string; device: string }) => {
       const workers = intArg(o.workers, '--workers', 1);
       const device = parseDeviceChoice(o.device);

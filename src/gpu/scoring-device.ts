@@ -1,9 +1,10 @@
 // `--device` for the verbs that score models (search, eval, zoo build). Scoring on the GPU runs in
 // a worker thread behind a synchronous facade (scoring-thread.ts): the forward passes of both model
 // families (the MLP classifier, the Llama scorers) on tfjs' webgpu backend over Dawn, so every
-// black-box optimizer (random, grid, cmaes, nsga2, map, ...) and `eval` score there. The gradient
-// optimizers (adamerging, frank_wolfe) and zoo training keep the CPU: under `gpu` they are refused
-// with GPU_E_SCORING (never a silent CPU run), under `auto` they run on the CPU with a note.
+// black-box optimizer (random, grid, cmaes, nsga2, map, ...) and `eval` score there, and the
+// gradient optimizers (adamerging, frank_wolfe) take their loss-and-gradient steps there (tfjs
+// autograd on the thread). Zoo training keeps the CPU: under `gpu` it is refused with
+// GPU_E_SCORING (never a silent CPU run), under `auto` it runs on the CPU with a note.
 import { fail } from '../errors.ts';
 import { gpuDeviceNodes, type DeviceChoice } from './device.ts';
 import { GpuScoring, type GpuScoringOptions } from './scoring-thread.ts';
@@ -18,12 +19,10 @@ export interface ScoringDevice {
   close(): void;
 }
 
-/** The optimizers whose scoring runs on the GPU (every one that does not follow gradients). */
-export const GPU_SCORING_RUNS = 'forward scoring of both model families (mnist8 MLPs and Llama LMs: accuracy, cross-entropy, entropy, exact match, token loss, perplexity) for the black-box optimizers (random, grid, cmaes, nsga2, map and the other non-gradient ones) and eval; merges run there through merge/export --device gpu';
+/** What runs on the GPU, for messages. */
+export const GPU_SCORING_RUNS = 'scoring of zoo studies for every optimizer (forward passes of mnist8 MLPs and Llama LMs; the gradient steps of adamerging and frank_wolfe) and eval; merges through merge/export --device gpu';
 
 export interface ScoringDeviceOptions extends GpuScoringOptions {
-  /** The study's optimizer when it follows gradients (adamerging, frank_wolfe): it has no GPU path. */
-  gradientOptimizer?: string;
   /** The verb trains models (zoo build): training has no GPU path. */
   trains?: boolean;
   /** A command evaluator scores (a checkpoint study): --device does not apply. */
@@ -35,7 +34,7 @@ const cpuOnly = (choice: DeviceChoice, line: string): ScoringDevice => ({ choice
 export function scoringDevice(choice: DeviceChoice, verb: string, o: ScoringDeviceOptions = {}): ScoringDevice {
   if (choice === 'cpu') return cpuOnly(choice, 'cpu');
   if (o.external) return cpuOnly(choice, "none (the study's command evaluator scores the checkpoints; --device applies to zoo studies)");
-  const noGpuPath = o.trains ? `${verb} trains models, which runs on the CPU only` : o.gradientOptimizer ? `the optimizer ${o.gradientOptimizer} follows gradients, which run on the CPU only` : undefined;
+  const noGpuPath = o.trains ? `${verb} trains models, which runs on the CPU only` : undefined;
   if (noGpuPath !== undefined) {
     if (choice === 'auto') return cpuOnly(choice, `cpu (${noGpuPath})`);
     fail('GPU_E_SCORING', `${verb} --device gpu: ${noGpuPath}. On the GPU: ${GPU_SCORING_RUNS}. Use --device cpu or auto here`);

@@ -2,7 +2,12 @@
 // (scoring-worker.ts). Float32Arrays travel by structured clone; resident tensors are named by key.
 import type { MlpConfig } from '../models/mlp-classifier.ts';
 import type { LmJob, LmScoringSpec } from '../zoo/lm-scoring.ts';
+import type { StudyConfig } from '../search/study-config.ts';
 import type { AdapterDescription } from './device.ts';
+
+/** What the gradient thread builds a zoo study's differentiable problem from (as ZooProblem does). */
+export type GradientStudy = Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name' | 'experts'>;
+export type GradientMethod = 'coordinate' | 'vertex' | 'entropyAndGrad' | 'alignment';
 
 export interface WireTensor {
   name: string;
@@ -32,10 +37,15 @@ export type ScoringRequest =
   | { op: 'drop'; prefix: string }
   | { op: 'mlp'; config: MlpConfig; params: WireTensor[]; runs: MlpRun[] }
   | { op: 'lm'; spec: LmScoringSpec; params: WireTensor[]; jobs: WireLmJob[] }
+  | { op: 'grad-open'; id: number; dir: string; study: GradientStudy; source: string }
+  | { op: 'grad'; id: number; method: GradientMethod; args: unknown[] }
+  | { op: 'grad-close'; id: number }
   /** Tests: the thread exits at once (a crash), or its device is destroyed (a lost device). */
   | { op: 'crash' }
-  | { op: 'lose' };
+  | { op: 'lose' }
+  /** Tests: a request that is never answered (a hung driver). */
+  | { op: 'hang' };
 
 export type ScoringAnswer =
-  | { ok: true; adapter?: AdapterDescription; cpu?: string; logits?: Float32Array[]; values?: number[] }
+  | { ok: true; adapter?: AdapterDescription; cpu?: string; logits?: Float32Array[]; values?: number[]; result?: unknown }
   | { ok: false; error: { message: string; code?: string; stack?: string } };

@@ -15,7 +15,8 @@ import type { HostParams } from '../merge/host-merge.ts';
 import type { MlpConfig } from '../models/mlp-classifier.ts';
 import type { LmJob, LmScoringSpec } from '../zoo/lm-scoring.ts';
 import type { AdapterDescription } from './device.ts';
-import type { MlpRun, ScoringAnswer, ScoringRequest, WireLmJob, WireTensor } from './scoring-protocol.ts';
+import type { AlignmentOptions, GradientProblem, UnsupervisedLossOptions } from '../search/optimizer.ts';
+import type { GradientMethod, GradientStudy, MlpRun, ScoringAnswer, ScoringRequest, WireLmJob, WireTensor } from './scoring-protocol.ts';
 
 /** A forward pass that has not answered in this long has hung (the thread is alive but stuck). */
 export const ANSWER_TIMEOUT_MS = 15 * 60_000;
@@ -43,6 +44,64 @@ export interface MlpTaskRows {
 }
 
 let nextScope = 1;
+let nextGradient = 1;
+
+/**
+ * The gradient optimizers' problem (AdaMerging, Frank-Wolfe) on the GPU: the scoring thread loads the
+ * zoo, builds the study's differentiable merge and losses on tfjs' webgpu backend, and answers each
+ * call (autograd there, `await data()`); this side is the synchronous GradientProblem they use.
+ */
+class GpuGradientProblem implements GradientProblem {
+  readonly models: number;
+  readonly tasks: string[];
+  readonly units: number;
+  readonly lambda: number;
+  private readonly id = nextGradient++;
+  private closed = false;
+
+  constructor(
+    private readonly call: (req: ScoringRequest) => unknown,
+    dir: string,
+    study: GradientStudy,
+    source: string,
+  ) {
+    const info = call({ op: 'grad-open', id: this.id, dir, study, source }) as { models: number; tasks: string[]; units: number; lambda: number };
+    this.models = info.models;
+    this.tasks = info.tasks;
+    this.units = info.units;
+    this.lambda = info.lambda;
+  }
+
+  private ask(method: GradientMethod, args: unknown[]): unknown {
+    return this.call({ op: 'grad', id: this.id, method, args });
+  }
+
+  coordinate(model: number, unit: number): number {
+    return this.ask('coordinate', [model, unit]) as number;
+  }
+
+  vertex(model: number): number[] {
+    return this.ask('vertex', [model]) as number[];
+  }
+
+  entropyAndGrad(x: number[], batch: number, sampleSeed: number, options?: UnsupervisedLossOptions): { loss: number; grad: number[] } {
+    return this.ask('entropyAndGrad', [x, batch, sampleSeed, options]) as { loss: number; grad: number[] };
+  }
+
+  alignment(x: number[], options: AlignmentOptions): { loss: number; cosine: number[][] } {
+    return this.ask('alignment', [x, options]) as { loss: number; cosine: number[][] };
+  }
+
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.call({ op: 'grad-close', id: this.id });
+    } catch {
+      // the thread is gone: nothing is held
+    }
+  }
+}
 
 export class GpuScoring {
   readonly adapter: AdapterDescription;
@@ -135,6 +194,14 @@ export class GpuScoring {
     return this.ask({ op: 'lm', spec, params: wire(params), jobs: wj }).values!;
   }
 
+  /**
+   * A zoo study's gradient problem computed on the GPU (see GpuGradientProblem): `dir` is the zoo
+   * folder, `study` the config fields ZooProblem reads.
+   */
+  gradientProblem(dir: string, study: GradientStudy, source: string): GradientProblem & { dispose(): void } {
+    return new GpuGradientProblem((req) => this.ask(req).result, dir, study, source);
+  }
+
   /** Release the data kept under keys starting with `prefix`. */
   drop(prefix: string): void {
     if (this.closed || Atomics.load(this.signal, 1) !== 0) return;
@@ -142,13 +209,13 @@ export class GpuScoring {
     this.ask({ op: 'drop', prefix });
   }
 
-  /** Tests: make the thread exit (a crash) or destroy its device (a lost device). */
-  simulate(what: 'crash' | 'lose'): void {
+  /** Tests: make the thread exit (a crash), destroy its device (a lost device), or never answer (a hang). */
+  simulate(what: 'crash' | 'lose' | 'hang'): void {
     if (what === 'crash') {
       this.port.postMessage({ op: 'crash' } satisfies ScoringRequest);
       return;
     }
-    this.ask({ op: 'lose' });
+    this.ask({ op: what });
   }
 
   /** One line for logs and the study: `gpu: <adapter> (<backend>)`. */

@@ -13,6 +13,8 @@ import { runReadsAsync } from '../models/reads.ts';
 import { lmJobValuesReads, type LmJob } from '../zoo/lm-scoring.ts';
 import { openDevice, type GpuContext } from './device.ts';
 import type { ScoringAnswer, ScoringRequest, WireTensor } from './scoring-protocol.ts';
+import type { DifferentiableZoo } from '../search/differentiable-zoo.ts';
+import type { AlignmentOptions, UnsupervisedLossOptions } from '../search/optimizer.ts';
 
 const { port, signal } = workerData as { port: MessagePort; signal: Int32Array };
 const require = createRequire(import.meta.url);
@@ -21,6 +23,8 @@ let ctx: GpuContext | undefined;
 const resident = new Map<string, tf.Tensor>();
 const residentExamples = new Map<string, LmJob['examples']>();
 let lost: Promise<never> | undefined;
+/** The differentiable problems of gradient studies (AdaMerging, Frank-Wolfe), by id. */
+const gradients = new Map<number, { problem: { close(): void }; g: DifferentiableZoo }>();
 
 function answer(a: ScoringAnswer): void {
   // Copied, not transferred: a backend may hand out views of its own buffers.
@@ -133,6 +137,33 @@ async function handle(req: ScoringRequest): Promise<ScoringAnswer> {
     case 'lose':
       ctx.device.destroy();
       return { ok: true };
+    case 'hang':
+      return new Promise<ScoringAnswer>(() => {});
+    case 'grad-open': {
+      // The zoo is loaded here too, and the study's differentiable problem built on this thread's
+      // backend: the base and task vectors stay on the GPU for every gradient step.
+      const { ZooProblem } = await import('../search/zoo-problem.ts');
+      const { familyOfDir } = await import('../zoo/registry.ts');
+      const problem = new ZooProblem(familyOfDir(req.dir).load(req.dir), req.study, req.source);
+      const g = problem.gradient;
+      gradients.set(req.id, { problem, g });
+      return { ok: true, result: { models: g.models, units: g.units, lambda: g.lambda, tasks: g.tasks } };
+    }
+    case 'grad': {
+      const held = gradients.get(req.id);
+      if (!held) throw new Error(`the GPU scoring thread holds no gradient problem ${req.id}`);
+      const { g } = held;
+      const a = req.args;
+      if (req.method === 'coordinate') return { ok: true, result: g.coordinate(a[0] as number, a[1] as number) };
+      if (req.method === 'vertex') return { ok: true, result: g.vertex(a[0] as number) };
+      if (req.method === 'entropyAndGrad') return { ok: true, result: await g.entropyAndGradAsync(a[0] as number[], a[1] as number, a[2] as number, a[3] as UnsupervisedLossOptions | undefined) };
+      return { ok: true, result: await g.alignmentAsync(a[0] as number[], a[1] as AlignmentOptions) };
+    }
+    case 'grad-close': {
+      gradients.get(req.id)?.problem.close();
+      gradients.delete(req.id);
+      return { ok: true };
+    }
     case 'mlp':
       return mlp(req);
     case 'lm':

@@ -90,7 +90,8 @@ export function optimizerContext(config: StudyConfig, problem: Problem, optimize
     seed: config.seed,
     budget: plannedTrials ?? 1_000_000,
     settings,
-    gradient: optimizer.family === 'gradient' ? problem.gradient : undefined,
+    // A zoo study scored on the GPU takes its gradients there too.
+    gradient: optimizer.family === 'gradient' ? (problem instanceof ZooProblem ? problem.gradientProblem : problem.gradient) : undefined,
   };
   if (optimizer.family === 'gradient' && problem.space.layerSwap) {
     fail('SEARCH_E_OPTIMIZER', `${source}: ${optimizer.name} follows gradients, but which expert supplies a layer is a discrete choice; search a layer_swap space with random, grid, cmaes, nsga2 or map`);

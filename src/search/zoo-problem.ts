@@ -11,6 +11,7 @@ import type { EvalSplit, LoadedZoo, ZooScorer } from '../zoo/family.ts';
 import { ensureZoo, familyOfDir, selectExperts } from '../zoo/registry.ts';
 import { DifferentiableZoo } from './differentiable-zoo.ts';
 import type { Evaluation, Problem } from './problem.ts';
+import type { GradientProblem } from './optimizer.ts';
 import { SearchSpace } from './space.ts';
 import { resolveZooObjectives, type StudyConfig, type ZooObjective } from './study-config.ts';
 
@@ -23,6 +24,10 @@ export class ZooProblem implements Problem {
   readonly seed: number;
   private readonly scorer: ZooScorer;
   private differentiable?: DifferentiableZoo;
+  private gpuGradient?: GradientProblem & { dispose(): void };
+  private readonly gpu?: GpuScoring;
+  private readonly study: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name' | 'experts'>;
+  private readonly source: string;
   /** The zoo narrowed to the experts the study merges (its config's `experts`, else the zoo's default). */
   readonly zoo: LoadedZoo;
 
@@ -32,6 +37,9 @@ export class ZooProblem implements Problem {
     source = 'study config',
     gpu?: GpuScoring,
   ) {
+    this.gpu = gpu;
+    this.study = { space: config.space, objectives: config.objectives, samples: config.samples, seed: config.seed, name: config.name, experts: config.experts };
+    this.source = source;
     let zoo = selectExperts(loaded, config.experts, source);
     this.tensors = zoo.mergedTensors;
     this.seed = config.seed;
@@ -71,6 +79,16 @@ export class ZooProblem implements Problem {
     return this.differentiable;
   }
 
+  /**
+   * What the gradient optimizers use: with a GPU scorer, the differentiable problem built and run on
+   * the GPU scoring thread (same zoo, space and seed); else `gradient`.
+   */
+  get gradientProblem(): GradientProblem {
+    if (!this.gpu) return this.gradient;
+    this.gpuGradient ??= this.gpu.gradientProblem(path.resolve(this.zoo.dir), this.study, this.source);
+    return this.gpuGradient;
+  }
+
   async evaluate(x: number[]): Promise<Evaluation> {
     // Tensor by tensor with a turn of the event loop between them, so the trial's heartbeat fires.
     const merged = await mergeHostParamsYielding(this.zoo, this.tensors, this.space.method, (name) => this.space.paramsFor(x, name), { seed: this.seed, checkFinite: true });
@@ -84,6 +102,7 @@ export class ZooProblem implements Problem {
 
   close(): void {
     this.differentiable?.dispose();
+    this.gpuGradient?.dispose();
     this.scorer.close();
   }
 }
