@@ -28,17 +28,23 @@ const flag = (name: string): string | undefined => {
 interface Side {
   candidatesPerSec: number;
   scoringSecs: number;
+  /** AdaMerging steps (entropy and its gradient in x, `--batch` samples per task) per second. */
+  stepsPerSec: number;
   line: string;
   values: number[][];
+  losses: number[];
 }
 
-async function measure(zooDir: string, objectives: string, samples: number, candidates: number[][], where: 'cpu' | 'gpu'): Promise<Side> {
+async function measure(zooDir: string, objectives: string, samples: number, n: number, where: 'cpu' | 'gpu'): Promise<Side> {
   const config = parseStudyConfig(
-    `name: bench\nseed: 5\nzoo: ${JSON.stringify(zooDir)}\nspace:\n  method: task_arithmetic\n  parameters:\n    weight: {low: 0, high: 1}\nobjectives:\n${objectives}\nsamples: ${samples}\noptimizer: random\nbudget: {trials: 1}\n`,
+    `name: bench\nseed: 5\nzoo: ${JSON.stringify(zooDir)}\nspace:\n  method: task_arithmetic\n  granularity: tensor\n  parameters:\n    weight: {low: 0, high: 1}\nobjectives:\n${objectives}\nsamples: ${samples}\noptimizer: random\nbudget: {trials: 1}\n`,
     'bench',
   );
   const device = scoringDevice(where, 'bench');
   const problem = new ZooProblem(familyOfDir(zooDir).load(zooDir), config, 'bench', device.gpu);
+  // The same random candidates on both sides (one seed), in [0.1, 0.6).
+  const rand = seededRandom(11);
+  const candidates = Array.from({ length: n + 1 }, () => Array.from({ length: problem.space.dim }, () => 0.1 + 0.5 * rand()));
   try {
     const values: number[][] = [];
     // Warm-up: the first candidate uploads the evaluation data and compiles the shaders.
@@ -52,7 +58,16 @@ async function measure(zooDir: string, objectives: string, samples: number, cand
       scoring += (performance.now() - s0) / 1000;
     }
     const secs = (performance.now() - t0) / 1000;
-    return { candidatesPerSec: (candidates.length - 1) / secs, scoringSecs: scoring / (candidates.length - 1), line: device.line, values };
+    // Gradient steps: the entropy objective and its gradient at each candidate (one warm-up).
+    const g = problem.gradientProblem;
+    const batch = Number(flag('--batch') ?? 16);
+    const xs = candidates;
+    g.entropyAndGrad(xs[0]!, batch, 1);
+    const losses: number[] = [];
+    const g0 = performance.now();
+    for (const x of xs.slice(1)) losses.push(g.entropyAndGrad(x, batch, 1).loss);
+    const gradSecs = (performance.now() - g0) / 1000;
+    return { candidatesPerSec: (candidates.length - 1) / secs, scoringSecs: scoring / (candidates.length - 1), stepsPerSec: (xs.length - 1) / gradSecs, line: device.line, values, losses };
   } finally {
     problem.close();
     device.close();
@@ -80,7 +95,6 @@ export async function benchScoring(): Promise<void> {
       lm = path.join(root, 'skills4');
       if (!fs.existsSync(path.join(lm, 'manifest.json'))) buildSkills4({ out: lm, seed: 1, tiny: true, onLog: (l) => process.stderr.write(`${l}\n`) });
     }
-    const rand = seededRandom(11);
     const zoos = [
       { name: 'mnist8 (tiny)', dir: mnist, objectives: '  - {tasks: all, evaluator: accuracy}\n  - {tasks: all, evaluator: cross_entropy}\n', samples: Number(flag('--samples') ?? 200) },
       { name: 'skills4 (tiny LM)', dir: lm, objectives: '  - {tasks: all, evaluator: exact_match}\n  - {tasks: all, evaluator: token_loss}\n  - {tasks: all, evaluator: prompt_entropy}\n', samples: Number(flag('--lm-samples') ?? 16) },
@@ -88,18 +102,17 @@ export async function benchScoring(): Promise<void> {
     const rows: string[] = [];
     let adapter = '';
     for (const z of zoos) {
-      const experts = familyOfDir(z.dir).load(z.dir).expertNames.length;
-      const candidates = Array.from({ length: n + 1 }, () => Array.from({ length: experts }, () => rand()));
-      const cpu = await measure(z.dir, z.objectives, z.samples, candidates, 'cpu');
-      const gpu = await measure(z.dir, z.objectives, z.samples, candidates, 'gpu');
+      const cpu = await measure(z.dir, z.objectives, z.samples, n, 'cpu');
+      const gpu = await measure(z.dir, z.objectives, z.samples, n, 'gpu');
       adapter = gpu.line;
       rows.push(
-        `${z.name.padEnd(20)} ${String(z.samples).padStart(7)} ${cpu.candidatesPerSec.toFixed(2).padStart(10)} ${gpu.candidatesPerSec.toFixed(2).padStart(10)} ${(gpu.candidatesPerSec / cpu.candidatesPerSec).toFixed(2).padStart(9)}   ${(cpu.scoringSecs * 1000).toFixed(0).padStart(9)} ${(gpu.scoringSecs * 1000).toFixed(0).padStart(9)}   ${maxRelDiff(cpu.values, gpu.values).toExponential(1)}`,
+        `${z.name.padEnd(20)} ${String(z.samples).padStart(7)} ${cpu.candidatesPerSec.toFixed(2).padStart(10)} ${gpu.candidatesPerSec.toFixed(2).padStart(10)} ${(gpu.candidatesPerSec / cpu.candidatesPerSec).toFixed(2).padStart(9)}   ${(cpu.scoringSecs * 1000).toFixed(0).padStart(12)} ${(gpu.scoringSecs * 1000).toFixed(0).padStart(12)}   ${maxRelDiff(cpu.values, gpu.values).toExponential(1).padStart(13)}   ${cpu.stepsPerSec.toFixed(2).padStart(9)} ${gpu.stepsPerSec.toFixed(2).padStart(9)} ${(gpu.stepsPerSec / cpu.stepsPerSec).toFixed(2).padStart(9)}   ${maxRelDiff([cpu.losses], [gpu.losses]).toExponential(1)}`,
       );
     }
-    console.log(`\nGPU scoring benchmark: ${n} random task_arithmetic candidates per zoo after one warm-up, merged on the CPU either way`);
+    console.log(`\nGPU scoring benchmark: ${n} random task_arithmetic candidates per zoo after one warm-up, merged on the CPU either way;`);
+    console.log(`then ${n} AdaMerging gradient steps (entropy of ${Number(flag('--batch') ?? 16)} samples per task and its gradient, tensor granularity: merge, loss and autograd on the device)`);
     console.log(`adapter: ${adapter}`);
-    console.log('zoo                  samples   CPU c/s    GPU c/s  GPU / CPU   CPU ms/score GPU ms/score   max rel. diff');
+    console.log('zoo                  samples   CPU c/s    GPU c/s  GPU / CPU   CPU ms/score GPU ms/score   max rel. diff   CPU st/s  GPU st/s GPU / CPU   loss rel. diff');
     for (const r of rows) console.log(r);
   } finally {
     if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });
