@@ -2,12 +2,12 @@
 // build the problem and the optimizer, recover trials of killed workers, run the trial loop (in
 // this process and, with several workers, in child processes on the same database), and report
 // the Pareto set of the completed trials.
-import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { didYouMean } from '../closest-name.ts';
 import { fail, MergeSearchError } from '../errors.ts';
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import { BIN_PATH } from '../package-root.ts';
 import { StudyStore, parseLocation, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
