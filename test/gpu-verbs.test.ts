@@ -148,6 +148,32 @@ describe.skipIf(SKIP)('search and eval --device gpu', () => {
     }
   });
 
+  it('under auto a GPU that fails mid-study hands the scoring to the CPU with a warning; under gpu the candidate fails with the coded error', async () => {
+    await requireGpu();
+    const config = parseStudyConfig(STUDY, 'ties.yaml', { dir: tmp.dir });
+    const { ZooProblem } = await import('../src/search/zoo-problem.ts');
+    const onCpu = ZooProblem.fromConfig(config);
+    const warnings: string[] = [];
+    const auto = scoringDevice('gpu', 'search');
+    const strict = scoringDevice('gpu', 'search');
+    const withFallback = ZooProblem.fromConfig(config, undefined, undefined, auto.gpu, (why) => warnings.push(why));
+    const without = ZooProblem.fromConfig(config, undefined, undefined, strict.gpu);
+    try {
+      const x = Array.from({ length: onCpu.space.dim }, (_, i) => 0.3 + 0.1 * (i % 5));
+      const want = (await onCpu.evaluate(x)).values;
+      expect((await withFallback.evaluate(x)).values.map((v) => Math.round(v * 60))).toEqual(want.map((v) => Math.round(v * 60)));
+      auto.gpu!.simulate('crash');
+      strict.gpu!.simulate('crash');
+      expect((await withFallback.evaluate(x)).values).toEqual(want);
+      expect(warnings).toEqual([expect.stringMatching(/^GPU_E_WORKER: the GPU scoring thread exited/)]);
+      await expect(without.evaluate(x)).rejects.toThrow(/GPU_E_WORKER: the GPU scoring thread exited/);
+    } finally {
+      for (const p of [onCpu, withFallback, without]) p.close();
+      auto.close();
+      strict.close();
+    }
+  });
+
   it("eval --device gpu prints the CPU's scores and the adapter", () => {
     const args = ['eval', '--model', path.join(tmp.dir, 'zoo', 'base'), '--zoo', path.join(tmp.dir, 'zoo'), '--samples', '50', '--json'];
     const cpu = runCli([...args, '--device', 'cpu']);

@@ -68,9 +68,9 @@ export interface RunStudyResult {
   baselineNote?: string;
 }
 
-export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string, gpu?: GpuScoring): Problem {
+export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string, gpu?: GpuScoring, onGpuFailure?: (why: string) => void): Problem {
   if (config.zoo === undefined) return CommandProblem.fromConfig(config, source);
-  return ZooProblem.fromConfig(config, log, source, gpu);
+  return ZooProblem.fromConfig(config, log, source, gpu, onGpuFailure);
 }
 
 /**
@@ -155,7 +155,9 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       log(`there is no study "${config.name}" in ${redactUrl(o.db)} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
-    problem = buildProblem(config, log, source, o.device?.gpu);
+    // Under auto a GPU that fails mid-study hands the scoring to the CPU (a warning); under gpu the trial fails.
+    const onGpuFailure = o.device?.choice === 'auto' ? (why: string) => log(`warning: scoring on the GPU failed (${why}); scoring on the CPU from here on`) : undefined;
+    problem = buildProblem(config, log, source, o.device?.gpu, onGpuFailure);
     // prefer.weights name objectives, known only now (`tasks: all` expands against the zoo).
     const rule = recommendRule(problem.objectives, config.prefer, defaultScale(config.objectives), source);
     const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;

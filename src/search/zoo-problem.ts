@@ -5,6 +5,7 @@
 // compare). The family decides everything model-specific; this file knows none of it.
 import path from 'node:path';
 import { fail } from '../errors.ts';
+import { isGpuError } from '../gpu/device.ts';
 import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import { mergeHostParams, mergeHostParamsYielding, type HostParams } from '../merge/host-merge.ts';
 import type { EvalSplit, LoadedZoo, ZooScorer } from '../zoo/family.ts';
@@ -22,7 +23,9 @@ export class ZooProblem implements Problem {
   readonly tensors: string[];
   /** Seed of the random merge methods (dare_*, della*) and of the subsample: the study's, as export uses it too. */
   readonly seed: number;
-  private readonly scorer: ZooScorer;
+  private scorer: ZooScorer;
+  /** Under --device auto: called when GPU scoring fails, after which the CPU scores (see score). */
+  private onGpuFailure?: (why: string) => void;
   private differentiable?: DifferentiableZoo;
   private gpuGradient?: GradientProblem & { dispose(): void };
   private readonly gpu?: GpuScoring;
@@ -36,7 +39,9 @@ export class ZooProblem implements Problem {
     config: Pick<StudyConfig, 'space' | 'objectives' | 'samples' | 'seed' | 'name' | 'experts'>,
     source = 'study config',
     gpu?: GpuScoring,
+    onGpuFailure?: (why: string) => void,
   ) {
+    this.onGpuFailure = onGpuFailure;
     this.gpu = gpu;
     this.study = { space: config.space, objectives: config.objectives, samples: config.samples, seed: config.seed, name: config.name, experts: config.experts };
     this.source = source;
@@ -63,9 +68,9 @@ export class ZooProblem implements Problem {
   }
 
   /** The study's zoo (a built-in zoo is built first when missing), loaded by its family. */
-  static fromConfig(config: StudyConfig, onLog?: (line: string) => void, source?: string, gpu?: GpuScoring): ZooProblem {
+  static fromConfig(config: StudyConfig, onLog?: (line: string) => void, source?: string, gpu?: GpuScoring, onGpuFailure?: (why: string) => void): ZooProblem {
     const dir = ensureZoo(config.zoo!, { onLog });
-    return new ZooProblem(familyOfDir(dir).load(dir), config, source, gpu);
+    return new ZooProblem(familyOfDir(dir).load(dir), config, source, gpu, onGpuFailure);
   }
 
   /** The merged tensors for coefficients x (host arrays), with the exact merge-method code. */
@@ -97,7 +102,18 @@ export class ZooProblem implements Problem {
 
   /** Values of `objectives` (objectives of this zoo) for a merged model or a whole checkpoint's tensors. */
   score(params: HostParams, objectives: readonly ZooObjective[], splitOverride?: EvalSplit): Evaluation {
-    return this.scorer.score(params, objectives, splitOverride);
+    try {
+      return this.scorer.score(params, objectives, splitOverride);
+    } catch (e) {
+      // Under --device auto a GPU failure (device lost, thread crashed, out of memory) moves the
+      // rest of the study's scoring to the CPU, with the reason said once; under gpu it fails.
+      if (!this.onGpuFailure || !isGpuError(e)) throw e;
+      this.onGpuFailure(e.message);
+      this.onGpuFailure = undefined;
+      this.scorer.close();
+      this.scorer = this.zoo.scorer({ samples: this.study.samples, seed: this.seed });
+      return this.scorer.score(params, objectives, splitOverride);
+    }
   }
 
   close(): void {
