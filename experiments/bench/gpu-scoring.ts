@@ -1,11 +1,13 @@
-// npm run bench:gpu -- --scoring [--mnist8 DIR] [--lm DIR] [--candidates N] [--samples N] [--keep DIR]
+// npm run bench:gpu -- --scoring [--mnist8 DIR] [--lm DIR] [--candidates N] [--samples N] [--lm-samples N] [--batch N] [--keep DIR]
 // Candidates per second scored on the GPU (search --device gpu: tfjs' webgpu backend in the GPU
 // scoring thread) against the CPU path (--device cpu: the wasm forward passes), on the same zoo, the
 // same seeded subsample and the same random candidates, in one run: a tiny mnist8 zoo (8 tasks,
 // accuracy and cross-entropy) and a tiny language-model zoo (skills4: exact match, token loss,
 // prompt entropy). A candidate is merged on the CPU either way (the exact merge-method code), so
-// both the whole candidate and the scoring alone are timed. The first candidate of each side is a
-// warm-up (uploads, shader compilation) and is not counted. Zoos are built tiny in a temporary
+// both the whole candidate and the scoring alone are timed. Then AdaMerging gradient steps per
+// second (entropy of --batch samples per task and its gradient; on the GPU the merge, losses and
+// autograd run there). The first candidate and step of each side are a warm-up (uploads, shader
+// compilation) and are not counted; the largest relative differences GPU vs CPU are printed too. Zoos are built tiny in a temporary
 // folder unless given (--mnist8, --lm: existing zoo folders); a tiny skills4 build takes minutes.
 import fs from 'node:fs';
 import os from 'node:os';
