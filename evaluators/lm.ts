@@ -2,7 +2,8 @@
 // and perplexity of reference answers, and prediction entropy on unlabelled prompts. They take a
 // Llama-family parameter map (merged or not) and its config; tokenisation is the caller's.
 import * as tf from '@tensorflow/tfjs';
-import { llamaGenerate, llamaLogits, llamaScore, type LlamaParams } from '../src/models/llama.ts';
+import { llamaGenerateReads, llamaLogits, llamaScoreReads, type LlamaParams } from '../src/models/llama.ts';
+import { runReadsSync, type Reads } from '../src/models/reads.ts';
 import type { LlamaConfig } from '../src/models/llama-config.ts';
 
 export interface LmExample {
@@ -43,6 +44,11 @@ export function exactMatch(params: LlamaParams, config: LlamaConfig, examples: L
  * tokens are causal, so a longer generation only appends to them.
  */
 export function exactMatchGroups(params: LlamaParams, config: LlamaConfig, groups: LmExample[][], o: ExactMatchOptions): ExactMatchResult[] {
+  return runReadsSync(exactMatchGroupsReads(params, config, groups, o));
+}
+
+/** exactMatchGroups as a generator of the tensors it reads (src/models/reads.ts). */
+export function* exactMatchGroupsReads(params: LlamaParams, config: LlamaConfig, groups: LmExample[][], o: ExactMatchOptions): Reads<ExactMatchResult[]> {
   groups.forEach((g, i) => {
     if (g.length === 0) throw new Error(`exactMatch needs at least one example (list ${i} is empty)`);
   });
@@ -54,7 +60,7 @@ export function exactMatchGroups(params: LlamaParams, config: LlamaConfig, group
   for (let i = 0; i < flat.length; i += size) {
     const chunk = flat.slice(i, i + size);
     const steps = Math.max(...chunk.map((r) => maxNew[r.gi]!));
-    const out = llamaGenerate(params, config, chunk.map((r) => r.e.prompt), steps, { eos: o.stop });
+    const out = yield* llamaGenerateReads(params, config, chunk.map((r) => r.e.prompt), steps, { eos: o.stop });
     out.forEach((all, b) => {
       const ids = all.slice(0, maxNew[chunk[b]!.gi]!);
       const cut = ids.findIndex((t) => stop.has(t));
@@ -92,8 +98,13 @@ export function tokenLoss(params: LlamaParams, config: LlamaConfig, examples: Lm
  * examples of similar length whatever list they come from), summed per list in example order.
  */
 export function tokenLossGroups(params: LlamaParams, config: LlamaConfig, groups: LmExample[][], o: { suffix?: number[]; batchSize?: number } = {}): TokenLossResult[] {
+  return runReadsSync(tokenLossGroupsReads(params, config, groups, o));
+}
+
+/** tokenLossGroups as a generator of the tensors it reads (src/models/reads.ts). */
+export function* tokenLossGroupsReads(params: LlamaParams, config: LlamaConfig, groups: LmExample[][], o: { suffix?: number[]; batchSize?: number } = {}): Reads<TokenLossResult[]> {
   const flat = groups.flat();
-  const scores = llamaScore(params, config, flat.map((e) => ({ input: e.prompt, target: [...e.answer, ...(o.suffix ?? [])] })), { batchSize: o.batchSize ?? 64 });
+  const scores = yield* llamaScoreReads(params, config, flat.map((e) => ({ input: e.prompt, target: [...e.answer, ...(o.suffix ?? [])] })), { batchSize: o.batchSize ?? 64 });
   let at = 0;
   return groups.map((g) => {
     let ll = 0;
@@ -126,6 +137,11 @@ export function promptEntropy(params: LlamaParams, config: LlamaConfig, prompts:
 
 /** promptEntropy of several prompt lists at once: the batches run over the concatenated lists, the means are per list. */
 export function promptEntropyGroups(params: LlamaParams, config: LlamaConfig, groups: number[][][], o: EntropyOptions = {}): number[] {
+  return runReadsSync(promptEntropyGroupsReads(params, config, groups, o));
+}
+
+/** promptEntropyGroups as a generator of the tensors it reads (src/models/reads.ts). */
+export function* promptEntropyGroupsReads(params: LlamaParams, config: LlamaConfig, groups: number[][][], o: EntropyOptions = {}): Reads<number[]> {
   groups.forEach((g, i) => {
     if (g.length === 0) throw new Error(`promptEntropy needs at least one prompt (list ${i} is empty)`);
   });
@@ -144,8 +160,12 @@ export function promptEntropyGroups(params: LlamaParams, config: LlamaConfig, gr
       const logP = tf.logSoftmax(llamaLogits(params, config, ids), -1);
       return tf.neg(tf.sum(tf.mul(tf.exp(logP), logP), -1));
     });
-    const values = ent.dataSync();
-    ent.dispose();
+    let values: ArrayLike<number>;
+    try {
+      values = yield ent;
+    } finally {
+      ent.dispose();
+    }
     chunk.forEach((p, b) => {
       const g = owner[i + b]!;
       const from = all ? 0 : p.length - 1;

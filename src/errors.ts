@@ -44,9 +44,10 @@ export const ErrorCodes = {
   // GPU merge kernels (--device gpu, through WebGPU/Dawn)
   GPU_E_NO_ADAPTER: '--device gpu found no WebGPU adapter, or the adapter would not open a device',
   GPU_E_OUT_OF_MEMORY: 'the GPU cannot hold the buffers a merge needs',
-  GPU_E_DEVICE_LOST: 'the GPU device was lost during a merge (no output is kept)',
+  GPU_E_DEVICE_LOST: 'the GPU device was lost during a merge or scoring (no output is kept)',
+  GPU_E_WORKER: 'the GPU scoring thread crashed or stopped answering',
   GPU_E_METHOD: 'the merge method (or one of its settings) has no GPU kernel',
-  GPU_E_SCORING: 'this verb cannot score models on the GPU yet (--device gpu)',
+  GPU_E_SCORING: 'this verb has no GPU path (zoo build trains on the CPU only; --device gpu)',
   // models
   MODEL_E_PARAMS: 'an input or task does not fit the model config (unknown task, wrong input width)',
   // evaluators

@@ -1,4 +1,5 @@
 // npm run bench:gpu [-- --hidden N [--layers L]] [-- --llama 1b] [-- --experts T] [-- --threads N] [-- --methods a,b] [-- --keep DIR]
+// npm run bench:gpu -- --scoring [...]: candidates/s scored on the GPU vs the CPU instead (gpu-scoring.ts).
 // Merge speed on the GPU (--device gpu: whatever adapter Dawn offers, the software one included)
 // against the CPU path and a baseline measured in the same run that only reads every input
 // tensor and writes one output of the same size. Generates a base and T experts (bf16,
@@ -129,4 +130,5 @@ async function parent(): Promise<void> {
 }
 
 if (args[0] === '--child') await child(args[1]!, flag('--root')!, Number(flag('--threads')));
+else if (args.includes('--scoring')) await (await import('./gpu-scoring.ts')).benchScoring();
 else await parent();

@@ -11,7 +11,8 @@
 #
 # Then: prints the adapter (fails if it is a software one), runs the GPU tests on it, and runs
 # npm run bench:gpu (BENCH_ARGS, default: the 1 GB-per-checkpoint family; e.g.
-# BENCH_ARGS="--llama 1b --methods ties_elect" for the 3 × 1.1 B bf16 merge).
+# BENCH_ARGS="--llama 1b --methods ties_elect" for the 3 × 1.1 B bf16 merge), then
+# npm run bench:gpu -- --scoring (candidates/s and gradient steps/s, GPU vs CPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,6 +37,10 @@ echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-(unset: the default ICD search)}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi not found"
 
 npx tsx experiments/gpu/adapter.ts --require-hardware
-CI=true npx vitest run test/gpu-device.test.ts test/gpu-combine.test.ts test/gpu-merge.test.ts test/gpu-statistics.test.ts
+CI=true npx vitest run test/gpu-device.test.ts test/gpu-combine.test.ts test/gpu-merge.test.ts test/gpu-statistics.test.ts test/gpu-scoring.test.ts
 # shellcheck disable=SC2086
 npm run bench:gpu -- ${BENCH_ARGS:-}
+# Scoring and gradient steps on the GPU vs the CPU (builds a tiny mnist8 and a tiny skills4 zoo
+# first unless SCORING_BENCH_ARGS names them: --mnist8 DIR --lm DIR).
+# shellcheck disable=SC2086
+npm run bench:gpu -- --scoring ${SCORING_BENCH_ARGS:-}

@@ -21,31 +21,36 @@ export function registerEval(program: Command): void {
     .option('--sample-seed <n>', 'seed for --samples', '0')
     .option('--expert-heads', 'score each task through its zoo expert\'s head (classifier zoos; for merged backbones)')
     .option('--json', 'print JSON')
-    .option('--device <device>', `where scoring runs: ${DEVICE_CHOICES.join(', ')} (scoring has no GPU path yet: gpu is GPU_E_SCORING, auto scores on the CPU)`, 'auto')
+    .option('--device <device>', `where scoring runs: ${DEVICE_CHOICES.join(', ')} (gpu: the forward passes on the GPU; auto: a real GPU if present, else the CPU)`, 'auto')
     .action(async (o: { model: string; zoo: string; split: string; backend: string; samples?: string; sampleSeed: string; expertHeads?: boolean; json?: boolean; device: string }) => {
       const { scoringDevice } = await import('../gpu/scoring-device.ts');
       const device = scoringDevice(parseDeviceChoice(o.device), 'eval');
-      const { builtinZooDir, familyOfDir } = await import('../zoo/registry.ts');
-      const { initEngine } = await import('../tensor/engine.ts');
-      const zooDir = !fs.existsSync(o.zoo) && isBuiltinZoo(o.zoo) ? builtinZooDir(o.zoo) : o.zoo;
-      // A missing folder: "no zoo at DIR (...)", with the build command only for a built-in zoo's folder.
-      const family = familyOfDir(zooDir);
-      if (!family.splits.includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${family.splits.join(', ')} on a ${family.name} zoo, got ${o.split}`);
-      const engine = await initEngine(o.backend as BackendChoice);
-      const r = family.evalCheckpoint({
-        model: o.model,
-        zooDir,
-        split: o.split,
-        samples: o.samples === undefined ? undefined : intArg(o.samples, '--samples', 1),
-        sampleSeed: intArg(o.sampleSeed, '--sample-seed', 0),
-        expertTensors: o.expertHeads,
-      });
-      if (o.json) {
-        process.stdout.write(JSON.stringify({ model: o.model, zoo: zooDir, split: o.split, backend: engine.backend, device: device.line, ...r.json }, null, 2) + '\n');
-        return;
+      try {
+        const { builtinZooDir, familyOfDir } = await import('../zoo/registry.ts');
+        const { initEngine } = await import('../tensor/engine.ts');
+        const zooDir = !fs.existsSync(o.zoo) && isBuiltinZoo(o.zoo) ? builtinZooDir(o.zoo) : o.zoo;
+        // A missing folder: "no zoo at DIR (...)", with the build command only for a built-in zoo's folder.
+        const family = familyOfDir(zooDir);
+        if (!family.splits.includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${family.splits.join(', ')} on a ${family.name} zoo, got ${o.split}`);
+        const engine = await initEngine(o.backend as BackendChoice);
+        const r = family.evalCheckpoint({
+          model: o.model,
+          zooDir,
+          split: o.split,
+          samples: o.samples === undefined ? undefined : intArg(o.samples, '--samples', 1),
+          sampleSeed: intArg(o.sampleSeed, '--sample-seed', 0),
+          expertTensors: o.expertHeads,
+          gpu: device.gpu,
+        });
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ model: o.model, zoo: zooDir, split: o.split, backend: engine.backend, device: device.line, ...r.json }, null, 2) + '\n');
+          return;
+        }
+        process.stdout.write(`${o.model} on ${zooDir} (${o.split}, ${engine.backend} backend)\n`);
+        for (const line of r.lines) process.stdout.write(`${line}\n`);
+        process.stdout.write(`device: ${device.line}\n`);
+      } finally {
+        device.close();
       }
-      process.stdout.write(`${o.model} on ${zooDir} (${o.split}, ${engine.backend} backend)\n`);
-      for (const line of r.lines) process.stdout.write(`${line}\n`);
-      process.stdout.write(`device: ${device.line}\n`);
     });
 }

@@ -96,7 +96,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
   // A worker started by --workers: its stdin closes when the process that started it is gone.
   if (o.join && process.env[WORKER_PIPE_ENV] === '1') watchStarter(controller);
   const { scoringDevice } = await import('../gpu/scoring-device.ts');
-  const device = scoringDevice(o.device ?? 'auto', 'search');
+  const device = scoringDevice(o.device ?? 'auto', 'search', { external: config.zoo === undefined });
   const progress = new SearchProgress(config.budget.trials);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   try {
@@ -149,6 +149,7 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
     process.stdout.write(`\nview the report:   npx mergesearch serve --db ${redactUrl(o.db)}   (or: npx mergesearch report --db ${redactUrl(o.db)} --out report.html)\n`);
     return result;
   } finally {
+    device.close();
     // A --join worker keeps its handler: the forwarded copy of a Ctrl-C may arrive after its last
     // trial, and must not kill it (exit code and all) while it closes the study.
     if (!o.join) {
@@ -185,7 +186,7 @@ export function registerSearch(program: Command): void {
     .option('--quiet', 'no header or per-trial lines (the outcome and the Pareto set still print)')
     .option('--host-id <id>', `this machine's name in the study (default: $${HOST_ID_ENV}, else the host name)`)
     .option('--grace <seconds>', 'a trial whose worker sent no heartbeat for this long is failed and retried', String(STALE_HEARTBEAT_MS / 1000))
-    .option('--device <device>', `where scoring runs: ${DEVICE_CHOICES.join(', ')} (scoring has no GPU path yet: gpu is GPU_E_SCORING, auto scores on the CPU)`, 'auto')
+    .option('--device <device>', `where zoo candidates are scored: ${DEVICE_CHOICES.join(', ')} (gpu: scoring, and the gradient steps of adamerging and frank_wolfe, on the GPU; auto: a real GPU if present, else the CPU)`, 'auto')
     .action(async (file: string, o: { db: string; resume?: boolean; workers: string; join?: boolean; quiet?: boolean; hostId?: string; grace: string; device: string }) => {
       const workers = intArg(o.workers, '--workers', 1);
       const device = parseDeviceChoice(o.device);

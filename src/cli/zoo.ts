@@ -22,10 +22,10 @@ export function registerZoo(program: Command): void {
     .option('--tiny', 'a small, fast version for tests')
     .option('--seed <n>', 'seed for data splits, initialisation and batch order', '0')
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, 'auto')
-    .option('--device <device>', `where training and scoring run: ${DEVICE_CHOICES.join(', ')} (no GPU path yet: gpu is GPU_E_SCORING, auto runs on the CPU)`, 'auto')
+    .option('--device <device>', `where training and scoring run: ${DEVICE_CHOICES.join(', ')} (training runs on the CPU only: gpu is GPU_E_SCORING, auto runs on the CPU)`, 'auto')
     .action(async (name: string, o: { out?: string; tiny?: boolean; seed: string; backend: string; device: string }) => {
       const { scoringDevice } = await import('../gpu/scoring-device.ts');
-      const device = scoringDevice(parseDeviceChoice(o.device), 'zoo build');
+      const device = scoringDevice(parseDeviceChoice(o.device), 'zoo build', { trains: true });
       const { getFamily } = await import('../zoo/registry.ts');
       const family = getFamily(name);
       if (!family) {

@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fail } from '../errors.ts';
 import type { LlamaConfig } from './llama-config.ts';
+import { runReadsSync, type Reads } from './reads.ts';
 
 export type LlamaParams = Record<string, tf.Tensor>;
 
@@ -340,6 +341,11 @@ export function llamaLogits(params: LlamaParams, config: LlamaConfig, ids: numbe
  * a row stops after an eos token (which it keeps) or after maxNewTokens.
  */
 export function llamaGenerate(params: LlamaParams, config: LlamaConfig, prompts: number[][], maxNewTokens: number, options: LlamaGenerateOptions = {}): number[][] {
+  return runReadsSync(llamaGenerateReads(params, config, prompts, maxNewTokens, options));
+}
+
+/** llamaGenerate as a generator that yields each step's greedy tokens to be read (see reads.ts). */
+export function* llamaGenerateReads(params: LlamaParams, config: LlamaConfig, prompts: number[][], maxNewTokens: number, options: LlamaGenerateOptions = {}): Reads<number[][]> {
   if (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 0) fail('MODEL_E_PARAMS', `maxNewTokens must be a non-negative integer (got ${maxNewTokens})`);
   prompts.forEach((p, b) => {
     if (p.length === 0) fail('MODEL_E_PARAMS', `prompt ${b} is empty; generation needs at least one token to start from`);
@@ -392,8 +398,12 @@ export function llamaGenerate(params: LlamaParams, config: LlamaConfig, prompts:
       });
       if (cache) for (const t of [...cache.k, ...cache.v]) t.dispose();
       cache = { k: next.k, v: next.v };
-      const tokens = next.token.dataSync();
-      next.token.dispose();
+      let tokens: ArrayLike<number>;
+      try {
+        tokens = yield next.token;
+      } finally {
+        next.token.dispose();
+      }
       const fed = new Int32Array(B);
       for (let b = 0; b < B; b++) {
         if (done[b]) continue; // finished rows still run (the batch stays rectangular); their output is ignored
@@ -471,6 +481,11 @@ export function llamaTargetLogLikelihood(params: LlamaParams, config: LlamaConfi
  * `batchSize` (grouped by length). Token log-probabilities are summed in float64.
  */
 export function llamaScore(params: LlamaParams, config: LlamaConfig, batch: LlamaScoreExample[], options: LlamaScoreOptions = {}): LlamaScore[] {
+  return runReadsSync(llamaScoreReads(params, config, batch, options));
+}
+
+/** llamaScore as a generator that yields each batch's token log-probabilities to be read (see reads.ts). */
+export function* llamaScoreReads(params: LlamaParams, config: LlamaConfig, batch: LlamaScoreExample[], options: LlamaScoreOptions = {}): Reads<LlamaScore[]> {
   const size = options.batchSize ?? 8;
   if (!Number.isSafeInteger(size) || size < 1) fail('MODEL_E_PARAMS', `batchSize must be a positive integer (got ${size})`);
   const out: LlamaScore[] = batch.map((ex) => ({ logLikelihood: 0, tokens: ex.target.length }));
@@ -488,8 +503,12 @@ export function llamaScore(params: LlamaParams, config: LlamaConfig, batch: Llam
         owner = r.owner;
         return r.logp;
       });
-      const values = logp.dataSync();
-      logp.dispose();
+      let values: ArrayLike<number>;
+      try {
+        values = yield logp;
+      } finally {
+        logp.dispose();
+      }
       owner!.forEach((b, m) => (out[chunk[b]!]!.logLikelihood += values[m]!));
     }
   } finally {

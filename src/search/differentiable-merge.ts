@@ -284,13 +284,29 @@ export class DifferentiableMerge {
    * loss from the merged tensors inside one tidy scope (tensors it makes are freed).
    */
   lossAndGradInX(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): { loss: number; grad: number[] } {
+    const { value, grad } = this.valueAndGradInX(x, loss);
+    try {
+      return { loss: value.dataSync()[0]!, grad: Array.from(grad.dataSync()) };
+    } finally {
+      tf.dispose([value, grad]);
+    }
+  }
+
+  /** lossAndGradInX, read with `await data()` (backends without synchronous reads: the GPU scoring thread). */
+  async lossAndGradInXAsync(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): Promise<{ loss: number; grad: number[] }> {
+    const { value, grad } = this.valueAndGradInX(x, loss);
+    try {
+      return { loss: (await value.data())[0]!, grad: Array.from(await grad.data()) };
+    } finally {
+      tf.dispose([value, grad]);
+    }
+  }
+
+  private valueAndGradInX(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): { value: tf.Scalar; grad: tf.Tensor } {
     this.checkX(x);
     const coef = tf.tensor2d([...x], [x.length, 1]);
     try {
-      const { value, grad } = tf.tidy(() => tf.valueAndGrad((c: tf.Tensor) => loss(this.mergedTensors(c)))(coef));
-      const out = { loss: value.dataSync()[0]!, grad: Array.from(grad.dataSync()) };
-      tf.dispose([value, grad]);
-      return out;
+      return tf.tidy(() => tf.valueAndGrad((c: tf.Tensor) => loss(this.mergedTensors(c)))(coef));
     } finally {
       coef.dispose();
     }
@@ -301,17 +317,35 @@ export class DifferentiableMerge {
    * (host float32, by name): what Frank-Wolfe's oracle compares with the candidates.
    */
   lossAndGradInWeights(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): { loss: number; grads: Map<string, Float32Array> } {
-    this.checkX(x);
     const names = this.tensorNames;
-    const { value, grads } = tf.tidy(() => {
-      const merged = this.mergedTensors(tf.tensor2d([...x], [x.length, 1]));
-      return tf.valueAndGrads((...ws: tf.Tensor[]) => loss(Object.fromEntries(names.map((n, i) => [n, ws[i]!]))))(names.map((n) => merged[n]!));
-    });
+    const { value, grads } = this.valueAndGradsInWeights(x, loss);
     const out = new Map<string, Float32Array>();
     names.forEach((n, i) => out.set(n, grads[i]!.dataSync() as Float32Array));
     const result = { loss: value.dataSync()[0]!, grads: out };
     tf.dispose([value, ...grads]);
     return result;
+  }
+
+  /** lossAndGradInWeights, read with `await data()` (the GPU scoring thread). */
+  async lossAndGradInWeightsAsync(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const names = this.tensorNames;
+    const { value, grads } = this.valueAndGradsInWeights(x, loss);
+    try {
+      const out = new Map<string, Float32Array>();
+      for (const [i, n] of names.entries()) out.set(n, (await grads[i]!.data()) as Float32Array);
+      return { loss: (await value.data())[0]!, grads: out };
+    } finally {
+      tf.dispose([value, ...grads]);
+    }
+  }
+
+  private valueAndGradsInWeights(x: readonly number[], loss: (merged: Record<string, tf.Tensor>) => tf.Scalar): { value: tf.Scalar; grads: tf.Tensor[] } {
+    this.checkX(x);
+    const names = this.tensorNames;
+    return tf.tidy(() => {
+      const merged = this.mergedTensors(tf.tensor2d([...x], [x.length, 1]));
+      return tf.valueAndGrads((...ws: tf.Tensor[]) => loss(Object.fromEntries(names.map((n, i) => [n, ws[i]!]))))(names.map((n) => merged[n]!));
+    });
   }
 
   /** The merged tensors for x as host arrays (what the gradient path optimises). */

@@ -50,14 +50,23 @@ export class DifferentiableZoo implements GradientProblem {
    * gradient with respect to x. The sum, as in the AdaMerging reference (`losses += loss` per task).
    */
   entropyAndGrad(x: number[], batch: number, sampleSeed: number, options: UnsupervisedLossOptions = {}): { loss: number; grad: number[] } {
+    return this.merge.lossAndGradInX(x, this.adaptationLoss(x, batch, sampleSeed, options));
+  }
+
+  /** entropyAndGrad read with `await data()` (the GPU scoring thread). */
+  entropyAndGradAsync(x: number[], batch: number, sampleSeed: number, options: UnsupervisedLossOptions = {}): Promise<{ loss: number; grad: number[] }> {
+    return this.merge.lossAndGradInXAsync(x, this.adaptationLoss(x, batch, sampleSeed, options));
+  }
+
+  private adaptationLoss(x: number[], batch: number, sampleSeed: number, options: UnsupervisedLossOptions): (merged: Record<string, tf.Tensor>) => tf.Scalar {
     this.checkX(x);
     this.terms.checkOptions(options);
     const picks = this.tasks.map((_, i) => this.hostIndices(i, batch, sampleSeed));
-    return this.merge.lossAndGradInX(x, (merged) => {
+    return (merged) => {
       let total: tf.Scalar = tf.scalar(0);
       picks.forEach((idx, i) => (total = tf.add(total, this.terms.adaptationLoss(merged, i, idx, options))));
       return total;
-    });
+    };
   }
 
   /** The entropy objective alone (no gradient): for finite-difference checks and reports. */
@@ -77,15 +86,19 @@ export class DifferentiableZoo implements GradientProblem {
    * float32, by tensor name).
    */
   labelledLossAndGrad(x: number[], samples: number, sampleSeed: number, tasks?: number[]): { loss: number; grads: Map<string, Float32Array> } {
+    return this.merge.lossAndGradInWeights(x, this.labelledLoss(x, samples, sampleSeed, tasks));
+  }
+
+  private labelledLoss(x: number[], samples: number, sampleSeed: number, tasks?: number[]): (merged: Record<string, tf.Tensor>) => tf.Scalar {
     this.checkX(x);
     const which = tasks ?? this.tasks.map((_, i) => i);
     if (which.length === 0) throw new Error('labelledLossAndGrad needs at least one task');
     const picks = which.map((i) => this.hostIndices(i, samples, sampleSeed));
-    return this.merge.lossAndGradInWeights(x, (merged) => {
+    return (merged) => {
       let total: tf.Scalar = tf.scalar(0);
       which.forEach((i, k) => (total = tf.add(total, this.terms.labelledLoss(merged, i, picks[k]!))));
       return tf.div(total, which.length) as tf.Scalar;
-    });
+    };
   }
 
   /**
@@ -95,6 +108,13 @@ export class DifferentiableZoo implements GradientProblem {
   alignment(x: number[], o: AlignmentOptions): { loss: number; cosine: number[][] } {
     for (const c of o.candidates) this.checkX(c);
     const { loss, grads } = this.labelledLossAndGrad(x, o.samples, o.sampleSeed, o.tasks);
+    return { loss, cosine: this.merge.alignmentOf(grads, o.candidates, o.against) };
+  }
+
+  /** alignment read with `await data()` (the GPU scoring thread). */
+  async alignmentAsync(x: number[], o: AlignmentOptions): Promise<{ loss: number; cosine: number[][] }> {
+    for (const c of o.candidates) this.checkX(c);
+    const { loss, grads } = await this.merge.lossAndGradInWeightsAsync(x, this.labelledLoss(x, o.samples, o.sampleSeed, o.tasks));
     return { loss, cosine: this.merge.alignmentOf(grads, o.candidates, o.against) };
   }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { didYouMean } from '../closest-name.ts';
 import { fail, MergeSearchError } from '../errors.ts';
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import { BIN_PATH } from '../package-root.ts';
 import { StudyStore, parseLocation, redactUrl, type StudyRow, type TrialRow } from '../study/index.ts';
 import { initEngine } from '../tensor/engine.ts';
@@ -41,7 +42,7 @@ export interface RunStudyOptions {
   graceMs?: number;
   signal?: AbortSignal;
   /** `--device` and where scoring runs (src/gpu/scoring-device.ts), stored as a study attribute. */
-  device?: { choice: string; line: string };
+  device?: { choice: string; line: string; gpu?: GpuScoring };
   log?: (line: string) => void;
   onTrial?: (trial: TrialRow, seconds: number, study: StudyRow, problem: Problem) => void;
   onStart?: (study: StudyRow, problem: Problem, optimizer: Optimizer, ctx: OptimizerContext, backend: string) => void;
@@ -67,9 +68,9 @@ export interface RunStudyResult {
   baselineNote?: string;
 }
 
-export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string): Problem {
+export function buildProblem(config: StudyConfig, log?: (line: string) => void, source?: string, gpu?: GpuScoring, onGpuFailure?: (why: string) => void): Problem {
   if (config.zoo === undefined) return CommandProblem.fromConfig(config, source);
-  return ZooProblem.fromConfig(config, log, source);
+  return ZooProblem.fromConfig(config, log, source, gpu, onGpuFailure);
 }
 
 /**
@@ -89,7 +90,8 @@ export function optimizerContext(config: StudyConfig, problem: Problem, optimize
     seed: config.seed,
     budget: plannedTrials ?? 1_000_000,
     settings,
-    gradient: optimizer.family === 'gradient' ? problem.gradient : undefined,
+    // A zoo study scored on the GPU takes its gradients there too.
+    gradient: optimizer.family === 'gradient' ? (problem instanceof ZooProblem ? problem.gradientProblem : problem.gradient) : undefined,
   };
   if (optimizer.family === 'gradient' && problem.space.layerSwap) {
     fail('SEARCH_E_OPTIMIZER', `${source}: ${optimizer.name} follows gradients, but which expert supplies a layer is a discrete choice; search a layer_swap space with random, grid, cmaes, nsga2 or map`);
@@ -153,7 +155,9 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       log(`there is no study "${config.name}" in ${redactUrl(o.db)} to resume yet: starting it`);
     }
     const engine = await initEngine(config.backend);
-    problem = buildProblem(config, log, source);
+    // Under auto a GPU that fails mid-study hands the scoring to the CPU (a warning); under gpu the trial fails.
+    const onGpuFailure = o.device?.choice === 'auto' ? (why: string) => log(`warning: scoring on the GPU failed (${why}); scoring on the CPU from here on`) : undefined;
+    problem = buildProblem(config, log, source, o.device?.gpu, onGpuFailure);
     // prefer.weights name objectives, known only now (`tasks: all` expands against the zoo).
     const rule = recommendRule(problem.objectives, config.prefer, defaultScale(config.objectives), source);
     const planned = study ? readStoredConfig(study).budget.trials : config.budget.trials;
@@ -186,7 +190,7 @@ export async function runStudy(o: RunStudyOptions): Promise<RunStudyResult> {
       store.setStudyAttr(study.id, ATTR_PREFER, config.prefer ?? null);
       if (config.yaml !== undefined) store.setStudyAttr(study.id, ATTR_CONFIG_YAML, config.yaml);
       store.setStudyAttr(study.id, ATTR_COORDINATES, ctx.names);
-      store.setStudyAttr(study.id, ATTR_DEVICE, o.device ?? { choice: 'cpu', line: 'cpu' });
+      store.setStudyAttr(study.id, ATTR_DEVICE, o.device ? { choice: o.device.choice, line: o.device.line } : { choice: 'cpu', line: 'cpu' });
     }
     o.onStart?.(study, problem, optimizer, ctx, engine.backend);
 

@@ -9,6 +9,7 @@ import { getEvaluator } from '../../evaluators/index.ts';
 import { entropyLoss } from '../../evaluators/entropy.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
 import { fail } from '../errors.ts';
+import { GpuScoring } from '../gpu/scoring-thread.ts';
 import type { HostParams } from '../merge/host-merge.ts';
 import { defaultThreads } from '../merge/executor.ts';
 import { mlpLogits } from '../models/mlp-classifier.ts';
@@ -52,9 +53,11 @@ function dataFile(zoo: LoadedClassifierZoo, task: string, split: string): string
  * How a ClassifierScorer runs the network: `wasm`, one forward pass over every scored task's
  * samples stacked (the shared backbone once, the heads per task) with the WebAssembly SIMD dense
  * kernels, split over threads; `tfjs`, a tfjs forward pass per task (the reference);
- * `auto`, wasm unless its kernels cannot load or tfjs runs on its native TensorFlow backend.
+ * `auto`, wasm unless its kernels cannot load or tfjs runs on its native TensorFlow backend;
+ * `gpu` (set by the `gpu` option), tfjs' webgpu backend in the GPU scoring thread, each task's
+ * forward over its rows and head, inputs and heads kept on the GPU between candidates.
  */
-export type ScoringForward = 'auto' | 'wasm' | 'tfjs';
+export type ScoringForward = 'auto' | 'wasm' | 'tfjs' | 'gpu';
 
 export interface ClassifierScorerOptions {
   samples?: number;
@@ -68,6 +71,8 @@ export interface ClassifierScorerOptions {
    * in mlp-rows-forward.ts). Default true; the numbers agree to float32 rounding either way.
    */
   combineFirstLayer?: boolean;
+  /** Score on the GPU (forward 'gpu'). */
+  gpu?: GpuScoring;
 }
 
 /** Stacked forward passes kept per set of batches (a study scores one set; a re-scoring adds another). */
@@ -77,13 +82,16 @@ export class ClassifierScorer implements ZooScorer {
   private readonly data = new Map<string, Batch>();
   private readonly heads: Record<string, tf.Tensor>[];
   private readonly forwards = new Map<string, MlpForward>();
-  private readonly forward: 'wasm' | 'tfjs';
+  private readonly forward: 'wasm' | 'tfjs' | 'gpu';
+  /** Keys of what this scorer keeps on the GPU. */
+  private readonly gpuScope = GpuScoring.scope();
 
   constructor(
     private readonly zoo: LoadedClassifierZoo,
     private readonly o: ClassifierScorerOptions,
   ) {
-    const want = o.forward ?? 'auto';
+    const want = o.gpu ? 'gpu' : (o.forward ?? 'auto');
+    if (want === 'gpu' && !o.gpu) fail('ENGINE_E_BACKEND', 'the gpu scoring forward pass needs a GPU scorer (--device gpu)');
     this.forward = want === 'auto' ? (forwardKernelsAvailable() && tf.getBackend() !== 'tensorflow' ? 'wasm' : 'tfjs') : want;
     if (this.forward === 'wasm' && !forwardKernelsAvailable()) fail('ENGINE_E_BACKEND', 'the wasm scoring forward pass needs WebAssembly SIMD, which this runtime lacks; score with forward: tfjs');
     this.heads = this.forward === 'tfjs' ? expertHeads(zoo) : [];
@@ -97,7 +105,7 @@ export class ClassifierScorer implements ZooScorer {
   }
 
   /** Which forward pass this scorer runs. */
-  get forwardPath(): 'wasm' | 'tfjs' {
+  get forwardPath(): 'wasm' | 'tfjs' | 'gpu' {
     return this.forward;
   }
 
@@ -115,7 +123,8 @@ export class ClassifierScorer implements ZooScorer {
   }
 
   score(params: HostParams, objectives: readonly FamilyObjective[], splitOverride?: EvalSplit) {
-    const logitsOf = this.forward === 'wasm' ? this.logitsWasm(params, objectives, splitOverride) : this.logitsTfjs(params, objectives, splitOverride);
+    const logitsOf =
+      this.forward === 'wasm' ? this.logitsWasm(params, objectives, splitOverride) : this.forward === 'gpu' ? this.logitsGpu(params, objectives, splitOverride) : this.logitsTfjs(params, objectives, splitOverride);
     let evaluations = 0;
     for (const { labels } of logitsOf.values()) evaluations += labels.length;
     const values = objectives.map((o) => {
@@ -150,6 +159,25 @@ export class ClassifierScorer implements ZooScorer {
       }
     });
     return out;
+  }
+
+  private logitsGpu(params: HostParams, objectives: readonly FamilyObjective[], splitOverride?: EvalSplit) {
+    const batches = [...this.batches(objectives, splitOverride)];
+    const sub = splitOverride === undefined;
+    const logits = this.o.gpu!.mlpLogits(
+      this.zoo.config,
+      params,
+      batches.map(([key, { task, batch }]) => {
+        // A model that brings its own head is scored through it; else through the task's expert's.
+        let head: HostParams | undefined;
+        if (!params.has(`heads.${task}.weight`)) {
+          head = new Map();
+          for (const [name, t] of this.zoo.experts[this.zoo.tasks.indexOf(task)]!) if (name.startsWith(`heads.${task}.`)) head.set(name, t);
+        }
+        return { task, inputs: batch.inputs, rows: batch.labels.length, head, key: `${this.gpuScope}${key}/${sub}/${head ? 'expert' : 'own'}` };
+      }),
+    );
+    return new Map(batches.map(([key, { batch }], i) => [key, { logits: logits[i]!, labels: batch.labels }]));
   }
 
   private logitsWasm(params: HostParams, objectives: readonly FamilyObjective[], splitOverride?: EvalSplit) {
@@ -196,6 +224,13 @@ export class ClassifierScorer implements ZooScorer {
   }
 
   close(): void {
+    if (this.forward === 'gpu') {
+      try {
+        this.o.gpu!.drop(this.gpuScope);
+      } catch {
+        // the thread is gone: nothing is held
+      }
+    }
     for (const b of this.data.values()) b.x?.dispose();
     this.data.clear();
     for (const h of this.heads) tf.dispose(Object.values(h));

@@ -6,6 +6,7 @@
 // `data` lay out its checkpoints and task data), one base checkpoint and one expert per task (or, with
 // `expertTask`, experts named freely, each with its own task or none).
 import type * as tf from '@tensorflow/tfjs';
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
 import type { HostModels, HostParams } from '../merge/host-merge.ts';
 
 export type Direction = 'maximize' | 'minimize';
@@ -96,8 +97,8 @@ export interface LoadedZoo extends HostModels {
   readonly expertTasks: (string | null)[];
   /** The tensors a candidate merges (a classifier's backbone; every tensor of a language model). */
   readonly mergedTensors: string[];
-  /** A scorer over this zoo's task data; `samples` draws one seeded subsample per (task, split). */
-  scorer(o: { samples?: number; seed: number }): ZooScorer;
+  /** A scorer over this zoo's task data; `samples` draws one seeded subsample per (task, split); with `gpu`, the forward passes run there. */
+  scorer(o: { samples?: number; seed: number; gpu?: GpuScoring }): ZooScorer;
   /** The differentiable losses on `split` (calibration by default). */
   lossTerms(split?: EvalSplit): LossTerms;
   /** A checkpoint folder's tensors, checked against this zoo's architecture (for re-scoring exports). */
@@ -119,6 +120,8 @@ export interface EvalOptions {
   sampleSeed: number;
   /** Score each task through its expert's unmerged tensors (a classifier's heads). */
   expertTensors?: boolean;
+  /** Run the forward passes on the GPU. */
+  gpu?: GpuScoring;
 }
 
 export interface BenchmarkFamily {

@@ -8,11 +8,14 @@
 //   labelled (AdaMerging with labels, Frank-Wolfe's oracle): the loss per answer token (answer +
 //     eos, teacher forcing).
 import * as tf from '@tensorflow/tfjs';
-import { exactMatchGroups, LM_EVALUATORS, promptEntropyGroups, tokenLossGroups, type LmExample } from '../../evaluators/lm.ts';
+import { exactMatchGroupsReads, LM_EVALUATORS, promptEntropyGroupsReads, tokenLossGroupsReads, type LmExample } from '../../evaluators/lm.ts';
 import { subsampleIndices } from '../../evaluators/subsample.ts';
 import { fail } from '../errors.ts';
+import { GpuScoring } from '../gpu/scoring-thread.ts';
 import type { HostParams } from '../merge/host-merge.ts';
+import type { LlamaConfig } from '../models/llama-config.ts';
 import { llamaLogits, llamaTargetLogLikelihood, type LlamaParams } from '../models/llama.ts';
+import { runReadsSync, type Reads } from '../models/reads.ts';
 import type { Evaluation, EvalSplit, FamilyObjective, LossOptions, LossTerms, ZooScorer } from './family.ts';
 import { lmExamples, type LoadedLmZoo } from './skills4-models.ts';
 
@@ -47,16 +50,27 @@ export function scoreLmHostParams(zoo: LoadedLmZoo, merged: HostParams, objectiv
   }
 }
 
+/** One scorer's run over one (task, split)'s examples; `key` is `task/split/scorer`. */
+export interface LmJob {
+  key: string;
+  scorer: 'exact_match' | 'token_loss' | 'prompt_entropy';
+  examples: LmExample[];
+}
+
+/** What the language-model scorers need besides the parameters and examples. */
+export interface LmScoringSpec {
+  config: LlamaConfig;
+  stop: number[];
+  eos: number;
+}
+
 /**
- * Values of language-model objectives for a parameter map. Each scorer runs once per (task, split)
- * however many objectives read it; `evaluations` counts the examples run through the model per scorer.
- * The (task, split) lists of one scorer are run together: greedy generation, teacher forcing and the
- * entropy forward each batch prompts across tasks (one forward per step over a batch, not one per
- * task), and give each list the value its own run would.
+ * The jobs `objectives` need (each scorer once per (task, split) however many objectives read it),
+ * the job key of each objective, and the examples run through the model (counted per job).
  */
-export function scoreLmObjectives(zoo: LoadedLmZoo, params: LlamaParams, objectives: readonly FamilyObjective[], o: LmScoreOptions): Evaluation {
+export function lmJobs(zoo: LoadedLmZoo, objectives: readonly FamilyObjective[], o: LmScoreOptions): { jobs: LmJob[]; keys: string[]; evaluations: number } {
   let evaluations = 0;
-  const jobs = new Map<string, { scorer: string; examples: LmExample[] }>();
+  const jobs = new Map<string, LmJob>();
   const keys = objectives.map((ob) => {
     const split = o.splitOverride ?? ob.split;
     const scorer = ob.evaluator === 'perplexity' ? 'token_loss' : ob.evaluator;
@@ -67,37 +81,78 @@ export function scoreLmObjectives(zoo: LoadedLmZoo, params: LlamaParams, objecti
     if (!jobs.has(key)) {
       const examples = lmObjectiveExamples(zoo, ob.task, split, o);
       evaluations += examples.length;
-      jobs.set(key, { scorer, examples });
+      jobs.set(key, { key, scorer, examples });
     }
     return key;
   });
-  const cache = new Map<string, number>();
-  const runAll = (scorer: string, run: (lists: LmExample[][]) => number[]) => {
-    const mine = [...jobs].filter(([, j]) => j.scorer === scorer);
-    if (mine.length === 0) return;
-    run(mine.map(([, j]) => j.examples)).forEach((v, i) => cache.set(mine[i]![0], v));
-  };
-  runAll('exact_match', (lists) => exactMatchGroups(params, zoo.config, lists, { stop: zoo.stop, batchSize: SCORE_BATCH }).map((r) => r.exactMatch));
-  runAll('token_loss', (lists) => tokenLossGroups(params, zoo.config, lists, { suffix: [zoo.eos], batchSize: SCORE_BATCH }).map((r) => r.loss));
-  runAll('prompt_entropy', (lists) => promptEntropyGroups(params, zoo.config, lists.map((l) => l.map((e) => e.prompt)), { positions: 'last', batchSize: SCORE_BATCH }));
-  const values = objectives.map((ob, i) => {
-    const v = cache.get(keys[i]!)!;
+  return { jobs: [...jobs.values()], keys, evaluations };
+}
+
+/**
+ * The value of each job (exact match, loss per token, or mean entropy), in job order. The jobs of
+ * one scorer are run together: greedy generation, teacher forcing and the entropy forward each
+ * batch prompts across tasks (one forward per step over a batch, not one per task), and give each
+ * list the value its own run would. A generator of the tensors it reads (src/models/reads.ts), so
+ * the GPU scoring thread runs the same code.
+ */
+export function* lmJobValuesReads(params: LlamaParams, spec: LmScoringSpec, jobs: readonly LmJob[]): Reads<number[]> {
+  const values = new Array<number>(jobs.length).fill(NaN);
+  const mine = (scorer: LmJob['scorer']) => jobs.map((j, i) => ({ j, i })).filter((x) => x.j.scorer === scorer);
+  const em = mine('exact_match');
+  if (em.length > 0) (yield* exactMatchGroupsReads(params, spec.config, em.map((x) => x.j.examples), { stop: spec.stop, batchSize: SCORE_BATCH })).forEach((r, k) => (values[em[k]!.i] = r.exactMatch));
+  const tl = mine('token_loss');
+  if (tl.length > 0) (yield* tokenLossGroupsReads(params, spec.config, tl.map((x) => x.j.examples), { suffix: [spec.eos], batchSize: SCORE_BATCH })).forEach((r, k) => (values[tl[k]!.i] = r.loss));
+  const pe = mine('prompt_entropy');
+  if (pe.length > 0) (yield* promptEntropyGroupsReads(params, spec.config, pe.map((x) => x.j.examples.map((e) => e.prompt)), { positions: 'last', batchSize: SCORE_BATCH })).forEach((v, k) => (values[pe[k]!.i] = v));
+  return values;
+}
+
+/** Each objective's value from its job's (perplexity is exp of the loss per token). */
+export function lmObjectiveValues(objectives: readonly FamilyObjective[], keys: readonly string[], jobs: readonly LmJob[], values: readonly number[]): number[] {
+  const byKey = new Map(jobs.map((j, i) => [j.key, values[i]!]));
+  return objectives.map((ob, i) => {
+    const v = byKey.get(keys[i]!)!;
     return ob.evaluator === 'perplexity' ? Math.exp(v) : v;
   });
-  return { values, evaluations };
+}
+
+/** The scoring spec of a language-model zoo. */
+export function lmScoringSpec(zoo: LoadedLmZoo): LmScoringSpec {
+  return { config: zoo.config, stop: zoo.stop, eos: zoo.eos };
+}
+
+/** Values of language-model objectives for a parameter map (see lmJobs and lmJobValuesReads). */
+export function scoreLmObjectives(zoo: LoadedLmZoo, params: LlamaParams, objectives: readonly FamilyObjective[], o: LmScoreOptions): Evaluation {
+  const { jobs, keys, evaluations } = lmJobs(zoo, objectives, o);
+  const values = runReadsSync(lmJobValuesReads(params, lmScoringSpec(zoo), jobs));
+  return { values: lmObjectiveValues(objectives, keys, jobs, values), evaluations };
 }
 
 export class LmScorer implements ZooScorer {
+  /** Keys of what this scorer keeps on the GPU (its examples). */
+  private readonly gpuScope = GpuScoring.scope();
+
   constructor(
     private readonly zoo: LoadedLmZoo,
-    private readonly o: { samples?: number; seed: number },
+    private readonly o: { samples?: number; seed: number; gpu?: GpuScoring },
   ) {}
 
   score(params: HostParams, objectives: readonly FamilyObjective[], splitOverride?: EvalSplit): Evaluation {
-    return scoreLmHostParams(this.zoo, params, objectives, { ...this.o, splitOverride });
+    const gpu = this.o.gpu;
+    if (!gpu) return scoreLmHostParams(this.zoo, params, objectives, { ...this.o, splitOverride });
+    // On the GPU: the same jobs, run by the scoring thread; each job's examples (a fixed subsample) are sent once.
+    const { jobs, keys, evaluations } = lmJobs(this.zoo, objectives, { ...this.o, splitOverride });
+    const values = gpu.lmJobValues(lmScoringSpec(this.zoo), params, jobs, this.gpuScope);
+    return { values: lmObjectiveValues(objectives, keys, jobs, values), evaluations };
   }
 
-  close(): void {}
+  close(): void {
+    try {
+      this.o.gpu?.drop(this.gpuScope);
+    } catch {
+      // the thread is gone: nothing is held
+    }
+  }
 }
 
 export class LmLosses implements LossTerms {

@@ -11,7 +11,9 @@ import { ClassifierLosses, ClassifierScorer } from './classifier-scoring.ts';
 import type { BenchmarkFamily, EvalOptions, LoadedZoo } from './family.ts';
 import { buildMnist8 } from './mnist8.ts';
 import { SPLITS, type SplitName } from './mnist-data.ts';
-import { loadClassifier, readZooManifest, scoreOnZoo } from './zoo-eval.ts';
+import { loadClassifier, readZooManifest, scoreOnZoo, scoreOnZooWith, type TaskScore } from './zoo-eval.ts';
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
+import type { HostParams } from '../merge/host-merge.ts';
 import { loadClassifierHost, loadClassifierZoo, type LoadedClassifierZoo } from './zoo-models.ts';
 
 const isBackbone = (name: string) => name.startsWith('backbone.');
@@ -60,19 +62,39 @@ function expertHeads(zooDir: string, tasks: string[], experts: Record<string, st
   return out;
 }
 
+function summary(scores: TaskScore[]) {
+  const mean = scores.reduce((a, s) => a + s.accuracy, 0) / scores.length;
+  const lines = [
+    ...scores.map((s) => `  ${s.task.padEnd(10)} accuracy ${s.accuracy.toFixed(4)}  cross-entropy ${s.crossEntropy.toFixed(4)}  (${s.samples} samples)`),
+    `  ${'average'.padEnd(10)} accuracy ${mean.toFixed(4)}`,
+  ];
+  return { json: { scores, meanAccuracy: mean }, lines };
+}
+
+/** eval --device gpu: the checkpoint's tensors (and the experts' heads) as host arrays, each task's forward pass on the GPU. */
+function evalCheckpointGpu(o: EvalOptions & { gpu: GpuScoring }) {
+  const { params, config } = loadClassifierHost(o.model);
+  checkMlpParams(config, new Map([...params].map(([n, t]) => [n, t.shape])), o.model);
+  const zoo = readZooManifest(o.zooDir);
+  const scores = scoreOnZooWith(config, o.zooDir, o.split as SplitName, { samples: o.samples, sampleSeed: o.sampleSeed }, (task, inputs, rows) => {
+    let head: HostParams | undefined;
+    if (o.expertTensors) {
+      const expert = loadClassifierHost(path.join(o.zooDir, zoo.experts[task]!)).params;
+      head = new Map([...expert].filter(([name]) => name.startsWith(`heads.${task}.`)));
+    }
+    return o.gpu.mlpLogits(config, params, [{ task, inputs, rows, head }])[0]!;
+  });
+  return summary(scores);
+}
+
 function evalCheckpoint(o: EvalOptions) {
   if (!(SPLITS as readonly string[]).includes(o.split)) fail('CLI_E_ARG', `--split must be one of ${SPLITS.join(', ')} on an mnist8 zoo, got ${o.split}`);
+  if (o.gpu) return evalCheckpointGpu({ ...o, gpu: o.gpu });
   const { config, params } = loadClassifier(o.model);
   const zoo = readZooManifest(o.zooDir);
   const heads = o.expertTensors ? expertHeads(o.zooDir, zoo.tasks, zoo.experts) : undefined;
   try {
-    const scores = scoreOnZoo(config, params, o.zooDir, o.split as SplitName, { samples: o.samples, sampleSeed: o.sampleSeed, heads });
-    const mean = scores.reduce((a, s) => a + s.accuracy, 0) / scores.length;
-    const lines = [
-      ...scores.map((s) => `  ${s.task.padEnd(10)} accuracy ${s.accuracy.toFixed(4)}  cross-entropy ${s.crossEntropy.toFixed(4)}  (${s.samples} samples)`),
-      `  ${'average'.padEnd(10)} accuracy ${mean.toFixed(4)}`,
-    ];
-    return { json: { scores, meanAccuracy: mean }, lines };
+    return summary(scoreOnZoo(config, params, o.zooDir, o.split as SplitName, { samples: o.samples, sampleSeed: o.sampleSeed, heads }));
   } finally {
     tf.dispose(Object.values(params));
     for (const h of Object.values(heads ?? {})) tf.dispose(Object.values(h));

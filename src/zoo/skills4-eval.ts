@@ -9,7 +9,10 @@ import { fail } from '../errors.ts';
 import { readZooManifest as readManifest } from './registry.ts';
 import type { LlamaParams } from '../models/llama.ts';
 import type { LlamaConfig } from '../models/llama-config.ts';
-import { loadLlamaCheckpoint } from '../models/llama-load.ts';
+import { loadLlamaCheckpoint, loadLlamaHost } from '../models/llama-load.ts';
+import type { GpuScoring } from '../gpu/scoring-thread.ts';
+import type { HostParams } from '../merge/host-merge.ts';
+import type { LmJob } from './lm-scoring.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.ts';
 import { EVAL_SPLITS, type EvalSplit, type SkillExample } from './skills4-tasks.ts';
 import type { Skills4Manifest } from './skills4.ts';
@@ -55,6 +58,30 @@ export interface ScoreSkillsOptions {
   /** Score only the first n examples of each task's split. */
   samples?: number;
   batchSize?: number;
+  /** Run the scorers on the GPU (eval --device gpu; batches of the study scorer's size). */
+  gpu?: GpuScoring;
+}
+
+/** Each task's examples of `split` (the first `samples`), encoded. */
+function skillLists(tok: LoadedTokenizer, zooDir: string, split: EvalSplit, samples?: number): { task: string; samples: number; ex: LmExample[] }[] {
+  const manifest = readSkills4Manifest(zooDir);
+  return manifest.tasks.map((task) => {
+    let data = readSkillData(path.join(zooDir, manifest.data[task]![split]));
+    if (samples !== undefined) data = data.slice(0, samples);
+    return { task, samples: data.length, ex: encodeExamples(tok, data) };
+  });
+}
+
+/** scoreSkillsParams on the GPU, for a model held as host arrays. */
+export function scoreSkillsGpu(gpu: GpuScoring, params: HostParams, config: LlamaConfig, tok: LoadedTokenizer, zooDir: string, split: EvalSplit, o: ScoreSkillsOptions = {}): SkillScore[] {
+  const tasks = skillLists(tok, zooDir, split, o.samples);
+  const jobs: LmJob[] = tasks.flatMap((t) => [
+    { key: `${t.task}/em`, scorer: 'exact_match' as const, examples: t.ex },
+    { key: `${t.task}/loss`, scorer: 'token_loss' as const, examples: t.ex },
+    { key: `${t.task}/entropy`, scorer: 'prompt_entropy' as const, examples: t.ex },
+  ]);
+  const v = gpu.lmJobValues({ config, stop: stopIds(tok), eos: tok.eosId! }, params, jobs);
+  return tasks.map((t, i) => ({ task: t.task, exactMatch: v[3 * i]!, loss: v[3 * i + 1]!, perplexity: Math.exp(v[3 * i + 1]!), entropy: v[3 * i + 2]!, samples: t.samples }));
 }
 
 /**
@@ -62,12 +89,7 @@ export interface ScoreSkillsOptions {
  * examples together (batches span tasks), with the per-task values scoreExamples would give.
  */
 export function scoreSkillsParams(params: LlamaParams, config: LlamaConfig, tok: LoadedTokenizer, zooDir: string, split: EvalSplit, o: ScoreSkillsOptions = {}): SkillScore[] {
-  const manifest = readSkills4Manifest(zooDir);
-  const tasks = manifest.tasks.map((task) => {
-    let data = readSkillData(path.join(zooDir, manifest.data[task]![split]));
-    if (o.samples !== undefined) data = data.slice(0, o.samples);
-    return { task, samples: data.length, ex: encodeExamples(tok, data) };
-  });
+  const tasks = skillLists(tok, zooDir, split, o.samples);
   const lists = tasks.map((t) => t.ex);
   const batchSize = o.batchSize ?? 64;
   const em = exactMatchGroups(params, config, lists, { stop: stopIds(tok), batchSize });
@@ -90,6 +112,10 @@ export function scoreSkills(modelDir: string, zooDir: string, split: EvalSplit =
   const manifest = readSkills4Manifest(zooDir);
   const tokDir = fs.existsSync(path.join(modelDir, 'tokenizer.json')) ? modelDir : path.join(zooDir, manifest.base);
   const tok = loadTokenizer(tokDir);
+  if (o.gpu) {
+    const host = loadLlamaHost(modelDir);
+    return scoreSkillsGpu(o.gpu, host.params, host.config, tok, zooDir, split, o);
+  }
   const model = loadLlamaCheckpoint(modelDir);
   try {
     return scoreSkillsParams(model.params, model.config, tok, zooDir, split, o);

@@ -36,7 +36,7 @@ export function loadSkills4Zoo(dir: string): LoadedZoo & LoadedLmZoo {
 
 function evalCheckpoint(o: EvalOptions) {
   if (o.expertTensors) fail('CLI_E_ARG', '--expert-heads routes classifier heads; a language-model zoo has none: remove it');
-  const scores = scoreSkills(o.model, o.zooDir, o.split as EvalSplit, { samples: o.samples });
+  const scores = scoreSkills(o.model, o.zooDir, o.split as EvalSplit, { samples: o.samples, gpu: o.gpu });
   const mean = scores.reduce((a, s) => a + s.exactMatch, 0) / scores.length;
   const lines = [
     ...scores.map((s) => `  ${s.task.padEnd(10)} exact match ${s.exactMatch.toFixed(4)}  loss/token ${s.loss.toFixed(4)}  perplexity ${s.perplexity.toFixed(3)}  entropy ${s.entropy.toFixed(4)}  (${s.samples} samples)`),

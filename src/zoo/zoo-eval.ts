@@ -50,6 +50,17 @@ export interface ScoreOptions {
 }
 
 export function scoreOnZoo(config: MlpConfig, params: Record<string, tf.Tensor>, zooDir: string, split: SplitName, o: ScoreOptions = {}): TaskScore[] {
+  return scoreOnZooWith(config, zooDir, split, o, (task, inputs, count) => {
+    const taskParams = o.heads?.[task] ? { ...params, ...o.heads[task] } : params;
+    const logits = tf.tidy(() => mlpLogits(taskParams, config, tf.tensor2d(inputs, [count, config.inputSize]), task));
+    const values = logits.dataSync() as Float32Array;
+    logits.dispose();
+    return values;
+  });
+}
+
+/** scoreOnZoo with the forward pass given: `logitsOf(task, inputs [count, inputSize], count)` (the GPU's, in eval --device gpu). */
+export function scoreOnZooWith(config: MlpConfig, zooDir: string, split: SplitName, o: Pick<ScoreOptions, 'tasks' | 'samples' | 'sampleSeed'>, logitsOf: (task: string, inputs: Float32Array, count: number) => Float32Array): TaskScore[] {
   const manifest = readZooManifest(zooDir);
   const out: TaskScore[] = [];
   for (const task of o.tasks ?? manifest.tasks) {
@@ -57,10 +68,7 @@ export function scoreOnZoo(config: MlpConfig, params: Record<string, tf.Tensor>,
     if (!rel) fail('CLI_E_ARG', `zoo ${zooDir} has no ${split} data for task ${task}; tasks: ${manifest.tasks.join(', ')}`);
     let d = readTaskData(path.join(zooDir, rel), config.numClasses);
     if (o.samples !== undefined && o.samples < d.count) d = subset(d, subsampleIndices(d.count, o.samples, o.sampleSeed ?? 0));
-    const taskParams = o.heads?.[task] ? { ...params, ...o.heads[task] } : params;
-    const logits = tf.tidy(() => mlpLogits(taskParams, config, tf.tensor2d(toInputs(d.images), [d.count, config.inputSize]), task));
-    const values = logits.dataSync() as Float32Array;
-    logits.dispose();
+    const values = logitsOf(task, toInputs(d.images), d.count);
     out.push({ task, accuracy: accuracy(values, d.labels, config.numClasses), crossEntropy: crossEntropy(values, d.labels, config.numClasses), samples: d.count });
   }
   return out;
