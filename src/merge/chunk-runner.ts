@@ -75,7 +75,7 @@ export class ChunkRunner {
       const fused = this.fusedWeightedSum(task, method.plainWeightedSum(task.ctx));
       if (fused) return fused;
     }
-    const chunk = this.chunk(task);
+    const chunk = this.chunk(task, method.halfInputs === true);
     let keepChunk = task.kind === 'stats' && this.kept.has(key(task));
     try {
       if (task.kind === 'stats') return { partial: method.chunkStats!(task.ctx, task.pass, chunk, task.stats) };
@@ -183,7 +183,7 @@ export class ChunkRunner {
   /** The heap a chunk's arrays were taken from (the backend may change between merges). */
   private readonly heapOf = new Map<Chunk, WasmHeap>();
 
-  private chunk(task: ChunkTask): Chunk {
+  private chunk(task: ChunkTask, halfInputs: boolean): Chunk {
     const k = key(task);
     const have = this.kept.get(k);
     if (have) return have;
@@ -218,7 +218,7 @@ export class ChunkRunner {
      * the bytes stay elsewhere (no heap, a LoRA patch, float32 data, a full heap).
      */
     const readHalf = (file: string, tensor: string, lora: LoraPatch | null | undefined): HalfRows | undefined => {
-      if (!heap || lora) return undefined;
+      if (!halfInputs || !heap || lora) return undefined;
       const dtype = this.file(file).info(tensor).dtype;
       if (dtype !== 'F16' && dtype !== 'BF16') return undefined;
       const bytes = heap.u8(count * 2);

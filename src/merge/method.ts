@@ -112,6 +112,13 @@ export interface MergeMethod<S = unknown> {
    */
   plainWeightedSum?(ctx: TensorContext): number[];
   /**
+   * Whether the streaming executor may hand this method half-precision models undecoded
+   * (Chunk.half, models decoded on first use of chunk.models[i]). Only for methods that take each
+   * model's array from chunk.models once per call (never per element: a lazily decoded entry is
+   * an accessor, far slower to read in a loop) and mostly need only τ.
+   */
+  halfInputs?: boolean;
+  /**
    * merge() as a per-element description (elementwise.ts), for executors that run it elsewhere
    * (the GPU kernels); a string says why these parameters have none. Absent: the method has none.
    */

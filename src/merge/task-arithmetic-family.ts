@@ -156,6 +156,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
   return {
     name: o.name,
     description: o.description,
+    halfInputs: true,
     base: 'required',
     globalParams,
     modelParams,
