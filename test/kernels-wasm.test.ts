@@ -9,7 +9,7 @@ import { subtractInto, taskVectorCombine, weightedSum, type Keep } from '../src/
 import { withKernelBackend, type KernelBackend } from '../src/tensor/kernel-backend.ts';
 import { bernoulliMask } from '../src/tensor/random.ts';
 import { bucketMembers, highHistogram, markSelected, subtractAndHistogram, type Selection } from '../src/tensor/select.ts';
-import { wasmDecode, wasmTaskVectorCombine, wasmWeightedSumHalf } from '../src/tensor/wasm/kernel-calls.ts';
+import { wasmDecode, wasmDecodeSubtract, wasmTaskVectorCombine, wasmWeightedSumHalf } from '../src/tensor/wasm/kernel-calls.ts';
 import { kernelHeap, wasmKernels } from '../src/tensor/wasm/wasm-kernels.ts';
 import { rng } from './helpers/io-tmp.ts';
 
@@ -128,6 +128,35 @@ describe('task vectors and exact selection', () => {
         return out;
       });
       expect(bytesOf(kw).equals(bytesOf(kj))).toBe(true);
+    }
+  });
+});
+
+describe('task vectors from half-precision bytes', () => {
+  // Every f16 / bf16 bit pattern among the model's halves, against a base of awkward floats: the
+  // fused kernel gives the bits of decodeToF32 then subtractInto, and the histogram of highHistogram.
+  it.each(LENGTHS)('decode_subtract agrees with decode → subtract → histogram, f16 and bf16 (n = %i)', (n) => {
+    const r = rng(7 + n);
+    const raw = new Uint16Array(n).map((_, i) => (i < 65536 && n > 65536 ? i : Math.floor(r() * 65536)));
+    const bytes = new Uint8Array(raw.buffer);
+    const b = awkward(n, 3 + n, 1 / 64);
+    for (const dtype of ['F16', 'BF16'] as const) {
+      const t = withKernelBackend('js', () => {
+        const x = new Float32Array(n);
+        decodeToF32(dtype, bytes, x);
+        const out = new Float32Array(n);
+        subtractInto(out, x, b);
+        return out;
+      });
+      const h = withKernelBackend('js', () => highHistogram(t));
+      const plain = new Float32Array(n);
+      expect(wasmDecodeSubtract(dtype, bytes, b, plain, false)).toBe(true);
+      expect(bytesOf(plain).equals(bytesOf(t))).toBe(true);
+      const fused = new Float32Array(n);
+      const hist = wasmDecodeSubtract(dtype, bytes, b, fused, true);
+      expect(hist).toBeInstanceOf(Uint32Array);
+      expect(bytesOf(fused).equals(bytesOf(t))).toBe(true);
+      expect(bytesOf(hist!).equals(bytesOf(h))).toBe(true);
     }
   });
 });

@@ -1,8 +1,17 @@
-// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --hidden N] [-- --layers L] [-- --per-tensor] [-- --experts T] [-- --threads N] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
+// npm run bench:merge [-- --scale N] [-- --llama 1b] [-- --hidden N] [-- --layers L] [-- --per-tensor] [-- --experts T] [-- --threads N] [-- --reps R] [-- --keep DIR] [-- --method NAME] [-- --no-peer]
 // Generates a base and 3 experts (f16, Llama-shaped names, ~1 GB each; --scale 2 doubles the
 // layers) in a temporary folder, then times, each in its own process so peak RSS is its own:
 // a baseline that only reads every input tensor and writes one output of the same size, and the
 // linear, ties and dare_ties merges. Prints input GB/s, the ratio to the baseline, peak RSS.
+// --reps R (default 3): the baseline and every step R times, interleaved (baseline, steps, baseline,
+// steps, ...); each repetition's ratios are taken against its own baseline and the table prints
+// the medians (peak RSS: the largest).
+// Threads: the merges run on --threads worker threads (default: the CPU count, at most 8; 2 on the
+// project's machine); the baseline is one thread reading and writing, as mergekit's I/O is. Two
+// ratios, labelled: the wall ratio (input GB/s over the baseline's: what "on 2 cores" asks, but it
+// swings with other people's load on a shared machine) and the CPU-time ratio (the baseline's CPU
+// seconds per input byte over the step's, all threads counted: independent of the thread count and
+// much steadier under load). "cores used" is CPU seconds over wall seconds.
 // A peer runs in the same run: mergekit's per-tensor pipeline in numpy (mergekit_peer.py; needs
 // python3 with numpy, else it is skipped) for linear and ties, and the table ends with our speed
 // over the peer's. MERGESEARCH_KERNELS=js measures the JavaScript kernels instead of wasm.
@@ -96,6 +105,45 @@ async function child(step: string, root: string, threads: number): Promise<void>
 
 type StepResult = { secs: number; cpu: number; inputBytes: number; rss: number; layerSecs?: number; otherSecs?: number };
 
+interface Row {
+  step: string;
+  reps: number;
+  secs: number;
+  cpu: number;
+  gbps: number;
+  bytes: number;
+  rss: number;
+  wallRatio?: number;
+  cpuRatio?: number;
+  /** Every repetition's ratios, when there are several. */
+  all?: { wall: number[]; cpu: number[] };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Medians over repetitions; ratios against each repetition's own baseline (none without one). */
+function summarize(step: string, list: Array<{ r: StepResult; base: StepResult }>, hasBaseline: boolean): Row {
+  const gbps = (r: StepResult) => r.inputBytes / r.secs / 1e9;
+  const wall = list.map(({ r, base }) => gbps(r) / gbps(base));
+  const cpu = list.map(({ r, base }) => base.cpu / base.inputBytes / (r.cpu / r.inputBytes));
+  return {
+    step,
+    reps: list.length,
+    secs: median(list.map(({ r }) => r.secs)),
+    cpu: median(list.map(({ r }) => r.cpu)),
+    gbps: median(list.map(({ r }) => gbps(r))),
+    bytes: list[0]!.r.inputBytes,
+    rss: Math.max(...list.map(({ r }) => r.rss)),
+    wallRatio: hasBaseline ? median(wall) : undefined,
+    cpuRatio: hasBaseline ? median(cpu) : undefined,
+    all: list.length > 1 && hasBaseline ? { wall, cpu } : undefined,
+  };
+}
+
 /** The numpy peer on the same checkpoints, or undefined when python3 or numpy is missing. */
 function runPeer(method: string, root: string): StepResult | undefined {
   const dirs = fs.readdirSync(root).filter((d) => d === 'base' || d.startsWith('expert-')).sort().map((d) => path.join(root, d));
@@ -155,35 +203,52 @@ async function parent(): Promise<void> {
     }
     // Warm the page cache so the first measured step does not pay for cold reads alone.
     runStep('baseline', root, threads);
-    const rows: Array<{ step: string; secs: number; cpu: number; gbps: number; rss: number; bytes: number }> = [];
+    const reps = Number(flag('--reps') ?? 3);
+    if (!(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps must be a positive integer (got ${flag('--reps')})`);
+    const load0 = os.loadavg()[0]!;
+    // Per step, one entry per repetition; the baseline of the same repetition comes first.
+    const runs = new Map<string, Array<{ r: StepResult; base: StepResult }>>();
     const estimates: string[] = [];
-    for (const step of steps) {
-      const r = runStep(step, root, threads);
-      rows.push({ step, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
-      if (step !== 'baseline' && r.layerSecs !== undefined && hidden) {
-        estimates.push(`${step}: ${(r.layerSecs / shape.layers).toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors`);
-      }
-      if (step !== 'baseline' && r.layerSecs !== undefined && !hidden && shape.layers < full.layers) {
-        const perLayer = r.layerSecs / shape.layers;
-        const est = r.otherSecs! + perLayer * full.layers;
-        const cpuEst = r.cpu * (est / r.secs);
-        estimates.push(`${step}: ${perLayer.toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors; the full ${full.layers}-layer model ≈ ${est.toFixed(0)} s wall (${(est / 3600).toFixed(2)} h), ≈ ${cpuEst.toFixed(0)} CPU s at this run's CPU/wall ratio`);
+    for (let rep = 0; rep < reps; rep++) {
+      let base: StepResult | undefined;
+      for (const step of steps) {
+        const r = runStep(step, root, threads);
+        base ??= step === 'baseline' ? r : undefined;
+        if (!runs.has(step)) runs.set(step, []);
+        runs.get(step)!.push({ r, base: base ?? r });
+        if (rep > 0) continue;
+        if (step !== 'baseline' && r.layerSecs !== undefined && hidden) {
+          estimates.push(`${step}: ${(r.layerSecs / shape.layers).toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors`);
+        }
+        if (step !== 'baseline' && r.layerSecs !== undefined && !hidden && shape.layers < full.layers) {
+          const perLayer = r.layerSecs / shape.layers;
+          const est = r.otherSecs! + perLayer * full.layers;
+          const cpuEst = r.cpu * (est / r.secs);
+          estimates.push(`${step}: ${perLayer.toFixed(1)} s per decoder layer (wall), ${r.otherSecs!.toFixed(1)} s for the other tensors; the full ${full.layers}-layer model ≈ ${est.toFixed(0)} s wall (${(est / 3600).toFixed(2)} h), ≈ ${cpuEst.toFixed(0)} CPU s at this run's CPU/wall ratio`);
+        }
       }
     }
+    const hasBaseline = runs.has('baseline');
+    const rows: Row[] = [...runs].map(([step, list]) => summarize(step, list, hasBaseline));
     const peerMethods = llama === '1b' || args.includes('--no-peer') ? [] : ['linear', 'ties'];
+    const baseRun = runs.get('baseline')?.at(-1)?.r;
     for (const m of peerMethods) {
       const r = runPeer(m, root);
-      if (r) rows.push({ step: `peer-${m}`, secs: r.secs, cpu: r.cpu, gbps: r.inputBytes / r.secs / 1e9, rss: r.rss, bytes: r.inputBytes });
+      if (r) rows.push(summarize(`peer-${m}`, [{ r, base: baseRun ?? r }], hasBaseline));
     }
-    const base = rows.find((r) => r.step === 'baseline');
-    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${(shape.layers)} layers, ${dtype}, ${threads} threads, ${process.env.MERGESEARCH_KERNELS ?? 'wasm'} kernels`);
-    // On a shared machine wall time swings with other people's load; CPU seconds (all threads) per
-    // input byte swing far less, so the last column is the ratio of those to the baseline's.
-    console.log('step           seconds   input GB/s   ratio to baseline   peak RSS   CPU s   CPU-time ratio');
+    const load1 = os.loadavg()[0]!;
+    console.log(`\nmerge benchmark: ${experts + 1} checkpoints × ${shape.layers} layers, ${dtype}, ${process.env.MERGESEARCH_KERNELS ?? 'wasm'} kernels`);
+    console.log(`merges on ${threads} thread(s); the baseline on one (a single reader and writer). ${reps} repetition(s): medians, each ratio against its own repetition's baseline; the peer once, against the last baseline.`);
+    console.log('wall ratio = input GB/s over the baseline\'s; CPU-time ratio = the baseline\'s CPU s per input byte over the step\'s (every thread counted); cores used = CPU s / wall s.');
+    console.log('step                 reps   wall s   input GB/s   wall ratio    CPU s   CPU-time ratio   cores used   peak RSS');
+    const f2 = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(2));
     for (const r of rows) {
-      const ratio = base ? (r.gbps / base.gbps).toFixed(2) : 'n/a';
-      const cpuRatio = base ? (base.cpu / base.bytes / (r.cpu / r.bytes)).toFixed(2) : 'n/a';
-      console.log(`${r.step.padEnd(14)} ${r.secs.toFixed(2).padStart(7)}   ${r.gbps.toFixed(2).padStart(10)}   ${ratio.padStart(17)}   ${(r.rss / 1e9).toFixed(2)} GB   ${r.cpu.toFixed(1).padStart(5)}   ${cpuRatio.padStart(14)}`);
+      console.log(
+        `${r.step.padEnd(20)} ${String(r.reps).padStart(4)}   ${r.secs.toFixed(2).padStart(6)}   ${r.gbps.toFixed(2).padStart(10)}   ${f2(r.wallRatio).padStart(10)}   ${r.cpu.toFixed(1).padStart(6)}   ${f2(r.cpuRatio).padStart(14)}   ${(r.cpu / r.secs).toFixed(2).padStart(10)}   ${(r.rss / 1e9).toFixed(2)} GB`,
+      );
+    }
+    if (reps > 1) {
+      for (const r of rows) if (r.all) console.log(`  ${r.step}: wall ratios ${r.all.wall.map(f2).join(', ')}; CPU-time ratios ${r.all.cpu.map(f2).join(', ')}`);
     }
     for (const e of estimates) console.log(e);
     for (const m of peerMethods) {
@@ -191,6 +256,7 @@ async function parent(): Promise<void> {
       const peer = rows.find((r) => r.step === `peer-${m}`);
       if (ours && peer) console.log(`${m}: ours / numpy peer = ${(ours.gbps / peer.gbps).toFixed(2)}× (wall), ${(peer.cpu / peer.bytes / (ours.cpu / ours.bytes)).toFixed(2)}× (CPU time)`);
     }
+    console.log(`load average (1 min): ${load0.toFixed(2)} at the first measured step, ${load1.toFixed(2)} at the end, on ${os.availableParallelism()} cores`);
   } finally {
     if (!flag('--keep')) fs.rmSync(root, { recursive: true, force: true });
   }

@@ -1,10 +1,10 @@
 // One unit of merge work: a row chunk of one tensor, for a statistics pass or the final merge.
 // The same code runs on the main thread and inside worker threads; tasks are plain data.
 import { fail } from '../errors.ts';
-import { encodeFromF32, DTYPE_SIZES, type FloatDtype } from '../io/dtype.ts';
+import { decodeToF32, encodeFromF32, DTYPE_SIZES, type FloatDtype } from '../io/dtype.ts';
 import { SafetensorsFile } from '../io/safetensors-reader.ts';
 import { writeFully } from '../io/safetensors-writer.ts';
-import type { Chunk, TensorContext } from './method.ts';
+import type { Chunk, HalfRows, TensorContext } from './method.ts';
 import { getMethod } from './registry.ts';
 import { F32Pool } from '../tensor/array-pool.ts';
 import type { LoraPatch } from '../io/lora-adapter.ts';
@@ -58,7 +58,7 @@ export class ChunkRunner {
   private readonly files = new Map<string, SafetensorsFile>();
   private readonly kept = new Map<string, Chunk>();
   private readonly pool = new F32Pool();
-  private readonly owned = new Map<Chunk, Float32Array[]>();
+  private readonly owned = new Map<Chunk, Array<Float32Array | Uint8Array>>();
   /** Reused for raw input bytes and encoded output, which never outlive one call. */
   private scratch = new Uint8Array(0);
 
@@ -75,7 +75,7 @@ export class ChunkRunner {
       const fused = this.fusedWeightedSum(task, method.plainWeightedSum(task.ctx));
       if (fused) return fused;
     }
-    const chunk = this.chunk(task);
+    const chunk = this.chunk(task, method.halfInputs === true);
     let keepChunk = task.kind === 'stats' && this.kept.has(key(task));
     try {
       if (task.kind === 'stats') return { partial: method.chunkStats!(task.ctx, task.pass, chunk, task.stats) };
@@ -174,7 +174,7 @@ export class ChunkRunner {
     const heap = this.heapOf.get(chunk);
     for (const a of this.owned.get(chunk) ?? []) {
       if (heap?.owns(a)) heap.give(a);
-      else this.pool.give(a);
+      else if (a instanceof Float32Array) this.pool.give(a);
     }
     this.owned.delete(chunk);
     this.heapOf.delete(chunk);
@@ -183,12 +183,12 @@ export class ChunkRunner {
   /** The heap a chunk's arrays were taken from (the backend may change between merges). */
   private readonly heapOf = new Map<Chunk, WasmHeap>();
 
-  private chunk(task: ChunkTask): Chunk {
+  private chunk(task: ChunkTask, halfInputs: boolean): Chunk {
     const k = key(task);
     const have = this.kept.get(k);
     if (have) return have;
     const count = (task.rowEnd - task.rowStart) * task.ctx.cols;
-    const owned: Float32Array[] = [];
+    const owned: Array<Float32Array | Uint8Array> = [];
     const heap = kernelHeap();
     const alloc = (n: number) => {
       const a = heap?.f32(n) ?? this.pool.take(n);
@@ -212,13 +212,48 @@ export class ChunkRunner {
       }
       return w;
     };
+    /**
+     * A half-precision model read into the heap as its raw bytes, decoded to float32 on first use
+     * of chunk.models[i] only (a method that needs just τ forms it from the bytes); undefined when
+     * the bytes stay elsewhere (no heap, a LoRA patch, float32 data, a full heap).
+     */
+    const readHalf = (file: string, tensor: string, lora: LoraPatch | null | undefined): HalfRows | undefined => {
+      if (!halfInputs || !heap || lora) return undefined;
+      const dtype = this.file(file).info(tensor).dtype;
+      if (dtype !== 'F16' && dtype !== 'BF16') return undefined;
+      const bytes = heap.u8(count * 2);
+      if (!bytes) return undefined;
+      owned.push(bytes);
+      this.file(file).readRaw(tensor, task.rowStart, task.rowEnd, bytes);
+      return { bytes, dtype };
+    };
     const chunk: Chunk = { alloc, index: task.index, rowStart: task.rowStart, rowEnd: task.rowEnd, base: null, models: [], cache: new Map() };
     // Registered before reading, so a failed read still hands back what was allocated.
     this.owned.set(chunk, owned);
     if (heap) this.heapOf.set(chunk, heap);
     try {
       chunk.base = task.baseFile ? read(task.baseFile, task.baseTensor ?? task.ctx.name, task.baseLora) : null;
-      chunk.models = task.modelFiles.map((f, i) => read(f, modelTensor(task, i), task.modelLoras?.[i]));
+      const models: Float32Array[] = [];
+      const half: Array<HalfRows | undefined> = [];
+      task.modelFiles.forEach((f, i) => {
+        const tensor = modelTensor(task, i);
+        const lora = task.modelLoras?.[i];
+        const h = chunk.base ? readHalf(f, tensor, lora) : undefined;
+        if (!h) {
+          models[i] = read(f, tensor, lora);
+          return;
+        }
+        half[i] = h;
+        let decoded: Float32Array | undefined;
+        Object.defineProperty(models, i, {
+          enumerable: true,
+          configurable: true,
+          get: () => (decoded ??= decodeInto(h, alloc(count))),
+          set: (v: Float32Array) => (decoded = v),
+        });
+      });
+      chunk.models = models;
+      if (half.some((h) => h)) chunk.half = half;
     } catch (e) {
       this.release(chunk);
       throw e;
@@ -235,6 +270,11 @@ export class ChunkRunner {
     }
     return f;
   }
+}
+
+function decodeInto(h: HalfRows, out: Float32Array): Float32Array {
+  decodeToF32(h.dtype, h.bytes, out);
+  return out;
 }
 
 function modelTensor(task: ChunkTask, i: number): string {

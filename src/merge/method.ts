@@ -50,6 +50,13 @@ export interface Chunk {
   base: Float32Array | null;
   /** Each input model's rows, in recipe order. */
   models: Float32Array[];
+  /**
+   * Each model's rows as the half-precision bytes read from its file, where the streaming executor
+   * kept them in the wasm kernels' heap (F16/BF16 inputs, no LoRA patch); then `models[i]` is
+   * decoded from them on first use only, and a method that needs only τ = model − base forms it
+   * from these bytes in one pass (task-arithmetic-family.ts), never making the model's float32 array.
+   */
+  half?: Array<HalfRows | undefined>;
   /** Arrays derived from the inputs once per chunk (task vectors, masks), kept across passes. */
   cache: Map<string, unknown>;
   /**
@@ -57,6 +64,12 @@ export interface Chunk {
    * the streaming executor): only for arrays the method fills completely.
    */
   alloc?: (n: number) => Float32Array;
+}
+
+/** A model's rows as raw half-precision bytes (little-endian, as in the file). */
+export interface HalfRows {
+  bytes: Uint8Array;
+  dtype: 'F16' | 'BF16';
 }
 
 export function allocF32(chunk: Chunk, n: number): Float32Array {
@@ -98,6 +111,13 @@ export interface MergeMethod<S = unknown> {
    * output bytes in one fused wasm pass, with the same bits as merge() plus encoding.
    */
   plainWeightedSum?(ctx: TensorContext): number[];
+  /**
+   * Whether the streaming executor may hand this method half-precision models undecoded
+   * (Chunk.half, models decoded on first use of chunk.models[i]). Only for methods that take each
+   * model's array from chunk.models once per call (never per element: a lazily decoded entry is
+   * an accessor, far slower to read in a loop) and mostly need only τ.
+   */
+  halfInputs?: boolean;
   /**
    * merge() as a per-element description (elementwise.ts), for executors that run it elsewhere
    * (the GPU kernels); a string says why these parameters have none. Absent: the method has none.

@@ -19,6 +19,7 @@ import {
   type SparsifyKind,
 } from './sparsify.ts';
 import { subtractInto, taskVectorCombine, type Keep } from '../tensor/fused-kernels.ts';
+import { wasmDecodeSubtract } from '../tensor/wasm/kernel-calls.ts';
 import { bucketMembers, finishSelection, highHistogram, pickBucket, subtractAndHistogram, trivialSelection, type Bucket, type Selection } from '../tensor/select.ts';
 
 export interface FamilyOptions {
@@ -85,10 +86,11 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
 
   function tau(chunk: Chunk, i: number): Float32Array {
     return cached(chunk, `tau${i}`, () => {
-      const x = chunk.models[i]!;
       const b = chunk.base!;
-      const d = allocF32(chunk, x.length);
-      subtractInto(d, x, b);
+      const d = allocF32(chunk, b.length);
+      const half = chunk.half?.[i];
+      // From the file's half-precision bytes when the executor kept them: one pass, no float32 model.
+      if (!half || !wasmDecodeSubtract(half.dtype, half.bytes, b, d, false)) subtractInto(d, chunk.models[i]!, b);
       return d;
     });
   }
@@ -154,6 +156,7 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
   return {
     name: o.name,
     description: o.description,
+    halfInputs: true,
     base: 'required',
     globalParams,
     modelParams,
@@ -192,7 +195,8 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
           // The first pass builds τ: form it and its histogram in one sweep.
           if (!chunk.cache.has(`tau${i}`)) {
             const d = allocF32(chunk, chunk.base!.length);
-            const hist = subtractAndHistogram(d, chunk.models[i]!, chunk.base!);
+            const half = chunk.half?.[i];
+            const hist = (half && wasmDecodeSubtract(half.dtype, half.bytes, chunk.base!, d, true)) || subtractAndHistogram(d, chunk.models[i]!, chunk.base!);
             chunk.cache.set(`tau${i}`, d);
             return hist;
           }
@@ -291,9 +295,12 @@ export function taskArithmeticFamily(o: FamilyOptions): MergeMethod<FamilyStats>
         masks.push(s ? keepOf(ctx, chunk, s, i, stats) : null);
       }
       // Task vectors already built by a statistics pass are reused; others are formed on the fly.
-      const kept = chunk.models.map((_, i) => chunk.cache.get(`tau${i}`) as Float32Array | undefined);
+      // (Not chunk.models.map: that would decode every model kept as half-precision bytes.)
+      const kept = Array.from({ length: k }, (_, i) => chunk.cache.get(`tau${i}`) as Float32Array | undefined);
+      const inputs = kept.map((t, i) => t ?? chunk.models[i]!);
+      const isDelta = kept.map((t) => t !== undefined);
       const out = allocF32(chunk, n);
-      taskVectorCombine(out, base, kept.map((t, i) => t ?? chunk.models[i]!), kept.map((t) => t !== undefined), masks, eff, weights, scale, o.consensus, normalize);
+      taskVectorCombine(out, base, inputs, isDelta, masks, eff, weights, scale, o.consensus, normalize);
       return out;
     },
   };

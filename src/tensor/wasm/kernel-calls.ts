@@ -62,6 +62,24 @@ export function wasmSubtractHistogram(out: Float32Array, x: Float32Array, b: Flo
   return staged(k, [x.subarray(0, n), b.subarray(0, n)], [out, hist], ([xi, bi], [o, h]) => (k.x.subtract_histogram(xi!, bi!, o!, n, h!), hist));
 }
 
+/**
+ * out = decode(bytes) − b from a model's half-precision bytes (the bits of decodeToF32 then
+ * subtractInto), with the histogram of |out|'s high bits when `histogram` is set (that of
+ * highHistogram); true or the histogram when the kernel ran, undefined when it did not.
+ */
+export function wasmDecodeSubtract(dtype: 'F16' | 'BF16', bytes: Uint8Array, b: Float32Array, out: Float32Array, histogram: true): Uint32Array | undefined;
+export function wasmDecodeSubtract(dtype: 'F16' | 'BF16', bytes: Uint8Array, b: Float32Array, out: Float32Array, histogram: false): true | undefined;
+export function wasmDecodeSubtract(dtype: 'F16' | 'BF16', bytes: Uint8Array, b: Float32Array, out: Float32Array, histogram: boolean): Uint32Array | true | undefined {
+  const n = out.length;
+  const k = kernels(n);
+  if (!k) return undefined;
+  const hist = histogram ? new Uint32Array(1 << 15) : undefined;
+  return staged(k, [bytes.subarray(0, n * 2), b.subarray(0, n)], hist ? [out, hist] : [out], ([x, bb], [o, h]) => {
+    k.x.decode_subtract(x!, dtype === 'BF16' ? 1 : 0, bb!, o!, n, h ?? 0);
+    return hist ?? (true as const);
+  });
+}
+
 /** The low 16 bits of the |x| in high bucket `bucket`, in index order, or undefined. */
 export function wasmBucketMembers(values: Float32Array, bucket: number): Uint16Array | undefined {
   const n = values.length;

@@ -643,10 +643,51 @@ static inline v128_t dec4(const u16 *p, u32 kind) {
   return wasm_v128_bitselect(wasm_i32x4_splat(0x7fc00000), r, isNan);
 }
 
+static inline v128_t f16_lanes(v128_t x);
+
 EXPORT(weighted_sum_half) u32 weighted_sum_half(const u16 *const *inputs, const u32 *kinds, const double *w, u32 k, u32 n, u16 *out, u32 outKind, float limit, u32 *first) {
   const v128_t lim = wasm_f32x4_splat(limit);
   u32 bad = 0;
   u32 e = 0;
+  // Eight elements per step, each input's halves in one load (as decode_f16 reads them): the same
+  // operations per element as the four-wide loop below, which finishes the rest.
+  for (; e + 8 <= n; e += 8) {
+    v128_t s0 = wasm_f64x2_splat(0), s1 = s0, s2 = s0, s3 = s0;
+    for (u32 i = 0; i < k; i++) {
+      v128_t h = wasm_v128_load(inputs[i] + e);
+      v128_t lo = wasm_u32x4_extend_low_u16x8(h), hi = wasm_u32x4_extend_high_u16x8(h);
+      if (kinds[i] == 1) {
+        lo = wasm_i32x4_shl(lo, 16);
+        hi = wasm_i32x4_shl(hi, 16);
+      } else {
+        lo = f16_lanes(lo);
+        hi = f16_lanes(hi);
+      }
+      v128_t wi = wasm_f64x2_splat(w[i]);
+      v128_t p0 = wasm_f64x2_mul(wi, lo64(lo)), p1 = wasm_f64x2_mul(wi, hi64(lo));
+      v128_t p2 = wasm_f64x2_mul(wi, lo64(hi)), p3 = wasm_f64x2_mul(wi, hi64(hi));
+      if (i == 0) {
+        s0 = p0, s1 = p1, s2 = p2, s3 = p3;
+      } else {
+        s0 = wasm_f64x2_add(s0, p0), s1 = wasm_f64x2_add(s1, p1), s2 = wasm_f64x2_add(s2, p2), s3 = wasm_f64x2_add(s3, p3);
+      }
+    }
+    v128_t r0 = store4(s0, s1), r1 = store4(s2, s3);
+    if (!wasm_i32x4_all_true(wasm_v128_and(wasm_f32x4_lt(wasm_f32x4_abs(r0), lim), wasm_f32x4_lt(wasm_f32x4_abs(r1), lim)))) {
+      float v[8];
+      wasm_v128_store(v, r0);
+      wasm_v128_store(v + 4, r1);
+      for (u32 l = 0; l < 8; l++) {
+        float a = v[l] < 0 ? -v[l] : v[l];
+        if (!(a < limit)) {
+          if (bad == 0) *first = e + l;
+          bad++;
+        }
+      }
+    }
+    v128_t h = outKind == 1 ? wasm_u16x8_narrow_i32x4(bf16_of(r0), bf16_of(r1)) : wasm_u16x8_narrow_i32x4(f16_of(r0), f16_of(r1));
+    wasm_v128_store(out + e, h);
+  }
   for (; e + 4 <= n; e += 4) {
     v128_t x = dec4(inputs[0] + e, kinds[0]);
     v128_t w0 = wasm_f64x2_splat(w[0]);
@@ -691,4 +732,68 @@ EXPORT(weighted_sum_half) u32 weighted_sum_half(const u16 *const *inputs, const 
     out[e] = (u16)wasm_u32x4_extract_lane(h, 0);
   }
   return bad;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A task vector straight from a model's half-precision bytes: τ = decode(x) − b, written to `out`,
+// and (hist ≠ 0) the histogram of |τ|'s high bits as subtract_histogram builds it — the bits of
+// decode_* then subtract / subtract_histogram, without the model's float32 array in between.
+// kind: 0 f16, 1 bf16. Eight halves per load, widened as decode_f16 does; specialised per kind and
+// per histogram use so that no branch stays in the loop.
+
+// f16 lanes (zero-extended to 32 bits) → f32, as decode_f16.
+static inline v128_t f16_lanes(v128_t x) {
+  const v128_t expMask = wasm_i32x4_splat(0x7c00);
+  v128_t sign = wasm_i32x4_shl(wasm_v128_and(x, wasm_i32x4_splat(0x8000)), 16);
+  v128_t f = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(x, wasm_i32x4_splat(0x7fff)), 13), wasm_f32x4_splat(0x1p112f));
+  v128_t special = wasm_i32x4_eq(wasm_v128_and(x, expMask), expMask);
+  v128_t isNan = wasm_v128_and(special, wasm_i32x4_ne(wasm_v128_and(x, wasm_i32x4_splat(0x3ff)), wasm_i32x4_splat(0)));
+  v128_t r = wasm_v128_or(f, sign);
+  r = wasm_v128_bitselect(wasm_v128_or(wasm_i32x4_splat(0x7f800000), sign), r, special);
+  return wasm_v128_bitselect(wasm_i32x4_splat(0x7fc00000), r, isNan);
+}
+
+static inline __attribute__((always_inline)) void hist4(u32 *hist, v128_t t) {
+  v128_t hi = wasm_u32x4_shr(wasm_v128_and(t, wasm_i32x4_splat(0x7fffffff)), 16);
+  hist[wasm_u32x4_extract_lane(hi, 0)]++;
+  hist[wasm_u32x4_extract_lane(hi, 1)]++;
+  hist[wasm_u32x4_extract_lane(hi, 2)]++;
+  hist[wasm_u32x4_extract_lane(hi, 3)]++;
+}
+
+static inline __attribute__((always_inline)) u32 decode_subtract_body(const u16 *x, const u32 bf16, const float *b, float *out, u32 n, u32 *hist, const u32 withHist) {
+  u32 i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v128_t h = wasm_v128_load(x + i);
+    v128_t lo = wasm_u32x4_extend_low_u16x8(h), hi = wasm_u32x4_extend_high_u16x8(h);
+    lo = bf16 ? wasm_i32x4_shl(lo, 16) : f16_lanes(lo);
+    hi = bf16 ? wasm_i32x4_shl(hi, 16) : f16_lanes(hi);
+    v128_t t0 = wasm_f32x4_sub(lo, wasm_v128_load(b + i));
+    v128_t t1 = wasm_f32x4_sub(hi, wasm_v128_load(b + i + 4));
+    wasm_v128_store(out + i, t0);
+    wasm_v128_store(out + i + 4, t1);
+    if (withHist) {
+      hist4(hist, t0);
+      hist4(hist, t1);
+    }
+  }
+  return i;
+}
+
+EXPORT(decode_subtract) void decode_subtract(const u16 *x, u32 kind, const float *b, float *out, u32 n, u32 *hist) {
+  u32 i;
+  if (hist) {
+    for (u32 j = 0; j < 32768; j++) hist[j] = 0;
+    i = kind ? decode_subtract_body(x, 1, b, out, n, hist, 1) : decode_subtract_body(x, 0, b, out, n, hist, 1);
+  } else {
+    i = kind ? decode_subtract_body(x, 1, b, out, n, 0, 0) : decode_subtract_body(x, 0, b, out, n, 0, 0);
+  }
+  for (; i < n; i++) {
+    u16 raw[4] = {x[i], 0, 0, 0};
+    float tmp[4];
+    wasm_v128_store(tmp, dec4(raw, kind));
+    union { float f; u32 u; } t = {tmp[0] - b[i]};
+    out[i] = t.f;
+    if (hist) hist[(t.u & 0x7fffffff) >> 16]++;
+  }
 }

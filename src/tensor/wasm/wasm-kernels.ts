@@ -38,6 +38,7 @@ interface Exports {
   weighted_sum(out: number, inputs: number, weights: number, k: number, n: number): void;
   task_vector_combine(combine: number, models: number): void;
   weighted_sum_half(inputs: number, kinds: number, w: number, k: number, n: number, out: number, outKind: number, limit: number, first: number): number;
+  decode_subtract(x: number, kind: number, b: number, out: number, n: number, hist: number): void;
   widen_col_stats(base: number, xs: number, k: number, rows: number, cols: number, bb: number, xx: number, xb: number): void;
   widen_merge_model(out: number, base: number, x: number, w: number, rows: number, cols: number, rowWise: number): void;
 }
