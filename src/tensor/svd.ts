@@ -152,17 +152,128 @@ export function svdTopK(a: Float64Array, m: number, n: number, k: number, opts: 
  */
 export function polarRows(x: Float64Array, kk: number, n: number): Float64Array {
   if (kk === 0) return new Float64Array(0);
-  const { values, vectors } = symmetricEigen(gramOfRows(x, kk, n), kk);
+  return mulAB(inverseRootOfGram(gramOfRows(x, kk, n), kk), x, kk, kk, n);
+}
+
+/** Largest |Gᵢⱼ − δᵢⱼ| over the diagonal blocks of the stacked Gram matrix that polarTwoBlocks accepts. */
+export const TWO_BLOCK_TOLERANCE = 1e-9;
+
+/**
+ * The polar factor of sets of vectors stacked task by task (vector-major, `sizes[t]` vectors of
+ * length n each), the same matrix as polarRows(x, Σ sizes, n). With two sets that are each
+ * orthonormal (TSV-M with two tasks: each task's singular vectors), the stacked Gram matrix is
+ * G = [[I, C], [Cᵀ, I]] and G^-1/2 follows from one eigendecomposition of the smaller of CᵀC / CCᵀ
+ * (polarTwoBlocks) instead of the whole (k₁+k₂)×(k₁+k₂) one; otherwise, or when either set is
+ * orthonormal only to worse than TWO_BLOCK_TOLERANCE, the general route.
+ */
+export function polarStacked(x: Float64Array, sizes: readonly number[], n: number, info?: { route?: string }): Float64Array {
+  const kk = sizes.reduce((a, b) => a + b, 0);
+  if (kk === 0) return new Float64Array(0);
+  const g = gramOfRows(x, kk, n);
+  if (info) info.route = 'general';
+  // MERGESEARCH_POLAR=general forces the general route (benchmarks: the same run's before/after).
+  if (sizes.length === 2 && sizes[0]! > 0 && sizes[1]! > 0 && process.env.MERGESEARCH_POLAR !== 'general') {
+    const m = twoBlockInverseRoot(g, sizes[0]!, sizes[1]!);
+    if (info && m) info.route = 'blocks';
+    if (m) return mulAB(m, x, kk, kk, n);
+  }
+  return mulAB(inverseRootOfGram(g, kk), x, kk, kk, n);
+}
+
+/**
+ * G^-1/2 of G = I + J, J = [[0, C], [Cᵀ, 0]] (C = the k₁×k₂ off-diagonal block), or null when the
+ * diagonal blocks are not the identity to TWO_BLOCK_TOLERANCE or the bound on the result's error
+ * (that deviation times ‖G^-1/2‖²) exceeds it. For f(y) = y^-1/2 (pseudo-inverse: 0 on numerically
+ * zero eigenvalues, as polarRows), with s the singular values of C (J's eigenvalues are ±s, and 0):
+ *   f(I + J) = [[g(CCᵀ), C·h(CᵀC)], [Cᵀ·h(CCᵀ), g(CᵀC)]],
+ *   g(s²) = (f(1+s) + f(1−s))/2,  h(s²) = (f(1+s) − f(1−s))/(2s),
+ * and g(CCᵀ) = I + C·φ(CᵀC)·Cᵀ with φ(s²) = (g(s²) − 1)/s², so every block needs only the
+ * eigendecomposition of CᵀC (or of CCᵀ, transposing the roles when k₁ < k₂): an r/2-sized problem
+ * (1/8 of the flops of the whole one) at TSV-M's full rank budget. Small s take the Taylor series
+ * (h = −1/2 − 5s²/16, φ = 3/8 + 35s²/128), where the differences would cancel.
+ */
+function twoBlockInverseRoot(g: Float64Array, k1: number, k2: number): Float64Array | null {
+  const kk = k1 + k2;
+  let dev = 0;
+  for (let i = 0; i < kk; i++) {
+    const lo = i < k1 ? 0 : k1;
+    const hi = i < k1 ? k1 : kk;
+    for (let j = lo; j < hi; j++) dev = Math.max(dev, Math.abs(g[i * kk + j]! - (i === j ? 1 : 0)));
+  }
+  if (!(dev <= TWO_BLOCK_TOLERANCE)) return null;
+  // Orient so the eigendecomposition is of the smaller side: a (p×q, p ≥ q) is C or Cᵀ.
+  const flip = k1 < k2;
+  const p = flip ? k2 : k1;
+  const q = flip ? k1 : k2;
+  const a = new Float64Array(p * q);
+  for (let i = 0; i < k1; i++) {
+    for (let j = 0; j < k2; j++) {
+      const c = g[i * kk + k1 + j]!;
+      if (flip) a[j * q + i] = c;
+      else a[i * q + j] = c;
+    }
+  }
+  const at = transpose(a, p, q); // q×p
+  const { values, vectors: w } = symmetricEigen(gramOfRows(at, q, p), q); // aᵀa = Wᵀ·diag(s²)·W (rows of w)
+  const top = Math.sqrt(Math.max(values[0] ?? 0, 0));
+  const lmax = 1 + top;
+  const floor = lmax * ZERO_RATIO * ZERO_RATIO;
+  const f = (y: number): number => (y > floor ? 1 / Math.sqrt(y) : 0);
+  // Error bound: the blocks' deviation times ‖G^-1/2‖² = 1 / (1 − s_max) (on the kept range).
+  const lmin = 1 - top;
+  if (lmin > floor && dev / lmin > TWO_BLOCK_TOLERANCE) return null;
+  const hw = new Float64Array(q * q); // diag(h)·W
+  const phw = new Float64Array(q * q); // diag(φ)·W
+  const gw = new Float64Array(q * q); // diag(g)·W
+  for (let i = 0; i < q; i++) {
+    const x2 = Math.max(values[i]!, 0);
+    const s = Math.sqrt(x2);
+    const fp = f(1 + s);
+    const fm = f(1 - s);
+    const gv = (fp + fm) / 2;
+    const hv = s < 1e-4 ? -0.5 - (5 * x2) / 16 : (fp - fm) / (2 * s);
+    const pv = s < 1e-4 ? 3 / 8 + (35 * x2) / 128 : (gv - 1) / x2;
+    for (let j = 0; j < q; j++) {
+      const v = w[i * q + j]!;
+      hw[i * q + j] = hv * v;
+      phw[i * q + j] = pv * v;
+      gw[i * q + j] = gv * v;
+    }
+  }
+  const wt = transpose(w, q, q);
+  const hq = mulAB(wt, hw, q, q, q); // h(aᵀa)
+  const gq = mulAB(wt, gw, q, q, q); // g(aᵀa)
+  const ah = mulAB(a, hq, p, q, q); // a·h(aᵀa): the p×q off-diagonal block
+  const aphi = mulAB(a, mulAB(wt, phw, q, q, q), p, q, q);
+  const gp = mulABt(aphi, a, p, q, p); // a·φ(aᵀa)·aᵀ, plus I below: g(aaᵀ)
+  for (let i = 0; i < p; i++) gp[i * p + i]! += 1;
+  // Assemble in G's order: the k₁ block first.
+  const m = new Float64Array(kk * kk);
+  const put = (r0: number, c0: number, src: Float64Array, rows: number, cols: number, tr: boolean): void => {
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) m[(r0 + i) * kk + c0 + j] = tr ? src[j * rows + i]! : src[i * cols + j]!;
+  };
+  // p side: rows/cols [pOff, pOff+p), q side: [qOff, qOff+q).
+  const pOff = flip ? k1 : 0;
+  const qOff = flip ? 0 : k1;
+  put(pOff, pOff, gp, p, p, false);
+  put(qOff, qOff, gq, q, q, false);
+  put(pOff, qOff, ah, p, q, false);
+  put(qOff, pOff, ah, q, p, true);
+  return m;
+}
+
+/** (XᵀX)^-1/2 from its Gram matrix g (kk×kk): the pseudo-inverse square root, as polarRows. */
+function inverseRootOfGram(g: Float64Array, kk: number): Float64Array {
+  const { values, vectors } = symmetricEigen(g, kk);
   const floor = Math.max(values[0]!, 0) * ZERO_RATIO * ZERO_RATIO;
-  const dw = new Float64Array(kk * kk); // D·W, D = Λ^-1/2 on the kept eigenvalues
+  const dw = new Float64Array(kk * kk);
   for (let i = 0; i < kk; i++) {
     const lam = values[i]!;
     if (!(lam > floor) || lam <= 0) continue;
     const f = 1 / Math.sqrt(lam);
     for (let j = 0; j < kk; j++) dw[i * kk + j] = f * vectors[i * kk + j]!;
   }
-  const m = mulAB(transpose(vectors, kk, kk), dw, kk, kk, kk); // Wᵀ·D·W = (XᵀX)^-1/2
-  return mulAB(m, x, kk, kk, n);
+  return mulAB(transpose(vectors, kk, kk), dw, kk, kk, kk);
 }
 
 function keptCount(values: Float64Array): number {

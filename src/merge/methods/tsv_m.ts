@@ -1,4 +1,4 @@
-import { type Svd, polarRows, svdTopK } from '../../tensor/svd.ts';
+import { type Svd, polarStacked, svdTopK } from '../../tensor/svd.ts';
 import { ALPHA_DOC, alphaOf, checkFraction, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily } from '../svd-family.ts';
 import { numberParam, type Chunk, type TensorContext } from '../method.ts';
 import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
@@ -96,7 +96,8 @@ function whiten(tasks: readonly Svd[], rows: number, cols: number): TsvFactors {
     });
     at += t.k;
   });
-  return { ut: polarRows(ut, kk, rows), vt: polarRows(vt, kk, cols), s, kk, task, group };
+  const sizes = tasks.map((t) => t.k);
+  return { ut: polarStacked(ut, sizes, rows), vt: polarStacked(vt, sizes, cols), s, kk, task, group };
 }
 
 /** The scale of component j: weightₜ · group_gₜ (α applied by the caller). */
