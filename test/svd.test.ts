@@ -321,6 +321,25 @@ describe('polarStacked (two orthonormal sets: the block route)', () => {
     }
   });
 
+  it('square stacks of two random half-rank sets, each orthonormal only to ~1e-12 (as svdThin returns them): orthonormal, and polarRows\'s result', () => {
+    // Two random 60-dimensional subspaces of R^120 nearly share a direction (1 − s_max small), so
+    // G^-1/2 is large: the sets' own deviation from orthonormality must be removed before it is applied.
+    const n = 120;
+    for (const seed of [51, 52, 53]) {
+      const a = orthonormalRows(gaussian(seed, 60 * n), 60, n).q;
+      const b = orthonormalRows(gaussian(seed + 10, 60 * n), 60, n).q;
+      const noise = gaussian(seed + 20, 120 * n);
+      const x = stack(a, b).map((v, i) => v + 2e-13 * noise[i]!);
+      const info: { route?: string } = {};
+      const p = polarStacked(x, [60, 60], n, info);
+      expect(info.route).toBe('blocks');
+      const general = polarRows(x, 120, n);
+      expect(orthoError(p, 120, n)).toBeLessThan(1e-10);
+      expect(orthoError(general, 120, n)).toBeLessThan(1e-10);
+      expect(maxDiff(p, general)).toBeLessThan(1e-8);
+    }
+  });
+
   it('a repeated direction (G singular) is left out as by polarRows; sets not orthonormal and three sets take the general route', () => {
     const n = 120;
     const a = orthonormalRows(gaussian(41, 30 * n), 30, n).q;

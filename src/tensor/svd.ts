@@ -182,15 +182,20 @@ export function polarStacked(x: Float64Array, sizes: readonly number[], n: numbe
 
 /**
  * G^-1/2 of G = I + J, J = [[0, C], [Cᵀ, 0]] (C = the k₁×k₂ off-diagonal block), or null when the
- * diagonal blocks are not the identity to TWO_BLOCK_TOLERANCE or the bound on the result's error
- * (that deviation times ‖G^-1/2‖²) exceeds it. For f(y) = y^-1/2 (pseudo-inverse: 0 on numerically
- * zero eigenvalues, as polarRows), with s the singular values of C (J's eigenvalues are ±s, and 0):
+ * diagonal blocks are not the identity to TWO_BLOCK_TOLERANCE. For f(y) = y^-1/2 (pseudo-inverse: 0
+ * on numerically zero eigenvalues, as polarRows), with s the singular values of C (J's eigenvalues
+ * are ±s, and 0):
  *   f(I + J) = [[g(CCᵀ), C·h(CᵀC)], [Cᵀ·h(CCᵀ), g(CᵀC)]],
  *   g(s²) = (f(1+s) + f(1−s))/2,  h(s²) = (f(1+s) − f(1−s))/(2s),
  * and g(CCᵀ) = I + C·φ(CᵀC)·Cᵀ with φ(s²) = (g(s²) − 1)/s², so every block needs only the
  * eigendecomposition of CᵀC (or of CCᵀ, transposing the roles when k₁ < k₂): an r/2-sized problem
  * (1/8 of the flops of the whole one) at TSV-M's full rank budget. Small s take the Taylor series
  * (h = −1/2 − 5s²/16, φ = 3/8 + 35s²/128), where the differences would cancel.
+ * The sets are orthonormal only to rounding (Gₜₜ = I + Eₜ, |Eₜ| ≤ 1e-9): they are first made
+ * orthonormal to O(E³) by Zₜ = I − Eₜ/2 + 3Eₜ²/8 ≈ Gₜₜ^-1/2 (X' = Z·X, C' = Z₁·C·Z₂), and the result is
+ * polar(X')·Z = (its G'^-1/2)·Z — without that, E would come back amplified by ‖G^-1/2‖² = 1/(1 − s_max),
+ * which reaches 1e6 and beyond when two tasks' kept subspaces nearly share a direction (two random
+ * half-rank subspaces always do).
  */
 function twoBlockInverseRoot(g: Float64Array, k1: number, k2: number): Float64Array | null {
   const kk = k1 + k2;
@@ -201,27 +206,31 @@ function twoBlockInverseRoot(g: Float64Array, k1: number, k2: number): Float64Ar
     for (let j = lo; j < hi; j++) dev = Math.max(dev, Math.abs(g[i * kk + j]! - (i === j ? 1 : 0)));
   }
   if (!(dev <= TWO_BLOCK_TOLERANCE)) return null;
-  // Orient so the eigendecomposition is of the smaller side: a (p×q, p ≥ q) is C or Cᵀ.
+  // Zₜ = I − Eₜ/2 + 3Eₜ²/8 from the diagonal blocks.
+  const zOf = (o: number, k: number): Float64Array => {
+    const e = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) e[i * k + j] = g[(o + i) * kk + o + j]! - (i === j ? 1 : 0);
+    const e2 = mulAB(e, e, k, k, k);
+    const z = new Float64Array(k * k);
+    for (let i = 0; i < k * k; i++) z[i] = -0.5 * e[i]! + 0.375 * e2[i]!;
+    for (let i = 0; i < k; i++) z[i * k + i]! += 1;
+    return z;
+  };
+  const z1 = zOf(0, k1);
+  const z2 = zOf(k1, k2);
+  const c0 = new Float64Array(k1 * k2);
+  for (let i = 0; i < k1; i++) for (let j = 0; j < k2; j++) c0[i * k2 + j] = g[i * kk + k1 + j]!;
+  const c = mulAB(mulAB(z1, c0, k1, k1, k2), z2, k1, k2, k2); // C' = Z₁·C·Z₂
+  // Orient so the eigendecomposition is of the smaller side: a (p×q, p ≥ q) is C' or C'ᵀ.
   const flip = k1 < k2;
   const p = flip ? k2 : k1;
   const q = flip ? k1 : k2;
-  const a = new Float64Array(p * q);
-  for (let i = 0; i < k1; i++) {
-    for (let j = 0; j < k2; j++) {
-      const c = g[i * kk + k1 + j]!;
-      if (flip) a[j * q + i] = c;
-      else a[i * q + j] = c;
-    }
-  }
+  const a = flip ? transpose(c, k1, k2) : c;
   const at = transpose(a, p, q); // q×p
   const { values, vectors: w } = symmetricEigen(gramOfRows(at, q, p), q); // aᵀa = Wᵀ·diag(s²)·W (rows of w)
   const top = Math.sqrt(Math.max(values[0] ?? 0, 0));
-  const lmax = 1 + top;
-  const floor = lmax * ZERO_RATIO * ZERO_RATIO;
+  const floor = (1 + top) * ZERO_RATIO * ZERO_RATIO;
   const f = (y: number): number => (y > floor ? 1 / Math.sqrt(y) : 0);
-  // Error bound: the blocks' deviation times ‖G^-1/2‖² = 1 / (1 − s_max) (on the kept range).
-  const lmin = 1 - top;
-  if (lmin > floor && dev / lmin > TWO_BLOCK_TOLERANCE) return null;
   const hw = new Float64Array(q * q); // diag(h)·W
   const phw = new Float64Array(q * q); // diag(φ)·W
   const gw = new Float64Array(q * q); // diag(g)·W
@@ -259,7 +268,11 @@ function twoBlockInverseRoot(g: Float64Array, k1: number, k2: number): Float64Ar
   put(qOff, qOff, gq, q, q, false);
   put(pOff, qOff, ah, p, q, false);
   put(qOff, pOff, ah, q, p, true);
-  return m;
+  // (G'^-1/2·Z)ᵀ = Z·G'^-1/2 (both symmetric): row block t is Zₜ times G'^-1/2's rows of block t.
+  const zm = new Float64Array(kk * kk);
+  zm.set(mulAB(z1, m.subarray(0, k1 * kk), k1, k1, kk), 0);
+  zm.set(mulAB(z2, m.subarray(k1 * kk), k2, k2, kk), k1 * kk);
+  return transpose(zm, kk, kk);
 }
 
 /** (XᵀX)^-1/2 from its Gram matrix g (kk×kk): the pseudo-inverse square root, as polarRows. */
