@@ -11,7 +11,8 @@ import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
 //      (at least 1): the rank budget r is shared equally among the tasks (FusionBench: k = ⌊r/T⌋);
 //   2. the concatenations U = [U₁ … U_T] (rows×Tk) and V = [V₁ … V_T] (cols×Tk) are each replaced
 //      by their nearest matrix with orthonormal columns, the polar factor (SVD U = PΣQᵀ → PQᵀ;
-//      computed here as U(UᵀU)^-1/2, the same matrix) — this decorrelates the tasks' directions;
+//      computed here as U(UᵀU)^-1/2, the same matrix; with two tasks from the k×k block C = U₁ᵀU₂
+//      alone, svd.ts polarStacked) — this decorrelates the tasks' directions;
 //   3. merged = base + α · U⊥ · diag(c ⊙ σ) · V⊥ᵀ, where component j of task t is scaled by
 //      cⱼ = weightₜ · group_gₜ (g: which of the TSV_GROUPS (32) contiguous groups of task t's kept
 //      triplets, largest first, j falls in). All 1 (the defaults) is TSV-M; `weight` is the
