@@ -8,7 +8,8 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import { gramOfRows, mulABt, orthonormalRows, symmetricEigen } from '../src/tensor/dense.ts';
-import { DC_MIN_N } from '../src/tensor/eigen.ts';
+import { BLOCKED_MIN_N, DC_MIN_N, withBlockedReductionFrom } from '../src/tensor/eigen.ts';
+import { withKernelBackend } from '../src/tensor/kernel-backend.ts';
 import { seededRandom } from '../src/tensor/random.ts';
 
 function gaussian(seed: number, n: number): Float64Array {
@@ -124,5 +125,45 @@ describe('symmetricEigen at divide-and-conquer sizes', () => {
       for (let e = 0; e < want * n; e++) worst = Math.max(worst, Math.abs(part.vectors[e]! - full.vectors[e]!));
       expect(worst).toBeLessThan(1e-14);
     }
+  });
+});
+
+describe('the blocked Householder reduction (panels of deferred updates, eigen.ts tridiagonalize)', () => {
+  it('is used from BLOCKED_MIN_N rows on, a size the 2048-wide Gram matrices reach', () => {
+    expect(BLOCKED_MIN_N).toBeLessThanOrEqual(2048);
+  });
+
+  // Forced on at test sizes: 150 and 301 rows end in partial panels (32 steps each), 97 in one.
+  it.each([97, 150, 301])('forced on, random Gram matrix n = %i: residual, orthonormality and values within 1e-12, and the unblocked route\'s values', (n) => {
+    const g = gramOfRows(gaussian(n + 7, n * (n + 3)), n, n + 3);
+    const x = withBlockedReductionFrom(0, () => errors(g, n));
+    expect(x.residual).toBeLessThan(1e-12 * x.norm);
+    expect(x.ortho).toBeLessThan(1e-12);
+    expect(x.values).toBeLessThan(1e-12 * x.norm);
+    const blocked = withBlockedReductionFrom(0, () => symmetricEigen(g, n)).values;
+    const plain = withBlockedReductionFrom(Infinity, () => symmetricEigen(g, n)).values;
+    for (let i = 0; i < n; i++) expect(Math.abs(blocked[i]! - plain[i]!)).toBeLessThan(1e-12 * x.norm);
+  });
+
+  it('forced on, a graded spectrum (1 … 1e-12, n = 170): within 1e-12 of ‖G‖', () => {
+    const n = 170;
+    const q = orthonormalRows(gaussian(171, n * n), n, n).q;
+    const lam = Array.from({ length: n }, (_, i) => 10 ** (-12 * (i / (n - 1))));
+    const g = new Float64Array(n * n);
+    for (let k = 0; k < n; k++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) g[i * n + j]! += lam[k]! * q[k * n + i]! * q[k * n + j]!;
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i]!; // exactly symmetric
+    const x = withBlockedReductionFrom(0, () => errors(g, n));
+    expect(x.residual).toBeLessThan(1e-12 * x.norm);
+    expect(x.ortho).toBeLessThan(1e-12);
+    expect(x.values).toBeLessThan(1e-12 * x.norm);
+  });
+
+  it('the wasm syr2k kernel gives the JavaScript loop\'s bits (MERGESEARCH_KERNELS=js changes speed only)', () => {
+    const n = 140;
+    const g = gramOfRows(gaussian(141, n * (n + 2)), n, n + 2);
+    const wasm = withBlockedReductionFrom(0, () => symmetricEigen(g, n));
+    const js = withKernelBackend('js', () => withBlockedReductionFrom(0, () => symmetricEigen(g, n)));
+    expect(Buffer.from(wasm.values.buffer).equals(Buffer.from(js.values.buffer))).toBe(true);
+    expect(Buffer.from(wasm.vectors.buffer).equals(Buffer.from(js.vectors.buffer))).toBe(true);
   });
 });

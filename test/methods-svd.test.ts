@@ -99,6 +99,34 @@ const SHAPES: Array<[number, number]> = [
 const WEIGHTS = [1, 0.5, 1.5];
 const perModel = WEIGHTS.map((weight) => ({ weight }));
 
+// Two tasks: TSV-M's polar factors take the two-block route (svd.ts polarStacked), the stacked
+// U (and V) of the full rank budget being square here.
+describe.each([[14, 10], [9, 13], [24, 24]] as Array<[number, number]>)('%i×%i weight, 2 tasks (the two-block polar route)', (m, n) => {
+  const d = makeData(200 + m, m * n, 2);
+  const base = mat(d.base, m, n);
+  const r = Math.min(m, n);
+  const weights = [1, 0.6];
+  const pm = weights.map((weight) => ({ weight }));
+
+  it('tsv_m equals base + α·polar(U)·diag(σ)·polar(V)ᵀ built from full SVDs', () => {
+    const alpha = 0.9;
+    const k = Math.floor(r / 2);
+    const tops = taskVectors(d, m, n, weights).map((t) => topK(t, k));
+    const u = polar(hcat(tops.map((t) => t.u)));
+    const v = polar(hcat(tops.map((t) => t.v)));
+    const ref = base.clone().add(u.mmul(Matrix.diag(tops.flatMap((t) => t.s))).mmul(v.transpose()).mul(alpha));
+    expectClose(run('tsv_m', NAME, [m, n], d, { alpha }, pm), ref);
+  });
+
+  it('tsv_m: the update\'s singular values are exactly the kept σ of both tasks (orthonormal recombined U and V)', () => {
+    const k = Math.floor(r / 2);
+    const kept = taskVectors(d, m, n, weights).flatMap((t) => svdOf(t).s.slice(0, k));
+    kept.sort((a, b) => b - a);
+    const got = spectrum(run('tsv_m', NAME, [m, n], d, { alpha: 1 }, pm), base, 1, m, n);
+    for (let i = 0; i < kept.length; i++) expect(Math.abs(got[i]! - kept[i]!)).toBeLessThan(1e-4 * kept[0]!);
+  });
+});
+
 describe.each(SHAPES)('%i×%i weight, 3 tasks', (m, n) => {
   const d = makeData(100 + m, m * n, 3);
   const base = mat(d.base, m, n);

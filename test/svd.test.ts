@@ -9,7 +9,7 @@
 import { EigenvalueDecomposition, Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen } from '../src/tensor/dense.ts';
-import { EXACT_MAX_SIDE, polarRows, svdThin, svdTopK, topKPath, type Svd } from '../src/tensor/svd.ts';
+import { EXACT_MAX_SIDE, polarRows, polarStacked, svdThin, svdTopK, topKPath, type Svd } from '../src/tensor/svd.ts';
 import { seededRandom } from '../src/tensor/random.ts';
 
 function gaussian(seed: number, n: number): Float64Array {
@@ -283,6 +283,79 @@ describe('polarRows', () => {
   it('leaves an orthonormal set unchanged', () => {
     const q = orthonormalRows(gaussian(22, 4 * 10), 4, 10).q;
     expect(maxDiff(polarRows(q, 4, 10), q)).toBeLessThan(1e-12);
+  });
+});
+
+describe('polarStacked (two orthonormal sets: the block route)', () => {
+  /** P·Qᵀ from ml-matrix's SVD of the n×kk matrix whose columns are x's rows, vector-major. */
+  function refPolar(x: Float64Array, kk: number, n: number): Float64Array {
+    const ref = new SingularValueDecomposition(Matrix.from1DArray(kk, n, x).transpose());
+    const pq = ref.leftSingularVectors.mmul(ref.rightSingularVectors.transpose());
+    const out = new Float64Array(kk * n);
+    for (let i = 0; i < kk; i++) for (let e = 0; e < n; e++) out[i * n + e] = pq.get(e, i);
+    return out;
+  }
+  const stack = (a: Float64Array, b: Float64Array): Float64Array => {
+    const out = new Float64Array(a.length + b.length);
+    out.set(a);
+    out.set(b, a.length);
+    return out;
+  };
+
+  it('equals ml-matrix\'s P·Qᵀ and polarRows, orthonormal, for equal and unequal sets (either larger), overlapping and disjoint', () => {
+    const n = 150;
+    for (const [k1, k2, seed] of [[60, 60, 31], [70, 40, 32], [25, 90, 33], [100, 50, 34]] as const) {
+      const a = orthonormalRows(gaussian(seed, k1 * n), k1, n).q;
+      // The second set shares part of the first's span (overlaps up to ~1) and the rest is random.
+      const b0 = gaussian(seed + 100, k2 * n);
+      for (let i = 0; i < Math.min(10, k1, k2); i++) for (let e = 0; e < n; e++) b0[i * n + e] = a[i * n + e]! + 0.05 * b0[i * n + e]!;
+      const b = orthonormalRows(b0, k2, n).q;
+      const x = stack(a, b);
+      const kk = k1 + k2;
+      const info: { route?: string } = {};
+      const p = polarStacked(x, [k1, k2], n, info);
+      expect(info.route).toBe('blocks');
+      expect(orthoError(p, kk, n)).toBeLessThan(1e-11);
+      expect(maxDiff(p, refPolar(x, kk, n))).toBeLessThan(1e-9);
+      expect(maxDiff(p, polarRows(x, kk, n))).toBeLessThan(1e-10);
+    }
+  });
+
+  it('square stacks of two random half-rank sets, each orthonormal only to ~1e-12 (as svdThin returns them): orthonormal, and polarRows\'s result', () => {
+    // Two random 60-dimensional subspaces of R^120 nearly share a direction (1 − s_max small), so
+    // G^-1/2 is large: the sets' own deviation from orthonormality must be removed before it is applied.
+    const n = 120;
+    for (const seed of [51, 52, 53]) {
+      const a = orthonormalRows(gaussian(seed, 60 * n), 60, n).q;
+      const b = orthonormalRows(gaussian(seed + 10, 60 * n), 60, n).q;
+      const noise = gaussian(seed + 20, 120 * n);
+      const x = stack(a, b).map((v, i) => v + 2e-13 * noise[i]!);
+      const info: { route?: string } = {};
+      const p = polarStacked(x, [60, 60], n, info);
+      expect(info.route).toBe('blocks');
+      const general = polarRows(x, 120, n);
+      expect(orthoError(p, 120, n)).toBeLessThan(1e-10);
+      expect(orthoError(general, 120, n)).toBeLessThan(1e-10);
+      expect(maxDiff(p, general)).toBeLessThan(1e-8);
+    }
+  });
+
+  it('a repeated direction (G singular) is left out as by polarRows; sets not orthonormal and three sets take the general route', () => {
+    const n = 120;
+    const a = orthonormalRows(gaussian(41, 30 * n), 30, n).q;
+    const b0 = gaussian(42, 20 * n);
+    for (let e = 0; e < n; e++) b0[e] = a[e]!; // b's first vector is a's first
+    const b = orthonormalRows(b0, 20, n).q;
+    const x = stack(a, b);
+    const info: { route?: string } = {};
+    expect(maxDiff(polarStacked(x, [30, 20], n, info), polarRows(x, 50, n))).toBeLessThan(1e-9);
+    expect(info.route).toBe('blocks');
+    const y = gaussian(43, 50 * n); // not orthonormal sets: the general route, bit for bit
+    expect(maxDiff(polarStacked(y, [30, 20], n, info), polarRows(y, 50, n))).toBe(0);
+    expect(info.route).toBe('general');
+    const z = stack(x, orthonormalRows(gaussian(44, 10 * n), 10, n).q);
+    expect(maxDiff(polarStacked(z, [30, 20, 10], n, info), polarRows(z, 60, n))).toBe(0);
+    expect(info.route).toBe('general');
   });
 });
 

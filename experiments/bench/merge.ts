@@ -84,13 +84,19 @@ async function child(step: string, root: string, threads: number): Promise<void>
     // Wall time between consecutive finished tensors, split into the decoder layers' tensors and
     // the rest (embeddings, final norm, LM head): what a layer subset scales up from.
     let last = process.hrtime.bigint();
+    let lastCpu = process.cpuUsage();
     const onProgress = (_done: number, _total: number, name: string): void => {
       const now = process.hrtime.bigint();
       const dt = Number(now - last) / 1e9;
       last = now;
       if (/(?:^|\.)layers\.\d+\./.test(name)) layerSecs += dt;
       else otherSecs += dt;
-      if (args.includes('--per-tensor')) process.stderr.write(`  ${name}: ${dt.toFixed(2)} s\n`);
+      if (args.includes('--per-tensor')) {
+        // CPU seconds of the whole process (all threads) since the previous tensor, and its peak RSS so far.
+        const c = process.cpuUsage(lastCpu);
+        lastCpu = process.cpuUsage();
+        process.stderr.write(`  ${name}: ${dt.toFixed(2)} s, ${((c.user + c.system) / 1e6).toFixed(2)} CPU-s, peak RSS ${((process.resourceUsage().maxRSS * 1024) / 1e9).toFixed(2)} GB\n`);
+      }
     };
     const s = await mergeToFolder(parseRecipe(recipeFor(step, dirs)), { out, threads, shardSize: 5e9, onProgress });
     inputBytes = s.inputBytes;

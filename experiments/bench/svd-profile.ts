@@ -12,7 +12,7 @@
 // The task matrices are independent uniform random matrices (a flat spectrum: the eigensolver's
 // divide and conquer deflates least there, so these are upper bounds for real task vectors).
 import { gramOfRows, mulAB, mulABt, orthonormalRows, symmetricEigen } from '../../src/tensor/dense.ts';
-import { polarRows, svdTopK, topKPath } from '../../src/tensor/svd.ts';
+import { polarRows, polarStacked, svdTopK, topKPath } from '../../src/tensor/svd.ts';
 import { polarFactor } from '../../src/tensor/polar.ts';
 import { seededRandom } from '../../src/tensor/random.ts';
 
@@ -59,8 +59,12 @@ for (const x of svds) {
   vt.set(x.vt, off * n);
   off += x.k;
 }
-time(`tsv_m: polarRows U ${kk}×${m}`, 0, () => polarRows(ut, kk, m), true);
-time(`tsv_m: polarRows V ${kk}×${n}`, 0, () => polarRows(vt, kk, n), true);
+// What tsv_m runs (polarStacked: the two-block route for T = 2), then the general route for comparison.
+const sizes = svds.map((x) => x.k);
+const route: { route?: string } = {};
+time(`tsv_m: polarStacked U ${kk}×${m}`, 0, () => polarStacked(ut, sizes, m, route), true);
+time(`tsv_m: polarStacked V ${kk}×${n} (${route.route} route)`, 0, () => polarStacked(vt, sizes, n, route), true);
+if (route.route === 'blocks') time(`(general route: polarRows U ${kk}×${m})`, 0, () => polarRows(ut, kk, m));
 console.log(`${'tsv_m decompositions in all'.padEnd(46)} ${total.toFixed(2).padStart(7)} CPU-s`);
 const sum = new Float64Array(m * n);
 for (const x of mats) for (let e = 0; e < sum.length; e++) sum[e]! += x[e]!;

@@ -1,4 +1,4 @@
-import { type Svd, polarRows, svdTopK } from '../../tensor/svd.ts';
+import { type Svd, polarStacked, svdTopK } from '../../tensor/svd.ts';
 import { ALPHA_DOC, alphaOf, checkFraction, columnsTimes, copyBase, meanTaskVectorFallback, svdFamily } from '../svd-family.ts';
 import { numberParam, type Chunk, type TensorContext } from '../method.ts';
 import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
@@ -11,7 +11,8 @@ import { cachedDecomposition, contentKey } from '../decomposition-cache.ts';
 //      (at least 1): the rank budget r is shared equally among the tasks (FusionBench: k = ⌊r/T⌋);
 //   2. the concatenations U = [U₁ … U_T] (rows×Tk) and V = [V₁ … V_T] (cols×Tk) are each replaced
 //      by their nearest matrix with orthonormal columns, the polar factor (SVD U = PΣQᵀ → PQᵀ;
-//      computed here as U(UᵀU)^-1/2, the same matrix) — this decorrelates the tasks' directions;
+//      computed here as U(UᵀU)^-1/2, the same matrix; with two tasks from the k×k block C = U₁ᵀU₂
+//      alone, svd.ts polarStacked) — this decorrelates the tasks' directions;
 //   3. merged = base + α · U⊥ · diag(c ⊙ σ) · V⊥ᵀ, where component j of task t is scaled by
 //      cⱼ = weightₜ · group_gₜ (g: which of the TSV_GROUPS (32) contiguous groups of task t's kept
 //      triplets, largest first, j falls in). All 1 (the defaults) is TSV-M; `weight` is the
@@ -96,7 +97,8 @@ function whiten(tasks: readonly Svd[], rows: number, cols: number): TsvFactors {
     });
     at += t.k;
   });
-  return { ut: polarRows(ut, kk, rows), vt: polarRows(vt, kk, cols), s, kk, task, group };
+  const sizes = tasks.map((t) => t.k);
+  return { ut: polarStacked(ut, sizes, rows), vt: polarStacked(vt, sizes, cols), s, kk, task, group };
 }
 
 /** The scale of component j: weightₜ · group_gₜ (α applied by the caller). */

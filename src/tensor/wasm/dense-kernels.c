@@ -174,6 +174,36 @@ EXPORT(tridiag_update) void tridiag_update(double *a, u32 n, u32 k, const double
   }
 }
 
+// tridiag_syr2k: A[i][j] −= Σ_c X[i][c]·Y[j][c] (c < w, w even) for j ≤ i < k (row stride n), X and Y
+//   row-major k×w: the blocked reduction's deferred update of a panel's reflections (X = [V Q],
+//   Y = [Q V]). Each dot runs in two lanes (even c, odd c), combined as lane0 + lane1, as the
+//   JavaScript loop in eigen.ts.
+EXPORT(tridiag_syr2k) void tridiag_syr2k(double *a, u32 n, u32 k, const double *x, const double *y, u32 w) {
+  for (u32 i = 0; i < k; i++) {
+    const double *xi = x + (size_t)i * w;
+    double *ai = a + (size_t)i * n;
+    u32 j = 0;
+    for (; j + 1 <= i; j += 2) {
+      const double *y0 = y + (size_t)j * w;
+      const double *y1 = y0 + w;
+      v128_t s0 = wasm_f64x2_splat(0), s1 = s0;
+      for (u32 c = 0; c < w; c += 2) {
+        const v128_t xv = wasm_v128_load(xi + c);
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_mul(xv, wasm_v128_load(y0 + c)));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_mul(xv, wasm_v128_load(y1 + c)));
+      }
+      ai[j] -= wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
+      ai[j + 1] -= wasm_f64x2_extract_lane(s1, 0) + wasm_f64x2_extract_lane(s1, 1);
+    }
+    for (; j <= i; j++) {
+      const double *y0 = y + (size_t)j * w;
+      v128_t s0 = wasm_f64x2_splat(0);
+      for (u32 c = 0; c < w; c += 2) s0 = wasm_f64x2_add(s0, wasm_f64x2_mul(wasm_v128_load(xi + c), wasm_v128_load(y0 + c)));
+      ai[j] -= wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
+    }
+  }
+}
+
 // householder_apply: P[0..k)[0..k) ← (I − v·vᵀ/h)·P on the leading block (row stride n): w = vᵀ·P
 // (rows with v[i] = 0 skipped), then row i −= (v[i]/h)·w (rows with v[i]/h = 0 skipped).
 EXPORT(householder_apply) void householder_apply(double *p, u32 n, u32 k, const double *v, double h, double *w) {

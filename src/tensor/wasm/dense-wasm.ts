@@ -18,6 +18,7 @@ interface GemmExports {
   tridiag_matvec(a: number, n: number, k: number, v: number, pv: number): void;
   tridiag_update(a: number, n: number, k: number, v: number, q: number): void;
   householder_apply(p: number, n: number, k: number, v: number, h: number, w: number): void;
+  tridiag_syr2k(a: number, n: number, k: number, x: number, y: number, w: number): void;
   rotate_rows(qt: number, n: number, rows: number, cs: number, count: number): void;
   gemm_packed(a: number, packed: number, m: number, k: number, n: number, out: number, ldo: number, upper: number, row0: number, col0: number): void;
 }
@@ -135,7 +136,15 @@ export interface TridiagonalOps {
   update(k: number): void;
   /** P[0..k) ← (I − v·vᵀ/h)·P[0..k). */
   apply(k: number, h: number): void;
+  /** n×PANEL_WIDTH each (row stride w as passed to syr2k): a panel's [V Q] and [Q V], row i = entry i. */
+  x: Float64Array;
+  y: Float64Array;
+  /** A[i][j] −= Σ_c<w x[i·w + c]·y[j·w + c] for j ≤ i < k (the blocked reduction's deferred update). */
+  syr2k(k: number, w: number): void;
 }
+
+/** The widest panel syr2k takes: twice the blocked reduction's panel of reflectors (eigen.ts). */
+export const PANEL_WIDTH = 64;
 
 /** The reduction's arrays in wasm memory (a copy of g in a), or null. Nothing else may use this module meanwhile. */
 export function wasmTridiagonal(g: Float64Array, n: number): TridiagonalOps | null {
@@ -146,7 +155,9 @@ export function wasmTridiagonal(g: Float64Array, n: number): TridiagonalOps | nu
   const vOff = pOff + n * n * 8;
   const pvOff = vOff + n * 8;
   const wOff = pvOff + n * 8;
-  if (!grow(k, wOff + n * 8)) return null;
+  const xOff = wOff + n * 8;
+  const yOff = xOff + n * PANEL_WIDTH * 8;
+  if (!grow(k, yOff + n * PANEL_WIDTH * 8)) return null;
   const buf = k.memory.buffer;
   const a = new Float64Array(buf, aOff, n * n);
   a.set(g);
@@ -158,6 +169,9 @@ export function wasmTridiagonal(g: Float64Array, n: number): TridiagonalOps | nu
     matvec: (kk) => k.x.tridiag_matvec(aOff, n, kk, vOff, pvOff),
     update: (kk) => k.x.tridiag_update(aOff, n, kk, vOff, pvOff),
     apply: (kk, h) => k.x.householder_apply(pOff, n, kk, vOff, h, wOff),
+    x: new Float64Array(buf, xOff, n * PANEL_WIDTH),
+    y: new Float64Array(buf, yOff, n * PANEL_WIDTH),
+    syr2k: (kk, w) => k.x.tridiag_syr2k(aOff, n, kk, xOff, yOff, w),
   };
 }
 
