@@ -314,20 +314,27 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
   const log = o.onLog ?? (() => {});
   const now = o.now ?? Date.now;
   const cpu0 = process.cpuUsage();
-  const stages: Array<[string, number]> = [];
+  // Each stage's wall time, and the process's CPU time over it (every thread: the workers' included).
+  const stages: Array<[string, number, number]> = [];
   let t0 = now();
+  let c0 = process.cpuUsage();
+  const stage = (name: string) => {
+    const c = process.cpuUsage(c0);
+    stages.push([name, (now() - t0) / 1000, (c.user + c.system) / 1e6]);
+    t0 = now();
+    c0 = process.cpuUsage();
+  };
   const setup: Sft4Setup = { out: o.out, seed: o.seed, tiny: o.tiny, steps: o.steps, plan: o.plan };
   const c = sft4Context(setup);
   const { seed, plan, settings, out, tasks, config, configJson, tokFiles } = c;
   const data: Sft4Manifest['data'] = {};
   for (const task of tasks) data[task] = writeTaskSplits(out, task, c.evalSets.get(task)!);
   log(`data: ${tasks.length} tasks × ${EVAL_SPLITS.map((s) => `${s} ${plan.splits[s]}`).join(', ')}`);
-  stages.push(['data', (now() - t0) / 1000]);
+  stage('data');
 
   const writeModel = (rel: string, params: Record<string, Float32Array>) => writeLlamaCheckpoint(path.join(out, rel), config, configJson, params, tokFiles);
 
   // Base: the generic mixture.
-  t0 = now();
   let base: Record<string, Float32Array>;
   if (o.reuseBase) base = Object.fromEntries([...loadLlamaHost(o.reuseBase).params].map(([k, v]) => [k, v.values]));
   else {
@@ -338,13 +345,12 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
     });
   }
   writeModel('base', base);
-  stages.push([o.reuseBase ? 'base (loaded)' : 'base training', (now() - t0) / 1000]);
+  stage(o.reuseBase ? 'base (loaded)' : 'base training');
   let baseScores: Record<string, SkillSummary> = {};
   const scoreBase = () => {
     const t = now();
     if (!o.skipBaseScores) baseScores = c.summarize(base);
-    stages.push(['base scoring', (now() - t) / 1000]);
-    log(`base scores: ${fmtScores(baseScores)}`);
+    log(`base scores (${((now() - t) / 1000).toFixed(1)} s): ${fmtScores(baseScores)}`);
   };
 
   // Experts, each from the base: in this thread one after another, or on worker threads.
@@ -367,10 +373,9 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
     perExpert.push(`${spec.name} ${r.trainSeconds.toFixed(1)} + ${r.scoreSeconds.toFixed(1)}`);
     log(`expert ${spec.name} (${spec.role}) trained in ${r.trainSeconds.toFixed(1)} s, scored in ${r.scoreSeconds.toFixed(1)} s: ${fmtScores(r.scores)}; delta relL2 ${stats[spec.name]!.relL2} meanAbs ${stats[spec.name]!.meanAbs} <0.005 ${stats[spec.name]!.fracBelow005}`);
   };
-  t0 = now();
   if (threads === 1 || jobs.length === 0) {
     scoreBase();
-    t0 = now();
+    stage('base scoring');
     for (const k of jobs) finish(trainExpert(c, k, base, log, now));
   } else {
     // The longest first (steps × examples' share of every-token text is not known here: steps), so
@@ -378,7 +383,7 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
     const order = [...jobs].sort((a, b) => c.specs[b]!.settings.steps - c.specs[a]!.settings.steps || a - b);
     trainExpertsOnThreads(setup, base, order, threads, finish, scoreBase, log);
   }
-  stages.push([`experts (${jobs.length} on ${threads} thread${threads === 1 ? '' : 's'}${threads > 1 ? ', base scoring beside them' : ''})`, (now() - t0) / 1000]);
+  stage(`experts (${jobs.length} on ${threads} thread${threads === 1 ? '' : 's'}${threads > 1 ? ', base scoring beside them' : ''})`);
   // Results arrive in any order: the manifest lists experts in the plan's order.
   const inPlanOrder = <T>(r: Record<string, T>) => Object.fromEntries(c.specs.filter((s) => s.name in r).map((s) => [s.name, r[s.name]!]));
 
@@ -408,7 +413,7 @@ export function buildSft4(o: Sft4Options): Sft4Manifest {
   };
   fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   const cpu = process.cpuUsage(cpu0);
-  log(`stage times (wall s): ${stages.map(([n, s]) => `${n} ${s.toFixed(1)}`).join('; ')}`);
+  log(`stage times (wall s / CPU s of every thread): ${stages.map(([n, s, cs]) => `${n} ${s.toFixed(1)} / ${cs.toFixed(1)}`).join('; ')}`);
   if (perExpert.length > 0) log(`expert times (train + score wall s, each on one thread): ${perExpert.join('; ')}`);
   log(`CPU time of the whole build (every thread): ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`);
   return manifest;
