@@ -160,17 +160,22 @@ describe('tiny sft4 zoo (few steps)', () => {
   beforeAll(async () => {
     await initEngine('wasm');
     zoo = path.join(tmp.dir, 'a');
-    manifest = buildSft4({ out: zoo, seed: 4, tiny: true, steps: STEPS });
+    manifest = buildSft4({ out: zoo, seed: 4, tiny: true, steps: STEPS, threads: 1 });
   }, 300_000);
 
-  it('the same seed gives byte-identical folders', () => {
+  it('the same seed gives byte-identical folders, the experts trained in this thread or on 2 worker threads', () => {
     const again = path.join(tmp.dir, 'b');
-    buildSft4({ out: again, seed: 4, tiny: true, steps: STEPS });
+    const lines: string[] = [];
+    let clock = 0;
+    buildSft4({ out: again, seed: 4, tiny: true, steps: STEPS, threads: 2, onLog: (l) => lines.push(l), now: () => (clock += 1000) });
     const a = filesOf(zoo);
     const b = filesOf(again);
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     for (const [name, bytes] of a) expect(bytes.equals(b.get(name)!), name).toBe(true);
     expect(a.has('experts/cipher/model.safetensors')).toBe(true);
+    // The workers' log lines reach the caller; the stage times come from the injected clock.
+    expect(lines.some((l) => /^expert cipher step 40\/40 loss /.test(l))).toBe(true);
+    expect(lines.find((l) => l.startsWith('stage times'))).toMatch(/experts \(8 on 2 threads, base scoring beside them\) \d+\.0/);
   }, 300_000);
 
   it('writes the manifest the contract names: roles, own tasks, default experts, every task with data', () => {

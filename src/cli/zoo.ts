@@ -22,8 +22,9 @@ export function registerZoo(program: Command): void {
     .option('--tiny', 'a small, fast version for tests')
     .option('--seed <n>', 'seed for data splits, initialisation and batch order', '0')
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, 'auto')
+    .option('--threads <n>', 'worker threads that train the experts at once (sft4; each its own tfjs instance; the same files for any count)', '2')
     .option('--device <device>', `where training and scoring run: ${DEVICE_CHOICES.join(', ')} (training runs on the CPU only: gpu is GPU_E_SCORING, auto runs on the CPU)`, 'auto')
-    .action(async (name: string, o: { out?: string; tiny?: boolean; seed: string; backend: string; device: string }) => {
+    .action(async (name: string, o: { out?: string; tiny?: boolean; seed: string; threads: string; backend: string; device: string }) => {
       const { scoringDevice } = await import('../gpu/scoring-device.ts');
       const device = scoringDevice(parseDeviceChoice(o.device), 'zoo build', { trains: true });
       const { getFamily } = await import('../zoo/registry.ts');
@@ -33,12 +34,13 @@ export function registerZoo(program: Command): void {
         fail('CLI_E_ARG', `unknown zoo ${name}${near ? ` (did you mean ${near}?)` : ''}; available: ${familyNames().join(', ')}`);
       }
       const seed = intArg(o.seed, '--seed', 0);
+      const threads = intArg(o.threads, '--threads', 1);
       const { initEngine } = await import('../tensor/engine.ts');
       const engine = await initEngine(o.backend as BackendChoice);
       const out = o.out ?? defaultZooDir(name, o.tiny ?? false);
       process.stderr.write(`building ${name}${o.tiny ? ' (tiny)' : ''} into ${out} with seed ${seed} on the ${engine.backend} backend; device: ${device.line}\n`);
       const started = Date.now();
-      const manifest = family.build({ out, seed, tiny: o.tiny, onLog: (line) => process.stderr.write(`${line}\n`) });
+      const manifest = family.build({ out, seed, tiny: o.tiny, threads, onLog: (line) => process.stderr.write(`${line}\n`) });
       process.stdout.write(`built ${manifest.benchmark} in ${((Date.now() - started) / 1000).toFixed(1)} s: base, ${Object.keys(manifest.experts).length} experts, data for ${manifest.tasks.join(', ')} → ${out}/manifest.json\n`);
     });
 }

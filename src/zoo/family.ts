@@ -110,6 +110,8 @@ export interface BuildOptions {
   seed?: number;
   tiny?: boolean;
   onLog?: (line: string) => void;
+  /** Worker threads that train the experts, where the family trains them apart (sft4); the files are the same for any count. */
+  threads?: number;
 }
 
 export interface EvalOptions {
