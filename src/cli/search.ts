@@ -163,7 +163,9 @@ export async function searchFromCli(configFile: string, config: StudyConfig, o: 
 function watchStarter(controller: AbortController): void {
   const gone = () => {
     if (controller.signal.aborted) return;
-    process.stderr.write('the process that started this worker is gone: stopping after the current trial\n');
+    // stderr is a pipe to that process too: writing to it now fails (EPIPE), which must not end
+    // this worker in the middle of its trial. Nobody reads it any more.
+    process.stderr.on('error', () => {});
     controller.abort();
   };
   process.stdin.on('end', gone);
