@@ -630,20 +630,13 @@ EXPORT(widen_merge_model) void widen_merge_model(float *out, const float *base, 
 // output's too). Returns how many results are not below `limit` (then nothing is meaningful in
 // out and *first holds the first such index).
 
+static inline v128_t f16_lanes(v128_t x);
+
 static inline v128_t dec4(const u16 *p, u32 kind) {
   v128_t x = wasm_u32x4_load16x4(p);
   if (kind == 1) return wasm_i32x4_shl(x, 16);
-  const v128_t expMask = wasm_i32x4_splat(0x7c00);
-  v128_t sign = wasm_i32x4_shl(wasm_v128_and(x, wasm_i32x4_splat(0x8000)), 16);
-  v128_t f = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(x, wasm_i32x4_splat(0x7fff)), 13), wasm_f32x4_splat(0x1p112f));
-  v128_t special = wasm_i32x4_eq(wasm_v128_and(x, expMask), expMask);
-  v128_t isNan = wasm_v128_and(special, wasm_i32x4_ne(wasm_v128_and(x, wasm_i32x4_splat(0x3ff)), wasm_i32x4_splat(0)));
-  v128_t r = wasm_v128_or(f, sign);
-  r = wasm_v128_bitselect(wasm_v128_or(wasm_i32x4_splat(0x7f800000), sign), r, special);
-  return wasm_v128_bitselect(wasm_i32x4_splat(0x7fc00000), r, isNan);
+  return f16_lanes(x);
 }
-
-static inline v128_t f16_lanes(v128_t x);
 
 EXPORT(weighted_sum_half) u32 weighted_sum_half(const u16 *const *inputs, const u32 *kinds, const double *w, u32 k, u32 n, u16 *out, u32 outKind, float limit, u32 *first) {
   const v128_t lim = wasm_f32x4_splat(limit);
